@@ -1,0 +1,64 @@
+"""The catalog's record of one image, whatever source it came from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+#: Ids are opaque strings of these characters (API.md).
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Image:
+    """One catalog image: metadata only; the pixels stay on ``source_url``.
+
+    ``footprint`` is in EPSG:4326, split into a MultiPolygon at the antimeridian
+    (RFC 7946), so ``bbox`` = (west, south, east, north) in degrees has
+    west > east when it crosses it. Both are ``None`` when the source gave no
+    footprint and the file is not georeferenced. ``gsd`` is in metres.
+    Datetimes are timezone-aware UTC with ``acquisition_start <= acquisition_end``.
+    """
+
+    id: str
+    source_url: str
+    title: str = ""
+    footprint: BaseGeometry | None = None
+    bbox: BBox | None = None
+    gsd: float | None = None
+    acquisition_start: datetime | None = None
+    acquisition_end: datetime | None = None
+    provider: str | None = None
+    license: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not ID_PATTERN.match(self.id):
+            raise ValueError(f"invalid image id {self.id!r}")
+
+    def feature_properties(self) -> dict[str, Any]:
+        """The GeoJSON properties of API.md that come from the catalog itself."""
+        props: dict[str, Any] = dict(self.properties)
+        props.update(
+            title=self.title,
+            source_url=self.source_url,
+            gsd=self.gsd,
+            acquisition_start=_iso(self.acquisition_start),
+            acquisition_end=_iso(self.acquisition_end),
+            provider=self.provider,
+            license=self.license,
+        )
+        return props
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")

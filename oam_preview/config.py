@@ -1,0 +1,75 @@
+"""The ``OAM_PREVIEW_*`` settings: names, defaults and parsing, in one place.
+
+A :class:`Settings` is built from a Flask config (or any mapping, such as
+``os.environ``); unset keys take the defaults of API.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+DEFAULT_BASEMAP_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_BASEMAP_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of oam-preview, typed. Field ``x`` is config key ``OAM_PREVIEW_X``."""
+
+    catalog: str = "demo"
+    prefix: str = ""
+    upstream_timeout: float = 10.0  # seconds
+    max_read_mb: float = 256.0  # megabytes of upstream data per request
+    trusted_proxies: int = 0
+    basemap_url: str = DEFAULT_BASEMAP_URL
+    basemap_attribution: str = DEFAULT_BASEMAP_ATTRIBUTION
+    catalog_ttl: float = 600.0  # seconds
+    cache_max_mb: float = 128.0  # in-process response cache, megabytes
+    cache_control: str = "public, max-age=3600"
+    dataset_pool_size: int = 64  # open datasets kept per worker process
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
+        """Read ``OAM_PREVIEW_*`` keys from ``mapping``; raise ``ValueError`` on a bad value."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = "OAM_PREVIEW_" + f.name.upper()
+            if key not in mapping or mapping[key] is None:
+                continue
+            raw = mapping[key]
+            default = f.default
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = str(raw).lower() in ("1", "true", "yes", "on")
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = str(raw)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{key}={raw!r}: {exc}") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.from_mapping(os.environ if environ is None else environ)
+
+    def validate(self) -> None:
+        if self.upstream_timeout <= 0:
+            raise ValueError("OAM_PREVIEW_UPSTREAM_TIMEOUT must be > 0")
+        if self.max_read_mb <= 0:
+            raise ValueError("OAM_PREVIEW_MAX_READ_MB must be > 0")
+        if self.trusted_proxies < 0:
+            raise ValueError("OAM_PREVIEW_TRUSTED_PROXIES must be >= 0")
+        if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
+            raise ValueError("OAM_PREVIEW_PREFIX must start with '/' and not end with it")
+
+    def as_config(self) -> dict[str, Any]:
+        """The settings as Flask config keys."""
+        return {"OAM_PREVIEW_" + f.name.upper(): getattr(self, f.name) for f in fields(self)}

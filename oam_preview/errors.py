@@ -1,0 +1,97 @@
+"""The errors of API.md: one base class, one subclass per error slug.
+
+Each class knows its ``code`` (the slug clients read) and its HTTP ``status``;
+the blueprint turns any of them into ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+
+class OamPreviewError(Exception):
+    """Base class of every error the API reports to a client."""
+
+    code = "internal"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(OamPreviewError):
+    """A malformed path or query value (400)."""
+
+    code, status = "bad_request", 400
+
+
+class NotFound(OamPreviewError):
+    """An unknown image id or route (404)."""
+
+    code, status = "not_found", 404
+
+
+class OutsideBounds(OamPreviewError):
+    """A tile entirely outside the image's bounding box (404)."""
+
+    code, status = "outside_bounds", 404
+
+
+class ZoomOutOfRange(OamPreviewError):
+    """A tile zoom beyond the image's native zoom + 3 (404)."""
+
+    code, status = "zoom_out_of_range", 404
+
+
+class MethodNotAllowed(OamPreviewError):
+    code, status = "method_not_allowed", 405
+
+
+class NotGeoreferenced(OamPreviewError):
+    """Tiles of an image with neither a geotransform nor GCPs (422)."""
+
+    code, status = "not_georeferenced", 422
+
+
+class TooLarge(OamPreviewError):
+    """A read that would exceed ``OAM_PREVIEW_MAX_READ_MB`` (422)."""
+
+    code, status = "too_large", 422
+
+
+class UpstreamError(OamPreviewError):
+    """The remote GeoTIFF is missing, unreachable, corrupt or not a GeoTIFF (502)."""
+
+    code, status = "upstream_error", 502
+
+
+class UpstreamTimeout(OamPreviewError):
+    """The remote server answered slower than ``OAM_PREVIEW_UPSTREAM_TIMEOUT`` (504)."""
+
+    code, status = "upstream_timeout", 504
+
+
+class Internal(OamPreviewError):
+    """A bug: logged with its traceback, answered without it (500)."""
+
+    code, status = "internal", 500
+
+
+#: Every error class by slug, for documentation and tests.
+BY_CODE: dict[str, type[OamPreviewError]] = {
+    cls.code: cls
+    for cls in (
+        BadRequest,
+        NotFound,
+        OutsideBounds,
+        ZoomOutOfRange,
+        MethodNotAllowed,
+        NotGeoreferenced,
+        TooLarge,
+        UpstreamError,
+        UpstreamTimeout,
+        Internal,
+    )
+}
