@@ -1,0 +1,848 @@
+/* oam-preview map page.
+ *
+ * Plain browser JavaScript (no build step). Every URL comes from the
+ * server-rendered #oam-config block, so the page works under any prefix.
+ * Catalog strings are only ever put into the DOM as text (textContent,
+ * attributes); nothing from the catalog goes through innerHTML.
+ */
+"use strict";
+
+(() => {
+  const CONFIG = JSON.parse(document.getElementById("oam-config").textContent);
+
+  const ROW_HEIGHT = 76; // px; fixed so the list can be virtualised by arithmetic
+  const PAGE_SIZE = 100; // list rows fetched per request
+  const OVERSCAN = 6; // rows rendered beyond the visible ones, for smooth scrolling
+  const FOOTPRINT_LIMIT = 1000; // the API's maximum page
+  const MOVE_DEBOUNCE_MS = 250;
+  const INPUT_DEBOUNCE_MS = 300;
+  const THUMB_SIZE = 128; // 2x the displayed 64 px, sharp on high-DPI screens
+  const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  const STYLE = {
+    footprint: { color: "#d9480f", weight: 1.5, opacity: 0.9, fillOpacity: 0.06 },
+    hover: { color: "#f59f00", weight: 3, opacity: 1, fillOpacity: 0.25 },
+    selected: { color: "#0b7285", weight: 2.5, opacity: 1, fillOpacity: 0 },
+  };
+
+  // ---------------------------------------------------------------- state
+
+  const state = {
+    q: "",
+    after: "",
+    before: "",
+    inview: false,
+    hoveredId: null,
+    selected: new Map(), // id -> {feature, opacity, layer, tilejson, card}
+  };
+
+  let map;
+  const $ = (id) => document.getElementById(id);
+  const dom = {
+    list: $("list"),
+    spacer: $("list-spacer"),
+    count: $("count"),
+    q: $("f-q"),
+    after: $("f-after"),
+    before: $("f-before"),
+    inview: $("f-inview"),
+    selected: $("selected"),
+    selectedList: $("selected-list"),
+    toast: $("toast"),
+  };
+
+  // -------------------------------------------------------------- helpers
+
+  /** Build an element. Strings in `children` become text nodes, never HTML. */
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  /** Leaflet renders attributions as HTML, so catalog text must be escaped first. */
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  }
+
+  function debounce(fn, ms) {
+    let timer;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), ms);
+    };
+  }
+
+  function withParams(base, params) {
+    const url = new URL(base, document.baseURI);
+    for (const [key, value] of Object.entries(params)) {
+      if (value !== "" && value !== null && value !== undefined) url.searchParams.set(key, value);
+    }
+    return url.toString();
+  }
+
+  /** Fetch JSON; throw an Error carrying the API's own message on failure. */
+  async function getJSON(url, signal) {
+    const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    if (!response.ok) {
+      let message = `HTTP ${response.status}`;
+      try {
+        const body = await response.json();
+        if (body && body.error && body.error.message) message = body.error.message;
+      } catch (_) {
+        /* not JSON: keep the status */
+      }
+      throw new Error(message);
+    }
+    return response.json();
+  }
+
+  const isAbort = (err) => err && err.name === "AbortError";
+
+  let toastTimer;
+  function toast(message) {
+    dom.toast.textContent = message;
+    dom.toast.classList.add("show");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => dom.toast.classList.remove("show"), 2500);
+  }
+
+  const numberFormat = new Intl.NumberFormat();
+
+  function formatDate(props) {
+    const start = (props.acquisition_start || "").slice(0, 10);
+    const end = (props.acquisition_end || "").slice(0, 10);
+    if (!start) return end || "date unknown";
+    return end && end !== start ? `${start} – ${end}` : start;
+  }
+
+  function formatGsd(gsd) {
+    if (typeof gsd !== "number" || !isFinite(gsd)) return "";
+    return gsd < 1 ? `${Math.round(gsd * 100)} cm` : `${+gsd.toPrecision(3)} m`;
+  }
+
+  const titleOf = (feature) => feature.properties.title || feature.id;
+
+  // ------------------------------------------------------- filters / query
+
+  /** Wrap a longitude into [-180, 180]; `east` keeps 180 rather than -180. */
+  function wrapLng(lng, east) {
+    const wrapped = ((((lng + 180) % 360) + 360) % 360) - 180;
+    return east && wrapped === -180 ? 180 : wrapped;
+  }
+
+  /** The map view as an API bbox; west > east when it crosses the antimeridian. */
+  function viewBbox() {
+    const b = map.getBounds();
+    let west = b.getWest();
+    let east = b.getEast();
+    if (east - west >= 360) {
+      west = -180;
+      east = 180;
+    } else {
+      west = wrapLng(west, false);
+      east = wrapLng(east, true);
+    }
+    const south = Math.max(-90, b.getSouth());
+    const north = Math.min(90, b.getNorth());
+    return [west, south, east, north].map((v) => +v.toFixed(6)).join(",");
+  }
+
+  function filterParams(withBbox) {
+    return {
+      q: state.q.trim(),
+      acquired_after: state.after,
+      acquired_before: state.before,
+      bbox: withBbox ? viewBbox() : "",
+    };
+  }
+
+  // ------------------------------------------------------ virtualised list
+  //
+  // Only the rows in (or near) the viewport exist in the DOM; they are
+  // absolutely positioned inside a spacer as tall as all matches. Pages of
+  // PAGE_SIZE records are fetched by offset when a row needs one.
+
+  const list = {
+    key: "", // the query the cached pages belong to
+    generation: 0, // bumped on every new query so stale responses are dropped
+    total: 0,
+    known: false, // whether `total` has been answered for this query
+    pages: new Map(), // page number -> features[] | "loading"
+    controller: null,
+    rows: new Map(), // index -> row element currently in the DOM
+    active: -1, // keyboard cursor
+    renderQueued: false,
+  };
+
+  function refreshList() {
+    const params = filterParams(state.inview);
+    const key = JSON.stringify(params);
+    if (key === list.key) return;
+    list.key = key;
+    list.generation += 1;
+    if (list.controller) list.controller.abort();
+    list.controller = new AbortController();
+    list.pages.clear();
+    list.known = false;
+    list.active = -1;
+    dom.list.scrollTop = 0;
+    clearRows();
+    dom.count.textContent = "Searching…";
+    loadPage(0);
+  }
+
+  function loadPage(pageNo) {
+    if (list.pages.has(pageNo)) return;
+    list.pages.set(pageNo, "loading");
+    const generation = list.generation;
+    const url = withParams(CONFIG.images_url, {
+      ...JSON.parse(list.key),
+      limit: PAGE_SIZE,
+      offset: pageNo * PAGE_SIZE,
+    });
+    getJSON(url, list.controller.signal)
+      .then((fc) => {
+        if (generation !== list.generation) return;
+        list.pages.set(pageNo, fc.features || []);
+        list.total = typeof fc.numberMatched === "number" ? fc.numberMatched : list.total;
+        if (!list.known && typeof fc.numberMatched !== "number") {
+          list.total = (fc.features || []).length; // a server without counts: one page
+        }
+        list.known = true;
+        showCount();
+        scheduleRender();
+      })
+      .catch((err) => {
+        if (isAbort(err) || generation !== list.generation) return;
+        list.pages.delete(pageNo);
+        dom.count.textContent = `Could not load images: ${err.message}`;
+      });
+  }
+
+  function showCount() {
+    const n = numberFormat.format(list.total);
+    const where = state.inview ? " in view" : "";
+    dom.count.textContent = `${n} image${list.total === 1 ? "" : "s"} match${list.total === 1 ? "es" : ""}${where}`;
+    dom.list.setAttribute("aria-label", `Catalog images, ${n} matching`);
+  }
+
+  function itemAt(index) {
+    const page = list.pages.get(Math.floor(index / PAGE_SIZE));
+    return Array.isArray(page) ? page[index % PAGE_SIZE] : undefined;
+  }
+
+  function clearRows() {
+    for (const row of list.rows.values()) row.remove();
+    list.rows.clear();
+    dom.spacer.style.height = "0px";
+  }
+
+  function scheduleRender() {
+    if (list.renderQueued) return;
+    list.renderQueued = true;
+    requestAnimationFrame(() => {
+      list.renderQueued = false;
+      renderList();
+    });
+  }
+
+  function renderList() {
+    dom.spacer.style.height = `${list.total * ROW_HEIGHT}px`;
+    const top = dom.list.scrollTop;
+    const height = dom.list.clientHeight || window.innerHeight;
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(list.total - 1, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
+    const kept = new Map();
+    for (let i = first; i <= last; i++) {
+      const feature = itemAt(i);
+      if (!feature) loadPage(Math.floor(i / PAGE_SIZE));
+      const id = feature ? feature.id : "";
+      let row = list.rows.get(i);
+      if (!row || row.dataset.id !== id) {
+        if (row) row.remove();
+        row = feature ? buildRow(feature, i) : buildPlaceholder(i);
+        dom.spacer.append(row);
+      }
+      updateRow(row, i);
+      kept.set(i, row);
+    }
+    for (const [i, row] of list.rows) if (!kept.has(i)) row.remove();
+    list.rows = kept;
+    const activeRow = list.rows.get(list.active);
+    if (activeRow) dom.list.setAttribute("aria-activedescendant", activeRow.id);
+    else dom.list.removeAttribute("aria-activedescendant");
+  }
+
+  function buildRow(feature, index) {
+    const p = feature.properties || {};
+    const thumb = el("img", {
+      class: "thumb",
+      alt: "",
+      width: 64,
+      height: 64,
+      loading: "lazy",
+      decoding: "async",
+      src: p.thumbnail ? withParams(p.thumbnail, { max_size: THUMB_SIZE }) : null,
+    });
+    // A failed thumbnail leaves a neutral tile rather than a broken-image icon.
+    thumb.addEventListener("error", () => thumb.classList.add("failed"), { once: true });
+    const facts = [formatDate(p), formatGsd(p.gsd)].filter(Boolean).join(" · ");
+    const who = [p.provider, p.license].filter(Boolean).join(" · ");
+    return el(
+      "div",
+      {
+        class: "row",
+        role: "option",
+        id: `row-${index}`,
+        "data-id": feature.id,
+        "data-index": index,
+        style: `top:${index * ROW_HEIGHT}px`,
+      },
+      thumb,
+      el(
+        "div",
+        { class: "meta" },
+        el("div", { class: "title", text: titleOf(feature), title: titleOf(feature) }),
+        el("div", { class: "facts", text: facts }),
+        el("div", { class: "who", text: who }),
+      ),
+    );
+  }
+
+  function buildPlaceholder(index) {
+    return el(
+      "div",
+      {
+        class: "row placeholder",
+        role: "option",
+        id: `row-${index}`,
+        "data-id": "",
+        "data-index": index,
+        "aria-busy": "true",
+        style: `top:${index * ROW_HEIGHT}px`,
+      },
+      el("div", { class: "thumb" }),
+      el("div", { class: "meta", text: "Loading…" }),
+    );
+  }
+
+  function updateRow(row, index) {
+    const id = row.dataset.id;
+    const selected = !!id && state.selected.has(id);
+    row.classList.toggle("selected", selected);
+    row.classList.toggle("hover", !!id && id === state.hoveredId);
+    row.classList.toggle("active", index === list.active);
+    row.setAttribute("aria-selected", String(selected));
+    row.setAttribute("aria-posinset", index + 1);
+    row.setAttribute("aria-setsize", list.total);
+  }
+
+  function refreshRowStates() {
+    for (const [i, row] of list.rows) updateRow(row, i);
+  }
+
+  function setActive(index) {
+    if (list.total === 0) return;
+    list.active = Math.max(0, Math.min(list.total - 1, index));
+    const top = list.active * ROW_HEIGHT;
+    if (top < dom.list.scrollTop) dom.list.scrollTop = top;
+    else if (top + ROW_HEIGHT > dom.list.scrollTop + dom.list.clientHeight) {
+      dom.list.scrollTop = top + ROW_HEIGHT - dom.list.clientHeight;
+    }
+    renderList();
+  }
+
+  function onListKey(event) {
+    const pageRows = Math.max(1, Math.floor(dom.list.clientHeight / ROW_HEIGHT) - 1);
+    const moves = {
+      ArrowDown: 1,
+      ArrowUp: -1,
+      PageDown: pageRows,
+      PageUp: -pageRows,
+    };
+    if (event.key in moves) {
+      setActive(list.active < 0 ? 0 : list.active + moves[event.key]);
+    } else if (event.key === "Home") {
+      setActive(0);
+    } else if (event.key === "End") {
+      setActive(list.total - 1);
+    } else if (event.key === "Enter" || event.key === " ") {
+      const feature = itemAt(list.active);
+      if (feature) toggleImage(feature);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
+  function rowFeature(target) {
+    const row = target.closest && target.closest(".row");
+    if (!row || !row.dataset.id) return null;
+    return { row, feature: itemAt(Number(row.dataset.index)) };
+  }
+
+  function wireList() {
+    dom.list.addEventListener("scroll", scheduleRender, { passive: true });
+    dom.list.addEventListener("keydown", onListKey);
+    dom.list.addEventListener("click", (event) => {
+      const hit = rowFeature(event.target);
+      if (!hit || !hit.feature) return;
+      list.active = Number(hit.row.dataset.index);
+      toggleImage(hit.feature);
+    });
+    dom.list.addEventListener("mouseover", (event) => {
+      const hit = rowFeature(event.target);
+      setHover(hit ? hit.row.dataset.id : null);
+    });
+    dom.list.addEventListener("mouseleave", () => setHover(null));
+    window.addEventListener("resize", scheduleRender);
+  }
+
+  // ------------------------------------------------------------ footprints
+
+  const footprints = {
+    layer: null,
+    byId: new Map(), // id -> Leaflet path
+    controller: null,
+    key: "",
+  };
+
+  function footprintStyle(id) {
+    if (id === state.hoveredId) return STYLE.hover;
+    if (state.selected.has(id)) return STYLE.selected;
+    return STYLE.footprint;
+  }
+
+  function restyleFootprint(id) {
+    const path = id && footprints.byId.get(id);
+    if (!path) return;
+    path.setStyle(footprintStyle(id));
+    if (id === state.hoveredId) path.bringToFront();
+  }
+
+  function setHover(id) {
+    if (state.hoveredId === id) return;
+    const previous = state.hoveredId;
+    state.hoveredId = id;
+    restyleFootprint(previous);
+    restyleFootprint(id);
+    refreshRowStates();
+  }
+
+  function onFootprint(feature, path) {
+    const id = feature.id;
+    footprints.byId.set(id, path);
+    path.bindTooltip(() => el("span", { text: titleOf(feature) }), { sticky: true });
+    path.on("mouseover", () => setHover(id));
+    path.on("mouseout", () => setHover(null));
+    path.on("click", () => toggleImage(feature));
+  }
+
+  function refreshFootprints() {
+    const params = { ...filterParams(true), limit: FOOTPRINT_LIMIT };
+    const key = JSON.stringify(params);
+    if (key === footprints.key) return;
+    footprints.key = key;
+    if (footprints.controller) footprints.controller.abort();
+    const controller = (footprints.controller = new AbortController());
+    getJSON(withParams(CONFIG.images_url, params), controller.signal)
+      .then((fc) => {
+        if (controller !== footprints.controller) return;
+        footprints.layer.clearLayers();
+        footprints.byId.clear();
+        footprints.layer.addData(fc.features || []);
+        const shown = (fc.features || []).length;
+        if (typeof fc.numberMatched === "number" && fc.numberMatched > shown) {
+          toast(`Showing ${numberFormat.format(shown)} of ${numberFormat.format(fc.numberMatched)} footprints: zoom in for all`);
+        }
+      })
+      .catch((err) => {
+        if (isAbort(err)) return;
+        footprints.key = ""; // let the next move retry
+        toast(`Could not load footprints: ${err.message}`);
+      });
+  }
+
+  // ---------------------------------------------------- selected image layers
+
+  /** TileJSON/bbox [w, s, e, n] as Leaflet bounds; east is unwrapped past 180. */
+  function toLatLngBounds(bbox) {
+    if (!Array.isArray(bbox) || bbox.length < 4) return null;
+    const [w, s, e, n] = bbox;
+    return L.latLngBounds([s, w], [n, e < w ? e + 360 : e]);
+  }
+
+  function toggleImage(feature) {
+    if (state.selected.has(feature.id)) removeImage(feature.id);
+    else addImage(feature, { fly: true, opacity: 1 });
+  }
+
+  let nextZ = 10;
+
+  async function addImage(feature, { fly, opacity }) {
+    const entry = { feature, opacity, layer: null, tilejson: null, card: null };
+    state.selected.set(feature.id, entry);
+    entry.card = buildCard(entry);
+    dom.selectedList.prepend(entry.card);
+    dom.selected.hidden = false;
+    restyleFootprint(feature.id);
+    refreshRowStates();
+    writeHash();
+    try {
+      const tilejson = await getJSON(feature.properties.tilejson);
+      if (state.selected.get(feature.id) !== entry) return; // removed meanwhile
+      entry.tilejson = tilejson;
+      entry.layer = makeTileLayer(tilejson, opacity).addTo(map);
+      fillCard(entry);
+      if (fly) flyTo(tilejson.bounds || feature.bbox, tilejson.maxzoom);
+    } catch (err) {
+      toast(`Could not show ${titleOf(feature)}: ${err.message}`);
+    }
+  }
+
+  function makeTileLayer(tilejson, opacity) {
+    const b = tilejson.bounds;
+    const options = {
+      opacity,
+      zIndex: (nextZ += 1),
+      maxZoom: map.getMaxZoom(),
+      minZoom: typeof tilejson.minzoom === "number" ? tilejson.minzoom : 0,
+      maxNativeZoom: typeof tilejson.maxzoom === "number" ? tilejson.maxzoom : undefined,
+      attribution: tilejson.attribution ? escapeHtml(tilejson.attribution) : "",
+      className: "image-layer",
+    };
+    // Leaflet bounds cannot cross the antimeridian; without them tiles are
+    // merely requested more widely and answered 404 outside the image.
+    if (Array.isArray(b) && b.length === 4 && b[0] <= b[2]) {
+      options.bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+    }
+    return L.tileLayer(tilejson.tiles[0], options);
+  }
+
+  function flyTo(bbox, maxZoom) {
+    const bounds = toLatLngBounds(bbox);
+    if (!bounds) return;
+    const options = { maxZoom: typeof maxZoom === "number" ? maxZoom : 18, padding: [20, 20] };
+    if (REDUCED_MOTION) map.fitBounds(bounds, options);
+    else map.flyToBounds(bounds, { ...options, duration: 0.8 });
+  }
+
+  function removeImage(id) {
+    const entry = state.selected.get(id);
+    if (!entry) return;
+    state.selected.delete(id);
+    if (entry.layer) map.removeLayer(entry.layer);
+    entry.card.remove();
+    dom.selected.hidden = state.selected.size === 0;
+    restyleFootprint(id);
+    refreshRowStates();
+    writeHash();
+  }
+
+  // The links editors understand. iD takes {z}; JOSM's TMS templates use {zoom}.
+  function idEditorUrl(entry) {
+    const template = entry.feature.properties.tiles;
+    const center = entry.tilejson && entry.tilejson.center;
+    const mapPart = Array.isArray(center) && center.length >= 3
+      ? `&map=${center[2]}/${center[1]}/${center[0]}`
+      : "";
+    return `https://www.openstreetmap.org/edit?editor=id#background=custom:${encodeURIComponent(template)}${mapPart}`;
+  }
+
+  function josmUrl(entry) {
+    const template = entry.feature.properties.tiles.replace("{z}", "{zoom}");
+    const maxZoom = entry.tilejson && entry.tilejson.maxzoom;
+    const params = [
+      `title=${encodeURIComponent(titleOf(entry.feature))}`,
+      "type=tms",
+      typeof maxZoom === "number" ? `max_zoom=${maxZoom + 3}` : "",
+      `url=${encodeURIComponent(template)}`, // JOSM wants url last
+    ].filter(Boolean);
+    return `http://127.0.0.1:8111/imagery?${params.join("&")}`;
+  }
+
+  function metadataText(feature) {
+    return JSON.stringify({ id: feature.id, bbox: feature.bbox, ...feature.properties }, null, 2);
+  }
+
+  async function copyText(text, what) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (_) {
+      // Clipboard API needs a secure context; fall back to a selected textarea.
+      const area = el("textarea", { class: "visually-hidden", readonly: true });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      const ok = document.execCommand("copy");
+      area.remove();
+      if (!ok) {
+        window.prompt(`Copy the ${what}:`, text);
+        return;
+      }
+    }
+    toast(`Copied ${what}`);
+  }
+
+  function buildCard(entry) {
+    const { feature } = entry;
+    const title = titleOf(feature);
+    const slider = el("input", {
+      type: "range",
+      min: 0,
+      max: 1,
+      step: 0.05,
+      value: entry.opacity,
+      class: "opacity",
+      "aria-label": `Opacity of ${title}`,
+    });
+    slider.addEventListener("input", () => {
+      entry.opacity = Number(slider.value);
+      if (entry.layer) entry.layer.setOpacity(entry.opacity);
+      writeHashSoon();
+    });
+    const card = el(
+      "li",
+      { class: "card", "data-id": feature.id },
+      el(
+        "div",
+        { class: "card-head" },
+        el("button", {
+          type: "button",
+          class: "card-title link",
+          text: title,
+          title: "Zoom to this image",
+          onclick: () => flyTo((entry.tilejson && entry.tilejson.bounds) || feature.bbox, entry.tilejson && entry.tilejson.maxzoom),
+        }),
+        el("button", {
+          type: "button",
+          class: "close",
+          text: "×",
+          "aria-label": `Remove ${title} from the map`,
+          onclick: () => removeImage(feature.id),
+        }),
+      ),
+      el("label", { class: "opacity-label" }, el("span", { text: "Opacity" }), slider),
+      el("div", { class: "actions" }),
+      el("details", { class: "details" }, el("summary", { text: "Metadata" }), metadataList(feature)),
+    );
+    return card;
+  }
+
+  /** Fill the card's action buttons once the TileJSON (and so zooms) is known. */
+  function fillCard(entry) {
+    const p = entry.feature.properties;
+    const actions = entry.card.querySelector(".actions");
+    const copy = (label, text, what) =>
+      el("button", { type: "button", class: "copy", text: label, "data-copy": what, onclick: () => copyText(text, what) });
+    actions.replaceChildren(
+      copy("Copy XYZ", p.tiles, "XYZ URL"),
+      copy("Copy TileJSON", p.tilejson, "TileJSON URL"),
+      copy("Copy WMTS", p.wmts, "WMTS URL"),
+      copy("Copy metadata", metadataText(entry.feature), "metadata"),
+      el("a", { class: "button", href: idEditorUrl(entry), target: "_blank", rel: "noopener", text: "Open in iD" }),
+      el("a", { class: "button", href: josmUrl(entry), target: "_blank", rel: "noopener", text: "Open in JOSM" }),
+    );
+  }
+
+  function metadataList(feature) {
+    const p = feature.properties || {};
+    const rows = [
+      ["Title", p.title],
+      ["Acquired", formatDate(p)],
+      ["GSD", formatGsd(p.gsd)],
+      ["Provider", p.provider],
+      ["License", p.license],
+      ["ID", feature.id],
+    ];
+    const dl = el("dl");
+    for (const [name, value] of rows) {
+      if (value === undefined || value === null || value === "") continue;
+      dl.append(el("dt", { text: name }), el("dd", { text: value }));
+    }
+    // Only http(s) links: a catalog could hold a javascript: URL.
+    if (/^https?:\/\//i.test(p.source_url || "")) {
+      dl.append(el("dt", { text: "GeoTIFF" }), el("dd", {}, el("a", { href: p.source_url, text: "source file", rel: "noopener" })));
+    }
+    return dl;
+  }
+
+  // ------------------------------------------------------------- URL state
+  //
+  // #map=zoom/lat/lng&q=…&after=…&before=…&inview=1&sel=id~opacity,id
+  // Ids are [A-Za-z0-9._-], so "," and "~" are safe separators.
+
+  let lastHash = "";
+
+  function stateToHash() {
+    const params = new URLSearchParams();
+    const c = map.getCenter();
+    const z = map.getZoom();
+    const digits = Math.max(0, Math.ceil(Math.log10(2 ** z)) + 1);
+    params.set("map", `${z}/${c.lat.toFixed(digits)}/${c.lng.toFixed(digits)}`);
+    if (state.q) params.set("q", state.q);
+    if (state.after) params.set("after", state.after);
+    if (state.before) params.set("before", state.before);
+    if (state.inview) params.set("inview", "1");
+    const sel = [...state.selected.values()]
+      .reverse() // oldest first, so restoring stacks them in the same order
+      .map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
+    if (sel.length) params.set("sel", sel.join(","));
+    // "/" and "," are legal in a fragment; unescaped they keep links readable.
+    return `#${params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",")}`;
+  }
+
+  function writeHash() {
+    const hash = stateToHash();
+    if (hash === lastHash) return;
+    lastHash = hash;
+    history.replaceState(null, "", hash);
+  }
+
+  const writeHashSoon = debounce(writeHash, 200);
+
+  function parseHash(hash) {
+    const params = new URLSearchParams(hash.replace(/^#/, ""));
+    const out = {
+      q: params.get("q") || "",
+      after: params.get("after") || "",
+      before: params.get("before") || "",
+      inview: params.get("inview") === "1",
+      view: null,
+      sel: [],
+    };
+    const view = (params.get("map") || "").split("/").map(Number);
+    if (view.length === 3 && view.every(isFinite)) out.view = { zoom: view[0], lat: view[1], lng: view[2] };
+    for (const item of (params.get("sel") || "").split(",")) {
+      const [id, op] = item.split("~");
+      if (!/^[A-Za-z0-9._-]{1,128}$/.test(id || "")) continue;
+      const opacity = op === undefined ? 1 : Math.max(0, Math.min(1, Number(op)));
+      out.sel.push({ id, opacity: isFinite(opacity) ? opacity : 1 });
+    }
+    return out;
+  }
+
+  /** Make the page match a hash: on load, and when a link is pasted in place. */
+  function applyHash(hash) {
+    const wanted = parseHash(hash);
+    state.q = wanted.q;
+    state.after = wanted.after;
+    state.before = wanted.before;
+    state.inview = wanted.inview;
+    dom.q.value = state.q;
+    dom.after.value = state.after;
+    dom.before.value = state.before;
+    dom.inview.checked = state.inview;
+    if (wanted.view) map.setView([wanted.view.lat, wanted.view.lng], wanted.view.zoom, { animate: false });
+    const wantedIds = new Set(wanted.sel.map((s) => s.id));
+    for (const id of [...state.selected.keys()]) if (!wantedIds.has(id)) removeImage(id);
+    for (const { id, opacity } of wanted.sel) {
+      const entry = state.selected.get(id);
+      if (entry) {
+        entry.opacity = opacity;
+        if (entry.layer) entry.layer.setOpacity(opacity);
+        entry.card.querySelector(".opacity").value = opacity;
+      } else {
+        restoreImage(id, opacity, !wanted.view);
+      }
+    }
+    refreshAll();
+  }
+
+  async function restoreImage(id, opacity, fly) {
+    try {
+      const feature = await getJSON(`${CONFIG.images_url}/${encodeURIComponent(id)}`);
+      if (!state.selected.has(id)) addImage(feature, { fly, opacity });
+    } catch (err) {
+      toast(`Image ${id} is not in the catalog: ${err.message}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- set-up
+
+  function refreshAll() {
+    refreshList();
+    refreshFootprints();
+    writeHash();
+  }
+
+  function wireFilters() {
+    const fromForm = () => {
+      state.q = dom.q.value;
+      state.after = dom.after.value;
+      state.before = dom.before.value;
+      state.inview = dom.inview.checked;
+      refreshAll();
+    };
+    const fromFormSoon = debounce(fromForm, INPUT_DEBOUNCE_MS);
+    dom.q.addEventListener("input", fromFormSoon);
+    dom.after.addEventListener("change", fromForm);
+    dom.before.addEventListener("change", fromForm);
+    dom.inview.addEventListener("change", fromForm);
+    document.getElementById("filters").addEventListener("submit", (event) => {
+      event.preventDefault(); // Enter in the search box applies at once
+      fromForm();
+    });
+  }
+
+  function addBasemap() {
+    if (!CONFIG.basemap_url) return;
+    const basemap = L.tileLayer(CONFIG.basemap_url, {
+      maxZoom: 19,
+      attribution: escapeHtml(CONFIG.basemap_attribution || ""),
+      zIndex: 1,
+    });
+    // The page must stay usable offline: a failing base map only says so once.
+    let warned = false;
+    basemap.on("tileerror", () => {
+      if (warned) return;
+      warned = true;
+      document.body.classList.add("no-basemap");
+      toast("The base map could not be loaded");
+    });
+    basemap.addTo(map);
+  }
+
+  function init() {
+    map = L.map("map", {
+      preferCanvas: true, // thousands of footprints draw far faster on canvas
+      worldCopyJump: true,
+      maxZoom: 22,
+      zoomControl: true,
+    }).setView([20, 0], 2);
+    map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+    addBasemap();
+    footprints.layer = L.geoJSON(null, {
+      style: (feature) => footprintStyle(feature.id),
+      onEachFeature: onFootprint,
+    }).addTo(map);
+
+    wireList();
+    wireFilters();
+    const onMove = debounce(() => {
+      if (state.inview) refreshList();
+      refreshFootprints();
+      writeHash();
+    }, MOVE_DEBOUNCE_MS);
+    map.on("moveend", onMove);
+    window.addEventListener("hashchange", () => {
+      if (location.hash !== lastHash) applyHash(location.hash);
+    });
+    applyHash(location.hash);
+    // Exposed for tests and debugging; the page itself never reads it.
+    window.oamPreview = { map, state, list };
+  }
+
+  init();
+})();
