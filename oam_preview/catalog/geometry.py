@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import shapely
 from shapely import make_valid
 from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
@@ -89,3 +92,61 @@ def footprint_from_geojson(obj: object) -> BaseGeometry | None:
 def bbox_intersects(a: BBox, b: BBox) -> bool:
     """Whether two bboxes (either may cross the antimeridian) intersect."""
     return bbox_geometry(a).intersects(bbox_geometry(b))
+
+
+# WGS84 ellipsoid, for converting degrees to metres on the ground.
+_WGS84_A = 6378137.0  # semi-major axis, metres
+_WGS84_E2 = 6.69437999014e-3  # first eccentricity squared
+
+
+def metres_per_degree(latitude: float) -> tuple[float, float]:
+    """Ground length of one degree (east-west, north-south) at ``latitude``, metres.
+
+    Uses the WGS84 ellipsoid's radii of curvature, so it is exact for a small
+    step of longitude or latitude at that latitude (degrees, clamped to ±90).
+    """
+    phi = math.radians(max(-90.0, min(90.0, latitude)))
+    w = math.sqrt(1.0 - _WGS84_E2 * math.sin(phi) ** 2)
+    prime_vertical = _WGS84_A / w
+    meridional = _WGS84_A * (1.0 - _WGS84_E2) / w**3
+    return (math.radians(1.0) * prime_vertical * math.cos(phi), math.radians(1.0) * meridional)
+
+
+def degrees_to_metres(size_degrees: float, latitude: float) -> float:
+    """A square pixel of ``size_degrees`` as a ground sample distance in metres at ``latitude``.
+
+    The pixel is narrower east-west than north-south away from the equator;
+    the GSD is the side of the square of the same area (geometric mean), which
+    is what a projected image of the same pixels would report.
+    """
+    east_west, north_south = metres_per_degree(latitude)
+    return size_degrees * math.sqrt(east_west * north_south)
+
+
+def footprint_from_wkt(text: str) -> BaseGeometry | None:
+    """A normalised footprint from WKT in EPSG:4326 degrees; ``ValueError`` if unusable."""
+    try:
+        geom = shapely.from_wkt(text)
+    except Exception as exc:  # shapely raises GEOSException and others for bad WKT
+        raise ValueError(f"bad footprint WKT: {exc}") from None
+    return normalize_footprint(geom)
+
+
+def footprint_from_bbox(values: object) -> BaseGeometry | None:
+    """A normalised footprint from a ``[west, south, east, north]`` bbox in degrees.
+
+    West > east means the box crosses the antimeridian. A 3-D STAC bbox
+    (six numbers) is accepted. ``ValueError`` if it is not a usable bbox.
+    """
+    if not isinstance(values, list | tuple) or len(values) not in (4, 6):
+        raise ValueError(f"bbox {values!r} is not [west, south, east, north]")
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"bbox {values!r} is not numbers") from None
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    w, s, e, n = numbers
+    if not all(math.isfinite(v) for v in numbers) or not (-90.0 <= s < n <= 90.0):
+        raise ValueError(f"bbox {values!r} is not a valid area in degrees")
+    return normalize_footprint(bbox_geometry((w, s, e, n)))

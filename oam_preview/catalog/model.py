@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,3 +64,26 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat().replace("+00:00", "Z")
+
+
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SLUG_MAX = 128
+
+
+def slugify(name: str) -> str:
+    """An image id (``[A-Za-z0-9._-]{1,128}``, API.md) made from a file name.
+
+    Accents are dropped (``é`` → ``e``), every run of other characters becomes
+    one ``-``, and leading dots and dashes are stripped so that an id is never
+    ``.`` or ``..`` (which would be path segments in URLs). A name longer than
+    128 characters is cut and ends with a hash of the whole name, so two long
+    names that share a prefix still get different ids.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = _SLUG_UNSAFE.sub("-", ascii_name).strip("-").lstrip(".-")
+    if not slug:
+        slug = "image-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
+    if len(slug) > _SLUG_MAX:
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
+        slug = slug[: _SLUG_MAX - len(digest) - 1].rstrip("-") + "-" + digest
+    return slug

@@ -1,10 +1,17 @@
-"""Holds the current catalog of a running service and reloads it from its source."""
+"""Holds the current catalog of a running service and reloads it from its source.
+
+A catalog given by URL is refreshed in the background every ``ttl`` seconds
+by a daemon thread (:meth:`CatalogStore.start`). Requests only ever read
+the current reference, so they never wait on a refresh; a refresh that
+fails keeps the last good catalog and shows up in :meth:`CatalogStore.status`.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +20,13 @@ from .search import Catalog
 
 log = logging.getLogger(__name__)
 
+#: Skipped records listed in ``/healthz`` (the count is always complete).
+STATUS_SKIPPED_SHOWN = 20
+
 
 @dataclass(frozen=True)
 class CatalogStatus:
-    """What ``/healthz`` reports of the catalog."""
+    """What ``/healthz`` reports of the catalog. Times are Unix seconds."""
 
     source: str
     images: int
@@ -24,6 +34,12 @@ class CatalogStatus:
     last_success: float | None  # Unix time
     last_error: str | None
     last_error_at: float | None
+    ttl: float = 0.0  # seconds between background refreshes; 0: none
+    refreshing: bool = False  # whether the background refresh thread runs
+    last_attempt: float | None = None
+    last_duration: float | None = None  # seconds the last load took, failed or not
+    consecutive_failures: int = 0
+    skipped_records: tuple[tuple[str, str], ...] = ()  # the first (name, reason) pairs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,7 +49,20 @@ class CatalogStatus:
             "last_success": self.last_success,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
+            "ttl": self.ttl,
+            "refreshing": self.refreshing,
+            "last_attempt": self.last_attempt,
+            "last_duration": self.last_duration,
+            "consecutive_failures": self.consecutive_failures,
+            "skipped_records": [
+                {"name": name, "reason": reason} for name, reason in self.skipped_records
+            ],
         }
+
+
+def is_remote_source(source: str) -> bool:
+    """Whether a catalog source is an http(s) URL (the ones that are refreshed)."""
+    return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
 
 
 class CatalogStore:
@@ -41,7 +70,9 @@ class CatalogStore:
 
     ``loader`` builds a fresh :class:`Catalog` from the source (it may raise);
     requests read :attr:`catalog` and never wait on a reload. A failed reload
-    keeps the last good catalog and records the error.
+    keeps the last good catalog and records the error. With ``ttl`` > 0,
+    :meth:`start` reloads every ``ttl`` seconds in a daemon thread until
+    :meth:`stop`.
     """
 
     def __init__(self, source: str, loader: Callable[[], Catalog], ttl: float = 0.0) -> None:
@@ -53,6 +84,11 @@ class CatalogStore:
         self._last_success: float | None = None
         self._last_error: str | None = None
         self._last_error_at: float | None = None
+        self._last_attempt: float | None = None
+        self._last_duration: float | None = None
+        self._consecutive_failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def fixed(cls, catalog: Catalog, source: str = "memory") -> CatalogStore:
@@ -61,6 +97,21 @@ class CatalogStore:
         store.reload()
         return store
 
+    @classmethod
+    def for_source(
+        cls, source: str, ttl: float, loader: Callable[[str], Catalog] | None = None
+    ) -> CatalogStore:
+        """A store reading ``source`` with ``loader`` (default :func:`sources.load`).
+
+        ``ttl`` (seconds) applies to http(s) sources only: a local file or
+        directory does not change under a running service often enough to
+        poll it. Nothing is loaded yet: call :meth:`reload`, then :meth:`start`.
+        """
+        if loader is None:
+            from .sources import load as loader
+        load_source = loader
+        return cls(source, lambda: load_source(source), ttl if is_remote_source(source) else 0.0)
+
     @property
     def catalog(self) -> Catalog:
         return self._catalog
@@ -68,19 +119,59 @@ class CatalogStore:
     def reload(self) -> bool:
         """Load the source again; return whether it succeeded."""
         with self._lock:
+            started = time.time()
+            self._last_attempt = started
             try:
                 catalog = self._loader()
             except Exception as exc:  # any failure keeps the last good catalog
                 log.warning("catalog %s: reload failed: %s", self.source, exc)
-                self._last_error = str(exc)
+                self._last_error = str(exc) or type(exc).__name__
                 self._last_error_at = time.time()
+                self._last_duration = self._last_error_at - started
+                self._consecutive_failures += 1
                 return False
             self._catalog = catalog
             self._last_success = time.time()
+            self._last_duration = self._last_success - started
+            self._consecutive_failures = 0
             return True
+
+    def start(self) -> bool:
+        """Start refreshing every ``ttl`` seconds in a daemon thread; whether one runs now.
+
+        Call it in each worker process after forking (a thread does not survive
+        a fork). Does nothing when ``ttl`` <= 0 or the thread already runs.
+        """
+        if self.ttl <= 0:
+            return False
+        if self._thread is not None and self._thread.is_alive():
+            return True
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._refresh_forever, name="oam-preview-catalog-refresh", daemon=True
+        )
+        self._thread.start()
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the refresh thread; a load in progress finishes first (up to ``timeout`` s)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self._thread = None
+
+    def _refresh_forever(self) -> None:
+        while not self._stop.wait(self.ttl):
+            try:
+                self.reload()
+            except BaseException:  # reload catches Exception; never let the thread die silently
+                log.exception("catalog %s: refresh thread failed", self.source)
+                raise
 
     def status(self) -> CatalogStatus:
         catalog = self._catalog
+        thread = self._thread
         return CatalogStatus(
             source=self.source,
             images=len(catalog),
@@ -88,4 +179,10 @@ class CatalogStore:
             last_success=self._last_success,
             last_error=self._last_error,
             last_error_at=self._last_error_at,
+            ttl=self.ttl,
+            refreshing=thread is not None and thread.is_alive(),
+            last_attempt=self._last_attempt,
+            last_duration=self._last_duration,
+            consecutive_failures=self._consecutive_failures,
+            skipped_records=tuple(catalog.skipped[:STATUS_SKIPPED_SHOWN]),
         )

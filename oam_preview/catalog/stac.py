@@ -1,0 +1,290 @@
+"""STAC catalogs: Item, ItemCollection, Catalog and Collection, following their links.
+
+A Catalog or Collection lists its items and sub-catalogs as ``links`` of rel
+``item`` and ``child``, usually relative to the document; they are resolved
+against where the document came from and followed, each document at most
+once. An ItemCollection's ``next`` link (a STAC API's next page) is not
+followed: a search result can hold hundreds of thousands of items.
+
+Each item gives one image: its ``id``, and the GeoTIFF of the asset API.md
+picks (``visual``, else ``image``, else ``data``, else the first GeoTIFF
+asset, cloud-optimized ones first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .geometry import footprint_from_bbox, footprint_from_geojson
+from .model import ID_PATTERN, Image, slugify
+from .sources import (
+    CatalogError,
+    Progress,
+    Record,
+    Skip,
+    _optional_str,
+    build_image,
+    fetch_text,
+    footprint_latitude,
+    gsd_in_metres,
+    parse_datetime,
+    positive_number,
+    resolve_href,
+)
+
+log = logging.getLogger(__name__)
+
+#: Asset keys tried first, in order (API.md).
+PREFERRED_ASSETS = ("visual", "image", "data")
+#: Linked documents fetched at once while walking a catalog.
+FETCH_CONCURRENCY = 8
+#: The most linked documents read from one root, and the deepest child nesting.
+MAX_DOCUMENTS = 200_000
+MAX_DEPTH = 32
+
+#: Item properties that become fields of :class:`Image` rather than properties.
+_ITEM_FIELDS = frozenset(
+    {"title", "gsd", "datetime", "start_datetime", "end_datetime", "providers", "license"}
+)
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """What a Collection tells its items when they do not say it themselves."""
+
+    provider: str | None = None
+    license: str | None = None
+
+
+def is_stac(doc: Any) -> bool:
+    """A STAC Item, ItemCollection, Catalog or Collection (by ``type``, else by STAC fields)."""
+    if not isinstance(doc, dict):
+        return False
+    kind = doc.get("type")
+    if kind in ("Catalog", "Collection"):
+        return True
+    if kind == "Feature":
+        return "stac_version" in doc or isinstance(doc.get("assets"), dict)
+    if kind == "FeatureCollection" and isinstance(doc.get("features"), list):
+        return any(
+            isinstance(f, dict) and ("stac_version" in f or isinstance(f.get("assets"), dict))
+            for f in doc["features"]
+        )
+    # STAC before 1.0 had no "type" on catalogs and collections.
+    return "stac_version" in doc and isinstance(doc.get("links"), list) and "id" in doc
+
+
+def load_stac(doc: dict[str, Any], base: str) -> Iterator[Record]:
+    """Every item reachable from ``doc`` (read from ``base``), depth first, in link order."""
+    walker = _Walker()
+    walker.visited.add(base)
+    try:
+        yield from walker.walk(doc, base, Inherited(), depth=0)
+    finally:
+        walker.progress.close()
+
+
+class _Walker:
+    """One walk of a STAC tree: which documents were read, and the progress line."""
+
+    def __init__(self) -> None:
+        self.visited: set[str] = set()
+        self.progress = Progress("STAC items")
+
+    def walk(self, doc: Any, base: str, inherited: Inherited, depth: int) -> Iterator[Record]:
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if kind == "Feature":
+            yield item_record(doc, base, inherited)
+            self.progress.update()
+        elif kind == "FeatureCollection":
+            for n, feature in enumerate(doc["features"]):
+                if isinstance(feature, dict):
+                    yield item_record(feature, base, inherited)
+                else:
+                    yield Skip(f"{base or 'item collection'} feature #{n}", "not a STAC Item")
+                self.progress.update()
+        else:
+            yield from self._walk_catalog(doc, base, _inherit(doc, inherited), depth)
+
+    def _walk_catalog(
+        self, doc: dict[str, Any], base: str, inherited: Inherited, depth: int
+    ) -> Iterator[Record]:
+        links = [link for link in doc.get("links") or [] if isinstance(link, dict)]
+        item_hrefs = self._new_hrefs(base, [x for x in links if x.get("rel") == "item"])
+        child_hrefs = self._new_hrefs(base, [x for x in links if x.get("rel") == "child"])
+        for target in item_hrefs:
+            if isinstance(target, Skip):
+                yield target
+        wanted = [t for t in item_hrefs if isinstance(t, str)]
+        # Static catalogs keep one file per item: fetch them a few at a time.
+        with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY) as pool:
+            for href, fetched in zip(wanted, pool.map(_fetch_json, wanted), strict=True):
+                if isinstance(fetched, Skip):
+                    yield fetched
+                elif isinstance(fetched, dict) and fetched.get("type") == "Feature":
+                    yield item_record(fetched, href, inherited)
+                else:
+                    yield Skip(href, "item link does not lead to a STAC Item")
+                self.progress.update()
+        for target in child_hrefs:
+            if isinstance(target, Skip):
+                yield target
+                continue
+            if depth + 1 > MAX_DEPTH:
+                yield Skip(target, f"catalog nested deeper than {MAX_DEPTH} levels")
+                continue
+            child = _fetch_json(target)
+            if isinstance(child, Skip):
+                yield child
+            elif is_stac(child):
+                yield from self.walk(child, target, inherited, depth + 1)
+            else:
+                yield Skip(target, "child link does not lead to a STAC document")
+
+    def _new_hrefs(self, base: str, links: list[dict[str, Any]]) -> list[str | Skip]:
+        """Resolved hrefs of ``links`` not read before (a catalog may link in a cycle)."""
+        out: list[str | Skip] = []
+        for link in links:
+            try:
+                href = resolve_href(base, link.get("href"))
+            except ValueError as exc:
+                out.append(Skip(f"link {link.get('href')!r} of {base or 'catalog'}", str(exc)))
+                continue
+            if href in self.visited:
+                continue
+            if len(self.visited) >= MAX_DOCUMENTS:
+                raise CatalogError(f"STAC catalog {base} links more than {MAX_DOCUMENTS} documents")
+            self.visited.add(href)
+            out.append(href)
+        return out
+
+
+def _fetch_json(href: str) -> Any:
+    """A linked document, or a :class:`Skip` naming it when it cannot be read."""
+    try:
+        return json.loads(fetch_text(href))
+    except CatalogError as exc:
+        return Skip(href, str(exc))
+    except json.JSONDecodeError as exc:
+        return Skip(href, f"not JSON: {exc}")
+
+
+def _inherit(doc: dict[str, Any], inherited: Inherited) -> Inherited:
+    """A Collection's provider and license, for its items that give none."""
+    provider, license_ = inherited.provider, inherited.license
+    try:
+        provider = _first_provider(doc.get("providers")) or provider
+        license_ = _optional_str(doc.get("license")) or license_
+    except ValueError:
+        pass  # a malformed collection-level field only loses the default
+    return Inherited(provider, license_)
+
+
+def _first_provider(providers: Any) -> str | None:
+    if isinstance(providers, list) and providers and isinstance(providers[0], dict):
+        return _optional_str(providers[0].get("name"))
+    return None
+
+
+def item_record(item: dict[str, Any], base: str, inherited: Inherited = Inherited()) -> Record:
+    """One STAC Item as an :class:`Image`, or a :class:`Skip` naming it and why."""
+    raw_id = item.get("id")
+    name = str(raw_id) if raw_id is not None else f"item in {base or 'catalog'}"
+    try:
+        return _item_image(item, base, inherited)
+    except (ValueError, TypeError) as exc:
+        return Skip(name, str(exc))
+
+
+def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
+    raw_id = item.get("id")
+    if not isinstance(raw_id, str) or not raw_id:
+        raise ValueError("no id")
+    props = item.get("properties")
+    if not isinstance(props, dict):
+        raise ValueError("no properties")
+    key, asset = choose_asset(item.get("assets"))
+    footprint = None
+    if item.get("geometry") is not None:
+        footprint = footprint_from_geojson(item["geometry"])
+    elif item.get("bbox") is not None:
+        footprint = footprint_from_bbox(item["bbox"])
+    start = parse_datetime(props.get("start_datetime"))
+    end = parse_datetime(props.get("end_datetime"))
+    moment = parse_datetime(props.get("datetime"))
+    start, end = start or moment, end or moment
+    raw_gsd = props.get("gsd", asset.get("gsd"))
+    gsd = gsd_in_metres(
+        positive_number(raw_gsd, "gsd"),
+        _projection(asset) or _projection(props),
+        footprint_latitude(footprint),
+        in_crs_units=False,
+    )
+    # Ids outside API.md's alphabet are made into one rather than losing the item.
+    image_id = raw_id if ID_PATTERN.match(raw_id) else slugify(raw_id)
+    extra = {k: v for k, v in props.items() if k not in _ITEM_FIELDS}
+    extra["stac_asset"] = key
+    if image_id != raw_id:
+        extra["stac_id"] = raw_id
+    if isinstance(item.get("collection"), str):
+        extra["collection"] = item["collection"]
+    return build_image(
+        image_id=image_id,
+        source_url=resolve_href(base, asset.get("href")),
+        title=_optional_str(props.get("title")),
+        footprint=footprint,
+        gsd=gsd,
+        start=start,
+        end=end,
+        provider=_first_provider(props.get("providers")) or inherited.provider,
+        license=_optional_str(props.get("license")) or inherited.license,
+        properties=extra,
+    )
+
+
+def choose_asset(assets: Any) -> tuple[str, dict[str, Any]]:
+    """The asset to preview: ``visual``, ``image``, ``data``, else the first GeoTIFF.
+
+    Among the other assets a cloud-optimized GeoTIFF beats a plain one. An
+    asset without a media type counts as a GeoTIFF when its href ends in
+    ``.tif``/``.tiff`` (real STAC API answers often omit the type).
+    """
+    if not isinstance(assets, dict) or not assets:
+        raise ValueError("no assets")
+    for key in PREFERRED_ASSETS:
+        if isinstance(assets.get(key), dict) and assets[key].get("href"):
+            return key, assets[key]
+    geotiffs = [
+        (key, asset)
+        for key, asset in assets.items()
+        if isinstance(asset, dict) and asset.get("href") and _is_geotiff(asset)
+    ]
+    if not geotiffs:
+        raise ValueError(f"no visual, image, data or GeoTIFF asset among {sorted(assets)}")
+    optimized = [(k, a) for k, a in geotiffs if "cloud-optimized" in str(a.get("type", ""))]
+    return (optimized or geotiffs)[0]
+
+
+def _is_geotiff(asset: dict[str, Any]) -> bool:
+    media_type = str(asset.get("type") or "").lower()
+    if media_type:
+        return media_type.startswith("image/tiff") or "geotiff" in media_type
+    path = str(asset["href"]).split("?", 1)[0].lower()
+    return path.endswith((".tif", ".tiff"))
+
+
+def _projection(fields: dict[str, Any]) -> str | None:
+    """The CRS a STAC object gives: ``proj:code``, ``proj:epsg`` (STAC < 1.1) or ``proj:wkt2``."""
+    code = fields.get("proj:code")
+    if isinstance(code, str) and code:
+        return code
+    epsg = fields.get("proj:epsg")
+    if isinstance(epsg, int) and not isinstance(epsg, bool):
+        return f"EPSG:{epsg}"
+    wkt = fields.get("proj:wkt2")
+    return wkt if isinstance(wkt, str) and wkt else None
