@@ -174,7 +174,7 @@ def _header_footprint(dataset: Any) -> tuple[BaseGeometry | None, float | None]:
     xs, ys = _outline(dataset.width, dataset.height, transform)
     try:
         lons, lats = transform_points(crs, "EPSG:4326", xs, ys)
-    except Exception:  # GDAL/PROJ raise several types for impossible transforms
+    except Exception:  # noqa: BLE001 - GDAL/PROJ raise several types for impossible transforms
         return None, _pixel_gsd(transform, crs, None)
     points = [
         (x, y) for x, y in zip(lons, lats, strict=True) if math.isfinite(x) and math.isfinite(y)
@@ -197,7 +197,7 @@ def _outline(width: int, height: int, transform: Any) -> tuple[list[float], list
     )
     xs, ys = [], []
     for col, row in cols_rows:
-        x, y = transform * (col, row)
+        x, y = transform @ (col, row)
         xs.append(x)
         ys.append(y)
     return xs, ys

@@ -61,7 +61,14 @@ def normalize_footprint(geom: BaseGeometry) -> BaseGeometry | None:
         return None
     if isinstance(geom, Polygon):
         return geom
-    return MultiPolygon([p for g in getattr(geom, "geoms", [geom]) for p in getattr(g, "geoms", [g]) if isinstance(p, Polygon)])
+    return MultiPolygon(
+        [
+            p
+            for g in getattr(geom, "geoms", [geom])
+            for p in getattr(g, "geoms", [g])
+            if isinstance(p, Polygon)
+        ]
+    )
 
 
 def footprint_bbox(geom: BaseGeometry) -> BBox:
@@ -81,10 +88,10 @@ def footprint_bbox(geom: BaseGeometry) -> BBox:
 def footprint_from_geojson(obj: object) -> BaseGeometry | None:
     """A normalised footprint from a GeoJSON geometry mapping; ``ValueError`` if unusable."""
     if not isinstance(obj, dict):
-        raise ValueError("geometry is not a GeoJSON object")
+        raise ValueError("geometry is not a GeoJSON object")  # noqa: TRY004 - documented as ValueError
     try:
         geom = shape(obj)
-    except Exception as exc:  # shapely raises several types for bad GeoJSON
+    except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
         raise ValueError(f"bad geometry: {exc}") from None
     return normalize_footprint(geom)
 
@@ -127,7 +134,7 @@ def footprint_from_wkt(text: str) -> BaseGeometry | None:
     """A normalised footprint from WKT in EPSG:4326 degrees; ``ValueError`` if unusable."""
     try:
         geom = shapely.from_wkt(text)
-    except Exception as exc:  # shapely raises GEOSException and others for bad WKT
+    except Exception as exc:  # noqa: BLE001 - shapely raises GEOSException and others
         raise ValueError(f"bad footprint WKT: {exc}") from None
     return normalize_footprint(geom)
 

@@ -92,12 +92,12 @@ def load_oam_api_response(doc: dict[str, Any], base: str) -> Iterator[Record]:
     pages = _page_count(meta, len(results))
     if not _is_url(base) or pages <= 1:
         return
-    page = _int(meta.get("page"), 1)
+    first_page = _int(meta.get("page"), 1)
     progress = Progress("OpenAerialMap /meta pages", pages)
-    progress.update(page)
+    progress.update(first_page)
     first_ids = {_first_id(results)}
     try:
-        for page in range(page + 1, min(pages, MAX_PAGES) + 1):
+        for page in range(first_page + 1, min(pages, MAX_PAGES) + 1):
             results = _fetch_page(base, page)
             first = _first_id(results)
             if not results:
@@ -142,7 +142,7 @@ def oam_record(
     of ``geojson``, ``footprint`` (WKT) and ``bbox`` that is present.
     """
     if not isinstance(record, dict):
-        raise ValueError("record is not an object")
+        raise TypeError("record is not an object")
     if image_id is None:
         image_id = record.get("_id")
         if not isinstance(image_id, str) or not ID_PATTERN.match(image_id):
@@ -229,7 +229,9 @@ def _first_id(results: list[Any]) -> str | None:
 
 
 def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+    )
 
 
 def _page_count(meta: dict[str, Any], first_page_size: int) -> int:

@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -89,7 +89,7 @@ def fetch_text(src: str) -> str:
     if scheme in ("http", "https"):
         request = urllib.request.Request(src, headers={"User-Agent": "oam-preview"})
         try:
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
                 data = response.read(MAX_DOCUMENT_BYTES + 1)
         except OSError as exc:
             raise CatalogError(f"cannot fetch catalog {src}: {exc}") from None
@@ -114,14 +114,15 @@ def parse_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ValueError(f"not a date: {value!r}")
+        # ValueError, not TypeError: callers parsing query strings catch ValueError.
+        raise ValueError(f"not a date: {value!r}")  # noqa: TRY004
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def ordered_interval(
@@ -225,7 +226,7 @@ def positive_number(value: Any, what: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ValueError(f"{what} {value!r} is not a number")
+        raise TypeError(f"{what} {value!r} is not a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -303,7 +304,7 @@ def build_image(
     start: datetime | None = None,
     end: datetime | None = None,
     provider: str | None = None,
-    license: str | None = None,  # noqa: A002 - the field's name in API.md
+    license: str | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> Image:
     """An :class:`Image` with its bbox derived from the footprint and its dates ordered."""
@@ -383,12 +384,12 @@ def load_geojson(doc: dict[str, Any], base: str) -> Iterator[Record]:
         name = f"feature #{n}"
         try:
             if not isinstance(feature, dict):
-                raise ValueError("not a GeoJSON Feature")
+                raise TypeError("not a GeoJSON Feature")
             fid = feature.get("id")
             name = f"feature #{n} ({fid})" if fid is not None else name
             props = feature.get("properties")
             if not isinstance(props, dict):
-                raise ValueError("no properties")
+                raise TypeError("no properties")
             if not isinstance(fid, str | int) or not ID_PATTERN.match(str(fid)):
                 raise ValueError(
                     f"id {fid!r} is not an id of [A-Za-z0-9._-], at most 128 characters"
@@ -513,7 +514,7 @@ def load(src: str) -> Catalog:
 # The format modules import the helpers above from this module, so they are
 # imported here, at the end, once those names exist (the package's __init__
 # always imports this module first).
-from . import files, oam, stac  # noqa: E402
+from . import files, oam, stac
 
 #: (predicate, loader) in the order they are tried; the first whose predicate holds reads it.
 LOADERS: list[tuple[Callable[[Any], bool], Loader]] = [

@@ -207,7 +207,7 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
         raise ValueError("no id")
     props = item.get("properties")
     if not isinstance(props, dict):
-        raise ValueError("no properties")
+        raise TypeError("no properties")
     key, asset = choose_asset(item.get("assets"))
     footprint = None
     if item.get("geometry") is not None:

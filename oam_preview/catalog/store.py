@@ -123,7 +123,7 @@ class CatalogStore:
             self._last_attempt = started
             try:
                 catalog = self._loader()
-            except Exception as exc:  # any failure keeps the last good catalog
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the last good catalog
                 log.warning("catalog %s: reload failed: %s", self.source, exc)
                 self._last_error = str(exc) or type(exc).__name__
                 self._last_error_at = time.time()
