@@ -121,16 +121,8 @@ class _Walker:
             if isinstance(target, Skip):
                 yield target
         wanted = [t for t in item_hrefs if isinstance(t, str)]
-        # Static catalogs keep one file per item: fetch them a few at a time.
-        with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY) as pool:
-            for href, fetched in zip(wanted, pool.map(_fetch_json, wanted), strict=True):
-                if isinstance(fetched, Skip):
-                    yield fetched
-                elif isinstance(fetched, dict) and fetched.get("type") == "Feature":
-                    yield item_record(fetched, href, inherited)
-                else:
-                    yield Skip(href, "item link does not lead to a STAC Item")
-                self.progress.update()
+        if wanted:
+            yield from self._linked_items(wanted, inherited)
         for target in child_hrefs:
             if isinstance(target, Skip):
                 yield target
@@ -145,6 +137,19 @@ class _Walker:
                 yield from self.walk(child, target, inherited, depth + 1)
             else:
                 yield Skip(target, "child link does not lead to a STAC document")
+
+    def _linked_items(self, hrefs: list[str], inherited: Inherited) -> Iterator[Record]:
+        """The items at ``hrefs``, in order; static catalogs keep one file per item, so
+        they are fetched a few at a time."""
+        with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY) as pool:
+            for href, fetched in zip(hrefs, pool.map(_fetch_json, hrefs), strict=True):
+                if isinstance(fetched, Skip):
+                    yield fetched
+                elif isinstance(fetched, dict) and fetched.get("type") == "Feature":
+                    yield item_record(fetched, href, inherited)
+                else:
+                    yield Skip(href, "item link does not lead to a STAC Item")
+                self.progress.update()
 
     def _new_hrefs(self, base: str, links: list[dict[str, Any]]) -> list[str | Skip]:
         """Resolved hrefs of ``links`` not read before (a catalog may link in a cycle)."""
