@@ -699,8 +699,9 @@
       .reverse() // oldest first, so restoring stacks them in the same order
       .map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
     if (sel.length) params.set("sel", sel.join(","));
-    // "/" and "," are legal in a fragment; unescaped they keep links readable.
-    return `#${params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",")}`;
+    // "/", "," and "~" are legal in a fragment; unescaped they keep links readable.
+    const text = params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",").replace(/%7E/g, "~");
+    return `#${text}`;
   }
 
   function writeHash() {
@@ -841,7 +842,7 @@
     });
     applyHash(location.hash);
     // Exposed for tests and debugging; the page itself never reads it.
-    window.oamPreview = { map, state, list };
+    window.oamPreview = { map, state, list, footprints, STYLE };
   }
 
   init();
