@@ -183,6 +183,7 @@
     rows: new Map(), // index -> row element currently in the DOM
     active: -1, // keyboard cursor
     renderQueued: false,
+    markedGeneration: -1,
   };
 
   function refreshList() {
@@ -279,9 +280,20 @@
     }
     for (const [i, row] of list.rows) if (!kept.has(i)) row.remove();
     list.rows = kept;
+    markListRendered();
     const activeRow = list.rows.get(list.active);
     if (activeRow) dom.list.setAttribute("aria-activedescendant", activeRow.id);
     else dom.list.removeAttribute("aria-activedescendant");
+  }
+
+  /** Performance marks for the benchmark: when each new query's rows first show. */
+  function markListRendered() {
+    if (list.markedGeneration === list.generation || !list.known) return;
+    list.markedGeneration = list.generation;
+    if (!performance.getEntriesByName("oam:first-list-render").length) {
+      performance.mark("oam:first-list-render");
+    }
+    performance.mark("oam:list-rendered");
   }
 
   function buildRow(feature, index) {
@@ -462,6 +474,7 @@
         footprints.layer.clearLayers();
         footprints.byId.clear();
         footprints.layer.addData(fc.features || []);
+        performance.mark("oam:footprints-drawn");
         const shown = (fc.features || []).length;
         if (typeof fc.numberMatched === "number" && fc.numberMatched > shown) {
           toast(`Showing ${numberFormat.format(shown)} of ${numberFormat.format(fc.numberMatched)} footprints: zoom in for all`);

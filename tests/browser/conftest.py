@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -94,10 +93,46 @@ def catalog_images(directory: Path) -> list[Image]:
     bahamas = footprint_bbox(directory / "bahamas_rgb.tif")
     colorado = footprint_bbox(directory / "cog_rgba.tif")
     return [
-        Image("korea-aerial", "cogeo.tif", "Korea ski slope aerial", korea, "2019-02-10", 0.15, "Drone Team", "CC-BY 4.0"),
-        Image("bahamas-landsat", "bahamas_rgb.tif", "Bahamas satellite mosaic", bahamas, "2018-06-01", 300.0, "Landsat", "Public domain"),
-        Image("colorado-rgba", "cog_rgba.tif", "Colorado parking lot", colorado, "2020-09-15", 0.3, "County GIS", "CC0"),
-        Image("hostile-title", "cog_rgba.tif", XSS_TITLE, colorado, "2021-03-03", 0.3, "<b>Bold</b> & Co", "<i>odd</i>"),
+        Image(
+            "korea-aerial",
+            "cogeo.tif",
+            "Korea ski slope aerial",
+            korea,
+            "2019-02-10",
+            0.15,
+            "Drone Team",
+            "CC-BY 4.0",
+        ),
+        Image(
+            "bahamas-landsat",
+            "bahamas_rgb.tif",
+            "Bahamas satellite mosaic",
+            bahamas,
+            "2018-06-01",
+            300.0,
+            "Landsat",
+            "Public domain",
+        ),
+        Image(
+            "colorado-rgba",
+            "cog_rgba.tif",
+            "Colorado parking lot",
+            colorado,
+            "2020-09-15",
+            0.3,
+            "County GIS",
+            "CC0",
+        ),
+        Image(
+            "hostile-title",
+            "cog_rgba.tif",
+            XSS_TITLE,
+            colorado,
+            "2021-03-03",
+            0.3,
+            "<b>Bold</b> & Co",
+            "<i>odd</i>",
+        ),
     ]
 
 
@@ -107,7 +142,10 @@ def feature(image: Image, base_url: str) -> dict[str, Any]:
         "type": "Feature",
         "id": image.id,
         "bbox": [w, s, e, n],
-        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
+        },
         "properties": {
             "title": image.title,
             "source_url": f"{base_url}/{image.file}",
@@ -121,7 +159,10 @@ def feature(image: Image, base_url: str) -> dict[str, Any]:
 
 
 def write_catalog(path: Path, images: list[Image], base_url: str) -> Path:
-    doc = {"type": "FeatureCollection", "features": [feature(i, base_url) for i in images]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [feature(i, base_url) for i in images],
+    }
     path.write_text(json.dumps(doc))
     return path
 
@@ -167,13 +208,19 @@ class LiveApp:
 
 @contextmanager
 def serve_app(
-    catalog: Path, prefix: str = "", images: list[Image] | None = None, basemap: str = ""
+    catalog: Path,
+    prefix: str = "",
+    images: list[Image] | None = None,
+    basemap: str = "",
 ) -> Iterator[LiveApp]:
     from werkzeug.serving import make_server
 
     from oam_preview import create_app
 
-    config: dict[str, Any] = {"OAM_PREVIEW_CATALOG": str(catalog), "OAM_PREVIEW_BASEMAP_URL": basemap}
+    config: dict[str, Any] = {
+        "OAM_PREVIEW_CATALOG": str(catalog),
+        "OAM_PREVIEW_BASEMAP_URL": basemap,
+    }
     if prefix:
         config["OAM_PREVIEW_PREFIX"] = prefix
     app = create_app(config)
@@ -244,7 +291,9 @@ def browser_chromium():
             pytest.fail("playwright is not installed")
         pytest.skip("playwright is not installed")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:
@@ -259,17 +308,29 @@ class PageProbe:
     responses: list[tuple[int, str]] = field(default_factory=list)
 
     def statuses(self, host: str, contains: str) -> list[int]:
-        return [s for s, url in self.responses if url.startswith(host) and contains in url]
+        return [
+            s for s, url in self.responses if url.startswith(host) and contains in url
+        ]
 
 
 def open_page(browser, *, width: int = 1280, height: int = 800, **context_options):
     """A fresh context and page, with console errors and responses recorded."""
-    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, **context_options
+    )
     page = context.new_page()
     probe = PageProbe()
-    page.on("console", lambda msg: probe.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            probe.console_errors.append(msg.text) if msg.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda exc: probe.console_errors.append(f"uncaught: {exc}"))
-    page.on("response", lambda response: probe.responses.append((response.status, response.url)))
+    page.on(
+        "response",
+        lambda response: probe.responses.append((response.status, response.url)),
+    )
     page.set_default_timeout(20_000)
     return context, page, probe
 
@@ -286,3 +347,10 @@ def browser_page(browser_chromium):
 def browser_artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "slow: heavy tests (the 20,000-record page load); deselect with -m 'not slow'",
+    )

@@ -7,7 +7,6 @@ import socket
 import time
 from urllib.parse import unquote, urlsplit
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import XSS_TITLE, LiveApp, open_page, serve_app
@@ -77,8 +76,11 @@ def test_list_shows_the_catalogs_images(browser_app, browser_page):
     expect(korea.locator(".facts")).to_have_text("2019-02-10 · 15 cm")
     expect(korea.locator(".who")).to_have_text("Drone Team · CC-BY 4.0")
     # Thumbnails come from the server's thumbnail endpoint and decode.
-    wait_js(page, "() => [...document.querySelectorAll('.row img.thumb')]"
-        ".every(img => img.complete && img.naturalWidth > 0)")
+    wait_js(
+        page,
+        "() => [...document.querySelectorAll('.row img.thumb')]"
+        ".every(img => img.complete && img.naturalWidth > 0)",
+    )
     thumbs = page.probe.statuses(browser_app.host, "/thumbnail.")
     assert thumbs and set(thumbs) <= {200, 304}
     assert_no_console_errors(page)
@@ -93,7 +95,9 @@ def test_only_in_view_follows_panning(browser_app, browser_page):
     expect(page.locator("#count")).to_have_text("1 image matches in view")
     expect_rows(page, {"korea-aerial"})
 
-    page.evaluate("([lat, lng]) => oamPreview.map.setView([lat, lng], 7)", list(bahamas.center))
+    page.evaluate(
+        "([lat, lng]) => oamPreview.map.setView([lat, lng], 7)", list(bahamas.center)
+    )
     expect_rows(page, {"bahamas-landsat"})
 
     # A real drag: the Bahamas (about 220 px wide at zoom 7) leave the view.
@@ -134,18 +138,25 @@ def test_search_and_dates_filter(browser_app, browser_page):
 
 
 def test_clicking_adds_layers_whose_tiles_load(browser_app, browser_chromium):
-    context, page, probe = open_page(browser_chromium, permissions=["clipboard-read", "clipboard-write"])
+    context, page, probe = open_page(
+        browser_chromium, permissions=["clipboard-read", "clipboard-write"]
+    )
     page.probe = probe
     try:
         goto(page, browser_app)
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         card = page.locator(".card[data-id='korea-aerial']")
         expect(card).to_be_visible()
-        expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_attribute("aria-selected", "true")
+        expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_attribute(
+            "aria-selected", "true"
+        )
         statuses = wait_tiles(page, browser_app.host, 4)
         assert statuses.count(200) >= 4, statuses
         assert all(s in (200, 304) for s in statuses), statuses
-        wait_js(page, "() => [...document.querySelectorAll('.image-layer img')].some(i => i.complete && i.naturalWidth === 256)")
+        wait_js(
+            page,
+            "() => [...document.querySelectorAll('.image-layer img')].some(i => i.complete && i.naturalWidth === 256)",
+        )
 
         # Opacity: the slider drives the layer and the URL.
         card.locator("input.opacity").fill("0.5")
@@ -160,7 +171,7 @@ def test_clicking_adds_layers_whose_tiles_load(browser_app, browser_chromium):
         id_href = card.get_by_role("link", name="Open in iD").get_attribute("href")
         prefix = "https://www.openstreetmap.org/edit?editor=id#background=custom:"
         assert id_href.startswith(prefix)
-        assert unquote(id_href[len(prefix):].split("&")[0]) == template
+        assert unquote(id_href[len(prefix) :].split("&")[0]) == template
         josm_href = card.get_by_role("link", name="Open in JOSM").get_attribute("href")
         assert josm_href.startswith("http://127.0.0.1:8111/imagery?title=")
         assert "type=tms" in josm_href
@@ -181,7 +192,9 @@ def test_clicking_adds_layers_whose_tiles_load(browser_app, browser_chromium):
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         expect(page.locator(".card")).to_have_count(1)
         expect(page.locator(".image-layer")).to_have_count(1)
-        page.get_by_role("button", name="Remove Bahamas satellite mosaic from the map").click()
+        page.get_by_role(
+            "button", name="Remove Bahamas satellite mosaic from the map"
+        ).click()
         expect(page.locator(".image-layer")).to_have_count(0)
         expect(page.locator("#selected")).to_be_hidden()
         assert "sel=" not in page.url
@@ -196,7 +209,9 @@ def test_hover_highlights_both_ways(browser_app, browser_page):
     goto(page, browser_app, map_view_fragment(*korea.center, 16))
     wait_js(page, "() => oamPreview.footprints.byId.has('korea-aerial')")
     hover_color = page.evaluate("() => oamPreview.STYLE.hover.color")
-    footprint_color = "() => oamPreview.footprints.byId.get('korea-aerial').options.color"
+    footprint_color = (
+        "() => oamPreview.footprints.byId.get('korea-aerial').options.color"
+    )
 
     page.locator(f"{ROW}[data-id='korea-aerial']").hover()
     assert page.evaluate(footprint_color) == hover_color
@@ -206,7 +221,9 @@ def test_hover_highlights_both_ways(browser_app, browser_page):
     # The footprint fills the view at zoom 16: hover the map's middle.
     box = page.locator("#map").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_class(re.compile(r"\bhover\b"))
+    expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_class(
+        re.compile(r"\bhover\b")
+    )
     assert page.evaluate(footprint_color) == hover_color
     assert_no_console_errors(page)
 
@@ -220,7 +237,9 @@ def test_keyboard_selects_from_the_list(browser_app, browser_page):
     first = page.locator(".row.active")
     expect(first).to_have_count(1)
     first_id = first.get_attribute("data-id")
-    assert page.locator("#list").get_attribute("aria-activedescendant") == first.get_attribute("id")
+    assert page.locator("#list").get_attribute(
+        "aria-activedescendant"
+    ) == first.get_attribute("id")
     page.keyboard.press("Enter")
     expect(page.locator(f".card[data-id='{first_id}']")).to_be_visible()
     page.keyboard.press("End")
@@ -252,7 +271,12 @@ def test_hostile_title_renders_as_text(browser_app, browser_page):
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
-    assert page.locator(".leaflet-control-attribution b, .leaflet-control-attribution i").count() == 0
+    assert (
+        page.locator(
+            ".leaflet-control-attribution b, .leaflet-control-attribution i"
+        ).count()
+        == 0
+    )
     assert_no_console_errors(page)
 
 
@@ -276,7 +300,9 @@ def test_a_link_reproduces_the_view(browser_app, browser_chromium, browser_page)
         expect(card).to_be_visible()
         expect(card.locator("input.opacity")).to_have_value("0.7")
         expect(other.locator(".image-layer")).to_have_count(1)
-        again = other.evaluate("() => [oamPreview.map.getZoom(), oamPreview.map.getCenter()]")
+        again = other.evaluate(
+            "() => [oamPreview.map.getZoom(), oamPreview.map.getCenter()]"
+        )
         assert again[0] == view[0]
         assert abs(again[1]["lat"] - view[1]["lat"]) < 1e-4
         assert abs(again[1]["lng"] - view[1]["lng"]) < 1e-4
@@ -297,11 +323,17 @@ def test_works_under_a_url_prefix(browser_prefixed_app, browser_page):
     assert statuses.count(200) >= 2, statuses
     own = [url for _, url in page.probe.responses if url.startswith(live.host)]
     assert own and all(urlsplit(url).path.startswith("/tools/oam/") for url in own), own
-    assert all(status < 400 for status, url in page.probe.responses if url.startswith(live.host))
+    assert all(
+        status < 400
+        for status, url in page.probe.responses
+        if url.startswith(live.host)
+    )
     assert_no_console_errors(page)
 
 
-def test_page_stays_usable_when_the_basemap_fails(browser_catalog, browser_images, browser_page):
+def test_page_stays_usable_when_the_basemap_fails(
+    browser_catalog, browser_images, browser_page
+):
     page = browser_page
     # A port nothing listens on: every base map tile fails to connect.
     with socket.socket() as probe:
@@ -315,7 +347,9 @@ def test_page_stays_usable_when_the_basemap_fails(browser_catalog, browser_image
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         assert wait_tiles(page, live.host, 2).count(200) >= 2
     # Only the base map's own failures reach the console.
-    assert all("ERR_CONNECTION_REFUSED" in e for e in page.probe.console_errors), page.probe.console_errors
+    assert all("ERR_CONNECTION_REFUSED" in e for e in page.probe.console_errors), (
+        page.probe.console_errors
+    )
 
 
 # ------------------------------------------------------------ screenshots
@@ -324,14 +358,20 @@ def test_page_stays_usable_when_the_basemap_fails(browser_catalog, browser_image
 def test_screenshots_for_a_person(browser_app, browser_chromium, browser_artifacts):
     """Desktop and 375 px phone views with a layer shown, under tests/artifacts/."""
     korea = by_id(browser_app, "korea-aerial")
-    for name, width, height in (("map-page.png", 1280, 800), ("map-page-phone.png", 375, 740)):
+    for name, width, height in (
+        ("map-page.png", 1280, 800),
+        ("map-page-phone.png", 375, 740),
+    ):
         context, page, probe = open_page(browser_chromium, width=width, height=height)
         page.probe = probe
         try:
             goto(page, browser_app)
             page.locator(f"{ROW}[data-id='korea-aerial']").click()
             wait_tiles(page, browser_app.host, 4)
-            wait_js(page, "() => [...document.querySelectorAll('.image-layer img')].filter(i => i.complete).length >= 4")
+            wait_js(
+                page,
+                "() => [...document.querySelectorAll('.image-layer img')].filter(i => i.complete).length >= 4",
+            )
             page.wait_for_timeout(1200)  # the fly-to settles
             assert page.evaluate("() => document.documentElement.scrollWidth") <= width
             page.screenshot(path=str(browser_artifacts / name))

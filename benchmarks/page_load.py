@@ -1,0 +1,79 @@
+"""Time the map page with a large synthetic catalog in headless Chromium.
+
+    .venv/bin/python benchmarks/page_load.py [--records 20000] [--runs 3]
+
+Prints time to first list render, first footprints, a pan with "only in view"
+on, a jump to the middle of the list, and the longest main-thread task, per
+run. The catalog is written to a temporary directory; its GeoTIFF (cogeo.tif
+from shared/data/geotiff) is served over HTTP range requests, like production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    geotiff_dir,
+    open_page,
+    serve_app,
+    synthetic_images,
+    write_catalog,
+)
+from browser.scale import measure
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    directory = geotiff_dir()
+    if directory is None:
+        print("shared/data/geotiff not found", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    from oam_preview.fileserver import FileServer
+
+    images = synthetic_images(args.records)
+    with tempfile.TemporaryDirectory() as tmp, FileServer(directory) as files:
+        catalog = write_catalog(Path(tmp) / "catalog.geojson", images, files.url)
+        started = time.perf_counter()
+        with serve_app(catalog, images=images) as live, sync_playwright() as playwright:
+            print(
+                f"{args.records} records; app ready in {time.perf_counter() - started:.2f} s"
+            )
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+            runs = []
+            for run in range(args.runs):
+                context, page, _ = open_page(browser)
+                figures = measure(page, live.page_url, args.records)
+                context.close()
+                runs.append(figures)
+                print(f"run {run + 1}:\n{figures.report()}")
+            browser.close()
+    first = [f.first_list_render_ms for f in runs]
+    print(
+        f"time to first list render: median {statistics.median(first):.0f} ms (min {min(first):.0f}, max {max(first):.0f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
