@@ -17,6 +17,7 @@
   const MOVE_DEBOUNCE_MS = 250;
   const INPUT_DEBOUNCE_MS = 300;
   const THUMB_SIZE = 128; // 2x the displayed 64 px, sharp on high-DPI screens
+  const THUMB_DELAY_MS = 120;
   const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   const STYLE = {
@@ -42,6 +43,7 @@
     list: $("list"),
     spacer: $("list-spacer"),
     count: $("count"),
+    footprintNote: $("footprint-note"),
     q: $("f-q"),
     after: $("f-after"),
     before: $("f-before"),
@@ -281,10 +283,22 @@
     for (const [i, row] of list.rows) if (!kept.has(i)) row.remove();
     list.rows = kept;
     markListRendered();
+    loadThumbnailsSoon();
     const activeRow = list.rows.get(list.active);
     if (activeRow) dom.list.setAttribute("aria-activedescendant", activeRow.id);
     else dom.list.removeAttribute("aria-activedescendant");
   }
+
+  /** Give thumbnails to the rows still shown once scrolling pauses, so a fast
+   * fling through thousands of rows does not request thousands of images. */
+  function loadThumbnails() {
+    for (const img of dom.spacer.querySelectorAll("img.thumb[data-src]")) {
+      img.src = img.dataset.src;
+      img.removeAttribute("data-src");
+    }
+  }
+
+  const loadThumbnailsSoon = debounce(loadThumbnails, THUMB_DELAY_MS);
 
   /** Performance marks for the benchmark: when each new query's rows first show. */
   function markListRendered() {
@@ -303,9 +317,9 @@
       alt: "",
       width: 64,
       height: 64,
-      loading: "lazy",
       decoding: "async",
-      src: p.thumbnail ? withParams(p.thumbnail, { max_size: THUMB_SIZE }) : null,
+      // The src is set by loadThumbnails once the row has stayed on screen.
+      "data-src": p.thumbnail ? withParams(p.thumbnail, { max_size: THUMB_SIZE }) : null,
     });
     // A failed thumbnail leaves a neutral tile rather than a broken-image icon.
     thumb.addEventListener("error", () => thumb.classList.add("failed"), { once: true });
@@ -476,9 +490,10 @@
         footprints.layer.addData(fc.features || []);
         performance.mark("oam:footprints-drawn");
         const shown = (fc.features || []).length;
-        if (typeof fc.numberMatched === "number" && fc.numberMatched > shown) {
-          toast(`Showing ${numberFormat.format(shown)} of ${numberFormat.format(fc.numberMatched)} footprints: zoom in for all`);
-        }
+        const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
+        dom.footprintNote.hidden = matched <= shown;
+        dom.footprintNote.textContent =
+          `The map outlines ${numberFormat.format(shown)} of the ${numberFormat.format(matched)} images in view: zoom in for all.`;
       })
       .catch((err) => {
         if (isAbort(err)) return;
@@ -507,6 +522,7 @@
     const entry = { feature, opacity, layer: null, tilejson: null, card: null };
     state.selected.set(feature.id, entry);
     entry.card = buildCard(entry);
+    fillCard(entry);
     dom.selectedList.prepend(entry.card);
     dom.selected.hidden = false;
     restyleFootprint(feature.id);
@@ -653,7 +669,7 @@
     return card;
   }
 
-  /** Fill the card's action buttons once the TileJSON (and so zooms) is known. */
+  /** Fill the card's actions; again once the TileJSON adds the zooms to the editor links. */
   function fillCard(entry) {
     const p = entry.feature.properties;
     const actions = entry.card.querySelector(".actions");
