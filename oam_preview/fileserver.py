@@ -5,19 +5,33 @@ It serves one directory the way S3 or nginx would serve GeoTIFFs to GDAL:
 ``ETag``/``Last-Modified``. The demo command runs one beside the app so the
 demo images are read over HTTP range requests, like production; the tests
 and benchmarks run one too, and read its request counters.
+
+:class:`FileServer` runs the server in a child process (``python -m
+oam_preview.fileserver``): GDAL holds the GIL during parts of a dataset open,
+so a server thread in the same process as the reader can stall it.
+``GET /__traffic__`` answers the counters as JSON; ``POST /__traffic__/reset``
+zeroes them.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import email.utils
 import http.server
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+TRAFFIC_PATH = "/__traffic__"
 
 
 @dataclass
@@ -60,10 +74,31 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         self._serve(body=False)
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path == TRAFFIC_PATH:
+            t = self.server.traffic
+            with t.lock:
+                doc = {"requests": t.requests, "bytes_sent": t.bytes_sent, "by_path": dict(t.by_path)}
+            self._send_json(doc)
+            return
         self._serve(body=True)
 
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path == TRAFFIC_PATH + "/reset":
+            self.server.traffic.reset()
+            self._send_json({"reset": True})
+            return
+        self._send_plain(405, b"method not allowed\n", True)
+
+    def _send_json(self, doc: object) -> None:
+        data = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _resolve(self) -> Path | None:
-        rel = self.path.split("?", 1)[0].lstrip("/")
+        rel = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")
         root = self.server.root
         candidate = (root / rel).resolve()
         if root not in candidate.parents or not candidate.is_file():
@@ -140,12 +175,15 @@ class FileServerHTTP(http.server.ThreadingHTTPServer):
     root: Path
     traffic: Traffic
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-body (GDAL does, once it has its bytes) is normal.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
-class FileServer:
-    """Serve ``root`` over HTTP on ``host:port`` (port 0 picks a free one) in a thread.
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`.
-    """
+class ThreadedFileServer:
+    """Serve ``root`` from a thread of this process (for processes that don't read it with GDAL)."""
 
     def __init__(
         self,
@@ -169,7 +207,10 @@ class FileServer:
     def traffic(self) -> Traffic:
         return self._httpd.traffic
 
-    def start(self) -> FileServer:
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def start(self) -> ThreadedFileServer:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="oam-preview-fileserver", daemon=True
         )
@@ -182,8 +223,112 @@ class FileServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+
+class RemoteTraffic:
+    """The counters of a :class:`FileServer` child process, read over HTTP."""
+
+    def __init__(self, base_url: str) -> None:
+        self._url = base_url + TRAFFIC_PATH
+
+    def snapshot(self) -> tuple[int, int]:
+        """Return ``(requests, bytes_sent)`` so far."""
+        doc = self.read()
+        return doc["requests"], doc["bytes_sent"]
+
+    def read(self) -> dict:
+        with urllib.request.urlopen(self._url, timeout=10) as response:  # noqa: S310
+            return json.load(response)
+
+    @property
+    def requests(self) -> int:
+        return self.snapshot()[0]
+
+    @property
+    def bytes_sent(self) -> int:
+        return self.snapshot()[1]
+
+    @property
+    def by_path(self) -> dict[str, int]:
+        return self.read()["by_path"]
+
+    def reset(self) -> None:
+        request = urllib.request.Request(self._url + "/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+
+class FileServer:
+    """Serve ``root`` over HTTP from a child process; ``port`` 0 picks a free one.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    ``traffic`` reads the server's request counters.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 0) -> None:
+        self.root = Path(root).resolve()
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    @property
+    def traffic(self) -> RemoteTraffic:
+        return RemoteTraffic(self.url)
+
+    def start(self) -> FileServer:
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "oam_preview.fileserver",
+                str(self.root),
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"file server did not start: {line!r}")
+        self.url = line
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+
     def __enter__(self) -> FileServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a directory with byte ranges; print the base URL on the first line of stdout."""
+    parser = argparse.ArgumentParser(prog="python -m oam_preview.fileserver")
+    parser.add_argument("root")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = ThreadedFileServer(args.root, args.host, args.port)
+    print(server.url, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -176,9 +176,7 @@ def _header_footprint(dataset: Any) -> tuple[BaseGeometry | None, float | None]:
         lons, lats = transform_points(crs, "EPSG:4326", xs, ys)
     except Exception:  # noqa: BLE001 - GDAL/PROJ raise several types for impossible transforms
         return None, _pixel_gsd(transform, crs, None)
-    points = [
-        (x, y) for x, y in zip(lons, lats, strict=True) if math.isfinite(x) and math.isfinite(y)
-    ]
+    points = [(x, y) for x, y in zip(lons, lats, strict=True) if math.isfinite(x) and math.isfinite(y)]
     footprint = _ring_footprint(points) if len(points) == len(lons) else None
     latitude = None
     if footprint is not None:

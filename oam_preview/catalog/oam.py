@@ -133,9 +133,7 @@ def load_oin_meta(doc: dict[str, Any], base: str) -> Iterator[Record]:
         yield Skip(image_id, str(exc))
 
 
-def oam_record(
-    record: Any, default_license: str | None, base: str, image_id: str | None = None
-) -> Image:
+def oam_record(record: Any, default_license: str | None, base: str, image_id: str | None = None) -> Image:
     """One OAM metadata record as an :class:`Image`; ``ValueError`` naming what is wrong.
 
     ``image_id`` defaults to the record's ``_id``. The footprint is the first
@@ -229,9 +227,7 @@ def _first_id(results: list[Any]) -> str | None:
 
 
 def _int(value: Any, default: int) -> int:
-    return (
-        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
-    )
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
 def _page_count(meta: dict[str, Any], first_page_size: int) -> int:

@@ -80,7 +80,7 @@ class Catalog:
         if bbox is not None:
             hits = self._tree.query(bbox_geometry(bbox), predicate="intersects")
             candidates: Iterable[Image] = (
-                self.images[self._tree_index[i]] for i in sorted(set(int(h) for h in hits))
+                self.images[self._tree_index[i]] for i in sorted({int(h) for h in hits})
             )
         else:
             candidates = self.images
@@ -107,6 +107,4 @@ def _date_matches(image: Image, after: datetime | None, before: datetime | None)
         return False  # undated images can't overlap a date range
     if after is not None and end < after:
         return False
-    if before is not None and start > before:
-        return False
-    return True
+    return not (before is not None and start > before)

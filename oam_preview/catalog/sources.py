@@ -125,9 +125,7 @@ def parse_datetime(value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def ordered_interval(
-    start: datetime | None, end: datetime | None
-) -> tuple[datetime | None, datetime | None]:
+def ordered_interval(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """``(start, end)`` swapped when a source gave them the wrong way round."""
     if start is not None and end is not None and start > end:
         return end, start
@@ -370,9 +368,7 @@ def is_geojson_catalog(doc: Any) -> bool:
         and doc.get("type") == "FeatureCollection"
         and isinstance(doc.get("features"), list)
         and any(
-            isinstance(f, dict)
-            and isinstance(f.get("properties"), dict)
-            and "source_url" in f["properties"]
+            isinstance(f, dict) and isinstance(f.get("properties"), dict) and "source_url" in f["properties"]
             for f in doc["features"]
         )
     )
@@ -391,9 +387,7 @@ def load_geojson(doc: dict[str, Any], base: str) -> Iterator[Record]:
             if not isinstance(props, dict):
                 raise TypeError("no properties")
             if not isinstance(fid, str | int) or not ID_PATTERN.match(str(fid)):
-                raise ValueError(
-                    f"id {fid!r} is not an id of [A-Za-z0-9._-], at most 128 characters"
-                )
+                raise ValueError(f"id {fid!r} is not an id of [A-Za-z0-9._-], at most 128 characters")
             if not isinstance(props.get("source_url"), str) or not props["source_url"]:
                 raise ValueError("no properties.source_url")
             yield _geojson_feature_image(feature, str(fid), props["source_url"], base)
@@ -514,7 +508,7 @@ def load(src: str) -> Catalog:
 # The format modules import the helpers above from this module, so they are
 # imported here, at the end, once those names exist (the package's __init__
 # always imports this module first).
-from . import files, oam, stac
+from . import files, oam, stac  # noqa: E402
 
 #: (predicate, loader) in the order they are tried; the first whose predicate holds reads it.
 LOADERS: list[tuple[Callable[[Any], bool], Loader]] = [

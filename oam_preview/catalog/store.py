@@ -54,9 +54,7 @@ class CatalogStatus:
             "last_attempt": self.last_attempt,
             "last_duration": self.last_duration,
             "consecutive_failures": self.consecutive_failures,
-            "skipped_records": [
-                {"name": name, "reason": reason} for name, reason in self.skipped_records
-            ],
+            "skipped_records": [{"name": name, "reason": reason} for name, reason in self.skipped_records],
         }
 
 

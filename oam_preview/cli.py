@@ -1,0 +1,159 @@
+"""The ``oam-preview`` command: serve, thumbnail, catalog, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import Settings
+
+
+@click.group()
+@click.version_option(package_name="oam-preview")
+def main() -> None:
+    """Thumbnails, XYZ tiles, TileJSON and WMTS of remote GeoTIFFs listed in a catalog."""
+
+
+@main.command()
+@click.option("--catalog", "catalog", default=None, help="Catalog path or URL (default: the demo).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--prefix", default=None, help="URL prefix of the API, e.g. /preview.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Processes.")
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per process."
+)
+@click.option(
+    "--proxies", default=None, type=click.IntRange(0, 10), help="Trusted reverse proxies (X-Forwarded-*)."
+)
+def serve(
+    catalog: str | None,
+    host: str,
+    port: int,
+    prefix: str | None,
+    workers: int,
+    threads: int,
+    proxies: int | None,
+) -> None:
+    """Run the app under gunicorn (threaded workers)."""
+    overrides = {
+        "OAM_PREVIEW_CATALOG": catalog,
+        "OAM_PREVIEW_PREFIX": prefix,
+        "OAM_PREVIEW_TRUSTED_PROXIES": None if proxies is None else str(proxies),
+    }
+    env = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        settings = Settings.from_mapping({**os.environ, **env})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if settings.catalog == "demo":
+        # One file server for every worker, started here, so each worker reads
+        # the same catalog file instead of starting a server of its own.
+        from .demo import build, start_server, write_catalog
+
+        directory = build()
+        server = start_server(directory)
+        env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
+        click.echo(f"demo images served from {server.url} ({directory})", err=True)
+    os.environ.update(env)
+    click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
+    _run_gunicorn(host, port, workers, threads)
+
+
+def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "timeout": 60,
+                "graceful_timeout": 30,
+                "keepalive": 5,
+                "accesslog": "-",
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from .app import create_app
+
+            return create_app()
+
+    Application().run()
+
+
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--catalog", default=None, help="Catalog to look SOURCE up in, when it is an id.")
+@click.option("--max-size", default=256, show_default=True, type=click.IntRange(16, 1024))
+def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> None:
+    """Write a thumbnail of SOURCE (a GeoTIFF path or URL, or a catalog image id)."""
+    import warnings
+
+    from .catalog import Image, load
+    from .catalog.model import slugify
+    from .errors import OamPreviewError
+    from .imagery import Imagery
+    from .opener import Opener
+    from .render import encode
+
+    warnings.simplefilter("ignore")
+    settings = Settings.from_env()
+    if "://" in source or Path(source).exists():
+        image = Image(id=slugify(Path(source).name), source_url=source)
+    else:
+        if catalog is None and settings.catalog == "demo":
+            from .demo import running_demo_catalog
+
+            found = running_demo_catalog().get(source)
+        else:
+            found = load(catalog or settings.catalog).get(source)
+        if found is None:
+            raise click.ClickException(f"no image {source!r} in the catalog")
+        image = found
+    fmt = output.suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "jpg", "jpeg", "webp"):
+        raise click.UsageError("the output name must end in .png, .jpg or .webp")
+    try:
+        body, _ = encode(Imagery(Opener(settings), settings).thumbnail(image, max_size), fmt)
+    except OamPreviewError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    output.write_bytes(body)
+    click.echo(f"wrote {output} ({len(body)} bytes)", err=True)
+
+
+@main.command("catalog")
+@click.argument("source")
+@click.option("--first", default=5, show_default=True, type=int, help="How many records to print.")
+def catalog_command(source: str, first: int) -> None:
+    """Check what a catalog SOURCE yields: count, skipped records and why, the first records."""
+    from .catalog import CatalogError
+    from .catalog.report import print_report
+
+    try:
+        print_report(source, sys.stdout, first=first)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the images (default: the user's cache directory).",
+)
+def demo(directory: Path | None) -> None:
+    """Build the embedded demo images (once) and print where they are."""
+    from .demo import build
+
+    click.echo(build(directory))

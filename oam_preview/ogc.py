@@ -1,0 +1,151 @@
+"""TileJSON 3.0.0 and OGC WMTS 1.0.0 documents for one image (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from .catalog.model import Image
+from .imagery import EARTH_CIRCUMFERENCE, ImageInfo
+
+#: Scale denominator of GoogleMapsCompatible zoom 0 (OGC 17-083r2, 0.28 mm pixels).
+SCALE_DENOMINATOR_Z0 = 559082264.0287178
+#: Web Mercator's half extent, metres.
+ORIGIN = EARTH_CIRCUMFERENCE / 2
+
+
+def attribution(image: Image) -> str | None:
+    """ "Provider, license" of an image, as a map's attribution line, when known."""
+    parts = [p for p in (image.provider, image.license) if p]
+    return ", ".join(parts) if parts else None
+
+
+def center(bounds: tuple[float, float, float, float], zoom: int) -> list[float]:
+    """[lon, lat, zoom] of the middle of a bbox that may cross the antimeridian."""
+    w, s, e, n = bounds
+    if w > e:
+        e += 360.0
+    lon = (w + e) / 2
+    if lon > 180:
+        lon -= 360.0
+    return [round(lon, 7), round((s + n) / 2, 7), zoom]
+
+
+def tilejson(image: Image, info: ImageInfo, tiles_url: str) -> dict[str, Any]:
+    """TileJSON 3.0.0 for ``image``; ``tiles_url`` has literal ``{z}/{x}/{y}``."""
+    bounds = info.mercator_bounds() or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+    maxzoom = info.native_zoom if info.native_zoom is not None else 0
+    minzoom = info.min_zoom if info.min_zoom is not None else 0
+    doc: dict[str, Any] = {
+        "tilejson": "3.0.0",
+        "name": image.title or image.id,
+        "tiles": [tiles_url],
+        "scheme": "xyz",
+        "bounds": [round(v, 7) for v in bounds],
+        "center": center(bounds, max(minzoom, min(maxzoom, minzoom + 2))),
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+    }
+    text = attribution(image)
+    if text:
+        doc["attribution"] = text
+    return doc
+
+
+def wmts_capabilities(image: Image, info: ImageInfo, tiles_url: str, capabilities_url: str) -> str:
+    """WMTS 1.0.0 capabilities (GoogleMapsCompatible) with one layer, ``image``.
+
+    ``tiles_url`` has the WMTS placeholders ``{TileMatrix}/{TileCol}/{TileRow}``;
+    every URL is XML-escaped.
+    """
+    maxzoom = info.native_zoom if info.native_zoom is not None else 0
+    w, s, e, n = info.mercator_bounds() or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+    if w > e:  # WGS84BoundingBox can't cross the antimeridian
+        w, e = -180.0, 180.0
+    layer_id = escape(image.id)
+    matrices = []
+    for z in range(0, maxzoom + 1):
+        size = 2**z
+        matrices.append(
+            f"""      <TileMatrix>
+        <ows:Identifier>{z}</ows:Identifier>
+        <ScaleDenominator>{SCALE_DENOMINATOR_Z0 / size!r}</ScaleDenominator>
+        <TopLeftCorner>{-ORIGIN!r} {ORIGIN!r}</TopLeftCorner>
+        <TileWidth>256</TileWidth>
+        <TileHeight>256</TileHeight>
+        <MatrixWidth>{size}</MatrixWidth>
+        <MatrixHeight>{size}</MatrixHeight>
+      </TileMatrix>"""
+        )
+    title = escape(image.title or image.id)
+    abstract = escape(attribution(image) or "")
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1"
+    xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:gml="http://www.opengis.net/gml"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:schemaLocation="http://www.opengis.net/wmts/1.0 http://schemas.opengis.net/wmts/1.0/wmtsGetCapabilities_response.xsd"
+    version="1.0.0">
+  <ows:ServiceIdentification>
+    <ows:Title>oam-preview: {title}</ows:Title>
+    <ows:ServiceType>OGC WMTS</ows:ServiceType>
+    <ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion>
+  </ows:ServiceIdentification>
+  <ows:OperationsMetadata>
+    <ows:Operation name="GetCapabilities">
+      <ows:DCP><ows:HTTP><ows:Get xlink:href={quoteattr(capabilities_url)}>
+        <ows:Constraint name="GetEncoding"><ows:AllowedValues><ows:Value>RESTful</ows:Value></ows:AllowedValues></ows:Constraint>
+      </ows:Get></ows:HTTP></ows:DCP>
+    </ows:Operation>
+    <ows:Operation name="GetTile">
+      <ows:DCP><ows:HTTP><ows:Get xlink:href={quoteattr(tiles_url)}>
+        <ows:Constraint name="GetEncoding"><ows:AllowedValues><ows:Value>RESTful</ows:Value></ows:AllowedValues></ows:Constraint>
+      </ows:Get></ows:HTTP></ows:DCP>
+    </ows:Operation>
+  </ows:OperationsMetadata>
+  <Contents>
+    <Layer>
+      <ows:Title>{title}</ows:Title>
+      <ows:Abstract>{abstract}</ows:Abstract>
+      <ows:WGS84BoundingBox crs="urn:ogc:def:crs:OGC:2:84">
+        <ows:LowerCorner>{w!r} {s!r}</ows:LowerCorner>
+        <ows:UpperCorner>{e!r} {n!r}</ows:UpperCorner>
+      </ows:WGS84BoundingBox>
+      <ows:Identifier>{layer_id}</ows:Identifier>
+      <Style isDefault="true"><ows:Identifier>default</ows:Identifier></Style>
+      <Format>image/png</Format>
+      <TileMatrixSetLink>
+        <TileMatrixSet>GoogleMapsCompatible</TileMatrixSet>
+        <TileMatrixSetLimits>
+{_limits(w, s, e, n, maxzoom)}
+        </TileMatrixSetLimits>
+      </TileMatrixSetLink>
+      <ResourceURL format="image/png" resourceType="tile" template={quoteattr(tiles_url)}/>
+    </Layer>
+    <TileMatrixSet>
+      <ows:Identifier>GoogleMapsCompatible</ows:Identifier>
+      <ows:SupportedCRS>urn:ogc:def:crs:EPSG::3857</ows:SupportedCRS>
+      <WellKnownScaleSet>urn:ogc:def:wkss:OGC:1.0:GoogleMapsCompatible</WellKnownScaleSet>
+{chr(10).join(matrices)}
+    </TileMatrixSet>
+  </Contents>
+  <ServiceMetadataURL xlink:href={quoteattr(capabilities_url)}/>
+</Capabilities>
+"""
+
+
+def _limits(w: float, s: float, e: float, n: float, maxzoom: int) -> str:
+    """TileMatrixLimits rows/cols covering the bbox at each zoom ."""
+    import mercantile
+
+    rows = []
+    for z in range(0, maxzoom + 1):
+        ul = mercantile.tile(w, n, z)
+        lr = mercantile.tile(min(e, 179.9999999), max(s, -85.05112877), z)
+        rows.append(
+            "          <TileMatrixLimits>"
+            f"<TileMatrix>{z}</TileMatrix>"
+            f"<MinTileRow>{ul.y}</MinTileRow><MaxTileRow>{lr.y}</MaxTileRow>"
+            f"<MinTileCol>{ul.x}</MinTileCol><MaxTileCol>{lr.x}</MaxTileCol>"
+            "</TileMatrixLimits>"
+        )
+    return "\n".join(rows)

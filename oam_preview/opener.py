@@ -1,0 +1,198 @@
+"""The one seam for remote reads: GDAL settings, a pool of open datasets, typed upstream errors.
+
+Everything that touches a remote GeoTIFF goes through :class:`Opener`. It opens
+``http(s)`` URLs through GDAL's ``/vsicurl/`` with settings tuned for cloud
+optimized GeoTIFFs, keeps open datasets for reuse (rasterio datasets are not
+thread-safe, so each one is checked out by one thread at a time), and turns
+GDAL's failures into the :mod:`oam_preview.errors` of API.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+from .config import Settings
+from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
+
+log = logging.getLogger(__name__)
+
+
+def gdal_options(settings: Settings) -> dict[str, Any]:
+    """GDAL configuration for reading remote COGs with ``settings``' limits.
+
+    - No directory listing or sidecar probing on open (``EMPTY_DIR``) and no
+      ``HEAD``: opening costs the header ranges only.
+    - Merged consecutive ranges and a process-wide block cache, so a tile's
+      blocks come in as few requests as GDAL can manage.
+    - The upstream timeout applies to each HTTP request, retried twice on
+      429/502/503/504 with a short backoff.
+    - ``CPL_VSIL_CURL_ALLOWED_EXTENSIONS`` is deliberately unset: it breaks
+      signed URLs with query strings.
+    """
+    timeout = max(1, round(settings.upstream_timeout))
+    return {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "GDAL_INGESTED_BYTES_AT_OPEN": 32768,
+        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+        "GDAL_HTTP_MULTIPLEX": "YES",
+        "GDAL_HTTP_TIMEOUT": timeout,
+        "GDAL_HTTP_CONNECTTIMEOUT": min(timeout, 5),
+        "GDAL_HTTP_MAX_RETRY": 2,
+        "GDAL_HTTP_RETRY_DELAY": 0.2,
+        "GDAL_HTTP_USERAGENT": "oam-preview",
+        "CPL_VSIL_CURL_CACHE_SIZE": 64 * 1024 * 1024,
+        "VSI_CACHE": "TRUE",
+        "VSI_CACHE_SIZE": 8 * 1024 * 1024,
+        "GDAL_CACHEMAX": 128,
+        "GTIFF_REPORT_COMPD_CS": "NO",
+    }
+
+
+def classify(message: str) -> OamPreviewError:
+    """Map a GDAL/rasterio error message about a remote file to an API error."""
+    text = message.lower()
+    if "timeout was reached" in text or "timed out" in text or "operation too slow" in text:
+        return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
+    code = _http_status(text)
+    if code is not None:
+        return UpstreamError(f"the server holding the GeoTIFF answered HTTP {code}")
+    for needle in (
+        "couldn't connect",
+        "failed to connect",
+        "connection refused",
+        "connection reset",
+        "recv failure",
+        "empty reply",
+        "could not resolve",
+        "send failure",
+    ):
+        if needle in text:
+            return UpstreamError("the server holding the GeoTIFF is unreachable")
+    for needle in (
+        "not recognized as",
+        "not a tiff",
+        "not a supported file format",
+        "tiffreaddirectory",
+        "cannot read tiff header",
+        "does not exist in the file system",
+    ):
+        if needle in text:
+            return UpstreamError("the upstream file is not a readable GeoTIFF")
+    return UpstreamError(f"the GeoTIFF's pixel data cannot be read or decoded ({message.strip()[:200]})")
+
+
+def _http_status(text: str) -> int | None:
+    marker = "http response code: "
+    at = text.find(marker)
+    if at < 0:
+        return None
+    digits = "".join(c for c in text[at + len(marker) : at + len(marker) + 3] if c.isdigit())
+    return int(digits) if digits else None
+
+
+@contextlib.contextmanager
+def upstream_errors() -> Iterator[None]:
+    """Turn rasterio/GDAL exceptions raised inside the block into API errors."""
+    try:
+        yield
+    except OamPreviewError:
+        raise
+    except (RasterioError, OSError) as exc:
+        raise classify(str(exc)) from exc
+
+
+def vsi_path(url: str) -> str:
+    """The path GDAL opens for ``url``: local paths as they are, http(s) through ``/vsicurl/``."""
+    if url.startswith(("http://", "https://")):
+        return "/vsicurl/" + url
+    return url
+
+
+class Opener:
+    """Open datasets for URLs and keep them for reuse.
+
+    ``open(url)`` is a context manager lending a dataset to the calling thread;
+    on normal exit the dataset goes back to the pool (at most ``pool_size``
+    idle datasets, least recently used closed first), on an upstream error it
+    is closed, so a broken handle is never reused.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = gdal_options(settings)
+        self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
+        self._idle_count = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def env(self) -> Iterator[None]:
+        """GDAL settings for the calling thread, with errors mapped to API errors."""
+        with rasterio.Env(**self.options), upstream_errors():
+            yield
+
+    @contextlib.contextmanager
+    def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
+        """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files."""
+        key = (url, sidecars)
+        dataset = self._take(key)
+        with self.env():
+            if dataset is None:
+                dataset = self._open(url, sidecars)
+            try:
+                yield dataset
+            except BaseException:
+                dataset.close()
+                raise
+        self._give(key, dataset)
+
+    def _open(self, url: str, sidecars: bool) -> Any:
+        options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"} if sidecars else {}
+        with rasterio.Env(**options), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            # Only the GeoTIFF driver: a crafted "GeoTIFF" that is really a VRT
+            # must not make the server read local files.
+            return rasterio.open(vsi_path(url), driver="GTiff")
+
+    def _take(self, key: tuple[str, bool]) -> Any | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if not idle:
+                return None
+            dataset = idle.pop()
+            self._idle_count -= 1
+            if not idle:
+                del self._idle[key]
+            return dataset
+
+    def _give(self, key: tuple[str, bool], dataset: Any) -> None:
+        evicted = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(dataset)
+            self._idle.move_to_end(key)
+            self._idle_count += 1
+            while self._idle_count > self.settings.dataset_pool_size:
+                old_key, old = next(iter(self._idle.items()))
+                evicted.append(old.pop(0))
+                self._idle_count -= 1
+                if not old:
+                    del self._idle[old_key]
+        for old_dataset in evicted:
+            old_dataset.close()
+
+    def close(self) -> None:
+        """Close every idle dataset."""
+        with self._lock:
+            datasets = [d for group in self._idle.values() for d in group]
+            self._idle.clear()
+            self._idle_count = 0
+        for dataset in datasets:
+            dataset.close()

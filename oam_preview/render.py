@@ -1,0 +1,79 @@
+"""8-bit pixels and a validity mask -> PNG, JPEG or WebP bytes."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image as PILImage
+
+#: Output formats of API.md and their media types; ``auto`` is decided per image.
+MEDIA_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "auto": "",
+}
+
+# Chosen for speed at a small size cost: PNG level 3 encodes ~2x faster than the
+# default 6 for a few per cent more bytes on aerial imagery.
+PNG_COMPRESS_LEVEL = 3
+JPEG_QUALITY = 85
+WEBP_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """Display-ready pixels: ``data`` is uint8 (bands, rows, cols) with 1 (grey) or
+    3 (RGB) bands; ``mask`` is uint8 (rows, cols), 255 where valid, 0 where transparent."""
+
+    data: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def opaque(self) -> bool:
+        return bool(self.mask.min() == 255) if self.mask.size else True
+
+
+def resolve_format(fmt: str, pixels: Pixels) -> str:
+    """The concrete format for ``fmt``: ``auto`` is JPEG when fully opaque, else PNG."""
+    if fmt == "auto":
+        return "jpg" if pixels.opaque else "png"
+    return "jpg" if fmt == "jpeg" else fmt
+
+
+def encode(pixels: Pixels, fmt: str) -> tuple[bytes, str]:
+    """Encode ``pixels`` as ``fmt`` (a key of :data:`MEDIA_TYPES`); return (bytes, media type).
+
+    PNG and WebP carry the mask as alpha; JPEG has none, so invalid pixels
+    keep whatever value they hold (black for nodata).
+    """
+    fmt = resolve_format(fmt, pixels)
+    bands = pixels.data.shape[0]
+    if bands == 1:
+        base = pixels.data[0]
+        mode = "L"
+    else:
+        base = np.moveaxis(pixels.data[:3], 0, -1)
+        mode = "RGB"
+    buffer = io.BytesIO()
+    if fmt == "jpg":
+        PILImage.fromarray(np.ascontiguousarray(base), mode).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    else:
+        if pixels.opaque:
+            img = PILImage.fromarray(np.ascontiguousarray(base), mode)
+        elif mode == "L":
+            img = PILImage.fromarray(np.dstack([base, pixels.mask]), "LA")
+        else:
+            img = PILImage.fromarray(np.dstack([base, pixels.mask]), "RGBA")
+        if fmt == "png":
+            img.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+        else:
+            if img.mode == "LA":  # WebP has no grey: expand
+                img = img.convert("RGBA")
+            elif img.mode == "L":
+                img = img.convert("RGB")
+            img.save(buffer, "WEBP", quality=WEBP_QUALITY, method=2)
+    return buffer.getvalue(), MEDIA_TYPES[fmt]
