@@ -18,6 +18,7 @@
   const INPUT_DEBOUNCE_MS = 300;
   const THUMB_SIZE = 128; // 2x the displayed 64 px, sharp on high-DPI screens
   const THUMB_DELAY_MS = 120;
+  const BOUNDS_INSET_DEG = 1e-6;
   const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   const STYLE = {
@@ -554,7 +555,10 @@
     // Leaflet bounds cannot cross the antimeridian; without them tiles are
     // merely requested more widely and answered 404 outside the image.
     if (Array.isArray(b) && b.length === 4 && b[0] <= b[2]) {
-      options.bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+      // Inset by ~10 cm: TileJSON bounds are rounded, and a tile that only
+      // touches the image within that rounding is answered 404 (outside).
+      const e = Math.min(BOUNDS_INSET_DEG, (b[2] - b[0]) / 4, (b[3] - b[1]) / 4);
+      options.bounds = L.latLngBounds([b[1] + e, b[0] + e], [b[3] - e, b[2] - e]);
     }
     return L.tileLayer(tilejson.tiles[0], options);
   }
