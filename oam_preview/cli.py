@@ -157,3 +157,7 @@ def demo(directory: Path | None) -> None:
     from .demo import build
 
     click.echo(build(directory))
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -106,6 +107,8 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         return candidate
 
     def _serve(self, body: bool) -> None:
+        if self.server.delay:
+            time.sleep(self.server.delay)  # mimic a distant object store
         path = self._resolve()
         if path is None:
             self._send_plain(404, b"not found\n", body)
@@ -174,6 +177,7 @@ class FileServerHTTP(http.server.ThreadingHTTPServer):
     daemon_threads = True
     root: Path
     traffic: Traffic
+    delay: float = 0.0  # seconds added before each answer
 
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that hangs up mid-body (GDAL does, once it has its bytes) is normal.
@@ -191,10 +195,12 @@ class ThreadedFileServer:
         host: str = "127.0.0.1",
         port: int = 0,
         handler: type[RangeRequestHandler] = RangeRequestHandler,
+        delay: float = 0.0,
     ) -> None:
         self._httpd = FileServerHTTP((host, port), handler)
         self._httpd.root = Path(root).resolve()
         self._httpd.traffic = Traffic()
+        self._httpd.delay = delay
         self._thread: threading.Thread | None = None
 
     @property
@@ -264,10 +270,13 @@ class FileServer:
     ``traffic`` reads the server's request counters.
     """
 
-    def __init__(self, root: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 0, delay: float = 0.0
+    ) -> None:
         self.root = Path(root).resolve()
         self.host = host
         self.port = port
+        self.delay = delay
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -286,6 +295,8 @@ class FileServer:
                 self.host,
                 "--port",
                 str(self.port),
+                "--delay",
+                str(self.delay),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -323,8 +334,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("root")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args(argv)
-    server = ThreadedFileServer(args.root, args.host, args.port)
+    server = ThreadedFileServer(args.root, args.host, args.port, delay=args.delay)
     print(server.url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import urllib.error
+import urllib.request
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -110,6 +112,36 @@ def upstream_errors() -> Iterator[None]:
         raise classify(str(exc)) from exc
 
 
+#: The first bytes of a classic TIFF and of a BigTIFF, either byte order.
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def diagnose(url: str, timeout: float) -> OamPreviewError | None:
+    """Why GDAL could not open ``url``, asked of the server directly (8 bytes).
+
+    GDAL reports a refused connection, an HTTP error and an HTML page alike
+    ("not recognized as a supported file format"); one small range request
+    tells them apart. ``None`` when the server looks fine.
+    """
+    if not url.startswith(("http://", "https://")):
+        return None
+    request = urllib.request.Request(url, headers={"Range": "bytes=0-7", "User-Agent": "oam-preview"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
+            head = response.read(8)
+    except urllib.error.HTTPError as exc:
+        return UpstreamError(f"the server holding the GeoTIFF answered HTTP {exc.code}")
+    except TimeoutError:
+        return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
+    except (urllib.error.URLError, OSError) as exc:
+        if isinstance(getattr(exc, "reason", None), TimeoutError):
+            return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
+        return UpstreamError("the server holding the GeoTIFF is unreachable")
+    if head[:4] not in TIFF_MAGIC:
+        return UpstreamError("the upstream file is not a readable GeoTIFF (it is not a TIFF)")
+    return None
+
+
 def vsi_path(url: str) -> str:
     """The path GDAL opens for ``url``: local paths as they are, http(s) through ``/vsicurl/``."""
     if url.startswith(("http://", "https://")):
@@ -146,7 +178,10 @@ class Opener:
         dataset = self._take(key)
         with self.env():
             if dataset is None:
-                dataset = self._open(url, sidecars)
+                try:
+                    dataset = self._open(url, sidecars)
+                except (RasterioError, OSError) as exc:
+                    raise (diagnose(url, self.settings.upstream_timeout) or classify(str(exc))) from exc
             try:
                 yield dataset
             except BaseException:
