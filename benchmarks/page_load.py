@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from browser.conftest import (
+from browser.conftest import (  # noqa: E402  (after the sys.path set-up)
     CHROMIUM,
     CHROMIUM_ARGS,
     geotiff_dir,
@@ -30,7 +30,7 @@ from browser.conftest import (
     synthetic_images,
     write_catalog,
 )
-from browser.scale import measure
+from browser.scale import measure  # noqa: E402
 
 
 def main() -> int:
@@ -54,12 +54,8 @@ def main() -> int:
         catalog = write_catalog(Path(tmp) / "catalog.geojson", images, files.url)
         started = time.perf_counter()
         with serve_app(catalog, images=images) as live, sync_playwright() as playwright:
-            print(
-                f"{args.records} records; app ready in {time.perf_counter() - started:.2f} s"
-            )
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS
-            )
+            print(f"{args.records} records; app ready in {time.perf_counter() - started:.2f} s")
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             runs = []
             for run in range(args.runs):
                 context, page, _ = open_page(browser)

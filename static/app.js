@@ -535,7 +535,7 @@
       entry.tilejson = tilejson;
       entry.layer = makeTileLayer(tilejson, opacity).addTo(map);
       fillCard(entry);
-      if (fly) flyTo(tilejson.bounds || feature.bbox, tilejson.maxzoom);
+      if (fly) flyTo(tilejson.bounds || feature.bbox, tilejson);
     } catch (err) {
       toast(`Could not show ${titleOf(feature)}: ${err.message}`);
     }
@@ -563,12 +563,17 @@
     return L.tileLayer(tilejson.tiles[0], options);
   }
 
-  function flyTo(bbox, maxZoom) {
+  /** Fly to an image: fit its bounds, but within the zooms its layer shows at. */
+  function flyTo(bbox, tilejson) {
     const bounds = toLatLngBounds(bbox);
     if (!bounds) return;
-    const options = { maxZoom: typeof maxZoom === "number" ? maxZoom : 18, padding: [20, 20] };
-    if (REDUCED_MOTION) map.fitBounds(bounds, options);
-    else map.flyToBounds(bounds, { ...options, duration: 0.8 });
+    const minZoom = tilejson && typeof tilejson.minzoom === "number" ? tilejson.minzoom : 0;
+    const maxZoom = tilejson && typeof tilejson.maxzoom === "number" ? tilejson.maxzoom : 18;
+    const fit = map.getBoundsZoom(bounds, false, L.point(40, 40));
+    const zoom = Math.max(minZoom, Math.min(maxZoom, fit));
+    const center = bounds.getCenter();
+    if (REDUCED_MOTION) map.setView(center, zoom);
+    else map.flyTo(center, zoom, { duration: 0.8 });
   }
 
   function removeImage(id) {
@@ -656,7 +661,7 @@
           class: "card-title link",
           text: title,
           title: "Zoom to this image",
-          onclick: () => flyTo((entry.tilejson && entry.tilejson.bounds) || feature.bbox, entry.tilejson && entry.tilejson.maxzoom),
+          onclick: () => flyTo((entry.tilejson && entry.tilejson.bounds) || feature.bbox, entry.tilejson),
         }),
         el("button", {
           type: "button",
@@ -852,6 +857,9 @@
     map = L.map("map", {
       preferCanvas: true, // thousands of footprints draw far faster on canvas
       worldCopyJump: true,
+      // Explicit, or Leaflet derives them from the layers: an image layer's
+      // TileJSON minzoom of 17 would stop the user from zooming out.
+      minZoom: 0,
       maxZoom: 22,
       zoomControl: true,
     }).setView([20, 0], 2);

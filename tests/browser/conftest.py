@@ -291,9 +291,7 @@ def browser_chromium():
             pytest.fail("playwright is not installed")
         pytest.skip("playwright is not installed")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -308,23 +306,17 @@ class PageProbe:
     responses: list[tuple[int, str]] = field(default_factory=list)
 
     def statuses(self, host: str, contains: str) -> list[int]:
-        return [
-            s for s, url in self.responses if url.startswith(host) and contains in url
-        ]
+        return [s for s, url in self.responses if url.startswith(host) and contains in url]
 
 
 def open_page(browser, *, width: int = 1280, height: int = 800, **context_options):
     """A fresh context and page, with console errors and responses recorded."""
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, **context_options
-    )
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
     page = context.new_page()
     probe = PageProbe()
     page.on(
         "console",
-        lambda msg: (
-            probe.console_errors.append(msg.text) if msg.type == "error" else None
-        ),
+        lambda msg: probe.console_errors.append(msg.text) if msg.type == "error" else None,
     )
     page.on("pageerror", lambda exc: probe.console_errors.append(f"uncaught: {exc}"))
     page.on(
@@ -347,10 +339,3 @@ def browser_page(browser_chromium):
 def browser_artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def pytest_configure(config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "slow: heavy tests (the 20,000-record page load); deselect with -m 'not slow'",
-    )

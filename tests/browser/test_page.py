@@ -7,9 +7,12 @@ import socket
 import time
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import XSS_TITLE, LiveApp, open_page, serve_app
+
+pytestmark = pytest.mark.browser
 
 ROW = ".row[data-id]:not([data-id=''])"
 
@@ -95,9 +98,7 @@ def test_only_in_view_follows_panning(browser_app, browser_page):
     expect(page.locator("#count")).to_have_text("1 image matches in view")
     expect_rows(page, {"korea-aerial"})
 
-    page.evaluate(
-        "([lat, lng]) => oamPreview.map.setView([lat, lng], 7)", list(bahamas.center)
-    )
+    page.evaluate("([lat, lng]) => oamPreview.map.setView([lat, lng], 7)", list(bahamas.center))
     expect_rows(page, {"bahamas-landsat"})
 
     # A real drag: the Bahamas (about 220 px wide at zoom 7) leave the view.
@@ -138,18 +139,14 @@ def test_search_and_dates_filter(browser_app, browser_page):
 
 
 def test_clicking_adds_layers_whose_tiles_load(browser_app, browser_chromium):
-    context, page, probe = open_page(
-        browser_chromium, permissions=["clipboard-read", "clipboard-write"]
-    )
+    context, page, probe = open_page(browser_chromium, permissions=["clipboard-read", "clipboard-write"])
     page.probe = probe
     try:
         goto(page, browser_app)
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         card = page.locator(".card[data-id='korea-aerial']")
         expect(card).to_be_visible()
-        expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_attribute(
-            "aria-selected", "true"
-        )
+        expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_attribute("aria-selected", "true")
         statuses = wait_tiles(page, browser_app.host, 4)
         assert statuses.count(200) >= 4, statuses
         assert all(s in (200, 304) for s in statuses), statuses
@@ -157,6 +154,10 @@ def test_clicking_adds_layers_whose_tiles_load(browser_app, browser_chromium):
             page,
             "() => [...document.querySelectorAll('.image-layer img')].some(i => i.complete && i.naturalWidth === 256)",
         )
+
+        # An image's TileJSON minzoom must not stop the map from zooming out.
+        assert page.evaluate("() => oamPreview.map.getMinZoom()") == 0
+        expect(page.locator(".leaflet-control-zoom-out")).not_to_have_class(re.compile("disabled"))
 
         # Opacity: the slider drives the layer and the URL.
         card.locator("input.opacity").fill("0.5")
@@ -192,9 +193,7 @@ def test_clicking_adds_layers_whose_tiles_load(browser_app, browser_chromium):
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         expect(page.locator(".card")).to_have_count(1)
         expect(page.locator(".image-layer")).to_have_count(1)
-        page.get_by_role(
-            "button", name="Remove Bahamas satellite mosaic from the map"
-        ).click()
+        page.get_by_role("button", name="Remove Bahamas satellite mosaic from the map").click()
         expect(page.locator(".image-layer")).to_have_count(0)
         expect(page.locator("#selected")).to_be_hidden()
         assert "sel=" not in page.url
@@ -209,9 +208,7 @@ def test_hover_highlights_both_ways(browser_app, browser_page):
     goto(page, browser_app, map_view_fragment(*korea.center, 16))
     wait_js(page, "() => oamPreview.footprints.byId.has('korea-aerial')")
     hover_color = page.evaluate("() => oamPreview.STYLE.hover.color")
-    footprint_color = (
-        "() => oamPreview.footprints.byId.get('korea-aerial').options.color"
-    )
+    footprint_color = "() => oamPreview.footprints.byId.get('korea-aerial').options.color"
 
     page.locator(f"{ROW}[data-id='korea-aerial']").hover()
     assert page.evaluate(footprint_color) == hover_color
@@ -221,9 +218,7 @@ def test_hover_highlights_both_ways(browser_app, browser_page):
     # The footprint fills the view at zoom 16: hover the map's middle.
     box = page.locator("#map").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_class(
-        re.compile(r"\bhover\b")
-    )
+    expect(page.locator(f"{ROW}[data-id='korea-aerial']")).to_have_class(re.compile(r"\bhover\b"))
     assert page.evaluate(footprint_color) == hover_color
     assert_no_console_errors(page)
 
@@ -237,9 +232,7 @@ def test_keyboard_selects_from_the_list(browser_app, browser_page):
     first = page.locator(".row.active")
     expect(first).to_have_count(1)
     first_id = first.get_attribute("data-id")
-    assert page.locator("#list").get_attribute(
-        "aria-activedescendant"
-    ) == first.get_attribute("id")
+    assert page.locator("#list").get_attribute("aria-activedescendant") == first.get_attribute("id")
     page.keyboard.press("Enter")
     expect(page.locator(f".card[data-id='{first_id}']")).to_be_visible()
     page.keyboard.press("End")
@@ -271,12 +264,7 @@ def test_hostile_title_renders_as_text(browser_app, browser_page):
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
-    assert (
-        page.locator(
-            ".leaflet-control-attribution b, .leaflet-control-attribution i"
-        ).count()
-        == 0
-    )
+    assert page.locator(".leaflet-control-attribution b, .leaflet-control-attribution i").count() == 0
     assert_no_console_errors(page)
 
 
@@ -300,9 +288,7 @@ def test_a_link_reproduces_the_view(browser_app, browser_chromium, browser_page)
         expect(card).to_be_visible()
         expect(card.locator("input.opacity")).to_have_value("0.7")
         expect(other.locator(".image-layer")).to_have_count(1)
-        again = other.evaluate(
-            "() => [oamPreview.map.getZoom(), oamPreview.map.getCenter()]"
-        )
+        again = other.evaluate("() => [oamPreview.map.getZoom(), oamPreview.map.getCenter()]")
         assert again[0] == view[0]
         assert abs(again[1]["lat"] - view[1]["lat"]) < 1e-4
         assert abs(again[1]["lng"] - view[1]["lng"]) < 1e-4
@@ -323,17 +309,11 @@ def test_works_under_a_url_prefix(browser_prefixed_app, browser_page):
     assert statuses.count(200) >= 2, statuses
     own = [url for _, url in page.probe.responses if url.startswith(live.host)]
     assert own and all(urlsplit(url).path.startswith("/tools/oam/") for url in own), own
-    assert all(
-        status < 400
-        for status, url in page.probe.responses
-        if url.startswith(live.host)
-    )
+    assert all(status < 400 for status, url in page.probe.responses if url.startswith(live.host))
     assert_no_console_errors(page)
 
 
-def test_page_stays_usable_when_the_basemap_fails(
-    browser_catalog, browser_images, browser_page
-):
+def test_page_stays_usable_when_the_basemap_fails(browser_catalog, browser_images, browser_page):
     page = browser_page
     # A port nothing listens on: every base map tile fails to connect.
     with socket.socket() as probe:
@@ -347,9 +327,7 @@ def test_page_stays_usable_when_the_basemap_fails(
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         assert wait_tiles(page, live.host, 2).count(200) >= 2
     # Only the base map's own failures reach the console.
-    assert all("ERR_CONNECTION_REFUSED" in e for e in page.probe.console_errors), (
-        page.probe.console_errors
-    )
+    assert all("ERR_CONNECTION_REFUSED" in e for e in page.probe.console_errors), page.probe.console_errors
 
 
 # ------------------------------------------------------------ screenshots

@@ -10,6 +10,8 @@ import pytest
 from .conftest import open_page, serve_app, synthetic_images, write_catalog
 from .scale import measure
 
+pytestmark = pytest.mark.browser
+
 RECORDS = 20_000
 
 
@@ -18,9 +20,7 @@ def test_twenty_thousand_records_stay_responsive(
     tmp_path_factory, browser_geotiffs, browser_chromium, browser_artifacts
 ):
     images = synthetic_images(RECORDS)
-    catalog = write_catalog(
-        tmp_path_factory.mktemp("scale") / "catalog.geojson", images, browser_geotiffs
-    )
+    catalog = write_catalog(tmp_path_factory.mktemp("scale") / "catalog.geojson", images, browser_geotiffs)
     started = time.perf_counter()
     with serve_app(catalog, images=images) as live:
         app_start_s = time.perf_counter() - started
@@ -30,12 +30,8 @@ def test_twenty_thousand_records_stay_responsive(
             page.screenshot(path=str(browser_artifacts / "map-page-20000.png"))
         finally:
             context.close()
-    print(
-        f"\n20,000-record catalog (app start {app_start_s:.1f} s):\n{figures.report()}"
-    )
-    (browser_artifacts / "page_load.json").write_text(
-        json.dumps(vars(figures), indent=2)
-    )
+    print(f"\n20,000-record catalog (app start {app_start_s:.1f} s):\n{figures.report()}")
+    (browser_artifacts / "page_load.json").write_text(json.dumps(vars(figures), indent=2))
     # Behaviour, not timing: the list is virtualised and everything answered.
     assert figures.list_dom_rows < 100
     assert figures.footprints_drawn == 1000
