@@ -21,9 +21,7 @@ class Figures:
     first_footprints_ms: float  # navigation start -> footprints of the view drawn
     list_dom_rows: int  # rows in the DOM with the whole catalog listed
     footprints_drawn: int
-    pan_list_ms: (
-        float  # pan (only-in-view on) -> list of the new view shown, debounce included
-    )
+    pan_list_ms: float  # pan (only-in-view on) -> list of the new view shown, debounce included
     pan_footprints_ms: float  # same pan -> its footprints drawn
     scroll_ms: float  # jump to the middle of the list -> its rows filled
     longest_task_ms: float  # longest main-thread task seen after load (responsiveness)
@@ -44,9 +42,7 @@ def _wait(page, predicate: str, timeout: float = 60) -> None:
 
 
 def _mark(page, name: str) -> float:
-    return float(
-        page.evaluate(f"() => performance.getEntriesByName({name!r}).at(-1).startTime")
-    )
+    return float(page.evaluate(f"() => performance.getEntriesByName({name!r}).at(-1).startTime"))
 
 
 def measure(page, url: str, records: int) -> Figures:
@@ -59,9 +55,7 @@ def measure(page, url: str, records: int) -> Figures:
           window.__longest = Math.max(window.__longest, e.duration); })
           .observe({type: 'longtask', buffered: true}); }"""
     )
-    _wait(
-        page, "() => performance.getEntriesByName('oam:first-list-render').length > 0"
-    )
+    _wait(page, "() => performance.getEntriesByName('oam:first-list-render').length > 0")
     _wait(page, "() => performance.getEntriesByName('oam:footprints-drawn').length > 0")
     first_list = _mark(page, "oam:first-list-render")
     first_footprints = _mark(page, "oam:footprints-drawn")
@@ -70,9 +64,7 @@ def measure(page, url: str, records: int) -> Figures:
 
     # Pan with "only in view" on: the list and the footprints follow the map.
     page.locator("#f-inview").check()
-    _wait(
-        page, "() => document.querySelector('#count').textContent.includes('in view')"
-    )
+    _wait(page, "() => document.querySelector('#count').textContent.includes('in view')")
     page.wait_for_timeout(500)
     marks = "() => [performance.getEntriesByName('oam:list-rendered').length, performance.getEntriesByName('oam:footprints-drawn').length]"
     before = page.evaluate(marks)
