@@ -127,9 +127,7 @@ def main() -> None:
     report("antimeridian bbox (10°)", timings, matches)
     began = time.perf_counter()
     everything = catalog.search(bbox=(-180, -90, 180, 90), limit=100)
-    print(
-        f"whole-world bbox: {1e3 * (time.perf_counter() - began):.1f} ms, {everything.matched} matched"
-    )
+    print(f"whole-world bbox: {1e3 * (time.perf_counter() - began):.1f} ms, {everything.matched} matched")
 
 
 def report(label: str, timings: list[float], matches: list[int]) -> None:

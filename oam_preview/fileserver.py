@@ -30,6 +30,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 TRAFFIC_PATH = "/__traffic__"
@@ -179,7 +180,7 @@ class FileServerHTTP(http.server.ThreadingHTTPServer):
     traffic: Traffic
     delay: float = 0.0  # seconds added before each answer
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-body (GDAL does, once it has its bytes) is normal.
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
@@ -207,7 +208,7 @@ class ThreadedFileServer:
     def url(self) -> str:
         """Base URL, without a trailing slash."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def traffic(self) -> Traffic:

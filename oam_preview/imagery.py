@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import mercantile
 import morecantile
@@ -459,7 +459,7 @@ class Imagery:
                     read_cost(_replace(info, overviews=tuple(ovr)), info.width, info.height, width, height),
                     self.max_read_bytes,
                 )
-            resampling = (
+            resampling: Literal["nearest", "average"] = (
                 "nearest" if (info.mode == "palette" or not (info.overviews or sidecars)) else "average"
             )
             img = rio_read(

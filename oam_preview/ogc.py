@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -31,6 +32,19 @@ def center(bounds: tuple[float, float, float, float], zoom: int) -> list[float]:
     return [round(lon, 7), round((s + n) / 2, 7), zoom]
 
 
+def inward(bounds: tuple[float, float, float, float], digits: int = 7) -> list[float]:
+    """Bounds rounded to ``digits`` decimals towards their inside, so a client never asks for
+    an edge tile that only the rounding put inside."""
+    scale = 10**digits
+    w, s, e, n = bounds
+    return [
+        math.ceil(w * scale) / scale,
+        math.ceil(s * scale) / scale,
+        math.floor(e * scale) / scale,
+        math.floor(n * scale) / scale,
+    ]
+
+
 def tilejson(image: Image, info: ImageInfo, tiles_url: str) -> dict[str, Any]:
     """TileJSON 3.0.0 for ``image``; ``tiles_url`` has literal ``{z}/{x}/{y}``."""
     bounds = info.mercator_bounds() or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
@@ -41,7 +55,7 @@ def tilejson(image: Image, info: ImageInfo, tiles_url: str) -> dict[str, Any]:
         "name": image.title or image.id,
         "tiles": [tiles_url],
         "scheme": "xyz",
-        "bounds": [round(v, 7) for v in bounds],
+        "bounds": inward(bounds),
         "center": center(bounds, max(minzoom, min(maxzoom, minzoom + 2))),
         "minzoom": minzoom,
         "maxzoom": maxzoom,

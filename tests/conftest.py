@@ -191,7 +191,9 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def live_server(tiff_server: FileServer, tiff_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(
+    tiff_server: FileServer, tiff_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """``oam-preview serve`` (gunicorn, threaded) in a child process; yields its base URL."""
     names = sorted(p.name for p in tiff_dir.glob("*.tif"))
     path = tmp_path_factory.mktemp("catalog") / "catalog.json"
@@ -199,8 +201,20 @@ def live_server(tiff_server: FileServer, tiff_dir: Path, tmp_path_factory: pytes
     port = free_port()
     env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
     process = subprocess.Popen(
-        [sys.executable, "-m", "oam_preview.cli", "serve", "--catalog", str(path), "--port", str(port),
-         "--workers", "1", "--threads", "4"],
+        [
+            sys.executable,
+            "-m",
+            "oam_preview.cli",
+            "serve",
+            "--catalog",
+            str(path),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

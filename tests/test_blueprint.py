@@ -89,7 +89,10 @@ def geo_catalog_app():
             {
                 "type": "Feature",
                 "id": "nepal",
-                "geometry": {"type": "Polygon", "coordinates": [[[85, 27], [86, 27], [86, 28], [85, 28], [85, 27]]]},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[85, 27], [86, 27], [86, 28], [85, 28], [85, 27]]],
+                },
                 "properties": {
                     "source_url": "http://127.0.0.1:9/nepal.tif",
                     "title": "Kathmandu",
@@ -417,14 +420,21 @@ def test_two_blueprints_in_one_app(catalog):
     host.register_blueprint(create_blueprint(catalog, name="a"), url_prefix="/a")
     host.register_blueprint(create_blueprint(catalog, name="b"), url_prefix="/b")
     client = host.test_client()
-    assert "/b/api/images/" in client.get("/b/api/images?limit=1").get_json()["features"][0]["properties"]["tiles"]
+    assert (
+        "/b/api/images/"
+        in client.get("/b/api/images?limit=1").get_json()["features"][0]["properties"]["tiles"]
+    )
     assert client.get("/a/api/images/cogeo/tilejson.json").status_code == 200
 
 
 def test_reverse_proxy_headers(catalog):
     app = create_app({"OAM_PREVIEW_TRUSTED_PROXIES": 1, "OAM_PREVIEW_PREFIX": "/preview"}, catalog=catalog)
     client = app.test_client()
-    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "maps.example.org", "X-Forwarded-Prefix": "/edge"}
+    headers = {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "maps.example.org",
+        "X-Forwarded-Prefix": "/edge",
+    }
     tj = client.get("/preview/api/images/cogeo/tilejson.json", headers=headers).get_json()
     assert tj["tiles"][0] == "https://maps.example.org/edge/preview/api/images/cogeo/tiles/{z}/{x}/{y}.png"
     # Untrusted: the same headers are ignored.

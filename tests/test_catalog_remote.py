@@ -328,9 +328,7 @@ def test_directory_of_the_shared_geotiffs():
         pytest.skip(f"{root} is not present")
     catalog = load(str(root))
     assert len(catalog) == 15 and catalog.skipped == ()
-    assert catalog.get("RGB.byte").bbox == pytest.approx(
-        (-78.959, 23.565, -76.575, 25.551), abs=1e-3
-    )
+    assert catalog.get("RGB.byte").bbox == pytest.approx((-78.959, 23.565, -76.575, 25.551), abs=1e-3)
     assert catalog.get("RGB.byte").gsd == pytest.approx(300, rel=1e-3)
     west, _, east, _ = catalog.get("cog_dateline").bbox
     assert (west, east) == pytest.approx((177.999, -178.514), abs=1e-3)

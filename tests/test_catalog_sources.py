@@ -290,9 +290,7 @@ def stac_item(item_id="item", **changes):
 def test_broken_stac_items_are_skipped_by_name(caplog):
     broken = {
         "no-assets": stac_item("no-assets", assets={}),
-        "only-png": stac_item(
-            "only-png", assets={"thumbnail": {"href": "t.png", "type": "image/png"}}
-        ),
+        "only-png": stac_item("only-png", assets={"thumbnail": {"href": "t.png", "type": "image/png"}}),
         "bad-geometry": stac_item("bad-geometry", geometry={"type": "Polygon", "coordinates": 1}),
         "bad-date": stac_item("bad-date", properties={"datetime": "2021-13-45"}),
         "no-props": stac_item("no-props", properties=None),

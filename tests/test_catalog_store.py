@@ -16,10 +16,7 @@ TTL = 0.2  # seconds
 
 
 def catalog_of(*ids: str) -> Catalog:
-    images = [
-        Image(id=i, source_url=f"https://example.org/{i}.tif", footprint=box(0, 0, 1, 1))
-        for i in ids
-    ]
+    images = [Image(id=i, source_url=f"https://example.org/{i}.tif", footprint=box(0, 0, 1, 1)) for i in ids]
     return Catalog.from_images(images, [("bad", "broken record")])
 
 
@@ -115,9 +112,7 @@ def test_stop_ends_the_refresh_thread():
 def test_only_url_sources_are_refreshed(tmp_path):
     assert is_remote_source("https://api.openaerialmap.org/meta")
     assert not is_remote_source(str(tmp_path))
-    local = CatalogStore.for_source(
-        str(tmp_path / "c.json"), ttl=TTL, loader=lambda s: catalog_of()
-    )
+    local = CatalogStore.for_source(str(tmp_path / "c.json"), ttl=TTL, loader=lambda s: catalog_of())
     assert local.ttl == 0 and not local.start()
     seen = []
     remote = CatalogStore.for_source(

@@ -106,7 +106,9 @@ class CatalogStore:
         poll it. Nothing is loaded yet: call :meth:`reload`, then :meth:`start`.
         """
         if loader is None:
-            from .sources import load as loader
+            from .sources import load
+
+            loader = load
         load_source = loader
         return cls(source, lambda: load_source(source), ttl if is_remote_source(source) else 0.0)
 

@@ -1,0 +1,58 @@
+"""Encoding: formats, the ``auto`` rule, transparency."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from oam_preview.render import Pixels, encode, resolve_format
+
+
+def pixels(bands: int, transparent: bool) -> Pixels:
+    data = np.arange(bands * 8 * 8, dtype=np.uint8).reshape(bands, 8, 8)
+    mask = np.full((8, 8), 255, np.uint8)
+    if transparent:
+        mask[:2] = 0
+    return Pixels(data, mask)
+
+
+def decode(body: bytes) -> PILImage.Image:
+    return PILImage.open(io.BytesIO(body))
+
+
+@pytest.mark.parametrize(
+    ("bands", "transparent", "fmt", "mode", "media_type"),
+    [
+        (3, False, "png", "RGB", "image/png"),
+        (3, True, "png", "RGBA", "image/png"),
+        (1, False, "png", "L", "image/png"),
+        (1, True, "png", "LA", "image/png"),
+        (3, True, "webp", "RGBA", "image/webp"),
+        (1, True, "webp", "RGBA", "image/webp"),
+        (3, False, "webp", "RGB", "image/webp"),
+        (3, True, "jpg", "RGB", "image/jpeg"),
+        (1, False, "jpeg", "L", "image/jpeg"),
+        (3, False, "auto", "RGB", "image/jpeg"),
+        (3, True, "auto", "RGBA", "image/png"),
+    ],
+)
+def test_encode(bands, transparent, fmt, mode, media_type):
+    body, media = encode(pixels(bands, transparent), fmt)
+    assert media == media_type
+    assert decode(body).mode == mode
+
+
+def test_png_is_lossless_and_carries_the_mask():
+    p = pixels(3, True)
+    img = np.asarray(decode(encode(p, "png")[0]))
+    np.testing.assert_array_equal(img[..., 3], p.mask)
+    np.testing.assert_array_equal(np.moveaxis(img[..., :3], -1, 0), p.data)
+
+
+def test_resolve_format():
+    assert resolve_format("jpeg", pixels(3, False)) == "jpg"
+    assert resolve_format("auto", pixels(3, False)) == "jpg"
+    assert resolve_format("auto", pixels(1, True)) == "png"
