@@ -24,6 +24,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from .config import Settings
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
+from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class Opener:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.options = gdal_options(settings)
+        self.guard = UpstreamGuard(settings)
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
@@ -175,19 +177,20 @@ class Opener:
     def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
         """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files."""
         key = (url, sidecars)
-        dataset = self._take(key)
-        with self.env():
-            if dataset is None:
+        with self.guard.request(url):
+            dataset = self._take(key)
+            with self.env():
+                if dataset is None:
+                    try:
+                        dataset = self._open(url, sidecars)
+                    except (RasterioError, OSError) as exc:
+                        raise (diagnose(url, self.settings.upstream_timeout) or classify(str(exc))) from exc
                 try:
-                    dataset = self._open(url, sidecars)
-                except (RasterioError, OSError) as exc:
-                    raise (diagnose(url, self.settings.upstream_timeout) or classify(str(exc))) from exc
-            try:
-                yield dataset
-            except BaseException:
-                dataset.close()
-                raise
-        self._give(key, dataset)
+                    yield dataset
+                except BaseException:
+                    dataset.close()
+                    raise
+            self._give(key, dataset)
 
     def _open(self, url: str, sidecars: bool) -> Any:
         options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"} if sidecars else {}
