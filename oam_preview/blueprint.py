@@ -356,6 +356,7 @@ def _add_routes(bp: Blueprint) -> None:
                 "version": __version__,
                 "catalog": preview.store.status().to_dict(),
                 "cache": preview.cache.stats(),
+                "upstream": preview.opener.guard.status(),
             }
         )
 
