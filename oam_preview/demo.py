@@ -31,7 +31,7 @@ from shapely.geometry import mapping
 
 from .catalog import Catalog, load_document
 from .fileserver import FileServer
-from .imagery import geographic_footprint
+from .georeference import geographic_footprint
 
 #: Bump when the generated images change, so old caches are not reused.
 DEMO_VERSION = "1"

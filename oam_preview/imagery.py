@@ -21,18 +21,19 @@ import numpy as np
 from cachetools import LRUCache
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
-from rasterio.transform import Affine, from_gcps
-from rasterio.warp import calculate_default_transform, transform, transform_bounds
+from rasterio.transform import Affine
+from rasterio.warp import calculate_default_transform, transform_bounds
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from rio_tiler.reader import read as rio_read
 from shapely.geometry.base import BaseGeometry
 
-from .catalog.geometry import MAX_LATITUDE, bbox_geometry, bbox_intersects, normalize_footprint
 from .catalog.model import BBox, Image
 from .config import Settings
 from .errors import NotGeoreferenced, OutsideBounds, TooLarge, ZoomOutOfRange
+from .geometry import MAX_LATITUDE, bbox_intersects, footprint_bbox
+from .georeference import footprint_of_grid, georeference, ground_resolution
 from .opener import Opener
 from .render import Pixels
 
@@ -119,80 +120,13 @@ class ImageInfo:
         return (w, max(s, -MAX_LATITUDE), e, min(n, MAX_LATITUDE))
 
 
-def georeference(dataset: Any) -> tuple[CRS | None, Affine | None, str | None]:
-    """The CRS and pixel-to-CRS transform of a dataset, from its geotransform or GCPs."""
-    if dataset.crs is not None and not dataset.transform.is_identity:
-        return dataset.crs, dataset.transform, "transform"
-    gcps, gcp_crs = dataset.gcps
-    if gcps and gcp_crs is not None:
-        return gcp_crs, from_gcps(gcps), "gcps"
-    if dataset.crs is not None:  # a CRS with an identity transform: still a grid in that CRS
-        return dataset.crs, dataset.transform, "transform"
-    return None, None, None
-
-
-def geographic_bounds(crs: CRS, affine: Affine, width: int, height: int) -> BBox | None:
-    """EPSG:4326 bbox of a pixel grid; west > east across the antimeridian.
-
-    Edges are densified so curved projections are covered. When corners fall
-    off the Earth (a geostationary disk), the bbox of the grid points that do
-    transform is used; ``None`` if none do.
-    """
-    left, top = affine * (0, 0)
-    right, bottom = affine * (width, height)
-    xmin, xmax = sorted((left, right))
-    ymin, ymax = sorted((top, bottom))
-    try:
-        bounds = transform_bounds(crs, WGS84, xmin, ymin, xmax, ymax, densify_pts=21)
-    except Exception:  # PROJ refuses some grids outright
-        bounds = (math.inf,) * 4
-    if all(math.isfinite(v) for v in bounds):
-        return tuple(float(v) for v in bounds)  # type: ignore[return-value]
-    steps = np.linspace(0.0, 1.0, 33)
-    cols, rows = np.meshgrid(steps * width, steps * height)
-    xs, ys = affine * (cols.ravel(), rows.ravel())
-    with np.errstate(all="ignore"):
-        lons, lats = transform(crs, WGS84, list(xs), list(ys))
-    lons_a, lats_a = np.asarray(lons), np.asarray(lats)
-    ok = np.isfinite(lons_a) & np.isfinite(lats_a) & (np.abs(lons_a) <= 180) & (np.abs(lats_a) <= 90)
-    if not ok.any():
-        return None
-    return (
-        float(lons_a[ok].min()),
-        float(lats_a[ok].min()),
-        float(lons_a[ok].max()),
-        float(lats_a[ok].max()),
-    )
-
-
-def ground_resolution(crs: CRS, affine: Affine, bounds: BBox) -> float | None:
-    """Metres per pixel on the ground at the image's centre latitude."""
-    res_x, res_y = math.hypot(affine.a, affine.d), math.hypot(affine.b, affine.e)
-    res = (res_x + res_y) / 2
-    if crs.is_geographic:
-        lat = (bounds[1] + bounds[3]) / 2
-        return res * 111_320.0 * max(math.cos(math.radians(lat)), 0.01)
-    try:
-        factor = crs.linear_units_factor[1]
-    except Exception:  # CRS without linear units
-        factor = 1.0
-    return res * factor
-
-
 def mercator_pixel_size(crs: CRS, affine: Affine, width: int, height: int, gsd: float, bounds: BBox) -> float:
     """Web Mercator metres per pixel of the image as a web map would warp it."""
-    left, top = affine * (0, 0)
-    right, bottom = affine * (width, height)
+    corners = [affine * (col, row) for col in (0, width) for row in (0, height)]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
     try:
         dst, _, _ = calculate_default_transform(
-            crs,
-            WEB_MERCATOR,
-            width,
-            height,
-            min(left, right),
-            min(top, bottom),
-            max(left, right),
-            max(top, bottom),
+            crs, WEB_MERCATOR, width, height, min(xs), min(ys), max(xs), max(ys)
         )
         res = abs(dst.a)
         if math.isfinite(res) and res > 0:
@@ -203,30 +137,15 @@ def mercator_pixel_size(crs: CRS, affine: Affine, width: int, height: int, gsd: 
     return gsd / math.cos(math.radians(lat))
 
 
-def geographic_footprint(dataset: Any) -> tuple[BaseGeometry | None, float | None]:
-    """Footprint (EPSG:4326, split at the antimeridian) and GSD (m) from a file's header.
-
-    The footprint is the image's geographic bbox; ``(None, None)`` when the
-    file is not georeferenced.
-    """
-    crs, affine, _ = georeference(dataset)
-    if crs is None or affine is None:
-        return None, None
-    bounds = geographic_bounds(crs, affine, dataset.width, dataset.height)
-    if bounds is None:
-        return None, None
-    return normalize_footprint(bbox_geometry(bounds)), ground_resolution(crs, affine, bounds)
-
-
 def describe(dataset: Any, max_read_bytes: float) -> ImageInfo:
     """Describe an open dataset; reads a small overview for the statistics of non-8-bit data."""
     crs, affine, kind = georeference(dataset)
     bounds = footprint = gsd = native = minz = None
     if crs is not None and affine is not None:
-        bounds = geographic_bounds(crs, affine, dataset.width, dataset.height)
-        if bounds is not None:
-            footprint = normalize_footprint(bbox_geometry(bounds))
-            gsd = ground_resolution(crs, affine, bounds)
+        footprint = footprint_of_grid(crs, affine, dataset.width, dataset.height)
+        if footprint is not None:
+            bounds = footprint_bbox(footprint)
+            gsd = ground_resolution(crs, affine, (bounds[1] + bounds[3]) / 2)
             if gsd:
                 res = mercator_pixel_size(crs, affine, dataset.width, dataset.height, gsd, bounds)
                 native = zoom_for_resolution(res)

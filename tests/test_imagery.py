@@ -17,6 +17,7 @@ from rio_tiler.reader import read as rio_read
 from oam_preview.catalog import Image
 from oam_preview.config import Settings
 from oam_preview.errors import NotGeoreferenced, OutsideBounds, TooLarge, ZoomOutOfRange
+from oam_preview.georeference import geographic_footprint
 from oam_preview.imagery import (
     Imagery,
     mercator_resolution,
@@ -294,3 +295,27 @@ def test_upstream_requests_per_tile(imagery, tiff_server, tiff_dir):
     imagery.tile(image, neighbour.z, neighbour.x, neighbour.y)
     warm, _ = tiff_server.traffic.snapshot()
     assert warm <= 2
+
+
+def test_gcp_footprint_covers_every_corner(tiff_dir):
+    shared_file("cog_gcps.tif")
+    with rasterio.open(tiff_dir / "cog_gcps.tif") as ds:
+        footprint, gsd = geographic_footprint(ds)
+    # The README's WGS84 bounds of the GCP-warped image.
+    assert footprint.bounds == pytest.approx((75.605, 9.226, 78.204, 11.190), abs=0.02)
+    assert 150 < gsd < 250
+
+
+def test_degree_gsd_is_converted_at_the_image_latitude(tiff_dir):
+    shared_file("NE1_50M_SR.tif")
+    with rasterio.open(tiff_dir / "NE1_50M_SR.tif") as ds:
+        footprint, gsd = geographic_footprint(ds)
+    assert footprint.bounds == pytest.approx((129, 29, 146, 54))
+    assert gsd == pytest.approx(3210, rel=0.01)  # 0.0333°, square of the same area at 41.5°N
+
+
+def test_polar_footprint_reaches_the_pole(tiff_dir):
+    shared_file("nt_20201024_f18_nrt_s.tif")
+    with rasterio.open(tiff_dir / "nt_20201024_f18_nrt_s.tif") as ds:
+        footprint, _ = geographic_footprint(ds)
+    assert footprint.bounds == pytest.approx((-180, -90, 180, -39.23), abs=0.01)

@@ -12,10 +12,10 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
+from ..geometry import BBox
+
 #: Ids are opaque strings of these characters (API.md).
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-BBox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from .geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
+from ..geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
 from .model import ID_PATTERN, Image, slugify
 from .sources import (
     CatalogError,

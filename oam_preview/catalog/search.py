@@ -8,7 +8,7 @@ from datetime import datetime
 
 from shapely import STRtree
 
-from .geometry import bbox_geometry
+from ..geometry import bbox_geometry
 from .model import BBox, Image
 
 

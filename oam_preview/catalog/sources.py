@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from shapely.geometry.base import BaseGeometry
 
-from .geometry import (
+from ..geometry import (
     degrees_to_metres,
     footprint_bbox,
     footprint_from_bbox,

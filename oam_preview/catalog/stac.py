@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .geometry import footprint_from_bbox, footprint_from_geojson
+from ..geometry import footprint_from_bbox, footprint_from_geojson
 from .model import ID_PATTERN, Image, slugify
 from .sources import (
     CatalogError,

@@ -10,7 +10,8 @@ from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from .model import BBox
+#: (west, south, east, north) in EPSG:4326 degrees; west > east crosses the antimeridian.
+BBox = tuple[float, float, float, float]
 
 #: Web Mercator's latitude limit, degrees.
 MAX_LATITUDE = 85.0511287798066
@@ -40,7 +41,9 @@ def normalize_footprint(geom: BaseGeometry) -> BaseGeometry | None:
         return None
     geom = unary_union(polys)
     minx, _, maxx, _ = geom.bounds
-    if maxx - minx > 180.0 and minx >= -180.0 and maxx <= 180.0:
+    # Wider than 180° without reaching ±180: a ring drawn across the date line
+    # with wrapped longitudes. (A cap around a pole spans exactly -180..180.)
+    if maxx - minx > 180.0 and minx > -180.0 and maxx < 180.0:
         # Drawn across the date line with wrapped coordinates: unwrap west part.
         parts = []
         for poly in getattr(geom, "geoms", [geom]):
