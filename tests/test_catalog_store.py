@@ -119,3 +119,14 @@ def test_only_url_sources_are_refreshed(tmp_path):
         "https://example.org/c.json", ttl=TTL, loader=lambda s: seen.append(s) or catalog_of("r")
     )
     assert remote.ttl == TTL and remote.reload() and seen == ["https://example.org/c.json"]
+
+
+def test_status_never_shows_credentials_or_query_strings():
+    from oam_preview.catalog.store import redact
+
+    assert (
+        redact("https://user:secret@example.org:8443/cat.json?token=abc")
+        == "https://example.org:8443/cat.json?…"
+    )
+    assert redact("https://example.org/cat.json") == "https://example.org/cat.json"
+    assert redact("/srv/catalog.geojson") == "/srv/catalog.geojson"

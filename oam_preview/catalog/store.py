@@ -58,6 +58,19 @@ class CatalogStatus:
         }
 
 
+def redact(source: str) -> str:
+    """``source`` without credentials or query string, fit for ``/healthz`` (signed URLs and
+    ``user:password@`` must not leak)."""
+    parts = urllib.parse.urlsplit(source)
+    if parts.scheme.lower() not in ("http", "https"):
+        return source
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = "?…" if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + query
+
+
 def is_remote_source(source: str) -> bool:
     """Whether a catalog source is an http(s) URL (the ones that are refreshed)."""
     return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
@@ -173,7 +186,7 @@ class CatalogStore:
         catalog = self._catalog
         thread = self._thread
         return CatalogStatus(
-            source=self.source,
+            source=redact(self.source),
             images=len(catalog),
             skipped=len(catalog.skipped),
             last_success=self._last_success,
