@@ -43,7 +43,7 @@ from .catalog.model import ID_PATTERN, BBox
 from .catalog.store import CatalogStore
 from .config import Settings
 from .errors import BadRequest, Internal, MethodNotAllowed, NotFound, NotGeoreferenced, OamPreviewError
-from .imagery import MAX_ZOOM, Imagery
+from .imagery import MAX_ZOOM, ImageInfo, Imagery
 from .ogc import tilejson, wmts_capabilities
 from .opener import Opener
 from .render import MEDIA_TYPES, encode
@@ -238,6 +238,14 @@ def image_or_404(image_id: str) -> Image:
     return image
 
 
+def tiled_info(image: Image) -> ImageInfo:
+    """The description of an image that has tiles; ``NotGeoreferenced`` for one that has none."""
+    info: ImageInfo = g.oam_preview.imagery.info(image)
+    if info.georeference is None:
+        raise NotGeoreferenced("this image has no georeferencing, so it has no tiles")
+    return info
+
+
 def output_format(fmt: str) -> str:
     if fmt not in MEDIA_TYPES:
         raise BadRequest(f"unknown format {fmt[:20]!r}: use png, jpg, jpeg, webp or auto")
@@ -430,21 +438,15 @@ def _add_routes(bp: Blueprint) -> None:
 
     @bp.get("/api/images/<image_id>/tilejson.json")
     def tilejson_doc(image_id: str) -> Any:
-        preview: Preview = g.oam_preview
         item = image_or_404(image_id)
-        info = preview.imagery.info(item)
-        if info.georeference is None:
-            raise NotGeoreferenced("this image has no georeferencing, so it has no tiles")
+        info = tiled_info(item)
         tiles = image_urls(item, api_root())["tiles"]
         return document(json.dumps(tilejson(item, info, tiles)), "application/json")
 
     @bp.get("/api/images/<image_id>/WMTSCapabilities.xml")
     def wmts(image_id: str) -> Any:
-        preview: Preview = g.oam_preview
         item = image_or_404(image_id)
-        info = preview.imagery.info(item)
-        if info.georeference is None:
-            raise NotGeoreferenced("this image has no georeferencing, so it has no tiles")
+        info = tiled_info(item)
         root = api_root()
         base = f"{root}api/images/{item.id}"
         xml = wmts_capabilities(
