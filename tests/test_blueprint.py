@@ -465,3 +465,41 @@ def test_catalog_file_settings(tmp_path, tiff_server):
     path.write_text(json.dumps(catalog_doc(tiff_server.url, ["cogeo.tif"])))
     app = create_app({"OAM_PREVIEW_CATALOG": str(path)})
     assert app.test_client().get("/api/images/cogeo/tilejson.json").status_code == 200
+
+
+SHARED_NAMES = [
+    "NE1_50M_SR",
+    "RGB.byte",
+    "bahamas_rgb",
+    "cog_cmap",
+    "cog_dateline",
+    "cog_gcps",
+    "cog_no_gcps",
+    "cog_rgb_mask",
+    "cog_rgba",
+    "cogeo",
+    "dem",
+    "goes",
+    "nt_20201024_f18_nrt_s",
+    "pix4d_alpha_nodata",
+    "rgb_uint16",
+]
+
+
+@pytest.mark.parametrize("image_id", SHARED_NAMES)
+def test_every_real_file_renders_or_answers_a_clear_error(client, image_id):
+    if client.get(f"/api/images/{image_id}").status_code == 404:
+        pytest.skip(f"{image_id}.tif comes from ../shared")
+    thumb = client.get(f"/api/images/{image_id}/thumbnail.png")
+    assert thumb.status_code == 200
+    assert max(PILImage.open(io.BytesIO(thumb.data)).size) <= 256
+    tj = client.get(f"/api/images/{image_id}/tilejson.json")
+    if image_id == "cog_no_gcps":
+        assert error_of(tj) == "not_georeferenced"
+        return
+    doc = tj.get_json()
+    lon, lat, _ = doc["center"]
+    t = mercantile.tile(lon, lat, doc["maxzoom"])
+    tile = client.get(f"/api/images/{image_id}/tiles/{t.z}/{t.x}/{t.y}.png")
+    assert tile.status_code == 200, tile.data[:200]
+    assert png(tile).shape[:2] == (256, 256)
