@@ -87,10 +87,6 @@ class Preview:
             cache=ResponseCache(int(settings.cache_max_mb * 1e6)),
         )
 
-    def close(self) -> None:
-        self.store.stop()
-        self.opener.close()
-
 
 def create_blueprint(
     catalog: Catalog | CatalogStore | None = None,
@@ -337,7 +333,7 @@ def _add_routes(bp: Blueprint) -> None:
             "version": __version__,
         }
         try:
-            html = render_template("index.html", page=page)
+            html = render_template("oam_preview/index.html", page=page)
         except TemplateNotFound:
             html = f"<!doctype html><title>oam-preview</title><p>oam-preview: <a href='{root}api/images'>images</a></p>"
         response = current_app.response_class(html, mimetype="text/html")

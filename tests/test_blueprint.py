@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from flask import Flask
+from jinja2 import DictLoader
 from PIL import Image as PILImage
 from rasterio.warp import transform_bounds
 
@@ -417,6 +418,7 @@ def test_blueprint_in_a_host_app_under_a_prefix(catalog):
 
 def test_two_blueprints_in_one_app(catalog):
     host = Flask("host")
+    host.jinja_loader = DictLoader({"index.html": "the host's own page"})  # must not shadow ours
     host.register_blueprint(create_blueprint(catalog, name="a"), url_prefix="/a")
     host.register_blueprint(create_blueprint(catalog, name="b"), url_prefix="/b")
     client = host.test_client()
@@ -425,6 +427,9 @@ def test_two_blueprints_in_one_app(catalog):
         in client.get("/b/api/images?limit=1").get_json()["features"][0]["properties"]["tiles"]
     )
     assert client.get("/a/api/images/cogeo/tilejson.json").status_code == 200
+    page = client.get("/b/").data.decode()
+    assert "/b/static/app.js" in page and "/b/vendor/leaflet/leaflet.js" in page
+    assert client.get("/b/static/app.js").status_code == 200
 
 
 def test_reverse_proxy_headers(catalog):
