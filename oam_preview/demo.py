@@ -359,14 +359,16 @@ def build(directory: Path | None = None, progress: bool = True) -> Path:
     def tick() -> None:
         nonlocal done
         done += 1
-        if progress:
+        # Redraw only when the bar grows, so a log file gets 30 lines, not hundreds.
+        if progress and (30 * done // total != 30 * (done - 1) // total or done == total):
             bar = "#" * (30 * done // total)
-            sys.stderr.write(f"\rbuilding demo images in {directory} [{bar:<30}] {done}/{total}")
+            end = "\r" if sys.stderr.isatty() else "\n"
+            sys.stderr.write(f"building demo images in {directory} [{bar:<30}] {done}/{total}{end}")
             sys.stderr.flush()
 
     for spec in missing:
         write_image(spec, directory / spec.filename, tick)
-    if progress:
+    if progress and sys.stderr.isatty():
         sys.stderr.write("\n")
     return directory
 
