@@ -12,7 +12,7 @@ import math
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import mercantile
@@ -211,13 +211,7 @@ def _with_statistics(dataset: Any, info: ImageInfo, max_read_bytes: float) -> Im
             continue
         low, high = (float(v) for v in np.percentile(valid, (2, 98)))
         ranges.append((low, high if high > low else low + 1.0))
-    return _replace(info, rescale=tuple(ranges))
-
-
-def _replace(info: ImageInfo, **changes: Any) -> ImageInfo:
-    from dataclasses import replace
-
-    return replace(info, **changes)
+    return replace(info, rescale=tuple(ranges))
 
 
 def thumbnail_size(width: int, height: int, max_size: int) -> tuple[int, int]:
@@ -375,7 +369,7 @@ class Imagery:
             if sidecars:
                 ovr = dataset.overviews(info.bands[0])
                 check_read(
-                    read_cost(_replace(info, overviews=tuple(ovr)), info.width, info.height, width, height),
+                    read_cost(replace(info, overviews=tuple(ovr)), info.width, info.height, width, height),
                     self.max_read_bytes,
                 )
             resampling: Literal["nearest", "average"] = (
