@@ -174,6 +174,8 @@ def error_response(exc: Exception) -> tuple[Response, int]:
         if valid:
             response.headers["Allow"] = ", ".join(valid)
     response.headers["Cache-Control"] = "no-store"
+    # e.g. Retry-After of an upstream host that is failing or busy
+    response.headers.update(getattr(error, "headers", None) or {})
     return response, error.status
 
 

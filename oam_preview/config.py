@@ -30,6 +30,12 @@ class Settings:
     cache_max_mb: float = 128.0  # in-process response cache, megabytes
     cache_control: str = "public, max-age=3600"
     dataset_pool_size: int = 64  # open datasets kept per worker process
+    upstream_host_reads: int = 6  # reads of one upstream host in flight at once, per worker process
+    upstream_image_reads: int = 4  # reads of one GeoTIFF in flight at once, per worker process
+    upstream_queue_timeout: float = 2.0  # seconds a read waits for a free slot before a 504
+    breaker_failures: int = 5  # consecutive host failures that open its circuit breaker
+    breaker_cooldown: float = 30.0  # seconds an open breaker answers at once before a probe
+    gdal_drivers: str = "GTiff COG MEM VRT"  # GDAL drivers kept in the process ("*": all of them)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
@@ -67,6 +73,13 @@ class Settings:
             raise ValueError("OAM_PREVIEW_MAX_READ_MB must be > 0")
         if self.trusted_proxies < 0:
             raise ValueError("OAM_PREVIEW_TRUSTED_PROXIES must be >= 0")
+        for name in ("upstream_host_reads", "upstream_image_reads", "breaker_failures"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"OAM_PREVIEW_{name.upper()} must be >= 1")
+        if self.upstream_queue_timeout < 0 or self.breaker_cooldown < 0:
+            raise ValueError(
+                "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"
+            )
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
             raise ValueError("OAM_PREVIEW_PREFIX must start with '/' and not end with it")
 

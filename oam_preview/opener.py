@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -20,10 +21,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import rasterio
+from rasterio.env import set_gdal_config
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from .config import Settings
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
+from .gdal_process import forget, restrict_drivers, sidecars_are_geotiffs
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,11 @@ log = logging.getLogger(__name__)
 def gdal_options(settings: Settings) -> dict[str, Any]:
     """GDAL configuration for reading remote COGs with ``settings``' limits.
 
-    - No directory listing or sidecar probing on open (``EMPTY_DIR``) and no
-      ``HEAD``: opening costs the header ranges only.
-    - Merged consecutive ranges and a process-wide block cache, so a tile's
-      blocks come in as few requests as GDAL can manage.
+    - No directory listing or sidecar probing on open (``EMPTY_DIR``): opening
+      costs a ``HEAD`` (the file's size) and the header ranges.
+    - Merged consecutive ranges and a process-wide cache of downloaded ranges,
+      so a tile's blocks come in as few requests as GDAL can manage. (The
+      decoded-block cache is set once per process: :func:`set_block_cache`.)
     - The upstream timeout applies to each HTTP request, retried twice on
       429/502/503/504 with a short backoff.
     - ``CPL_VSIL_CURL_ALLOWED_EXTENSIONS`` is deliberately unset: it breaks
@@ -55,13 +59,34 @@ def gdal_options(settings: Settings) -> dict[str, Any]:
         "CPL_VSIL_CURL_CACHE_SIZE": 64 * 1024 * 1024,
         "VSI_CACHE": "TRUE",
         "VSI_CACHE_SIZE": 8 * 1024 * 1024,
-        "GDAL_CACHEMAX": 128,
         "GTIFF_REPORT_COMPD_CS": "NO",
     }
 
 
-def classify(message: str) -> OamPreviewError:
-    """Map a GDAL/rasterio error message about a remote file to an API error."""
+#: GDAL's cache of decoded blocks, per process, bytes: neighbouring tiles share
+#: blocks, and a 512 px JPEG block decodes in ~3 ms.
+BLOCK_CACHE_BYTES = 128 * 1024 * 1024
+
+
+def set_block_cache(nbytes: int = BLOCK_CACHE_BYTES) -> None:
+    """Size GDAL's process-wide block cache once (``nbytes`` bytes).
+
+    Not in the per-thread :func:`gdal_options`: rasterio applies
+    ``GDAL_CACHEMAX`` with ``GDALSetCacheMax64`` (global, in bytes, so ``128``
+    meant 128 *bytes* and every tile re-decoded its JPEG blocks row by row,
+    ~1.4 s of CPU), and resets it when each ``rasterio.Env`` exits, so threads
+    entering and leaving would keep shrinking and flushing it.
+    """
+    set_gdal_config("GDAL_CACHEMAX", int(nbytes))
+
+
+def classify(message: str, slow: bool = False) -> OamPreviewError:
+    """Map a GDAL/rasterio error message about a remote file to an API error.
+
+    ``slow``: the failing read took the whole upstream timeout. GDAL then often
+    reports only a short read ("got N bytes, expected M"), which is a timeout,
+    not a corrupt file.
+    """
     text = message.lower()
     if "timeout was reached" in text or "timed out" in text or "operation too slow" in text:
         return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
@@ -90,6 +115,8 @@ def classify(message: str) -> OamPreviewError:
     ):
         if needle in text:
             return UpstreamError("the upstream file is not a readable GeoTIFF")
+    if slow:
+        return UpstreamTimeout("the server holding the GeoTIFF did not send the pixel data in time")
     return UpstreamError(f"the GeoTIFF's pixel data cannot be read or decoded ({message.strip()[:200]})")
 
 
@@ -103,14 +130,30 @@ def _http_status(text: str) -> int | None:
 
 
 @contextlib.contextmanager
-def upstream_errors() -> Iterator[None]:
-    """Turn rasterio/GDAL exceptions raised inside the block into API errors."""
+def upstream_errors(timeout: float | None = None) -> Iterator[None]:
+    """Turn rasterio/GDAL exceptions raised inside the block into API errors.
+
+    ``timeout`` (seconds): a block that fails after at least that long failed by slowness.
+    """
+    started = time.monotonic()
     try:
         yield
     except OamPreviewError:
         raise
     except (RasterioError, OSError) as exc:
-        raise classify(str(exc)) from exc
+        slow = timeout is not None and time.monotonic() - started >= timeout
+        raise classify(chained_message(exc), slow) from exc
+
+
+def chained_message(exc: BaseException) -> str:
+    """``exc``'s message and its causes': rasterio says "Read failed. See previous exception"
+    and leaves GDAL's reason (a timeout, an HTTP status) in the chained exception."""
+    messages: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(messages) < 5:
+        messages.append(str(current))
+        current = current.__cause__ or current.__context__
+    return " / ".join(reversed(messages))
 
 
 #: The first bytes of a classic TIFF and of a BigTIFF, either byte order.
@@ -162,7 +205,11 @@ class Opener:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.options = gdal_options(settings)
+        set_block_cache()
         self.guard = UpstreamGuard(settings)
+        # GDAL opens a sidecar (.ovr/.msk) with any registered driver: drop the drivers
+        # that follow paths written in a file (see oam_preview.gdal_process).
+        self.sidecars_safe = restrict_drivers(settings.gdal_drivers)
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
@@ -170,7 +217,7 @@ class Opener:
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
         """GDAL settings for the calling thread, with errors mapped to API errors."""
-        with rasterio.Env(**self.options), upstream_errors():
+        with rasterio.Env(**self.options), upstream_errors(self.settings.upstream_timeout):
             yield
 
     @contextlib.contextmanager
@@ -184,16 +231,22 @@ class Opener:
                     try:
                         dataset = self._open(url, sidecars)
                     except (RasterioError, OSError) as exc:
+                        forget(vsi_path(url))  # else GDAL answers the next open from its failure cache
                         raise (diagnose(url, self.settings.upstream_timeout) or classify(str(exc))) from exc
                 try:
                     yield dataset
-                except BaseException:
+                except BaseException as exc:
                     dataset.close()
+                    if isinstance(exc, (RasterioError, OSError, UpstreamError, UpstreamTimeout)):
+                        forget(vsi_path(url))
                     raise
             self._give(key, dataset)
 
     def _open(self, url: str, sidecars: bool) -> Any:
-        options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"} if sidecars else {}
+        options: dict[str, str] = {}
+        if sidecars and self.sidecars_safe and sidecars_are_geotiffs(vsi_path(url)):
+            # PAM off: an .aux.xml may point OVERVIEW_FILE anywhere (see oam_preview.gdal_process).
+            options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE", "GDAL_PAM_ENABLED": "NO"}
         with rasterio.Env(**options), warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             # Only the GeoTIFF driver: a crafted "GeoTIFF" that is really a VRT

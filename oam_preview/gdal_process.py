@@ -1,0 +1,174 @@
+"""Process-wide GDAL state: which drivers exist, and the ``/vsicurl/`` cache of failed URLs.
+
+**Forgetting failures.** GDAL's ``/vsicurl/`` remembers, per process, that a
+URL failed (HTTP 5xx, refused, timed out) and answers later opens of it from
+that memory, without asking the server again: an upstream that was down for
+a minute would stay "down" for this worker until it restarts. :func:`forget`
+clears GDAL's cache for one URL after each failure.
+
+**Drivers.** Keep only the GDAL drivers oam-preview needs, so a crafted remote
+file cannot read local ones.
+
+``rasterio.open(url, driver="GTiff")`` restricts the file oam-preview opens,
+but not the files GDAL opens *for* it when it looks for sidecars: a
+GeoTIFF's ``.ovr`` overviews (thumbnails of files without internal overviews
+use them), ``.msk`` masks, ``.aux`` and ``.aux.xml`` are opened with *any*
+registered driver. A malicious catalog entry can serve ``image.tif.ovr`` as a
+VRT whose source is ``/etc/passwd`` or a local GeoTIFF, and the thumbnail
+shows the server's local data (tested in ``tests/test_security.py``). So:
+
+- the process deregisters every GDAL driver outside an allow list
+  (``OAM_PREVIEW_GDAL_DRIVERS``, default ``GTiff COG MEM VRT``): GTI, WMS,
+  WMTS, MRF, STAC, HFA (``.aux``), PDS and the other drivers that follow paths
+  or URLs written inside a file are gone. VRT has to stay: rasterio's own warp
+  helpers (``calculate_default_transform``) open in-memory VRTs.
+- because VRT stays, sidecars are only looked for once :func:`sidecars_are_geotiffs`
+  has opened each of them with the GeoTIFF driver alone, through GDAL's
+  ``/vsicurl/`` cache (so GDAL's own open of the sidecar right after reads the
+  same, checked, bytes), and with PAM (``.aux.xml``, which may name an
+  ``OVERVIEW_FILE`` anywhere) disabled. A remote sidecar that is not a
+  GeoTIFF means no sidecars: the image is read without them.
+
+GDAL's driver manager is process-wide and ``GDAL_SKIP`` only applies to the
+first driver registration (which may already have happened in a host app),
+so drivers are deregistered through GDAL's C API, from the very library
+rasterio loaded (found in ``/proc/self/maps``). When that is not possible,
+:func:`restrict_drivers` says so and the opener looks for no sidecar at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from pathlib import Path
+
+import rasterio
+from rasterio.errors import RasterioError
+
+log = logging.getLogger(__name__)
+
+#: Drivers (besides VRT, handled by :func:`sidecars_are_geotiffs`) that read other files or
+#: URLs named inside a file's content, or sidecars of their own.
+UNSAFE_DRIVERS = frozenset(
+    {
+        "GTI",
+        "WMS",
+        "WMTS",
+        "MRF",
+        "STACIT",
+        "STACTA",
+        "DERIVED",
+        "HFA",
+        "PDS",
+        "PDS4",
+        "ISIS3",
+        "ENVI",
+        "EHdr",
+    }
+)
+#: The sidecar files GDAL opens with any driver once it may list a remote "directory".
+SIDECAR_SUFFIXES = (".ovr", ".msk")
+
+_lock = threading.Lock()
+
+
+def registered_drivers() -> set[str]:
+    """Short names of the GDAL drivers registered in this process."""
+    with rasterio.Env() as env:
+        return set(env.drivers())
+
+
+def _loaded_gdal() -> ctypes.CDLL | None:
+    """The libgdal rasterio uses (the same mapping, so the same driver manager and caches), or ``None``."""
+    if not _gdal:
+        _gdal.append(_find_loaded_gdal())
+    return _gdal[0]
+
+
+_gdal: list[ctypes.CDLL | None] = []
+
+
+def _find_loaded_gdal() -> ctypes.CDLL | None:
+    registered_drivers()  # rasterio loads and initialises GDAL
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    for line in maps.splitlines():
+        path = line.split(maxsplit=5)[-1] if len(line.split()) >= 6 else ""
+        if "libgdal" in Path(path).name and ".so" in path:
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                return None
+    return None
+
+
+def _deregister(lib: ctypes.CDLL, names: set[str]) -> None:
+    lib.GDALGetDriverByName.restype = ctypes.c_void_p
+    lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
+    lib.GDALDeregisterDriver.argtypes = [ctypes.c_void_p]
+    for name in sorted(names):
+        handle = lib.GDALGetDriverByName(name.encode())
+        if handle:
+            # Deregistered, not destroyed: a dataset of a host app may still use the driver object.
+            lib.GDALDeregisterDriver(handle)
+
+
+def restrict_drivers(allowed: str) -> bool:
+    """Deregister every GDAL driver whose name is not in ``allowed`` (space separated; ``*`` keeps all).
+
+    Returns whether the process is now free of :data:`UNSAFE_DRIVERS`, i.e. whether sidecars
+    may be looked for (after :func:`sidecars_are_geotiffs`).
+    """
+    keep = set(allowed.split())
+    with _lock:
+        present = registered_drivers()
+        if "*" not in keep:
+            extra = present - keep
+            if extra:
+                lib = _loaded_gdal()
+                if lib is None:
+                    log.warning(
+                        "cannot deregister GDAL drivers (libgdal not found); sidecar files are not read"
+                    )
+                else:
+                    _deregister(lib, extra)
+                    present = registered_drivers()
+        return not (present & UNSAFE_DRIVERS)
+
+
+def sidecars_are_geotiffs(path: str) -> bool:
+    """Whether each sidecar of GDAL path ``path`` is missing (HTTP 404) or opens as a GeoTIFF.
+
+    Opened through the GDAL path itself (``/vsicurl/...``), so its header lands
+    in GDAL's cache for the open that follows. Any other answer (not a TIFF, a
+    timeout, an error) is ``False``: no sidecars.
+    """
+    for suffix in SIDECAR_SUFFIXES:
+        try:
+            with (
+                rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_PAM_ENABLED="NO"),
+                rasterio.open(path + suffix, driver="GTiff"),
+            ):
+                pass
+        except (RasterioError, OSError) as exc:
+            text = str(exc).lower()
+            if "response code: 404" in text or "does not exist" in text or "no such file" in text:
+                continue
+            log.warning("not using the sidecars of %s: %s is not a GeoTIFF (%s)", path, suffix, exc)
+            return False
+    return True
+
+
+def forget(path: str) -> None:
+    """Drop what GDAL's ``/vsicurl/`` cache knows of ``path`` (a GDAL path), failures included."""
+    if not path.startswith("/vsicurl/"):
+        return
+    lib = _loaded_gdal()
+    if lib is None:
+        return
+    lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
+    lib.VSICurlPartialClearCache.restype = None
+    lib.VSICurlPartialClearCache(path.encode())

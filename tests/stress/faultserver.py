@@ -1,0 +1,188 @@
+"""A Range-capable file server whose faults are switched at run time, in a child process.
+
+``python -m tests.stress.faultserver ROOT [--port N]`` serves ``ROOT`` like
+:mod:`oam_preview.fileserver` (GDAL must never read from a server thread of
+its own process) and prints its base URL. ``POST /__mode__/<mode>`` switches
+every later answer to one of:
+
+- ``ok``: serve the files;
+- ``status-<code>``: answer that HTTP status (e.g. ``status-503``);
+- ``flaky-<n>``: answer 503 to the first ``n`` requests of each path, then serve;
+- ``html``: an HTML error page with status 200;
+- ``reset``: send headers and half the body, then reset the connection;
+- ``trickle-<bytes_per_s>``: serve, but at that rate;
+- ``redirect-<target>``: 302 to ``target`` (URL-quoted, e.g. ``file%3A%2F%2F%2Fetc%2Fpasswd``).
+
+``GET /__traffic__`` and ``POST /__traffic__/reset`` are the counters of
+:mod:`oam_preview.fileserver`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from oam_preview.fileserver import TRAFFIC_PATH, RangeRequestHandler, RemoteTraffic, ThreadedFileServer
+
+MODE_PATH = "/__mode__/"
+
+
+class FaultHandler(RangeRequestHandler):
+    """:class:`RangeRequestHandler` with the faults of the module doc."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path.startswith(MODE_PATH):
+            state: dict[str, Any] = self.server.state  # type: ignore[attr-defined]
+            with state["lock"]:
+                state["mode"] = self.path[len(MODE_PATH) :]
+                state["seen"] = {}
+            self._send_json({"mode": state["mode"]})
+            return
+        super().do_POST()
+
+    def _serve(self, body: bool) -> None:
+        if self.path.startswith(TRAFFIC_PATH):
+            super()._serve(body)
+            return
+        state: dict[str, Any] = self.server.state  # type: ignore[attr-defined]
+        with state["lock"]:
+            mode = state["mode"]
+            seen = state["seen"][self.path] = state["seen"].get(self.path, 0) + 1
+        name, _, arg = mode.partition("-")
+        if name == "status" or (name == "flaky" and seen <= int(arg)):
+            code = int(arg) if name == "status" else 503
+            self._send_plain(code, b"upstream trouble\n", body)
+        elif name == "html":
+            self._send_plain(200, b"<html><body>Please log in</body></html>\n" * 50, body)
+        elif name == "redirect":
+            self._send_plain(302, b"moved\n", body, {"Location": urllib.parse.unquote(arg)})
+        elif name == "reset":
+            self._reset_mid_body()
+        elif name == "trickle":
+            self._trickle(float(arg), body)
+        else:
+            super()._serve(body)
+
+    def _reset_mid_body(self) -> None:
+        self.send_response(206)
+        self.send_header("Content-Type", "image/tiff")
+        self.send_header("Content-Length", "16384")
+        self.send_header("Content-Range", "bytes 0-16383/1000000")
+        self.end_headers()
+        self.wfile.write(b"II*\x00" + bytes(4000))
+        self.wfile.flush()
+        # SO_LINGER 0: close() sends a TCP RST instead of a FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+        self.server.traffic.record(self.path, 4004)
+
+    def _trickle(self, rate: float, body: bool) -> None:
+        """Serve the answer ``_serve`` would give, ``rate`` bytes per second."""
+        real_wfile = self.wfile
+
+        class Slow:
+            def write(self, data: bytes) -> int:
+                for i in range(0, len(data), 256):
+                    real_wfile.write(data[i : i + 256])
+                    real_wfile.flush()
+                    time.sleep(256 / rate)
+                return len(data)
+
+            def flush(self) -> None:
+                real_wfile.flush()
+
+        self.wfile = Slow()  # type: ignore[assignment]
+        try:
+            super()._serve(body)
+        finally:
+            self.wfile = real_wfile
+
+
+def set_mode(base_url: str, mode: str) -> None:
+    """Switch the fault server at ``base_url`` to ``mode``."""
+    request = urllib.request.Request(base_url + MODE_PATH + mode, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback test server)
+        pass
+
+
+class FaultServer:
+    """The fault server in a child process; ``port`` 0 picks a free one, a fixed one allows restarts."""
+
+    def __init__(self, root: str | Path, port: int = 0, mode: str = "ok") -> None:
+        self.root, self.port, self.initial_mode = Path(root), port, mode
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    @property
+    def traffic(self) -> RemoteTraffic:
+        return RemoteTraffic(self.url)
+
+    def mode(self, mode: str) -> None:
+        set_mode(self.url, mode)
+
+    def start(self) -> FaultServer:
+        """Start it (again, on the same port after the first start); wait for its URL."""
+        command = [sys.executable, "-m", "tests.stress.faultserver", str(self.root), "--port", str(self.port)]
+        repo = Path(__file__).resolve().parents[2]
+        self.process = subprocess.Popen(
+            [*command, "--mode", self.initial_mode], stdout=subprocess.PIPE, text=True, cwd=repo
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"fault server did not start: {line!r}")
+        self.url = line
+        self.port = int(line.rsplit(":", 1)[1])
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop it; ``kill`` is SIGKILL, the way a crashed upstream goes."""
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.stress.faultserver")
+    parser.add_argument("root")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mode", default="ok")
+    args = parser.parse_args(argv)
+    server = ThreadedFileServer(args.root, "127.0.0.1", args.port, handler=FaultHandler)
+    server._httpd.state = {"lock": threading.Lock(), "mode": args.mode, "seen": {}}  # type: ignore[attr-defined]
+    print(server.url, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
