@@ -59,6 +59,10 @@ def serve(
         server = start_server(directory)
         env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
         click.echo(f"demo images served from {server.url} ({directory})", err=True)
+    if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
+        from .gdal_process import SERVER_DRIVERS
+
+        env["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     os.environ.update(env)
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
     _run_gunicorn(host, port, workers, threads)

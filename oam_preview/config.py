@@ -35,7 +35,9 @@ class Settings:
     upstream_queue_timeout: float = 2.0  # seconds a read waits for a free slot before a 504
     breaker_failures: int = 5  # consecutive host failures that open its circuit breaker
     breaker_cooldown: float = 30.0  # seconds an open breaker answers at once before a probe
-    gdal_drivers: str = "GTiff COG MEM VRT"  # GDAL drivers kept in the process ("*": all of them)
+    # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
+    # process is its own), `oam-preview serve` keeps only oam_preview.gdal_process.SERVER_DRIVERS.
+    gdal_drivers: str = ""
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:

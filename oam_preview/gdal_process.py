@@ -6,34 +6,29 @@ that memory, without asking the server again: an upstream that was down for
 a minute would stay "down" for this worker until it restarts. :func:`forget`
 clears GDAL's cache for one URL after each failure.
 
-**Drivers.** Keep only the GDAL drivers oam-preview needs, so a crafted remote
-file cannot read local ones.
-
-``rasterio.open(url, driver="GTiff")`` restricts the file oam-preview opens,
-but not the files GDAL opens *for* it when it looks for sidecars: a
-GeoTIFF's ``.ovr`` overviews (thumbnails of files without internal overviews
-use them), ``.msk`` masks, ``.aux`` and ``.aux.xml`` are opened with *any*
+**Sidecars.** ``rasterio.open(url, driver="GTiff")`` restricts the file
+oam-preview opens, but not the files GDAL opens *for* it when it may list the
+remote "directory" (thumbnails of files without internal overviews use a
+``.ovr`` sidecar): ``.ovr`` overviews and ``.msk`` masks are opened with *any*
 registered driver. A malicious catalog entry can serve ``image.tif.ovr`` as a
 VRT whose source is ``/etc/passwd`` or a local GeoTIFF, and the thumbnail
-shows the server's local data (tested in ``tests/test_security.py``). So:
+shows the server's local data (``tests/test_security.py``). So sidecars are
+only looked for once :func:`sidecars_are_geotiffs` has opened each of them
+with the GeoTIFF driver alone, through GDAL's ``/vsicurl/`` cache (GDAL's own
+open right after reads the same, checked, bytes), and with PAM off (an
+``.aux.xml`` may name an ``OVERVIEW_FILE`` anywhere). A sidecar that is not a
+GeoTIFF means no sidecars.
 
-- the process deregisters every GDAL driver outside an allow list
-  (``OAM_PREVIEW_GDAL_DRIVERS``, default ``GTiff COG MEM VRT``): GTI, WMS,
-  WMTS, MRF, STAC, HFA (``.aux``), PDS and the other drivers that follow paths
-  or URLs written inside a file are gone. VRT has to stay: rasterio's own warp
-  helpers (``calculate_default_transform``) open in-memory VRTs.
-- because VRT stays, sidecars are only looked for once :func:`sidecars_are_geotiffs`
-  has opened each of them with the GeoTIFF driver alone, through GDAL's
-  ``/vsicurl/`` cache (so GDAL's own open of the sidecar right after reads the
-  same, checked, bytes), and with PAM (``.aux.xml``, which may name an
-  ``OVERVIEW_FILE`` anywhere) disabled. A remote sidecar that is not a
-  GeoTIFF means no sidecars: the image is read without them.
-
-GDAL's driver manager is process-wide and ``GDAL_SKIP`` only applies to the
-first driver registration (which may already have happened in a host app),
-so drivers are deregistered through GDAL's C API, from the very library
-rasterio loaded (found in ``/proc/self/maps``). When that is not possible,
-:func:`restrict_drivers` says so and the opener looks for no sidecar at all.
+**Drivers**, as defence in depth: ``oam-preview serve`` owns its worker
+processes and deregisters every GDAL driver outside :data:`SERVER_DRIVERS`
+(``OAM_PREVIEW_GDAL_DRIVERS``): GTI, WMS, WMTS, MRF, STAC, HFA, PDS and the
+other drivers that follow paths or URLs written inside a file are gone. VRT
+has to stay: rasterio's warp helpers (``calculate_default_transform``) open
+in-memory VRTs. A blueprint mounted in a host app leaves the host's drivers
+alone unless the setting is given. GDAL's driver manager is process-wide and
+``GDAL_SKIP`` only applies to the first registration (which may already have
+happened), so drivers are deregistered through GDAL's C API, from the very
+library rasterio loaded (found in ``/proc/self/maps``).
 """
 
 from __future__ import annotations
@@ -67,6 +62,8 @@ UNSAFE_DRIVERS = frozenset(
         "EHdr",
     }
 )
+#: What ``oam-preview serve`` keeps: GeoTIFF, COG (writing), MEM and VRT (rasterio internals).
+SERVER_DRIVERS = "GTiff COG MEM VRT"
 #: The sidecar files GDAL opens with any driver once it may list a remote "directory".
 SIDECAR_SUFFIXES = (".ovr", ".msk")
 
@@ -117,12 +114,11 @@ def _deregister(lib: ctypes.CDLL, names: set[str]) -> None:
 
 
 def restrict_drivers(allowed: str) -> bool:
-    """Deregister every GDAL driver whose name is not in ``allowed`` (space separated; ``*`` keeps all).
-
-    Returns whether the process is now free of :data:`UNSAFE_DRIVERS`, i.e. whether sidecars
-    may be looked for (after :func:`sidecars_are_geotiffs`).
-    """
+    """Deregister every GDAL driver whose name is not in ``allowed`` (space separated; ``""`` or
+    ``*`` keeps all). Returns whether the process is now free of :data:`UNSAFE_DRIVERS`."""
     keep = set(allowed.split())
+    if not keep:
+        return False
     with _lock:
         present = registered_drivers()
         if "*" not in keep:
@@ -130,9 +126,7 @@ def restrict_drivers(allowed: str) -> bool:
             if extra:
                 lib = _loaded_gdal()
                 if lib is None:
-                    log.warning(
-                        "cannot deregister GDAL drivers (libgdal not found); sidecar files are not read"
-                    )
+                    log.warning("cannot deregister GDAL drivers: libgdal not found in this process")
                 else:
                     _deregister(lib, extra)
                     present = registered_drivers()

@@ -207,9 +207,7 @@ class Opener:
         self.options = gdal_options(settings)
         set_block_cache()
         self.guard = UpstreamGuard(settings)
-        # GDAL opens a sidecar (.ovr/.msk) with any registered driver: drop the drivers
-        # that follow paths written in a file (see oam_preview.gdal_process).
-        self.sidecars_safe = restrict_drivers(settings.gdal_drivers)
+        restrict_drivers(settings.gdal_drivers)  # see oam_preview.gdal_process
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
@@ -244,7 +242,8 @@ class Opener:
 
     def _open(self, url: str, sidecars: bool) -> Any:
         options: dict[str, str] = {}
-        if sidecars and self.sidecars_safe and sidecars_are_geotiffs(vsi_path(url)):
+        # GDAL opens sidecars (.ovr/.msk) with any driver, VRT included: check them first.
+        if sidecars and sidecars_are_geotiffs(vsi_path(url)):
             # PAM off: an .aux.xml may point OVERVIEW_FILE anywhere (see oam_preview.gdal_process).
             options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE", "GDAL_PAM_ENABLED": "NO"}
         with rasterio.Env(**options), warnings.catch_warnings():
