@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
 
 from .catalog.model import Image
 from .imagery import EARTH_CIRCUMFERENCE, ImageInfo
@@ -13,6 +15,16 @@ from .imagery import EARTH_CIRCUMFERENCE, ImageInfo
 SCALE_DENOMINATOR_Z0 = 559082264.0287178
 #: Web Mercator's half extent, metres.
 ORIGIN = EARTH_CIRCUMFERENCE / 2
+
+
+#: Characters XML 1.0 cannot carry even escaped (C0 controls but tab/LF/CR, surrogates, U+FFFE/F).
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """``text`` as XML character data: escaped, and without the characters XML cannot hold
+    (a catalog title with a NUL must not make the whole capabilities document unreadable)."""
+    return xml_escape(XML_INVALID.sub("", text))
 
 
 def attribution(image: Image) -> str | None:
