@@ -1,0 +1,96 @@
+"""The analytic minimum of upstream bytes for a tile or thumbnail.
+
+It is the sum of the compressed sizes of the internal TIFF blocks the request
+needs (``TileByteCounts``, read through rasterio's ``block_size``) at the
+overview level GDAL reads: for a nearest-neighbour read GDAL takes the coarsest
+overview whose decimation factor is below 1.2x the one asked for (its
+``GDALBandGetBestOverviewLevel2`` rule). Header bytes are not included: they
+are the cost of opening the file, counted apart.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import mercantile
+import rasterio
+from rasterio.warp import transform_bounds
+
+#: GDAL's oversampling tolerance for nearest-neighbour overview choice.
+NEAREST_THRESHOLD = 1.2
+
+
+class BlockMap:
+    """Block sizes (bytes) of every level of one GeoTIFF; level 0 is full resolution."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with rasterio.open(path) as ds:
+            self.crs = ds.crs
+            self.transform = ds.transform
+            self.width, self.height = ds.width, ds.height
+            self.levels = 1 + len(ds.overviews(1))
+        self.shapes: list[tuple[int, int, int, int]] = []  # width, height, block rows, block cols
+        self.sizes: list[dict[tuple[int, int], int]] = []
+        for level in range(self.levels):
+            kwargs = {} if level == 0 else {"overview_level": level - 1}
+            with rasterio.open(path, **kwargs) as ds:
+                rows, cols = ds.block_shapes[0]
+                self.shapes.append((ds.width, ds.height, rows, cols))
+                n_rows, n_cols = math.ceil(ds.height / rows), math.ceil(ds.width / cols)
+                self.sizes.append(
+                    {(r, c): ds.block_size(1, r, c) for r in range(n_rows) for c in range(n_cols)}
+                )
+
+    def level_for(self, decimation: float, threshold: float = NEAREST_THRESHOLD) -> int:
+        """The level GDAL reads for a decimation factor (full-res pixels per output pixel)."""
+        best = 0
+        for level in range(1, self.levels):
+            factor = self.width / self.shapes[level][0]
+            if factor < decimation * threshold:
+                best = level
+        return best
+
+    def window_bytes(self, level: int, col0: float, row0: float, col1: float, row1: float) -> int:
+        """Bytes of the blocks of ``level`` under a window given in full-resolution pixels."""
+        width, height, block_rows, block_cols = self.shapes[level]
+        fx, fy = self.width / width, self.height / height
+        c0, c1 = max(0, math.floor(col0 / fx + 1e-9)), min(width, math.ceil(col1 / fx - 1e-9))
+        r0, r1 = max(0, math.floor(row0 / fy + 1e-9)), min(height, math.ceil(row1 / fy - 1e-9))
+        if c1 <= c0 or r1 <= r0:
+            return 0
+        sizes = self.sizes[level]
+        return sum(
+            sizes[(r, c)]
+            for r in range(r0 // block_rows, (r1 - 1) // block_rows + 1)
+            for c in range(c0 // block_cols, (c1 - 1) // block_cols + 1)
+        )
+
+    def tile_bytes(self, z: int, x: int, y: int, size: int = 256) -> int:
+        """Analytic minimum of bytes for the Web Mercator tile ``z/x/y`` of ``size`` px."""
+        b = mercantile.xy_bounds(x, y, z)
+        left, bottom, right, top = transform_bounds("EPSG:3857", self.crs, b.left, b.bottom, b.right, b.top)
+        inverse = ~self.transform
+        col0, row0 = inverse * (left, top)
+        col1, row1 = inverse * (right, bottom)
+        decimation = (col1 - col0) / size
+        return self.window_bytes(self.level_for(decimation), col0, row0, col1, row1)
+
+    def thumbnail_bytes(self, max_size: int) -> int:
+        """Analytic minimum for a whole-image thumbnail of longest side ``max_size`` (average resampling)."""
+        decimation = max(self.width, self.height) / max_size
+        level = self.level_for(decimation, threshold=1.0)
+        return self.window_bytes(level, 0, 0, self.width, self.height)
+
+    def inner_tiles(self, zoom: int) -> list[tuple[int, int]]:
+        """(x, y) of the zoom's tiles lying wholly inside the image."""
+        left, top = self.transform * (0, 0)
+        right, bottom = self.transform * (self.width, self.height)
+        w, s, e, n = transform_bounds(self.crs, "EPSG:4326", left, bottom, right, top)
+        found = []
+        for t in mercantile.tiles(w, s, e, n, zoom):
+            tb = mercantile.bounds(t)
+            if tb.west >= w and tb.east <= e and tb.south >= s and tb.north <= n:
+                found.append((t.x, t.y))
+        return found

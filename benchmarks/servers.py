@@ -1,0 +1,219 @@
+"""The servers under test, run as child processes, and what /proc says of them.
+
+Both are started with the same number of worker processes; their CPU time is
+the sum of ``utime + stime`` over the whole process tree (master and workers),
+read from ``/proc/<pid>/stat``; memory is each worker's ``VmHWM``/``VmRSS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+#: TiTiler's recommended GDAL settings for COGs, except CPL_VSIL_CURL_ALLOWED_EXTENSIONS
+#: (it would break URLs with query strings, so no fair deployment of either server uses it).
+TITILER_ENV = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_VERSION": "2",
+    "VSI_CACHE": "TRUE",
+    "VSI_CACHE_SIZE": "5000000",
+    "GDAL_CACHEMAX": "200",
+}
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (from ``/proc/*/stat``'s parent ids)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def memory_kb(pid: int, key: str) -> int:
+    """``VmRSS`` or ``VmHWM`` (peak RSS) of a process, kB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class Server:
+    """A server under test: its name, base URL, how to form URLs, and its process."""
+
+    name: str
+    base: str
+    process: subprocess.Popen[bytes]
+    tile_url: str  # format string with {z} {x} {y} {fmt} {image}
+    thumb_url: str  # format string with {image} {fmt} {size}
+    images: dict[str, str] = field(default_factory=dict)  # role -> id (oam) or file URL (titiler)
+
+    def tree(self) -> list[int]:
+        return [self.process.pid, *children(self.process.pid)]
+
+    def workers(self) -> list[int]:
+        """The worker processes (those that hold GDAL): the master's descendants."""
+        return children(self.process.pid)
+
+    def cpu(self) -> float:
+        """CPU seconds of the whole tree so far."""
+        return sum(cpu_seconds(pid) for pid in self.tree())
+
+    def worker_cpu(self) -> dict[int, float]:
+        return {pid: cpu_seconds(pid) for pid in self.workers()}
+
+    def peak_rss_mb(self) -> float:
+        """Largest peak RSS of one worker, MB."""
+        return max((memory_kb(pid, "VmHWM") for pid in self.workers()), default=0) / 1024
+
+    def rss_mb(self) -> dict[int, float]:
+        return {pid: memory_kb(pid, "VmRSS") / 1024 for pid in self.workers()}
+
+    def url(self, role: str, z: int, x: int, y: int, fmt: str = "png") -> str:
+        return self.base + self.tile_url.format(image=self.images[role], z=z, x=x, y=y, fmt=fmt)
+
+    def thumbnail(self, role: str, fmt: str = "png", size: int = 256) -> str:
+        return self.base + self.thumb_url.format(image=self.images[role], fmt=fmt, size=size)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                for pid in self.tree():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200; fail if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server for {url} did not start")
+        time.sleep(0.2)
+
+
+def wait_workers(server: Server, count: int, timeout: float = 30) -> None:
+    """Wait until ``count`` worker processes exist (uvicorn and gunicorn fork them after binding)."""
+    deadline = time.monotonic() + timeout
+    while len(server.workers()) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def start_oam_preview(
+    catalog: Path, port: int, workers: int, threads: int, ids: dict[str, str], log: Path
+) -> Server:
+    """``python -m oam_preview.cli serve`` with ``workers`` gthread processes of ``threads`` threads; stderr to ``log``."""
+    env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "oam_preview.cli",
+            "serve",
+            "--catalog",
+            str(catalog),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base + "/healthz", process)
+    server = Server(
+        "oam-preview",
+        base,
+        process,
+        "/api/images/{image}/tiles/{z}/{x}/{y}.{fmt}",
+        "/api/images/{image}/thumbnail.{fmt}?max_size={size}",
+        ids,
+    )
+    wait_workers(server, workers)
+    return server
+
+
+def start_titiler(port: int, workers: int, urls: dict[str, str], log: Path) -> Server:
+    """TiTiler's application under uvicorn with ``workers`` processes and its recommended GDAL env; stderr to ``log``."""
+    env = {**os.environ, **TITILER_ENV}
+    env.pop("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "titiler.application.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base + "/healthz", process)
+    server = Server(
+        "titiler",
+        base,
+        process,
+        "/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}?url={image}",
+        "/cog/preview.{fmt}?url={image}&max_size={size}",
+        urls,
+    )
+    wait_workers(server, workers)
+    return server

@@ -1,0 +1,425 @@
+"""Tiles and thumbnails of remote GeoTIFFs: oam-preview against TiTiler, same machine, interleaved.
+
+    .venv/bin/python benchmarks/tiles.py [--quick] [--latency MS] [--threads N] [--workers N]
+    make bench
+
+Builds the test images once into ``benchmarks/work/`` (see ``images.py``),
+serves them from the Range-capable :class:`~oam_preview.fileserver.FileServer`
+(a child process; ``--latency`` adds milliseconds before each answer, like a
+distant object store), starts ``oam-preview serve`` (gunicorn gthread) and
+TiTiler (uvicorn, its recommended GDAL settings) with the same number of
+worker processes, and runs the same seeded request lists against both, phase
+by phase, alternating which goes first. Per phase it records p50/p95 latency,
+tiles/s, CPU ms per tile (``/proc`` of the server's process tree), upstream
+requests and bytes per tile (the file server's counters) against the analytic
+minimum (``analytic.py``). It prints a table and writes JSON to
+``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import analytic  # noqa: E402  (after the sys.path set-up)
+import images  # noqa: E402
+import load  # noqa: E402
+from servers import Server, start_oam_preview, start_titiler  # noqa: E402
+
+from oam_preview.fileserver import FileServer  # noqa: E402
+
+WORK = HERE / "work"
+RESULTS = HERE / "results"
+SEED = 20240
+#: Share of cache-miss tiles per zoom of the big COG (native zoom 19): a map view at street level.
+ZOOM_WEIGHTS = {16: 0.1, 17: 0.2, 18: 0.3, 19: 0.4}
+#: TiTiler shows uint16 as stored unless told how to stretch; give it one range like ours.
+TITILER_UINT16 = "&bidx=1&bidx=2&bidx=3&rescale=300,3500"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the plan: which tiles each phase asks for ------------------------------------------------
+
+
+def sample_tiles(blocks: analytic.BlockMap, count: int, rng: random.Random) -> list[tuple[int, int, int]]:
+    """``count`` distinct tiles wholly inside the image, zooms drawn by :data:`ZOOM_WEIGHTS`."""
+    pools = {z: blocks.inner_tiles(z) for z in ZOOM_WEIGHTS}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    zooms = rng.choices(list(ZOOM_WEIGHTS), weights=list(ZOOM_WEIGHTS.values()), k=count)
+    return [(z, *pools[z].pop()) for z in zooms]
+
+
+def make_plan(blocks: analytic.BlockMap, uint16: analytic.BlockMap, quick: bool) -> dict[str, Any]:
+    """The seeded request lists of every phase (disjoint, so every tile phase is a cache miss)."""
+    scale = 1 / 3 if quick else 1
+    sizes = {"cold": 30, "warm": 60, "c8": 240, "c32": 480, "jpeg32": 480}
+    sizes = {k: max(8, round(v * scale)) for k, v in sizes.items()}
+    rng = random.Random(SEED)
+    tiles = sample_tiles(blocks, sum(sizes.values()), rng)
+    plan: dict[str, Any] = {}
+    at = 0
+    for name, n in sizes.items():
+        plan[name] = tiles[at : at + n]
+        at += n
+    hot = plan["warm"][: max(16, round(64 * scale))]
+    plan["hit_prime"] = [t for t in hot for _ in range(8)]
+    rng.shuffle(plan["hit_prime"])
+    plan["hit32"] = [t for t in hot for _ in range(8)]
+    rng.shuffle(plan["hit32"])
+    u_tiles = [(13, *t) for t in uint16.inner_tiles(13)] + [(14, *t) for t in uint16.inner_tiles(14)]
+    rng.shuffle(u_tiles)
+    plan["uint16"] = u_tiles[: max(8, round(40 * scale))]
+    return plan
+
+
+# -- measuring one phase ------------------------------------------------------------------------
+
+
+def measure(
+    server: Server,
+    files: FileServer,
+    urls: list[str],
+    clients: int,
+    minimum_bytes: int | None = None,
+) -> dict[str, Any]:
+    """Run ``urls`` with ``clients`` clients against ``server``; figures per request."""
+    files.traffic.reset()
+    cpu0, per_worker0 = server.cpu(), server.worker_cpu()
+    result = load.run(urls, clients, server.base)
+    cpu1, per_worker1 = server.cpu(), server.worker_cpu()
+    requests, nbytes = files.traffic.snapshot()
+    n = max(1, result.count)
+    shares = sorted((per_worker1.get(p, 0) - per_worker0.get(p, 0) for p in per_worker1), reverse=True)
+    total = sum(shares) or 1.0
+    figures: dict[str, Any] = {
+        "requests": result.count,
+        "errors": result.errors,
+        "statuses": result.statuses,
+        "p50_ms": result.p50,
+        "p95_ms": result.p95,
+        "per_s": result.throughput,
+        "cpu_ms": (cpu1 - cpu0) * 1000 / n,
+        "worker_cpu_split": [round(s / total, 2) for s in shares],
+        "upstream_req": requests / n,
+        "upstream_kb": nbytes / 1000 / n,
+        "body_kb": result.body_bytes / 1000 / n,
+    }
+    if minimum_bytes is not None:
+        figures["analytic_kb"] = minimum_bytes / 1000 / n
+        figures["bytes_vs_analytic"] = nbytes / minimum_bytes if minimum_bytes else None
+    return figures
+
+
+def tile_phase(
+    name: str,
+    plan: list[tuple[int, int, int]],
+    clients: int,
+    fmt: str,
+    role: str,
+    minimum: Callable[[int, int, int], int] | None,
+) -> Callable[[Server, FileServer], dict[str, Any]]:
+    """A phase that fetches ``plan``'s tiles of image ``role`` as ``fmt``."""
+
+    def run(server: Server, files: FileServer) -> dict[str, Any]:
+        urls = [server.url(role, z, x, y, fmt) for z, x, y in plan]
+        total = sum(minimum(*t) for t in plan) if minimum else None
+        return measure(server, files, urls, clients, total)
+
+    run.__name__ = name
+    return run
+
+
+def cold_phase(plan: list[tuple[int, int, int]], minimum: Callable[[int, int, int], int]) -> Callable:
+    """The first tile a fresh server serves (the file's open included), then the rest, one client."""
+
+    def run(server: Server, files: FileServer) -> dict[str, Any]:
+        urls = [server.url("big_cog", z, x, y) for z, x, y in plan]
+        first = measure(server, files, urls[:1], 1, minimum(*plan[0]))
+        rest = measure(server, files, urls[1:], 1, sum(minimum(*t) for t in plan[1:]))
+        rest["first"] = first
+        return rest
+
+    return run
+
+
+def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileServer], dict[str, Any]]:
+    """A 256 px PNG thumbnail of ``role`` twice on one connection (one worker), then as JPEG.
+
+    Memory: the largest growth of one worker's peak RSS over its RSS before, MB.
+    """
+
+    def run(server: Server, files: FileServer) -> dict[str, Any]:
+        rss0 = server.rss_mb()
+        client = load.Client(server.base)
+        out: dict[str, Any] = {}
+        try:
+            for label, fmt in (("first", "png"), ("second", "png"), ("other_format", "jpg")):
+                files.traffic.reset()
+                started = time.perf_counter()
+                status, body = client.get(server.thumbnail(role, fmt))
+                elapsed = (time.perf_counter() - started) * 1000
+                requests, nbytes = files.traffic.snapshot()
+                out[label] = {
+                    "status": status,
+                    "ms": elapsed,
+                    "upstream_req": requests,
+                    "upstream_kb": nbytes / 1000,
+                    "body_kb": len(body) / 1000,
+                }
+        finally:
+            client.close()
+        peaks = {pid: analytic_peak(pid) for pid in rss0}
+        out["rss_growth_mb"] = max((peaks[p] - rss0[p] for p in rss0), default=0.0)
+        if minimum is not None:
+            out["analytic_kb"] = minimum / 1000
+        return out
+
+    return run
+
+
+def analytic_peak(pid: int) -> float:
+    from servers import memory_kb
+
+    return memory_kb(pid, "VmHWM") / 1024
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def write_catalog(path: Path, files_url: str, names: dict[str, str]) -> Path:
+    """A GeoJSON catalog of the benchmark images for oam-preview; ids are the roles."""
+    features = [
+        {
+            "type": "Feature",
+            "id": role,
+            "geometry": None,
+            "properties": {"title": role, "source_url": f"{files_url}/{name}", "provider": "bench"},
+        }
+        for role, name in names.items()
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    paths = images.build(WORK)
+    big = analytic.BlockMap(paths["big_cog"])
+    uint16 = analytic.BlockMap(paths["uint16"])
+    plan = make_plan(big, uint16, args.quick)
+    names = {role: path.name for role, path in paths.items()}
+    phases: list[tuple[str, Callable[[Server, FileServer], dict[str, Any]]]] = [
+        ("cold", cold_phase(plan["cold"], big.tile_bytes)),
+        ("warm", tile_phase("warm", plan["warm"], 1, "png", "big_cog", big.tile_bytes)),
+        ("c8", tile_phase("c8", plan["c8"], 8, "png", "big_cog", big.tile_bytes)),
+        ("c32", tile_phase("c32", plan["c32"], 32, "png", "big_cog", big.tile_bytes)),
+        ("jpeg32", tile_phase("jpeg32", plan["jpeg32"], 32, "jpg", "big_cog", big.tile_bytes)),
+        ("hit_prime", tile_phase("hit_prime", plan["hit_prime"], 8, "png", "big_cog", None)),
+        ("hit32", tile_phase("hit32", plan["hit32"], 32, "png", "big_cog", None)),
+        ("uint16", tile_phase("uint16", plan["uint16"], 8, "png", "uint16", uint16.tile_bytes)),
+        ("thumb_cog", thumbnail_phase("big_cog", big.thumbnail_bytes(256))),
+        ("thumb_noncog", thumbnail_phase("stripped", None)),
+    ]
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git": _git_rev(),
+        "config": {
+            "quick": args.quick,
+            "latency_ms": args.latency,
+            "workers": args.workers,
+            "threads": args.threads,
+            "images": {
+                role: {"file": p.name, "mb": round(p.stat().st_size / 1e6, 1)} for role, p in paths.items()
+            },
+        },
+        "servers": {},
+    }
+    with FileServer(WORK, delay=args.latency / 1000) as files:
+        catalog = write_catalog(WORK / "catalog.geojson", files.url, names)
+        urls = {role: f"{files.url}/{name}" for role, name in names.items()}
+        titiler_ids = {**urls, "uint16": urls["uint16"] + TITILER_UINT16}
+        servers: list[Server] = []
+        try:
+            if "oam" in args.only:
+                servers.append(
+                    start_oam_preview(
+                        catalog,
+                        free_port(),
+                        args.workers,
+                        args.threads,
+                        {r: r for r in names},
+                        WORK / "oam-preview.log",
+                    )
+                )
+            if "titiler" in args.only:
+                servers.append(start_titiler(free_port(), args.workers, titiler_ids, WORK / "titiler.log"))
+            for server in servers:
+                results["servers"][server.name] = {}
+            for index, (name, phase) in enumerate(phases):
+                order = servers if index % 2 == 0 else list(reversed(servers))
+                for server in order:
+                    figures = phase(server, files)
+                    results["servers"][server.name][name] = figures
+                    print(f"  {server.name:12s} {name:12s} {_brief(figures)}", file=sys.stderr, flush=True)
+            for server in servers:
+                results["servers"][server.name]["peak_rss_mb"] = server.peak_rss_mb()
+        finally:
+            for server in servers:
+                server.stop()
+    return results
+
+
+def _brief(figures: dict[str, Any]) -> str:
+    if "p50_ms" in figures:
+        return (
+            f"n={figures['requests']} err={figures['errors']} p50={figures['p50_ms']:.0f}ms "
+            f"p95={figures['p95_ms']:.0f}ms {figures['per_s']:.1f}/s cpu={figures['cpu_ms']:.1f}ms "
+            f"up={figures['upstream_req']:.2f}req/{figures['upstream_kb']:.1f}kB"
+        )
+    return json.dumps({k: v for k, v in figures.items() if k != "analytic_kb"})[:200]
+
+
+def _git_rev() -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+ROWS: list[tuple[str, str, str, str]] = [
+    # label, phase, key, format
+    ("open + first tile: upstream requests", "cold.first", "upstream_req", "{:.0f}"),
+    ("open + first tile: upstream kB (tile minimum)", "cold.first", "upstream_kb", "{:.1f}"),
+    ("cold tile p50 ms (1 client)", "cold", "p50_ms", "{:.0f}"),
+    ("cold tile p95 ms (1 client)", "cold", "p95_ms", "{:.0f}"),
+    ("warm miss p50 ms (1 client)", "warm", "p50_ms", "{:.0f}"),
+    ("warm miss p95 ms (1 client)", "warm", "p95_ms", "{:.0f}"),
+    ("warm miss CPU ms/tile (1 client)", "warm", "cpu_ms", "{:.1f}"),
+    ("PNG miss tiles/s, 8 clients", "c8", "per_s", "{:.1f}"),
+    ("PNG miss p95 ms, 8 clients", "c8", "p95_ms", "{:.0f}"),
+    ("PNG miss tiles/s, 32 clients", "c32", "per_s", "{:.1f}"),
+    ("PNG miss p50 ms, 32 clients", "c32", "p50_ms", "{:.0f}"),
+    ("PNG miss p95 ms, 32 clients", "c32", "p95_ms", "{:.0f}"),
+    ("PNG miss CPU ms/tile, 32 clients", "c32", "cpu_ms", "{:.1f}"),
+    ("JPEG miss tiles/s, 32 clients", "jpeg32", "per_s", "{:.1f}"),
+    ("JPEG miss CPU ms/tile, 32 clients", "jpeg32", "cpu_ms", "{:.1f}"),
+    ("upstream req/tile, miss, 32 clients", "c32", "upstream_req", "{:.2f}"),
+    ("upstream kB/tile, miss, 32 clients", "c32", "upstream_kb", "{:.1f}"),
+    ("  analytic minimum kB/tile", "c32", "analytic_kb", "{:.1f}"),
+    ("  bytes / analytic minimum", "c32", "bytes_vs_analytic", "{:.2f}"),
+    ("repeated tile tiles/s, 32 clients", "hit32", "per_s", "{:.0f}"),
+    ("repeated tile p95 ms, 32 clients", "hit32", "p95_ms", "{:.0f}"),
+    ("repeated tile CPU ms", "hit32", "cpu_ms", "{:.2f}"),
+    ("repeated tile upstream req/tile", "hit32", "upstream_req", "{:.2f}"),
+    ("uint16 tile tiles/s, 8 clients", "uint16", "per_s", "{:.1f}"),
+    ("uint16 tile CPU ms/tile", "uint16", "cpu_ms", "{:.1f}"),
+    ("COG thumbnail ms (1st)", "thumb_cog.first", "ms", "{:.0f}"),
+    ("COG thumbnail upstream kB (1st)", "thumb_cog.first", "upstream_kb", "{:.1f}"),
+    ("  overview minimum kB", "thumb_cog", "analytic_kb", "{:.1f}"),
+    ("COG thumbnail upstream kB (2nd)", "thumb_cog.second", "upstream_kb", "{:.1f}"),
+    ("non-COG thumbnail ms (1st)", "thumb_noncog.first", "ms", "{:.0f}"),
+    ("non-COG thumbnail upstream MB (1st)", "thumb_noncog.first", "upstream_kb", "{:.0f}e-3"),
+    ("non-COG thumbnail ms (2nd)", "thumb_noncog.second", "ms", "{:.0f}"),
+    ("non-COG thumbnail upstream kB (2nd)", "thumb_noncog.second", "upstream_kb", "{:.1f}"),
+    ("non-COG thumbnail upstream kB (as JPEG)", "thumb_noncog.other_format", "upstream_kb", "{:.1f}"),
+    ("non-COG thumbnail worker RSS growth MB", "thumb_noncog", "rss_growth_mb", "{:.0f}"),
+    ("peak worker RSS MB", "peak_rss_mb", "", "{:.0f}"),
+]
+
+
+def lookup(figures: dict[str, Any], phase: str, key: str) -> float | None:
+    node: Any = figures
+    for part in phase.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if key:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, int | float) else None
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures as a Markdown table, one column per server and oam-preview/TiTiler ratios."""
+    names = list(results["servers"])
+    header = ["measure", *names] + (["ratio"] if len(names) == 2 else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, phase, key, fmt in ROWS:
+        values = [lookup(results["servers"][n], phase, key) for n in names]
+        cells = [_cell(v, fmt) for v in values]
+        if len(values) == 2:
+            a, b = values
+            cells.append(f"{a / b:.2f}" if a is not None and b else "")
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    if value is None:
+        return "—"
+    if fmt.endswith("e-3"):
+        return f"{value / 1000:.1f}"
+    return fmt.format(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a third of the requests (about a minute)")
+    parser.add_argument("--latency", type=float, default=0.0, help="ms added before each upstream answer")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of each server")
+    parser.add_argument("--threads", type=int, default=8, help="threads per oam-preview worker")
+    parser.add_argument("--only", default="oam,titiler", help="comma-separated: oam, titiler")
+    args = parser.parse_args(argv)
+    try:
+        import titiler.application  # noqa: F401
+    except ImportError:
+        if "titiler" in args.only:
+            print(
+                "TiTiler is not installed (pip install -e '.[bench]'); running oam-preview alone",
+                file=sys.stderr,
+            )
+            args.only = "oam"
+    started = time.perf_counter()
+    results = run(args)
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = RESULTS / f"tiles-{stamp}.json"
+    out.write_text(json.dumps(results, indent=2))
+    cfg = results["config"]
+    print(
+        f"\n{cfg['workers']} workers each; oam-preview {cfg['threads']} threads/worker; "
+        f"upstream latency {cfg['latency_ms']:.0f} ms; {'quick' if cfg['quick'] else 'full'} run "
+        f"at {results['git']} in {results['wall_s']:.0f} s; ratio = oam-preview / TiTiler\n"
+    )
+    print(table(results))
+    print(f"\nJSON: {out.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
