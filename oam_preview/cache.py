@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,34 @@ class ResponseCache:
                 "hits": self.hits,
                 "misses": self.misses,
             }
+
+
+class KeyedLocks:
+    """One lock per key, alive only while some thread holds or waits for it.
+
+    ``with locks(key):`` lets one thread at a time do the expensive first
+    computation for ``key`` (opening a file, reading a thumbnail without
+    overviews) while the others wait and then find its result cached.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, list[Any]] = {}  # key -> [lock, holders and waiters]
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, key: Hashable) -> Iterator[None]:
+        with self._lock:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._locks)

@@ -29,6 +29,7 @@ from rio_tiler.models import ImageData
 from rio_tiler.reader import read as rio_read
 from shapely.geometry.base import BaseGeometry
 
+from .cache import KeyedLocks
 from .catalog.model import BBox, Image
 from .config import Settings
 from .errors import NotGeoreferenced, OutsideBounds, TooLarge, ZoomOutOfRange
@@ -47,6 +48,8 @@ MAX_ZOOM = 30
 OVERZOOM = 3
 #: Longest side of the overview read to compute rescaling statistics, pixels.
 STATS_SIZE = 256
+#: Decoded thumbnails of files without overviews kept per worker, bytes (a 1024 px RGB one is 4 MB).
+THUMBNAIL_CACHE_BYTES = 32 * 1024 * 1024
 
 
 def mercator_resolution(zoom: int, tilesize: int = 256) -> float:
@@ -327,6 +330,10 @@ class Imagery:
         self.max_read_bytes = settings.max_read_mb * 1e6
         self._infos: LRUCache[str, ImageInfo] = LRUCache(maxsize=4096)
         self._sidecar: LRUCache[str, bool] = LRUCache(maxsize=4096)
+        self._thumbnails: LRUCache[tuple[str, int], Pixels] = LRUCache(
+            maxsize=THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
+        )
+        self._thumbnail_locks = KeyedLocks()
         self._lock = threading.Lock()
 
     def info(self, image: Image) -> ImageInfo:
@@ -358,8 +365,27 @@ class Imagery:
         return to_pixels(img, info)
 
     def thumbnail(self, image: Image, max_size: int = 256) -> Pixels:
-        """The whole image in its own pixel grid, longest side ``max_size`` (never upscaled)."""
+        """The whole image in its own pixel grid, longest side ``max_size`` (never upscaled).
+
+        Thumbnails of files without internal overviews (a decimated read of
+        megabytes of strips, seconds) are kept per worker, and computed by one
+        thread at a time: every format of one size then costs one read.
+        """
         info = self.info(image)
+        if info.overviews:
+            return self._read_thumbnail(image, info, max_size)
+        key = (image.source_url, max_size)
+        with self._thumbnail_locks(key):
+            with self._lock:
+                cached = self._thumbnails.get(key)
+            if cached is None:
+                cached = self._read_thumbnail(image, info, max_size)
+                with self._lock:
+                    self._thumbnails[key] = cached
+        return cached
+
+    def _read_thumbnail(self, image: Image, info: ImageInfo, max_size: int) -> Pixels:
+        """Read a thumbnail from the file: internal overviews, a ``.ovr`` sidecar, or a decimated read."""
         width, height = thumbnail_size(info.width, info.height, max_size)
         sidecars = not info.overviews and (width < info.width) and self._has_sidecar(image)
         if not sidecars:

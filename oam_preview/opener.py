@@ -24,6 +24,7 @@ import rasterio
 from rasterio.env import set_gdal_config
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+from .cache import KeyedLocks
 from .config import Settings
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
 from .gdal_process import forget, restrict_drivers, sidecars_are_geotiffs
@@ -211,6 +212,9 @@ class Opener:
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
+        # Concurrent first requests for a file open it one at a time: only the first
+        # reads the header upstream, the others open from GDAL's /vsicurl/ cache.
+        self._opening = KeyedLocks()
 
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
@@ -226,11 +230,17 @@ class Opener:
             dataset = self._take(key)
             with self.env():
                 if dataset is None:
-                    try:
-                        dataset = self._open(url, sidecars)
-                    except (RasterioError, OSError) as exc:
-                        forget(vsi_path(url))  # else GDAL answers the next open from its failure cache
-                        raise (diagnose(url, self.settings.upstream_timeout) or classify(str(exc))) from exc
+                    with self._opening(key):
+                        dataset = self._take(key)  # one may have come back while we waited
+                        if dataset is None:
+                            try:
+                                dataset = self._open(url, sidecars)
+                            except (RasterioError, OSError) as exc:
+                                # Else GDAL answers the next open from its failure cache.
+                                forget(vsi_path(url))
+                                raise (
+                                    diagnose(url, self.settings.upstream_timeout) or classify(str(exc))
+                                ) from exc
                 try:
                     yield dataset
                 except BaseException as exc:
