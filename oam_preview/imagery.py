@@ -334,18 +334,28 @@ class Imagery:
             maxsize=THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
         )
         self._thumbnail_locks = KeyedLocks()
+        self._info_locks = KeyedLocks()
         self._lock = threading.Lock()
 
     def info(self, image: Image) -> ImageInfo:
-        """The description of ``image``'s GeoTIFF (opened once per worker)."""
+        """The description of ``image``'s GeoTIFF (opened once per worker).
+
+        Described by one thread at a time: the first tiles of a map view arrive
+        together, and describing non-8-bit data reads an overview for statistics.
+        """
         with self._lock:
             cached = self._infos.get(image.source_url)
         if cached is not None:
             return cached
-        with self.opener.open(image.source_url) as dataset:
-            info = describe(dataset, self.max_read_bytes)
-        with self._lock:
-            self._infos[image.source_url] = info
+        with self._info_locks(image.source_url):
+            with self._lock:
+                cached = self._infos.get(image.source_url)
+            if cached is not None:
+                return cached
+            with self.opener.open(image.source_url) as dataset:
+                info = describe(dataset, self.max_read_bytes)
+            with self._lock:
+                self._infos[image.source_url] = info
         return info
 
     def tile(self, image: Image, z: int, x: int, y: int, size: int = 256) -> Pixels:
