@@ -238,6 +238,7 @@ def image_or_404(image_id: str) -> Image:
 
 def tiled_info(image: Image) -> ImageInfo:
     """The description of an image that has tiles; ``NotGeoreferenced`` for one that has none."""
+    g.oam_preview.opener.version(image.source_url)  # a changed file is described anew
     info: ImageInfo = g.oam_preview.imagery.info(image)
     if info.georeference is None:
         raise NotGeoreferenced("this image has no georeferencing, so it has no tiles")
@@ -414,7 +415,8 @@ def _add_routes(bp: Blueprint) -> None:
         fmt = output_format(fmt)
         max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
         item = image_or_404(image_id)
-        key = f"thumb|{item.source_url}|{max_size}|{fmt}"
+        version = preview.opener.version(item.source_url)
+        key = f"thumb|{item.source_url}|{version}|{max_size}|{fmt}"
         return cached_image(key, lambda: encode(preview.imagery.thumbnail(item, max_size), fmt))
 
     @bp.get("/api/images/<image_id>/tiles/<z>/<x>/<name>")
@@ -431,7 +433,8 @@ def _add_routes(bp: Blueprint) -> None:
             raise BadRequest(f"x and y must be from 0 to {2**zi - 1} at zoom {zi}")
         size = 512 if m.group(2) else 256
         item = image_or_404(image_id)
-        key = f"tile|{item.source_url}|{zi}/{xi}/{yi}|{size}|{fmt}"
+        version = preview.opener.version(item.source_url)
+        key = f"tile|{item.source_url}|{version}|{zi}/{xi}/{yi}|{size}|{fmt}"
         return cached_image(key, lambda: encode(preview.imagery.tile(item, zi, xi, yi, size), fmt))
 
     @bp.get("/api/images/<image_id>/tilejson.json")

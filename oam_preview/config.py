@@ -22,6 +22,7 @@ class Settings:
     catalog: str = "demo"
     prefix: str = ""
     upstream_timeout: float = 10.0  # seconds
+    upstream_recheck: float = 300.0  # seconds between checks that a remote file is unchanged; 0: never
     max_read_mb: float = 256.0  # megabytes of upstream data per request
     trusted_proxies: int = 0
     basemap_url: str = DEFAULT_BASEMAP_URL

@@ -336,6 +336,15 @@ class Imagery:
         self._thumbnail_locks = KeyedLocks()
         self._info_locks = KeyedLocks()
         self._lock = threading.Lock()
+        opener.on_change(self.forget)
+
+    def forget(self, url: str) -> None:
+        """Drop what is kept of ``url`` (its file changed upstream)."""
+        with self._lock:
+            self._infos.pop(url, None)
+            self._sidecar.pop(url, None)
+            for key in [k for k in self._thumbnails if k[0] == url]:
+                del self._thumbnails[key]
 
     def info(self, image: Image) -> ImageInfo:
         """The description of ``image``'s GeoTIFF (opened once per worker).

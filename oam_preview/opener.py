@@ -10,6 +10,7 @@ GDAL's failures into the :mod:`oam_preview.errors` of API.md.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
 import threading
 import time
@@ -17,7 +18,8 @@ import urllib.error
 import urllib.request
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import rasterio
@@ -194,6 +196,45 @@ def vsi_path(url: str) -> str:
     return url
 
 
+@dataclass
+class Freshness:
+    """What a worker knows of one upstream file's version."""
+
+    generation: int = 0
+    opened_at: float = field(default_factory=time.time)  # Unix time this version was first used
+    checked_at: float = field(default_factory=time.monotonic)
+    etag: str | None = None
+    length: str | None = None
+
+
+def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None] | None:
+    """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request;
+    ``None`` when the server cannot tell (an error, or not HTTP)."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "oam-preview"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
+            headers = response.headers
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    modified = headers.get("Last-Modified")
+    try:
+        modified_at = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
+    except (TypeError, ValueError):
+        modified_at = None
+    return headers.get("ETag"), headers.get("Content-Length"), modified_at
+
+
+def changed(known: Freshness, etag: str | None, length: str | None, modified_at: float | None) -> bool:
+    """Whether a HEAD's answer shows a new version of a file known as ``known``."""
+    if known.etag is not None and etag is not None and etag != known.etag:
+        return True
+    if known.length is not None and length is not None and length != known.length:
+        return True
+    return modified_at is not None and modified_at > known.opened_at
+
+
 class Opener:
     """Open datasets for URLs and keep them for reuse.
 
@@ -215,6 +256,64 @@ class Opener:
         # Concurrent first requests for a file open it one at a time: only the first
         # reads the header upstream, the others open from GDAL's /vsicurl/ cache.
         self._opening = KeyedLocks()
+        # Upstream files change under the same URL: each is rechecked (one HEAD) at
+        # most every `upstream_recheck` seconds, and a new version drops what this
+        # worker kept of the old one.
+        self._fresh: dict[str, Freshness] = {}
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(url)`` when a new version of ``url`` is seen upstream."""
+        self._listeners.append(listener)
+
+    def version(self, url: str) -> int:
+        """This worker's generation of ``url``'s content, part of every cache key.
+
+        At most every ``upstream_recheck`` seconds (0: never) it asks the
+        server by a HEAD whether the file changed (ETag, length, or modified
+        after this worker first used it); if so, the pool's datasets, GDAL's
+        cached bytes and the listeners' caches of ``url`` are dropped and the
+        generation goes up.
+        """
+        with self._lock:
+            known = self._fresh.get(url)
+            if known is None:
+                known = self._fresh[url] = Freshness()
+                return known.generation
+            ttl = self.settings.upstream_recheck
+            if not ttl or time.monotonic() - known.checked_at < ttl:
+                return known.generation
+            known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
+        answer = head(url, self.settings.upstream_timeout)
+        if answer is None:
+            return known.generation
+        etag, length, modified_at = answer
+        with self._lock:
+            is_new = changed(known, etag, length, modified_at)
+            if is_new:
+                known.generation += 1
+                known.opened_at = time.time()
+            known.etag, known.length = etag, length
+            generation = known.generation
+        if is_new:
+            log.info("upstream %s changed: dropping what this worker kept of it", url)
+            self._invalidate(url)
+        return generation
+
+    def _invalidate(self, url: str) -> None:
+        with self._lock:
+            stale = [d for key in [(url, False), (url, True)] for d in self._idle.pop(key, [])]
+            self._idle_count -= len(stale)
+        for dataset in stale:
+            dataset.close()
+        forget(vsi_path(url))
+        for listener in self._listeners:
+            listener(url)
+
+    def _generation(self, url: str) -> int:
+        with self._lock:
+            known = self._fresh.get(url)
+            return known.generation if known else 0
 
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
@@ -226,6 +325,7 @@ class Opener:
     def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
         """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files."""
         key = (url, sidecars)
+        generation = self._generation(url)
         with self.guard.request(url):
             dataset = self._take(key)
             with self.env():
@@ -248,7 +348,10 @@ class Opener:
                     if isinstance(exc, (RasterioError, OSError, UpstreamError, UpstreamTimeout)):
                         forget(vsi_path(url))
                     raise
-            self._give(key, dataset)
+            if self._generation(url) == generation:
+                self._give(key, dataset)
+            else:  # the file changed while this dataset was out: don't pool the old version
+                dataset.close()
 
     def _open(self, url: str, sidecars: bool) -> Any:
         options: dict[str, str] = {}
