@@ -37,7 +37,7 @@ from shapely.geometry import mapping
 from werkzeug.exceptions import HTTPException
 
 from . import __version__
-from .cache import CachedResponse, ResponseCache
+from .cache import CachedResponse, ResponseCache, TieredCache, response_cache
 from .catalog import Catalog, Image
 from .catalog.model import ID_PATTERN, BBox
 from .catalog.store import CatalogStore
@@ -74,7 +74,7 @@ class Preview:
     store: CatalogStore
     opener: Opener
     imagery: Imagery
-    cache: ResponseCache
+    cache: ResponseCache | TieredCache
 
     @classmethod
     def build(cls, settings: Settings, store: CatalogStore) -> Preview:
@@ -84,7 +84,7 @@ class Preview:
             store=store,
             opener=opener,
             imagery=Imagery(opener, settings),
-            cache=ResponseCache(int(settings.cache_max_mb * 1e6)),
+            cache=response_cache(int(settings.cache_max_mb * 1e6), settings.cache_url, settings.cache_ttl),
         )
 
 
@@ -306,7 +306,7 @@ def conditional(entry: CachedResponse) -> Response:
 
 def cached_image(key: str, produce: Callable[[], tuple[bytes, str]]) -> Response:
     """Serve a rendered image from the response cache, rendering it on a miss."""
-    cache: ResponseCache = g.oam_preview.cache
+    cache: ResponseCache | TieredCache = g.oam_preview.cache
     entry = cache.get(key)
     if entry is None:
         body, media_type = produce()

@@ -29,6 +29,8 @@ class Settings:
     basemap_attribution: str = DEFAULT_BASEMAP_ATTRIBUTION
     catalog_ttl: float = 600.0  # seconds
     cache_max_mb: float = 128.0  # in-process response cache, megabytes
+    cache_url: str = ""  # redis://host:port/db of a cache shared by workers and machines; "": none
+    cache_ttl: float = 86400.0  # seconds a response stays in the shared cache
     cache_control: str = "public, max-age=3600"
     dataset_pool_size: int = 64  # open datasets kept per worker process
     upstream_host_reads: int = 6  # reads of one upstream host in flight at once, per worker process
