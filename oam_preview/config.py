@@ -33,9 +33,9 @@ class Settings:
     cache_ttl: float = 86400.0  # seconds a response stays in the shared cache
     cache_control: str = "public, max-age=3600"
     dataset_pool_size: int = 64  # open datasets kept per worker process
-    upstream_host_reads: int = 6  # reads of one upstream host in flight at once, per worker process
-    upstream_image_reads: int = 4  # reads of one GeoTIFF in flight at once, per worker process
-    upstream_queue_timeout: float = 2.0  # seconds a read waits for a free slot before a 504
+    upstream_host_reads: int = 4  # reads of one upstream host in flight at once, per worker process
+    upstream_image_reads: int = 3  # reads of one GeoTIFF in flight at once, per worker process
+    upstream_queue_timeout: float = 3.0  # seconds a read waits for a free slot before a 504
     breaker_failures: int = 5  # consecutive host failures that open its circuit breaker
     breaker_cooldown: float = 30.0  # seconds an open breaker answers at once before a probe
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's

@@ -39,6 +39,7 @@ import threading
 from pathlib import Path
 
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
 log = logging.getLogger(__name__)
@@ -134,26 +135,31 @@ def restrict_drivers(allowed: str) -> bool:
 
 
 def sidecars_are_geotiffs(path: str) -> bool:
-    """Whether each sidecar of GDAL path ``path`` is missing (HTTP 404) or opens as a GeoTIFF.
+    """Whether GDAL path ``path`` has sidecars worth letting GDAL look for: at least one of
+    :data:`SIDECAR_SUFFIXES` exists, and each that exists opens as a GeoTIFF.
 
     Opened through the GDAL path itself (``/vsicurl/...``), so its header lands
     in GDAL's cache for the open that follows. Any other answer (not a TIFF, a
-    timeout, an error) is ``False``: no sidecars.
+    timeout, an error) is ``False``: no sidecars. No sidecar at all is ``False``
+    too: GDAL would otherwise probe a dozen names (``.aux``, ``.OVR``, ``.MSK``
+    ...) from ``dataset.overviews()``, which rasterio runs holding the GIL, so
+    a slow upstream would stall every thread of the worker meanwhile.
     """
+    found = False
     for suffix in SIDECAR_SUFFIXES:
         try:
             with (
                 rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_PAM_ENABLED="NO"),
                 rasterio.open(path + suffix, driver="GTiff"),
             ):
-                pass
-        except (RasterioError, OSError) as exc:
+                found = True
+        except (RasterioError, OSError, CPLE_BaseError) as exc:
             text = str(exc).lower()
             if "response code: 404" in text or "does not exist" in text or "no such file" in text:
                 continue
             log.warning("not using the sidecars of %s: %s is not a GeoTIFF (%s)", path, suffix, exc)
             return False
-    return True
+    return found
 
 
 def forget(path: str) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.env import set_gdal_config
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
@@ -33,6 +34,10 @@ from .gdal_process import forget, restrict_drivers, sidecars_are_geotiffs
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
+
+#: What GDAL raises through rasterio. Some reads (masks, warped reads) raise rasterio's
+#: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
+GDAL_ERRORS = (RasterioError, OSError, CPLE_BaseError)
 
 
 def gdal_options(settings: Settings) -> dict[str, Any]:
@@ -143,7 +148,7 @@ def upstream_errors(timeout: float | None = None) -> Iterator[None]:
         yield
     except OamPreviewError:
         raise
-    except (RasterioError, OSError) as exc:
+    except GDAL_ERRORS as exc:
         slow = timeout is not None and time.monotonic() - started >= timeout
         raise classify(chained_message(exc), slow) from exc
 
@@ -335,7 +340,7 @@ class Opener:
                         if dataset is None:
                             try:
                                 dataset = self._open(url, sidecars)
-                            except (RasterioError, OSError) as exc:
+                            except GDAL_ERRORS as exc:
                                 # Else GDAL answers the next open from its failure cache.
                                 forget(vsi_path(url))
                                 raise (
@@ -345,7 +350,7 @@ class Opener:
                     yield dataset
                 except BaseException as exc:
                     dataset.close()
-                    if isinstance(exc, (RasterioError, OSError, UpstreamError, UpstreamTimeout)):
+                    if isinstance(exc, (*GDAL_ERRORS, UpstreamError, UpstreamTimeout)):
                         forget(vsi_path(url))
                     raise
             if self._generation(url) == generation:

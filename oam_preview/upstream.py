@@ -5,11 +5,15 @@ makes (the open, the pixel reads and the diagnosis of a failed open). Per
 worker process it keeps, for each upstream host (``host:port``):
 
 - a **bulkhead**: at most ``upstream_host_reads`` reads of the host and
-  ``upstream_image_reads`` reads of one GeoTIFF in flight at once; a read that
+  ``upstream_image_reads`` reads of one GeoTIFF in flight at once. A read that
   finds them full waits up to ``upstream_queue_timeout`` seconds for a slot,
-  then answers 504 ``upstream_timeout``. So one slow host, or a flood of
-  requests for one huge file, can hold only that many of the worker's threads
-  in upstream I/O and the other images keep theirs.
+  then answers 504 ``upstream_timeout``; it answers at once when the reads in
+  flight are *stalled*: even the youngest has run longer than a third of that
+  timeout, so no slot has turned over for that long. A slow host frees no slot soon, and a thread left waiting for one is a thread the
+  other images don't get (gunicorn hands requests to threads first come,
+  first served). So one slow host, or a flood of requests for one huge file,
+  holds about that many of a worker's threads and the other images keep the
+  rest.
 - a **circuit breaker**: after ``breaker_failures`` consecutive *host*
   failures (timeouts, refused or reset connections, HTTP 5xx/429) the host's
   reads fail at once with 502 ``upstream_error`` for ``breaker_cooldown``
@@ -51,6 +55,9 @@ class HostBusy(UpstreamTimeout):
         super().__init__(message)
         self.headers = {"Retry-After": "1"}
 
+
+#: Slots full and none turned over for this fraction of ``upstream_queue_timeout``: stalled.
+STALL_FRACTION = 1 / 3
 
 _HTTP_STATUS = re.compile(r"answered HTTP (\d{3})")
 
@@ -111,8 +118,8 @@ class UpstreamGuard:
         # One condition guards every counter: contention is a few dozen threads at most.
         self._cond = threading.Condition()
         self._breakers: dict[str, Breaker] = {}
-        self._host_reads: dict[str, int] = {}
-        self._image_reads: dict[str, int] = {}
+        self._host_reads: dict[str, list[float]] = {}  # start times of the reads in flight
+        self._image_reads: dict[str, list[float]] = {}
         self._waiting: dict[str, int] = {}
         self._busy_rejections = 0
 
@@ -130,7 +137,7 @@ class UpstreamGuard:
         probe = self._admit(host)
         outcome: bool | None = None  # True: host answered, False: host failed
         try:
-            self._acquire(host, url)
+            started = self._acquire(host, url)
             try:
                 yield
                 outcome = True
@@ -144,7 +151,7 @@ class UpstreamGuard:
                 outcome = True
                 raise
             finally:
-                self._release(host, url)
+                self._release(host, url, started)
         finally:
             self._record(host, probe, outcome)
 
@@ -190,39 +197,52 @@ class UpstreamGuard:
 
     # -- bulkhead ------------------------------------------------------------------------
 
-    def _acquire(self, host: str, url: str) -> None:
-        """Take a read slot of ``host`` and of ``url``, waiting up to ``upstream_queue_timeout``."""
-        host_limit = self.settings.upstream_host_reads
-        image_limit = self.settings.upstream_image_reads
+    def _acquire(self, host: str, url: str) -> float:
+        """Take a read slot of ``host`` and of ``url``; returns the read's start time.
+
+        Waits up to ``upstream_queue_timeout`` for a full one to free, unless the
+        reads holding it are stalled (see the module doc): then :class:`HostBusy` at once.
+        """
         deadline = self.clock() + self.settings.upstream_queue_timeout
+        # Shorter than the wait itself, or a stalled host would keep its waiters the whole time.
+        stall_after = self.settings.upstream_queue_timeout * STALL_FRACTION
         with self._cond:
             self._waiting[host] = self._waiting.get(host, 0) + 1
             try:
-                while (
-                    self._host_reads.get(host, 0) >= host_limit
-                    or self._image_reads.get(url, 0) >= image_limit
-                ):
-                    remaining = deadline - self.clock()
-                    if remaining <= 0:
+                while full := self._full(host, url):
+                    now = self.clock()
+                    stalled = any(now - max(started) > stall_after for started in full)
+                    if stalled or now >= deadline:
                         self._busy_rejections += 1
+                        slow = ", and it is slow" if stalled else ""
                         raise HostBusy(
-                            f"too many reads of the server holding the GeoTIFF ({host}) are in progress; "
-                            "try again shortly"
+                            f"too many reads of the server holding the GeoTIFF ({host}) are in progress"
+                            f"{slow}; try again shortly"
                         )
-                    self._cond.wait(remaining)
+                    self._cond.wait(deadline - now)
             finally:
                 self._waiting[host] -= 1
                 if not self._waiting[host]:
                     del self._waiting[host]
-            self._host_reads[host] = self._host_reads.get(host, 0) + 1
-            self._image_reads[url] = self._image_reads.get(url, 0) + 1
+            now = self.clock()
+            self._host_reads.setdefault(host, []).append(now)
+            self._image_reads.setdefault(url, []).append(now)
+            return now
 
-    def _release(self, host: str, url: str) -> None:
+    def _full(self, host: str, url: str) -> list[list[float]]:
+        """Start times of the reads holding whichever of ``host``'s and ``url``'s slots are full."""
+        pairs = (
+            (self._host_reads.get(host, []), self.settings.upstream_host_reads),
+            (self._image_reads.get(url, []), self.settings.upstream_image_reads),
+        )
+        return [started for started, limit in pairs if len(started) >= limit]
+
+    def _release(self, host: str, url: str, started: float) -> None:
         with self._cond:
-            for counts, key in ((self._host_reads, host), (self._image_reads, url)):
-                counts[key] -= 1
-                if not counts[key]:
-                    del counts[key]  # keeps the maps as small as the reads in flight
+            for reads, key in ((self._host_reads, host), (self._image_reads, url)):
+                reads[key].remove(started)
+                if not reads[key]:
+                    del reads[key]  # keeps the maps as small as the reads in flight
             self._cond.notify_all()
 
     # -- reporting -----------------------------------------------------------------------
@@ -238,7 +258,7 @@ class UpstreamGuard:
                     "consecutive_failures": b.failures,
                     "trips": b.trips,
                     "rejected": b.rejected,
-                    "reads": self._host_reads.get(host, 0),
+                    "reads": len(self._host_reads.get(host, [])),
                     "waiting": self._waiting.get(host, 0),
                 }
                 for host, b in sorted(self._breakers.items())
