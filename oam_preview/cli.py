@@ -30,6 +30,13 @@ def main() -> None:
 @click.option(
     "--proxies", default=None, type=click.IntRange(0, 10), help="Trusted reverse proxies (X-Forwarded-*)."
 )
+@click.option(
+    "--max-requests",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, None),
+    help="Restart a worker after this many requests (0: never); bounds slow memory growth.",
+)
 def serve(
     catalog: str | None,
     host: str,
@@ -38,6 +45,7 @@ def serve(
     workers: int,
     threads: int,
     proxies: int | None,
+    max_requests: int,
 ) -> None:
     """Run the app under gunicorn (threaded workers)."""
     overrides = {
@@ -65,10 +73,10 @@ def serve(
         env["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     os.environ.update(env)
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
-    _run_gunicorn(host, port, workers, threads)
+    _run_gunicorn(host, port, workers, threads, max_requests)
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+def _run_gunicorn(host: str, port: int, workers: int, threads: int, max_requests: int = 0) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Application(BaseApplication):  # type: ignore[misc]
@@ -82,6 +90,9 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
                 "graceful_timeout": 30,
                 "keepalive": 5,
                 "accesslog": "-",
+                "max_requests": max_requests,
+                # Spread restarts so the workers don't all restart at once.
+                "max_requests_jitter": max_requests // 10,
             }.items():
                 self.cfg.set(key, value)
 

@@ -227,6 +227,25 @@ def test_a_waiting_read_gets_the_slot_when_one_frees():
     t.join(5)
 
 
+def test_stalled_reads_turn_new_ones_away_at_once():
+    """A slow host frees no slot soon: waiting for one would only take a thread from other images."""
+    clock = Clock()
+    g = UpstreamGuard(Settings(upstream_host_reads=1, upstream_queue_timeout=2), clock=clock)
+    release, entered = threading.Event(), threading.Semaphore(0)
+    t = threading.Thread(target=hold, args=(g, URL, release, entered))
+    t.start()
+    assert entered.acquire(timeout=5)
+    try:
+        clock.now += 0.7  # no slot turned over for over a third of the 2 s queue timeout
+        started = time.monotonic()
+        with pytest.raises(HostBusy, match="slow"), g.request("http://tiles.example.org/other.tif"):
+            pass
+        assert time.monotonic() - started < 1  # no wait
+    finally:
+        release.set()
+        t.join(5)
+
+
 def test_settings_are_validated():
     for key in ("UPSTREAM_HOST_READS", "UPSTREAM_IMAGE_READS", "BREAKER_FAILURES"):
         with pytest.raises(ValueError):
@@ -345,3 +364,14 @@ def test_a_failed_url_is_asked_again_once_the_upstream_is_back(fault, fault_clie
     assert fault_client.get("/api/images/cogeo/thumbnail.png").status_code == 502
     fault.mode("ok")
     assert fault_client.get("/api/images/cogeo/thumbnail.png").status_code == 200
+
+
+def test_gdal_errors_rasterio_raises_directly_are_upstream_errors():
+    from rasterio._err import CPLE_AppDefinedError
+
+    from oam_preview.opener import upstream_errors
+
+    with pytest.raises(UpstreamError), upstream_errors():
+        raise CPLE_AppDefinedError(
+            1, 1, "band 1: IReadBlock failed at X offset 0: TIFFReadEncodedTile() failed."
+        )

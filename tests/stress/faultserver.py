@@ -32,7 +32,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from oam_preview.fileserver import TRAFFIC_PATH, RangeRequestHandler, RemoteTraffic, ThreadedFileServer
+from oam_preview.fileserver import (
+    TRAFFIC_PATH,
+    FileServerHTTP,
+    RangeRequestHandler,
+    RemoteTraffic,
+    ThreadedFileServer,
+)
 
 MODE_PATH = "/__mode__/"
 
@@ -177,6 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", default="ok")
     args = parser.parse_args(argv)
+    # socketserver listens with a backlog of 5: under the stress tests' load the kernel then
+    # refuses connections, which oam-preview rightly reports as an unreachable upstream.
+    # A real object store has a deep backlog; so does this one.
+    FileServerHTTP.request_queue_size = 256
     server = ThreadedFileServer(args.root, "127.0.0.1", args.port, handler=FaultHandler)
     server._httpd.state = {"lock": threading.Lock(), "mode": args.mode, "seen": {}}  # type: ignore[attr-defined]
     print(server.url, flush=True)
