@@ -98,6 +98,7 @@ class Breaker:
 
     failures: int = 0  # consecutive host failures
     opened_at: float | None = None
+    closed_at: float = float("-inf")  # last close after a success
     probing: bool = False  # a half-open probe is in flight
     trips: int = 0  # times opened, for /healthz
     rejected: int = 0  # reads answered at once while open
@@ -134,6 +135,7 @@ class UpstreamGuard:
         if host is None:
             yield
             return
+        admitted = self.clock()
         probe = self._admit(host)
         outcome: bool | None = None  # True: host answered, False: host failed
         try:
@@ -153,7 +155,7 @@ class UpstreamGuard:
             finally:
                 self._release(host, url, started)
         finally:
-            self._record(host, probe, outcome)
+            self._record(host, probe, outcome, admitted)
 
     # -- circuit breaker -----------------------------------------------------------------
 
@@ -177,8 +179,9 @@ class UpstreamGuard:
             retry_after=wait or 1.0,
         )
 
-    def _record(self, host: str, probe: bool, outcome: bool | None) -> None:
-        """Count a read's outcome: ``None`` (not decided, e.g. no slot) changes nothing but the probe."""
+    def _record(self, host: str, probe: bool, outcome: bool | None, admitted: float) -> None:
+        """Count the outcome of a read admitted at ``admitted``: ``None`` (not decided, e.g. no
+        slot) changes nothing but the probe."""
         with self._cond:
             breaker = self._breakers.setdefault(host, Breaker())
             if probe:
@@ -186,9 +189,13 @@ class UpstreamGuard:
             if outcome is None:
                 return
             if outcome:
+                if breaker.opened_at is not None or breaker.failures:
+                    breaker.closed_at = self.clock()
                 breaker.failures = 0
                 breaker.opened_at = None
                 return
+            if admitted < breaker.closed_at:
+                return  # a read from the outage, ending after a success proved the host back
             breaker.failures += 1
             if probe or breaker.failures >= self.settings.breaker_failures:
                 if breaker.opened_at is None or probe:
@@ -209,17 +216,19 @@ class UpstreamGuard:
         with self._cond:
             self._waiting[host] = self._waiting.get(host, 0) + 1
             try:
+                timed_out = False
                 while full := self._full(host, url):
                     now = self.clock()
                     stalled = any(now - max(started) > stall_after for started in full)
-                    if stalled or now >= deadline:
+                    if stalled or timed_out or now >= deadline:
                         self._busy_rejections += 1
                         slow = ", and it is slow" if stalled else ""
                         raise HostBusy(
                             f"too many reads of the server holding the GeoTIFF ({host}) are in progress"
                             f"{slow}; try again shortly"
                         )
-                    self._cond.wait(deadline - now)
+                    # Woken by a release, or not: then the wait is over whatever the clock says.
+                    timed_out = not self._cond.wait(deadline - now)
             finally:
                 self._waiting[host] -= 1
                 if not self._waiting[host]:

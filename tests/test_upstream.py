@@ -375,3 +375,18 @@ def test_gdal_errors_rasterio_raises_directly_are_upstream_errors():
         raise CPLE_AppDefinedError(
             1, 1, "band 1: IReadBlock failed at X offset 0: TIFFReadEncodedTile() failed."
         )
+
+
+def test_reads_from_the_outage_ending_late_do_not_reopen_the_breaker():
+    clock = Clock()
+    g = guard(clock, upstream_host_reads=10, upstream_image_reads=10)
+    late = [g.request(URL) for _ in range(4)]
+    for ctx in late:  # four reads start while the host is failing...
+        ctx.__enter__()
+    for _ in range(3):
+        fail(g, UpstreamTimeout("slow"))
+    clock.now += 11
+    succeed(g)  # ...the probe proves it back...
+    for ctx in late:  # ...then the old reads time out, one after the other
+        ctx.__exit__(UpstreamTimeout, UpstreamTimeout("slow"), None)
+    assert g.status()["hosts"]["tiles.example.org:80"]["state"] == "closed"
