@@ -176,6 +176,7 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
 
 class FileServerHTTP(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 refuses connections under a map's burst of tiles
     root: Path
     traffic: Traffic
     delay: float = 0.0  # seconds added before each answer
