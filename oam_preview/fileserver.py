@@ -38,7 +38,10 @@ TRAFFIC_PATH = "/__traffic__"
 
 @dataclass
 class Traffic:
-    """Counts of what a :class:`FileServer` has answered, per path."""
+    """Counts of what a :class:`FileServer` has answered, per path.
+
+    ``bytes_sent`` adds up the body bytes of the answers (their Content-Length).
+    """
 
     requests: int = 0
     bytes_sent: int = 0
@@ -134,6 +137,8 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
             status = 206
         length = end - start + 1
         stat = path.stat()
+        # Counted before answering, so a client that has its answer always finds it counted.
+        self.server.traffic.record("/" + str(path.relative_to(self.server.root)), length if body else 0)
         self.send_response(status)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Accept-Ranges", "bytes")
@@ -143,7 +148,6 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
-        sent = 0
         if body:
             with open(path, "rb") as f:
                 f.seek(start)
@@ -157,12 +161,11 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
                     except (BrokenPipeError, ConnectionResetError):
                         break
                     remaining -= len(chunk)
-                    sent += len(chunk)
-        self.server.traffic.record("/" + str(path.relative_to(self.server.root)), sent)
 
     def _send_plain(
         self, status: int, text: bytes, body: bool, headers: dict[str, str] | None = None
     ) -> None:
+        self.server.traffic.record(self.path, len(text) if body else 0)
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(text)))
@@ -171,7 +174,6 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(text)
-        self.server.traffic.record(self.path, len(text) if body else 0)
 
 
 class FileServerHTTP(http.server.ThreadingHTTPServer):
