@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from oam_preview.cli import serve_command
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 #: TiTiler's recommended GDAL settings for COGs, except CPL_VSIL_CURL_ALLOWED_EXTENSIONS
@@ -150,20 +152,7 @@ def start_oam_preview(
     """``python -m oam_preview.cli serve`` with ``workers`` gthread processes of ``threads`` threads; stderr to ``log``."""
     env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oam_preview.cli",
-            "serve",
-            "--catalog",
-            str(catalog),
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-        ],
+        serve_command(str(catalog), port, workers, threads),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),

@@ -50,7 +50,7 @@ def outline(width: int, height: int, affine: Affine) -> tuple[list[float], list[
         + [((1 - t) * width, height) for t in steps[1:]]
         + [(0.0, (1 - t) * height) for t in steps[1:]]
     )
-    xs, ys = zip(*(affine * (col, row) for col, row in cols_rows), strict=True)
+    xs, ys = zip(*(affine @ (col, row) for col, row in cols_rows), strict=True)
     return list(xs), list(ys)
 
 
@@ -78,7 +78,7 @@ def visible_footprint(crs: CRS, affine: Affine, width: int, height: int) -> Base
     (a geostationary disk); ``None`` if none does."""
     steps = np.linspace(0.0, 1.0, GRID_POINTS)
     cols, rows = np.meshgrid(steps * width, steps * height)
-    xs, ys = affine * (cols.ravel(), rows.ravel())
+    xs, ys = affine @ (cols.ravel(), rows.ravel())
     with np.errstate(all="ignore"):
         lons, lats = (np.asarray(v) for v in transform_points(crs, WGS84, list(xs), list(ys)))
     ok = np.isfinite(lons) & np.isfinite(lats) & (np.abs(lons) <= 180) & (np.abs(lats) <= 90)

@@ -125,7 +125,7 @@ class ImageInfo:
 
 def mercator_pixel_size(crs: CRS, affine: Affine, width: int, height: int, gsd: float, bounds: BBox) -> float:
     """Web Mercator metres per pixel of the image as a web map would warp it."""
-    corners = [affine * (col, row) for col in (0, width) for row in (0, height)]
+    corners = [affine @ (col, row) for col in (0, width) for row in (0, height)]
     xs, ys = [x for x, _ in corners], [y for _, y in corners]
     try:
         dst, _, _ = calculate_default_transform(
@@ -267,7 +267,7 @@ def to_pixels(img: ImageData, info: ImageInfo) -> Pixels:
     elif info.rescale is not None:
         data = np.empty(array.shape, dtype=np.uint8)
         for i, (low, high) in enumerate(info.rescale):
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore", over="ignore"):
                 scaled = (array.data[i].astype(np.float32) - low) * (255.0 / (high - low))
             data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
     else:
@@ -311,7 +311,7 @@ def tile_read_cost(info: ImageInfo, z: int, x: int, y: int, size: int) -> int:
     if not all(math.isfinite(v) for v in (left, bottom, right, top)):
         return 0
     inverse = ~info.transform
-    corners = [inverse * (x, y) for x in (left, right) for y in (bottom, top)]
+    corners = [inverse @ (x, y) for x in (left, right) for y in (bottom, top)]
     col0, col1 = min(c for c, _ in corners), max(c for c, _ in corners)
     row0, row1 = min(r for _, r in corners), max(r for _, r in corners)
     cols = max(0.0, min(col1, info.width) - max(col0, 0.0))

@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from rasterio.transform import from_origin
 
 from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
+from oam_preview.cli import serve_command
 from oam_preview.fileserver import FileServer
 
 HERE = Path(__file__).resolve().parent
@@ -74,8 +74,10 @@ def write_cog(path: Path, width: int, height: int, *, seed: int = 0, overviews: 
     return path
 
 
-def write_stripped(path: Path, width: int, height: int) -> Path:
-    """An uncompressed, stripped RGB GeoTIFF without overviews (a raw upload)."""
+def write_stripped(path: Path, width: int, height: int, crs: str = "EPSG:32618") -> Path:
+    """An uncompressed, stripped RGB GeoTIFF without overviews (a raw upload), 0.5 CRS units a
+    pixel; written 512 rows at a time, so a huge one needs little memory."""
+    origin = (9497000.0, 3211000.0) if crs == "EPSG:3857" else (780000.0, 2052000.0)
     with rasterio.open(
         path,
         "w",
@@ -84,14 +86,31 @@ def write_stripped(path: Path, width: int, height: int) -> Path:
         height=height,
         count=3,
         dtype="uint8",
-        crs="EPSG:32618",
-        transform=from_origin(780000.0, 2052000.0, 0.5, 0.5),
+        crs=crs,
+        transform=from_origin(*origin, 0.5, 0.5),
         photometric="RGB",
     ) as dst:
         cols = np.arange(width, dtype=np.uint16)
-        for b in range(3):
-            dst.write(np.broadcast_to(((cols + b * 50) % 256).astype(np.uint8), (height, width)), b + 1)
+        rows = np.stack([((cols + b * 50) % 256).astype(np.uint8) for b in range(3)])[:, np.newaxis, :]
+        for top in range(0, height, 512):
+            bottom = min(top + 512, height)
+            dst.write(np.broadcast_to(rows, (3, bottom - top, width)), window=((top, bottom), (0, width)))
     return path
+
+
+#: Every route of the API with an image that exists, for tests that sweep them all.
+ROUTES = (
+    "/",
+    "/healthz",
+    "/api/images",
+    "/api/images/cogeo",
+    "/api/images/cogeo/thumbnail.png",
+    "/api/images/cogeo/tiles/18/224757/101422.png",
+    "/api/images/cogeo/tilejson.json",
+    "/api/images/cogeo/WMTSCapabilities.xml",
+    "/vendor/leaflet/leaflet.js",
+    "/static/app.js",
+)
 
 
 @pytest.fixture(scope="session")
@@ -201,20 +220,7 @@ def live_server(
     port = free_port()
     env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oam_preview.cli",
-            "serve",
-            "--catalog",
-            str(path),
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
+        serve_command(str(path), port, workers=1, threads=4),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from .conftest import ROUTES
+
 SETTINGS = settings(
     max_examples=80,
     deadline=None,
@@ -149,16 +151,7 @@ def test_very_long_urls(client, length):
 
 
 def test_every_route_answers_head_and_options(client):
-    for path in (
-        "/",
-        "/healthz",
-        "/api/images",
-        "/api/images/cogeo",
-        "/api/images/cogeo/thumbnail.png",
-        "/api/images/cogeo/tiles/18/224757/101422.png",
-        "/api/images/cogeo/tilejson.json",
-        "/api/images/cogeo/WMTSCapabilities.xml",
-    ):
+    for path in ROUTES:
         head = client.head(path)
         assert head.status_code == 200 and head.data == b"", path
         options = client.options(path, headers={"Access-Control-Request-Method": "GET"})

@@ -11,7 +11,6 @@ import contextlib
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from oam_preview.cli import serve_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,22 +88,7 @@ class Server:
         max_requests: int = 0,
     ) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.command = [
-            sys.executable,
-            "-m",
-            "oam_preview.cli",
-            "serve",
-            "--catalog",
-            str(catalog),
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--max-requests",
-            str(max_requests),
-        ]
+        self.command = serve_command(str(catalog), port, workers, threads, max_requests)
         self.env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": "", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.peak_rss_mb = 0.0  # master + workers, the largest sum sampled

@@ -15,12 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mercantile
-import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
 
-from ..conftest import catalog_doc, free_port
+from ..conftest import catalog_doc, free_port, write_stripped
 from .faultserver import FaultServer
 from .harness import SERVER_ERRORS, Results, Server, background, get, percentile, run_clients, summary
 
@@ -78,7 +75,7 @@ def huge(tiff_dir: Path) -> str:
     """A 6000 px, 108 MB stripped RGB GeoTIFF without overviews beside the others: its name."""
     path = tiff_dir / "huge_stripped.tif"
     if not path.exists():
-        write_huge_stripped(path)
+        write_stripped(path, 6000, 6000, crs="EPSG:3857")
     return path.name
 
 
@@ -202,26 +199,6 @@ def wait_for_recovery(url: str, images: list[str], since: float, limit: float = 
             return time.monotonic()
         time.sleep(0.5)
     raise AssertionError(f"not recovered within {limit} s")
-
-
-def write_huge_stripped(path: Path, size: int = 6000) -> Path:
-    """An uncompressed, stripped RGB GeoTIFF without overviews: ``size``² px, ~``3 size²`` bytes."""
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=size,
-        height=size,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:3857",
-        transform=from_origin(9497000.0, 3211000.0, 0.6, 0.6),
-    ) as dst:
-        row = (np.arange(size) % 256).astype(np.uint8)
-        block = np.broadcast_to(row, (3, 500, size))
-        for top in range(0, size, 500):
-            dst.write(block, window=((top, top + 500), (0, size)))
-    return path
 
 
 @pytest.mark.parametrize(
