@@ -270,8 +270,9 @@ class RemoteTraffic:
 class FileServer:
     """Serve ``root`` over HTTP from a child process; ``port`` 0 picks a free one.
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`.
-    ``traffic`` reads the server's request counters.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`; after
+    the first start, a restart keeps the port. ``traffic`` reads the server's
+    request counters.
     """
 
     def __init__(
@@ -283,47 +284,46 @@ class FileServer:
         self.delay = delay
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
+        self.cwd: Path | None = None  # the child's working directory (default: ours)
 
     @property
     def traffic(self) -> RemoteTraffic:
         return RemoteTraffic(self.url)
 
+    def command(self) -> list[str]:
+        """The child process's argv; it prints its base URL on its first line."""
+        return [
+            sys.executable, "-m", "oam_preview.fileserver", str(self.root),
+            "--host", self.host, "--port", str(self.port), "--delay", str(self.delay),
+        ]  # fmt: skip
+
     def start(self) -> FileServer:
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "oam_preview.fileserver",
-                str(self.root),
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-                "--delay",
-                str(self.delay),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        self._process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, text=True, cwd=self.cwd)
         assert self._process.stdout is not None
         line = self._process.stdout.readline().strip()
         if not line.startswith("http://"):
             self.stop()
             raise RuntimeError(f"file server did not start: {line!r}")
         self.url = line
+        self.port = int(line.rsplit(":", 1)[1])
         return self
 
-    def stop(self) -> None:
-        if self._process is not None:
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server; ``kill`` sends SIGKILL, the way a crashed upstream goes."""
+        if self._process is None:
+            return
+        if kill:
+            self._process.kill()
+        else:
             self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            if self._process.stdout is not None:
-                self._process.stdout.close()
-            self._process = None
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._process = None
 
     def __enter__(self) -> FileServer:
         return self.start()

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -34,9 +33,9 @@ from typing import Any
 
 from oam_preview.fileserver import (
     TRAFFIC_PATH,
+    FileServer,
     FileServerHTTP,
     RangeRequestHandler,
-    RemoteTraffic,
     ThreadedFileServer,
 )
 
@@ -122,59 +121,22 @@ def set_mode(base_url: str, mode: str) -> None:
         pass
 
 
-class FaultServer:
+class FaultServer(FileServer):
     """The fault server in a child process; ``port`` 0 picks a free one, a fixed one allows restarts."""
 
     def __init__(self, root: str | Path, port: int = 0, mode: str = "ok") -> None:
-        self.root, self.port, self.initial_mode = Path(root), port, mode
-        self.process: subprocess.Popen[str] | None = None
-        self.url = ""
+        super().__init__(root, port=port)
+        self.initial_mode = mode
+        self.cwd = Path(__file__).resolve().parents[2]  # `-m tests.stress…` imports from the repository
 
-    @property
-    def traffic(self) -> RemoteTraffic:
-        return RemoteTraffic(self.url)
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "tests.stress.faultserver", str(self.root),
+            "--port", str(self.port), "--mode", self.initial_mode,
+        ]  # fmt: skip
 
     def mode(self, mode: str) -> None:
         set_mode(self.url, mode)
-
-    def start(self) -> FaultServer:
-        """Start it (again, on the same port after the first start); wait for its URL."""
-        command = [sys.executable, "-m", "tests.stress.faultserver", str(self.root), "--port", str(self.port)]
-        repo = Path(__file__).resolve().parents[2]
-        self.process = subprocess.Popen(
-            [*command, "--mode", self.initial_mode], stdout=subprocess.PIPE, text=True, cwd=repo
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("http://"):
-            self.stop()
-            raise RuntimeError(f"fault server did not start: {line!r}")
-        self.url = line
-        self.port = int(line.rsplit(":", 1)[1])
-        return self
-
-    def stop(self, kill: bool = False) -> None:
-        """Stop it; ``kill`` is SIGKILL, the way a crashed upstream goes."""
-        if self.process is None:
-            return
-        if kill:
-            self.process.kill()
-        else:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.process = None
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
