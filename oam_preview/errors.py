@@ -62,9 +62,24 @@ class TooLarge(OamPreviewError):
 
 
 class UpstreamError(OamPreviewError):
-    """The remote GeoTIFF is missing, unreachable, corrupt or not a GeoTIFF (502)."""
+    """The remote GeoTIFF is missing, unreachable, corrupt or not a GeoTIFF (502).
+
+    ``upstream_status`` is the HTTP status the upstream answered, when it
+    answered one; ``unreachable`` says no connection could be made.
+    """
 
     code, status = "upstream_error", 502
+
+    def __init__(self, message: str, upstream_status: int | None = None, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status
+        self.unreachable = unreachable
+
+    @property
+    def host_failure(self) -> bool:
+        """Whether the *host* is failing (unreachable, 5xx, 429) rather than one file (404, corrupt)."""
+        code = self.upstream_status
+        return self.unreachable or (code is not None and (code >= 500 or code == 429))
 
 
 class UpstreamTimeout(OamPreviewError):

@@ -100,7 +100,7 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
         return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
     code = _http_status(text)
     if code is not None:
-        return UpstreamError(f"the server holding the GeoTIFF answered HTTP {code}")
+        return UpstreamError(f"the server holding the GeoTIFF answered HTTP {code}", upstream_status=code)
     for needle in (
         "couldn't connect",
         "failed to connect",
@@ -112,7 +112,7 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
         "send failure",
     ):
         if needle in text:
-            return UpstreamError("the server holding the GeoTIFF is unreachable")
+            return UpstreamError("the server holding the GeoTIFF is unreachable", unreachable=True)
     for needle in (
         "not recognized as",
         "not a tiff",
@@ -182,13 +182,15 @@ def diagnose(url: str, timeout: float) -> OamPreviewError | None:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
             head = response.read(8)
     except urllib.error.HTTPError as exc:
-        return UpstreamError(f"the server holding the GeoTIFF answered HTTP {exc.code}")
+        return UpstreamError(
+            f"the server holding the GeoTIFF answered HTTP {exc.code}", upstream_status=exc.code
+        )
     except TimeoutError:
         return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
     except (urllib.error.URLError, OSError) as exc:
         if isinstance(getattr(exc, "reason", None), TimeoutError):
             return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
-        return UpstreamError("the server holding the GeoTIFF is unreachable")
+        return UpstreamError("the server holding the GeoTIFF is unreachable", unreachable=True)
     if head[:4] not in TIFF_MAGIC:
         return UpstreamError("the upstream file is not a readable GeoTIFF (it is not a TIFF)")
     return None

@@ -29,7 +29,6 @@ Local paths (a directory catalog) are not guarded.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 import urllib.parse
@@ -59,8 +58,6 @@ class HostBusy(UpstreamTimeout):
 #: Slots full and none turned over for this fraction of ``upstream_queue_timeout``: stalled.
 STALL_FRACTION = 1 / 3
 
-_HTTP_STATUS = re.compile(r"answered HTTP (\d{3})")
-
 
 def is_host_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says the *host* is failing (vs. the file, or our own admission control).
@@ -72,12 +69,7 @@ def is_host_failure(exc: BaseException) -> bool:
         return False
     if isinstance(exc, UpstreamTimeout):
         return True
-    if not isinstance(exc, UpstreamError):
-        return False
-    if "unreachable" in exc.message:
-        return True
-    m = _HTTP_STATUS.search(exc.message)
-    return m is not None and (int(m.group(1)) >= 500 or int(m.group(1)) == 429)
+    return isinstance(exc, UpstreamError) and exc.host_failure
 
 
 def host_of(url: str) -> str | None:

@@ -103,7 +103,7 @@ def test_breaker_opens_after_consecutive_failures_then_probes_and_closes():
     clock = Clock()
     g = guard(clock)
     for _ in range(3):
-        fail(g, UpstreamError("the server holding the GeoTIFF is unreachable"))
+        fail(g, UpstreamError("the server holding the GeoTIFF is unreachable", unreachable=True))
     assert g.status()["open_hosts"] == ["tiles.example.org:80"]
     entered = []
     with pytest.raises(HostUnavailable) as info, g.request(URL):
@@ -143,7 +143,7 @@ def test_file_failures_do_not_trip_the_host_and_reset_the_count():
     for _ in range(2):
         fail(g, UpstreamTimeout("slow"))
     for _ in range(10):  # a missing or corrupt file: the host answered
-        fail(g, UpstreamError("the server holding the GeoTIFF answered HTTP 404"))
+        fail(g, UpstreamError("the server holding the GeoTIFF answered HTTP 404", upstream_status=404))
         fail(g, UpstreamError("the upstream file is not a readable GeoTIFF"))
     for _ in range(2):
         fail(g, UpstreamTimeout("slow"))
