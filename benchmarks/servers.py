@@ -146,63 +146,46 @@ def wait_workers(server: Server, count: int, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
+def _launch(
+    name: str, argv: list[str], env: dict[str, str], port: int, workers: int, routes: tuple[str, str],
+    images: dict[str, str], log: Path,
+) -> Server:  # fmt: skip
+    """Start a server process (stderr to ``log``), wait for ``/healthz`` and for all ``workers``.
+
+    ``routes`` are its tile and thumbnail URL templates, ``images`` what each
+    benchmark image is called there.
+    """
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base + "/healthz", process)
+    server = Server(name, base, process, *routes, images)
+    wait_workers(server, workers)
+    return server
+
+
 def start_oam_preview(
     catalog: Path, port: int, workers: int, threads: int, ids: dict[str, str], log: Path
 ) -> Server:
     """``python -m oam_preview.cli serve`` with ``workers`` gthread processes of ``threads`` threads; stderr to ``log``."""
     env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
-    process = subprocess.Popen(
-        serve_command(str(catalog), port, workers, threads),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(base + "/healthz", process)
-    server = Server(
-        "oam-preview",
-        base,
-        process,
+    routes = (
         "/api/images/{image}/tiles/{z}/{x}/{y}.{fmt}",
         "/api/images/{image}/thumbnail.{fmt}?max_size={size}",
-        ids,
     )
-    wait_workers(server, workers)
-    return server
+    argv = serve_command(str(catalog), port, workers, threads)
+    return _launch("oam-preview", argv, env, port, workers, routes, ids, log)
 
 
 def start_titiler(port: int, workers: int, urls: dict[str, str], log: Path) -> Server:
     """TiTiler's application under uvicorn with ``workers`` processes and its recommended GDAL env; stderr to ``log``."""
     env = {**os.environ, **TITILER_ENV}
     env.pop("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "titiler.application.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(base + "/healthz", process)
-    server = Server(
-        "titiler",
-        base,
-        process,
+    routes = (
         "/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}?url={image}",
         "/cog/preview.{fmt}?url={image}&max_size={size}",
-        urls,
     )
-    wait_workers(server, workers)
-    return server
+    argv = [
+        sys.executable, "-m", "uvicorn", "titiler.application.main:app", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+    ]  # fmt: skip
+    return _launch("titiler", argv, env, port, workers, routes, urls, log)
