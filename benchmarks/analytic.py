@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import mercantile
 import rasterio
 from rasterio.warp import transform_bounds
+
+from oam_preview.tiles import TMS
 
 #: GDAL's oversampling tolerance for nearest-neighbour overview choice.
 NEAREST_THRESHOLD = 1.2
@@ -69,7 +70,7 @@ class BlockMap:
 
     def tile_bytes(self, z: int, x: int, y: int, size: int = 256) -> int:
         """Analytic minimum of bytes for the Web Mercator tile ``z/x/y`` of ``size`` px."""
-        b = mercantile.xy_bounds(x, y, z)
+        b = TMS.xy_bounds(x, y, z)
         left, bottom, right, top = transform_bounds("EPSG:3857", self.crs, b.left, b.bottom, b.right, b.top)
         inverse = ~self.transform
         col0, row0 = inverse * (left, top)
@@ -89,8 +90,8 @@ class BlockMap:
         right, bottom = self.transform * (self.width, self.height)
         w, s, e, n = transform_bounds(self.crs, "EPSG:4326", left, bottom, right, top)
         found = []
-        for t in mercantile.tiles(w, s, e, n, zoom):
-            tb = mercantile.bounds(t)
+        for t in TMS.tiles(w, s, e, n, zoom):
+            tb = TMS.bounds(t)
             if tb.west >= w and tb.east <= e and tb.south >= s and tb.north <= n:
                 found.append((t.x, t.y))
         return found

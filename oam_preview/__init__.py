@@ -1,8 +1,26 @@
-"""oam-preview: thumbnails, XYZ tiles, TileJSON and WMTS of remote GeoTIFFs listed in a catalog."""
+"""oam-preview: thumbnails, XYZ tiles, TileJSON and WMTS of remote GeoTIFFs listed in a catalog.
+
+The names below load on first use (PEP 562), so importing a light part of the
+package (``oam_preview.catalog.model``) does not load Flask or GDAL.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-
-from .app import create_app  # noqa: E402
-from .blueprint import create_blueprint, init_app  # noqa: E402
-
 __all__ = ["__version__", "create_app", "create_blueprint", "init_app"]
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .blueprint import create_blueprint, init_app
+
+_LAZY = {"create_app": "app", "create_blueprint": "blueprint", "init_app": "blueprint"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

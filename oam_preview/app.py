@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .blueprint import add_common_headers, create_blueprint, error_response
+from .blueprint import create_blueprint
 from .catalog import Catalog
 from .catalog.store import CatalogStore
 from .config import Settings
+from .responses import add_common_headers, error_response
 
 
 def create_app(

@@ -8,12 +8,10 @@ local one first.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,34 +147,3 @@ def response_cache(max_bytes: int, url: str = "", ttl: float = 86400.0) -> Respo
     """The response cache for the settings: local only, or local then Redis at ``url``."""
     local = ResponseCache(max_bytes)
     return TieredCache(local, SharedCache(url, ttl)) if url else local
-
-
-class KeyedLocks:
-    """One lock per key, alive only while some thread holds or waits for it.
-
-    ``with locks(key):`` lets one thread at a time do the expensive first
-    computation for ``key`` (opening a file, reading a thumbnail without
-    overviews) while the others wait and then find its result cached.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, list[Any]] = {}  # key -> [lock, holders and waiters]
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def __call__(self, key: Hashable) -> Iterator[None]:
-        with self._lock:
-            entry = self._locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._lock:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._locks)

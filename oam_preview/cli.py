@@ -68,7 +68,7 @@ def serve(
         env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
         click.echo(f"demo images served from {server.url} ({directory})", err=True)
     if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
-        from .gdal_process import SERVER_DRIVERS
+        from .gdal_safety import SERVER_DRIVERS
 
         env["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     os.environ.update(env)

@@ -39,7 +39,7 @@ class Settings:
     breaker_failures: int = 5  # consecutive host failures that open its circuit breaker
     breaker_cooldown: float = 30.0  # seconds an open breaker answers at once before a probe
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
-    # process is its own), `oam-preview serve` keeps only oam_preview.gdal_process.SERVER_DRIVERS.
+    # process is its own), `oam-preview serve` keeps only oam_preview.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""
 
     @classmethod

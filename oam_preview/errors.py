@@ -1,10 +1,18 @@
 """The errors of API.md: one base class, one subclass per error slug.
 
 Each class knows its ``code`` (the slug clients read) and its HTTP ``status``;
-the blueprint turns any of them into ``{"error": {"code", "message"}}``.
+the blueprint turns any of them into ``{"error": {"code", "message"}}`` with
+the error's ``headers`` (e.g. ``Retry-After``). The messages about upstream
+servers are built here once, by the classmethods, so every path that reports
+one failure says it the same way.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class OamPreviewError(Exception):
@@ -13,9 +21,11 @@ class OamPreviewError(Exception):
     code = "internal"
     status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: Extra response headers of this error (``Retry-After``).
+        self.headers: Mapping[str, str] = headers or _NO_HEADERS
 
     def to_dict(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
@@ -46,6 +56,8 @@ class ZoomOutOfRange(OamPreviewError):
 
 
 class MethodNotAllowed(OamPreviewError):
+    """A method other than GET, HEAD or OPTIONS (405)."""
+
     code, status = "method_not_allowed", 405
 
 
@@ -70,8 +82,14 @@ class UpstreamError(OamPreviewError):
 
     code, status = "upstream_error", 502
 
-    def __init__(self, message: str, upstream_status: int | None = None, unreachable: bool = False) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        upstream_status: int | None = None,
+        unreachable: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, headers)
         self.upstream_status = upstream_status
         self.unreachable = unreachable
 
@@ -81,32 +99,48 @@ class UpstreamError(OamPreviewError):
         code = self.upstream_status
         return self.unreachable or (code is not None and (code >= 500 or code == 429))
 
+    @classmethod
+    def http(cls, code: int) -> UpstreamError:
+        return cls(f"the server holding the GeoTIFF answered HTTP {code}", upstream_status=code)
+
+    @classmethod
+    def unreachable_host(cls) -> UpstreamError:
+        return cls("the server holding the GeoTIFF is unreachable", unreachable=True)
+
+    @classmethod
+    def not_geotiff(cls, why: str = "") -> UpstreamError:
+        return cls("the upstream file is not a readable GeoTIFF" + (f" ({why})" if why else ""))
+
+    @classmethod
+    def undecodable(cls, detail: str) -> UpstreamError:
+        return cls(f"the GeoTIFF's pixel data cannot be read or decoded ({detail.strip()[:200]})")
+
+
+class HostUnavailable(UpstreamError):
+    """The host's circuit breaker is open: answered at once, the host is not asked (502)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
+
 
 class UpstreamTimeout(OamPreviewError):
     """The remote server answered slower than ``OAM_PREVIEW_UPSTREAM_TIMEOUT`` (504)."""
 
     code, status = "upstream_timeout", 504
 
+    @classmethod
+    def no_answer(cls) -> UpstreamTimeout:
+        return cls("the server holding the GeoTIFF did not answer in time")
+
+
+class HostBusy(UpstreamTimeout):
+    """No read slot for the host or the image freed up within ``upstream_queue_timeout`` (504)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
 
 class Internal(OamPreviewError):
     """A bug: logged with its traceback, answered without it (500)."""
 
     code, status = "internal", 500
-
-
-#: Every error class by slug, for documentation and tests.
-BY_CODE: dict[str, type[OamPreviewError]] = {
-    cls.code: cls
-    for cls in (
-        BadRequest,
-        NotFound,
-        OutsideBounds,
-        ZoomOutOfRange,
-        MethodNotAllowed,
-        NotGeoreferenced,
-        TooLarge,
-        UpstreamError,
-        UpstreamTimeout,
-        Internal,
-    )
-}

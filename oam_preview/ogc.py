@@ -9,12 +9,11 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from .catalog.model import Image
-from .imagery import EARTH_CIRCUMFERENCE, ImageInfo
+from .description import ImageInfo
+from .tiles import HALF_EQUATOR, tile_range
 
 #: Scale denominator of GoogleMapsCompatible zoom 0 (OGC 17-083r2, 0.28 mm pixels).
 SCALE_DENOMINATOR_Z0 = 559082264.0287178
-#: Web Mercator's half extent, metres.
-ORIGIN = EARTH_CIRCUMFERENCE / 2
 
 
 #: Characters XML 1.0 cannot carry even escaped (C0 controls but tab/LF/CR, surrogates, U+FFFE/F).
@@ -96,7 +95,7 @@ def wmts_capabilities(image: Image, info: ImageInfo, tiles_url: str, capabilitie
             f"""      <TileMatrix>
         <ows:Identifier>{z}</ows:Identifier>
         <ScaleDenominator>{SCALE_DENOMINATOR_Z0 / size!r}</ScaleDenominator>
-        <TopLeftCorner>{-ORIGIN!r} {ORIGIN!r}</TopLeftCorner>
+        <TopLeftCorner>{-HALF_EQUATOR!r} {HALF_EQUATOR!r}</TopLeftCorner>
         <TileWidth>256</TileWidth>
         <TileHeight>256</TileHeight>
         <MatrixWidth>{size}</MatrixWidth>
@@ -160,18 +159,15 @@ def wmts_capabilities(image: Image, info: ImageInfo, tiles_url: str, capabilitie
 
 
 def _limits(w: float, s: float, e: float, n: float, maxzoom: int) -> str:
-    """TileMatrixLimits rows/cols covering the bbox at each zoom ."""
-    import mercantile
-
+    """TileMatrixLimits rows/cols covering the bbox at each zoom."""
     rows = []
     for z in range(0, maxzoom + 1):
-        ul = mercantile.tile(w, n, z)
-        lr = mercantile.tile(min(e, 179.9999999), max(s, -85.05112877), z)
+        (col0, col1), (row0, row1) = tile_range((w, s, e, n), z)
         rows.append(
             "          <TileMatrixLimits>"
             f"<TileMatrix>{z}</TileMatrix>"
-            f"<MinTileRow>{ul.y}</MinTileRow><MaxTileRow>{lr.y}</MaxTileRow>"
-            f"<MinTileCol>{ul.x}</MinTileCol><MaxTileCol>{lr.x}</MaxTileCol>"
+            f"<MinTileRow>{row0}</MinTileRow><MaxTileRow>{row1}</MaxTileRow>"
+            f"<MinTileCol>{col0}</MinTileCol><MaxTileCol>{col1}</MaxTileCol>"
             "</TileMatrixLimits>"
         )
     return "\n".join(rows)

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +26,12 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.env import set_gdal_config
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rio_tiler.errors import AlphaBandWarning, NoOverviewWarning
 
-from .cache import KeyedLocks
 from .config import Settings
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
-from .gdal_process import forget, restrict_drivers, sidecars_are_geotiffs
+from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
+from .memo import KeyedLocks
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,14 @@ log = logging.getLogger(__name__)
 #: What GDAL raises through rasterio. Some reads (masks, warped reads) raise rasterio's
 #: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
 GDAL_ERRORS = (RasterioError, OSError, CPLE_BaseError)
+
+
+def quiet_reader_warnings() -> None:
+    """Silence, process-wide and once, the warnings rasterio and rio-tiler give for files we serve
+    on purpose (no CRS, no overviews, an alpha band): not per request, because
+    ``warnings.catch_warnings()`` swaps process-global state and is not thread-safe."""
+    for category in (NotGeoreferencedWarning, NoOverviewWarning, AlphaBandWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 def gdal_options(settings: Settings) -> dict[str, Any]:
@@ -97,10 +106,10 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
     """
     text = message.lower()
     if "timeout was reached" in text or "timed out" in text or "operation too slow" in text:
-        return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
+        return UpstreamTimeout.no_answer()
     code = _http_status(text)
     if code is not None:
-        return UpstreamError(f"the server holding the GeoTIFF answered HTTP {code}", upstream_status=code)
+        return UpstreamError.http(code)
     for needle in (
         "couldn't connect",
         "failed to connect",
@@ -112,7 +121,7 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
         "send failure",
     ):
         if needle in text:
-            return UpstreamError("the server holding the GeoTIFF is unreachable", unreachable=True)
+            return UpstreamError.unreachable_host()
     for needle in (
         "not recognized as",
         "not a tiff",
@@ -122,10 +131,10 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
         "does not exist in the file system",
     ):
         if needle in text:
-            return UpstreamError("the upstream file is not a readable GeoTIFF")
+            return UpstreamError.not_geotiff()
     if slow:
         return UpstreamTimeout("the server holding the GeoTIFF did not send the pixel data in time")
-    return UpstreamError(f"the GeoTIFF's pixel data cannot be read or decoded ({message.strip()[:200]})")
+    return UpstreamError.undecodable(message)
 
 
 def _http_status(text: str) -> int | None:
@@ -182,17 +191,13 @@ def diagnose(url: str, timeout: float) -> OamPreviewError | None:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
             head = response.read(8)
     except urllib.error.HTTPError as exc:
-        return UpstreamError(
-            f"the server holding the GeoTIFF answered HTTP {exc.code}", upstream_status=exc.code
-        )
-    except TimeoutError:
-        return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
+        return UpstreamError.http(exc.code)
     except (urllib.error.URLError, OSError) as exc:
-        if isinstance(getattr(exc, "reason", None), TimeoutError):
-            return UpstreamTimeout("the server holding the GeoTIFF did not answer in time")
-        return UpstreamError("the server holding the GeoTIFF is unreachable", unreachable=True)
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            return UpstreamTimeout.no_answer()
+        return UpstreamError.unreachable_host()
     if head[:4] not in TIFF_MAGIC:
-        return UpstreamError("the upstream file is not a readable GeoTIFF (it is not a TIFF)")
+        return UpstreamError.not_geotiff("it is not a TIFF")
     return None
 
 
@@ -216,15 +221,19 @@ class Freshness:
 
 def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None] | None:
     """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request;
-    ``None`` when the server cannot tell (an error, or not HTTP)."""
+    ``None`` for a local path. A failure raises the API error it amounts to."""
     if not url.startswith(("http://", "https://")):
         return None
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "oam-preview"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
             headers = response.headers
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    except urllib.error.HTTPError as exc:
+        raise UpstreamError.http(exc.code) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            raise UpstreamTimeout.no_answer() from None
+        raise UpstreamError.unreachable_host() from None
     modified = headers.get("Last-Modified")
     try:
         modified_at = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
@@ -256,7 +265,8 @@ class Opener:
         self.options = gdal_options(settings)
         set_block_cache()
         self.guard = UpstreamGuard(settings)
-        restrict_drivers(settings.gdal_drivers)  # see oam_preview.gdal_process
+        restrict_drivers(settings.gdal_drivers)  # see oam_preview.gdal_safety
+        quiet_reader_warnings()
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
@@ -267,20 +277,16 @@ class Opener:
         # most every `upstream_recheck` seconds, and a new version drops what this
         # worker kept of the old one.
         self._fresh: dict[str, Freshness] = {}
-        self._listeners: list[Callable[[str], None]] = []
 
-    def on_change(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(url)`` when a new version of ``url`` is seen upstream."""
-        self._listeners.append(listener)
-
-    def version(self, url: str) -> int:
-        """This worker's generation of ``url``'s content, part of every cache key.
+    def recheck(self, url: str) -> int:
+        """This worker's generation of ``url``'s content, after asking upstream when due.
 
         At most every ``upstream_recheck`` seconds (0: never) it asks the
-        server by a HEAD whether the file changed (ETag, length, or modified
-        after this worker first used it); if so, the pool's datasets, GDAL's
-        cached bytes and the listeners' caches of ``url`` are dropped and the
-        generation goes up.
+        server by a HEAD, through the guard, whether the file changed (ETag,
+        length, or modified after this worker first used it); if so, the
+        pool's datasets and GDAL's cached bytes of ``url`` are dropped and the
+        generation goes up, so everything keyed by it is computed anew. A HEAD
+        that fails changes nothing.
         """
         with self._lock:
             known = self._fresh.get(url)
@@ -291,7 +297,11 @@ class Opener:
             if not ttl or time.monotonic() - known.checked_at < ttl:
                 return known.generation
             known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
-        answer = head(url, self.settings.upstream_timeout)
+        try:
+            with self.guard.request(url):
+                answer = head(url, self.settings.upstream_timeout)
+        except OamPreviewError:
+            return known.generation
         if answer is None:
             return known.generation
         etag, length, modified_at = answer
@@ -314,10 +324,9 @@ class Opener:
         for dataset in stale:
             dataset.close()
         forget(vsi_path(url))
-        for listener in self._listeners:
-            listener(url)
 
-    def _generation(self, url: str) -> int:
+    def generation(self, url: str) -> int:
+        """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
         with self._lock:
             known = self._fresh.get(url)
             return known.generation if known else 0
@@ -332,7 +341,7 @@ class Opener:
     def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
         """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files."""
         key = (url, sidecars)
-        generation = self._generation(url)
+        generation = self.generation(url)
         with self.guard.request(url):
             dataset = self._take(key)
             with self.env():
@@ -355,7 +364,7 @@ class Opener:
                     if isinstance(exc, (*GDAL_ERRORS, UpstreamError, UpstreamTimeout)):
                         forget(vsi_path(url))
                     raise
-            if self._generation(url) == generation:
+            if self.generation(url) == generation:
                 self._give(key, dataset)
             else:  # the file changed while this dataset was out: don't pool the old version
                 dataset.close()
@@ -364,10 +373,9 @@ class Opener:
         options: dict[str, str] = {}
         # GDAL opens sidecars (.ovr/.msk) with any driver, VRT included: check them first.
         if sidecars and sidecars_are_geotiffs(vsi_path(url)):
-            # PAM off: an .aux.xml may point OVERVIEW_FILE anywhere (see oam_preview.gdal_process).
+            # PAM off: an .aux.xml may point OVERVIEW_FILE anywhere (see oam_preview.gdal_safety).
             options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE", "GDAL_PAM_ENABLED": "NO"}
-        with rasterio.Env(**options), warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.Env(**options):
             # Only the GeoTIFF driver: a crafted "GeoTIFF" that is really a VRT
             # must not make the server read local files.
             return rasterio.open(vsi_path(url), driver="GTiff")
@@ -397,12 +405,3 @@ class Opener:
                     del self._idle[old_key]
         for old_dataset in evicted:
             old_dataset.close()
-
-    def close(self) -> None:
-        """Close every idle dataset."""
-        with self._lock:
-            datasets = [d for group in self._idle.values() for d in group]
-            self._idle.clear()
-            self._idle_count = 0
-        for dataset in datasets:
-            dataset.close()

@@ -1,12 +1,18 @@
-"""8-bit pixels and a validity mask -> PNG, JPEG or WebP bytes."""
+"""Read data -> display-ready 8-bit pixels and a validity mask -> PNG, JPEG or WebP bytes."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image as PILImage
+
+if TYPE_CHECKING:
+    from rio_tiler.models import ImageData
+
+    from .description import ImageInfo
 
 #: Output formats of API.md and their media types; ``auto`` is decided per image.
 MEDIA_TYPES = {
@@ -42,6 +48,29 @@ class Pixels:
     @property
     def opaque(self) -> bool:
         return bool(self.mask.min() == 255) if self.mask.size else True
+
+
+def to_pixels(img: ImageData, info: ImageInfo) -> Pixels:
+    """Display-ready 8-bit pixels from read data: palette expanded, non-8-bit data stretched."""
+    array = img.array
+    invalid = np.ma.getmaskarray(array).any(axis=0)
+    mask = np.where(invalid, 0, 255).astype(np.uint8)
+    if img.alpha_mask is not None and img.alpha_mask.dtype == np.uint8:
+        mask = np.minimum(mask, img.alpha_mask)
+    if info.mode == "palette" and info.palette is not None:
+        rgba = info.palette[np.clip(array.data[0], 0, 255).astype(np.uint8)]
+        data = np.moveaxis(rgba[..., :3], -1, 0)
+        mask = np.minimum(mask, rgba[..., 3])
+    elif info.rescale is not None:
+        data = np.empty(array.shape, dtype=np.uint8)
+        for i, (low, high) in enumerate(info.rescale):
+            with np.errstate(invalid="ignore", over="ignore"):
+                scaled = (array.data[i].astype(np.float32) - low) * (255.0 / (high - low))
+            data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
+    else:
+        data = array.data.astype(np.uint8, copy=False)
+    data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
+    return Pixels(np.ascontiguousarray(data), mask)
 
 
 def resolve_format(fmt: str, pixels: Pixels) -> str:

@@ -36,24 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .config import Settings
-from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
-
-
-class HostUnavailable(UpstreamError):
-    """The host's circuit breaker is open: answered at once, the host is not asked (502)."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": str(max(1, round(retry_after)))}
-
-
-class HostBusy(UpstreamTimeout):
-    """No read slot for the host or the image freed up within ``upstream_queue_timeout`` (504)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": "1"}
-
+from .errors import HostBusy, HostUnavailable, OamPreviewError, UpstreamError, UpstreamTimeout
 
 #: Slots full and none turned over for this fraction of ``upstream_queue_timeout``: stalled.
 STALL_FRACTION = 1 / 3

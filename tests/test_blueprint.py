@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-import mercantile
 import numpy as np
 import pytest
 import rasterio
@@ -16,6 +15,7 @@ from rasterio.warp import transform_bounds
 
 from oam_preview import create_app, create_blueprint
 from oam_preview.catalog import load_document
+from oam_preview.tiles import TMS
 
 from .conftest import catalog_doc
 
@@ -236,9 +236,9 @@ def test_tile_outside_bounds_and_zoom(client):
     r = client.get("/api/images/cogeo/tiles/10/0/0.png")
     assert r.status_code == 404 and error_of(r) == "outside_bounds"
     # cogeo's native zoom is 19: 22 is served, 23 is not.
-    t = mercantile.tile(*COGEO_CENTER, 22)
+    t = TMS.tile(*COGEO_CENTER, 22)
     assert client.get(f"/api/images/cogeo/tiles/22/{t.x}/{t.y}.png").status_code == 200
-    t = mercantile.tile(*COGEO_CENTER, 23)
+    t = TMS.tile(*COGEO_CENTER, 23)
     r = client.get(f"/api/images/cogeo/tiles/23/{t.x}/{t.y}.png")
     assert r.status_code == 404 and error_of(r) == "zoom_out_of_range"
 
@@ -247,7 +247,7 @@ def test_tile_inside_bbox_without_valid_pixels_is_transparent(client, tiff_dir):
     # cog_rgba has a 160x204 px transparent block in its top-left corner.
     with rasterio.open(tiff_dir / "cog_rgba.tif") as ds:
         west, _, _, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
-    t = mercantile.tile(west + 0.00005, north - 0.00005, 22)
+    t = TMS.tile(west + 0.00005, north - 0.00005, 22)
     r = client.get(f"/api/images/cog_rgba/tiles/22/{t.x}/{t.y}.png")
     assert r.status_code == 200
     assert png(r)[..., 3].max() == 0
@@ -504,7 +504,7 @@ def test_every_real_file_renders_or_answers_a_clear_error(client, image_id):
         return
     doc = tj.get_json()
     lon, lat, _ = doc["center"]
-    t = mercantile.tile(lon, lat, doc["maxzoom"])
+    t = TMS.tile(lon, lat, doc["maxzoom"])
     tile = client.get(f"/api/images/{image_id}/tiles/{t.z}/{t.x}/{t.y}.png")
     assert tile.status_code == 200, tile.data[:200]
     assert png(tile).shape[:2] == (256, 256)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
-import mercantile
 import pytest
 from PIL import Image as PILImage
 
 from oam_preview import create_app, demo
+from oam_preview.tiles import TMS
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_demo_images_render(demo_client):
         assert max(PILImage.open(io.BytesIO(thumb.data)).size) == 256
         tj = demo_client.get(f"/api/images/{feature['id']}/tilejson.json").get_json()
         lon, lat, _ = tj["center"]
-        t = mercantile.tile(lon, lat, tj["maxzoom"])
+        t = TMS.tile(lon, lat, tj["maxzoom"])
         tile = demo_client.get(f"/api/images/{feature['id']}/tiles/{t.z}/{t.x}/{t.y}.png")
         assert tile.status_code == 200, feature["id"]
         alpha = PILImage.open(io.BytesIO(tile.data)).convert("RGBA").getchannel("A")

@@ -1,10 +1,9 @@
-"""Tile maths against mercantile/morecantile, pixels against rio-tiler's own output."""
+"""Tile maths against morecantile's registered WebMercatorQuad, pixels against rio-tiler's own output."""
 
 from __future__ import annotations
 
 import warnings
 
-import mercantile
 import morecantile
 import numpy as np
 import pytest
@@ -14,19 +13,15 @@ from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
 
+from oam_preview.budget import read_cost, thumbnail_size
 from oam_preview.catalog import Image
 from oam_preview.config import Settings
+from oam_preview.description import select_bands
 from oam_preview.errors import NotGeoreferenced, OutsideBounds, TooLarge, ZoomOutOfRange
 from oam_preview.georeference import geographic_footprint
-from oam_preview.imagery import (
-    Imagery,
-    mercator_resolution,
-    read_cost,
-    select_bands,
-    thumbnail_size,
-    zoom_for_resolution,
-)
+from oam_preview.imagery import Imagery
 from oam_preview.opener import Opener
+from oam_preview.tiles import TMS, resolution, xy_bounds, zoom_for_resolution
 
 from .conftest import shared_file
 
@@ -58,8 +53,18 @@ def centre(path) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("zoom", range(0, 25))
-def test_mercator_resolution_matches_morecantile(zoom):
-    assert mercator_resolution(zoom) == pytest.approx(WMQ.matrix(zoom).cellSize, rel=1e-12)
+def test_resolution_and_bounds_match_morecantile(zoom):
+    assert resolution(zoom) == pytest.approx(WMQ.matrix(zoom).cellSize, rel=1e-12)
+    x = y = (2**zoom) // 3
+    b = WMQ.xy_bounds(x, y, zoom)
+    assert xy_bounds(zoom, x, y) == pytest.approx((b.left, b.bottom, b.right, b.top), abs=1e-6)
+
+
+def test_zooms_past_24_need_no_extrapolation():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # morecantile's own grid warns past its zoom 24
+        assert resolution(30) == pytest.approx(resolution(24) / 64)
+        assert TMS.tile(85.3, 27.7, 30).z == 30
 
 
 @pytest.mark.parametrize("res", [0.05, 0.15, 0.3, 0.597, 1.19, 2.5, 10, 30, 100, 300, 900, 25000, 156543])
@@ -69,7 +74,7 @@ def test_zoom_for_resolution_matches_morecantile_upper(res):
 
 @pytest.mark.parametrize("zoom", [0, 5, 12, 19])
 def test_zoom_exactly_at_a_level(zoom):
-    assert zoom_for_resolution(mercator_resolution(zoom)) == zoom
+    assert zoom_for_resolution(resolution(zoom)) == zoom
 
 
 @pytest.mark.parametrize(
@@ -132,7 +137,7 @@ def rio_tiler_tile(path, z, x, y, size=256):
     ],
 )
 def test_rgb_tiles_match_rio_tiler(imagery, tiff_server, tiff_dir, name, zoom):
-    t = mercantile.tile(*centre(tiff_dir / name), zoom)
+    t = TMS.tile(*centre(tiff_dir / name), zoom)
     ours = imagery.tile(remote(tiff_server, name), t.z, t.x, t.y)
     ref = rio_tiler_tile(tiff_dir / name, t.z, t.x, t.y)
     valid = ref.mask > 0
@@ -142,7 +147,7 @@ def test_rgb_tiles_match_rio_tiler(imagery, tiff_server, tiff_dir, name, zoom):
 
 
 def test_palette_tile_matches_rio_tiler_colormap(imagery, tiff_server, tiff_dir):
-    t = mercantile.tile(-79.41, 39.84, 14)
+    t = TMS.tile(-79.41, 39.84, 14)
     ours = imagery.tile(remote(tiff_server, "cog_cmap.tif"), t.z, t.x, t.y)
     ref = rio_tiler_tile(tiff_dir / "cog_cmap.tif", t.z, t.x, t.y)
     with rasterio.open(tiff_dir / "cog_cmap.tif") as ds:
@@ -157,7 +162,7 @@ def test_uint16_tile_is_stretched_like_rio_tiler_rescale(imagery, tiff_server, t
     image = remote(tiff_server, "rgb_uint16.tif")
     info = imagery.info(image)
     assert info.rescale is not None and all(lo < hi for lo, hi in info.rescale)
-    t = mercantile.tile(-80.0, 33.2, 8)
+    t = TMS.tile(-80.0, 33.2, 8)
     ours = imagery.tile(image, t.z, t.x, t.y)
     ref = rio_tiler_tile(tiff_dir / "rgb_uint16.tif", t.z, t.x, t.y).rescale(in_range=info.rescale)
     valid = ref.mask > 0
@@ -196,7 +201,7 @@ def test_thumbnail_reads_an_overview_not_full_resolution(imagery, tiff_server, t
 
 def test_cog_and_stripped_copies_give_the_same_tile(imagery, tiff_server):
     shared_file("RGB.byte.tif")
-    t = mercantile.tile(-77.7, 24.6, 9)  # native zoom: no overview involved
+    t = TMS.tile(-77.7, 24.6, 9)  # native zoom: no overview involved
     a = imagery.tile(remote(tiff_server, "RGB.byte.tif"), t.z, t.x, t.y)
     b = imagery.tile(remote(tiff_server, "bahamas_rgb.tif"), t.z, t.x, t.y)
     np.testing.assert_array_equal(a.mask, b.mask)
@@ -206,7 +211,7 @@ def test_cog_and_stripped_copies_give_the_same_tile(imagery, tiff_server):
 def test_edge_tile_is_transparent_outside_the_image(imagery, tiff_server, tiff_dir):
     # A z18 tile holding the synthetic COG's north-west corner: part image, part outside.
     w, _, _, n = geographic_bounds(tiff_dir / "synthetic_cog.tif")
-    t = mercantile.tile(w + 1e-6, n - 1e-6, 18)
+    t = TMS.tile(w + 1e-6, n - 1e-6, 18)
     pixels = imagery.tile(remote(tiff_server, "synthetic_cog.tif"), t.z, t.x, t.y)
     assert pixels.mask.min() == 0 and pixels.mask.max() == 255
     assert (pixels.data[:, pixels.mask == 0] == 0).all()
@@ -221,7 +226,7 @@ def test_nodata_and_alpha_become_transparent(imagery, tiff_server):
 
 @pytest.mark.parametrize("lon", [179.5, -179.0])  # east and west of the antimeridian
 def test_dateline_image_tiles_on_both_sides(imagery, tiff_server, lon):
-    t = mercantile.tile(lon, 51.6, 6)
+    t = TMS.tile(lon, 51.6, 6)
     pixels = imagery.tile(remote(tiff_server, "cog_dateline.tif"), t.z, t.x, t.y)
     assert (pixels.mask == 255).mean() > 0.05
 
@@ -241,7 +246,7 @@ def test_gcp_image_is_warped_with_its_gcps(imagery, tiff_server, tiff_dir):
     shared_file("cog_gcps.tif")
     image = remote(tiff_server, "cog_gcps.tif")
     assert imagery.info(image).georeference == "gcps"
-    t = mercantile.tile(77.0, 10.2, 10)
+    t = TMS.tile(77.0, 10.2, 10)
     ours = imagery.tile(image, t.z, t.x, t.y)
     with warnings.catch_warnings(), Reader(str(tiff_dir / "cog_gcps.tif")) as reader:
         warnings.simplefilter("ignore")
@@ -268,7 +273,7 @@ def test_geostationary_image_bounds_are_the_visible_disk(imagery, tiff_server):
 def test_zoom_limit(imagery, tiff_server):
     image = remote(tiff_server, "cogeo.tif")
     assert imagery.info(image).native_zoom == 19
-    t = mercantile.tile(128.6581, 37.6686, 23)
+    t = TMS.tile(128.6581, 37.6686, 23)
     with pytest.raises(ZoomOutOfRange):
         imagery.tile(image, t.z, t.x, t.y)
 
@@ -286,12 +291,12 @@ def test_upstream_requests_per_tile(imagery, tiff_server, tiff_dir):
     """Opening costs a few requests once; a warm tile of an open COG costs at most two."""
     image = remote(tiff_server, "synthetic_cog.tif")
     tiff_server.traffic.reset()
-    t = mercantile.tile(*centre(tiff_dir / "synthetic_cog.tif"), 18)
+    t = TMS.tile(*centre(tiff_dir / "synthetic_cog.tif"), 18)
     imagery.tile(image, t.z, t.x, t.y)
     cold, _ = tiff_server.traffic.snapshot()
     assert cold <= 5
     tiff_server.traffic.reset()
-    neighbour = mercantile.Tile(t.x + 1, t.y + 1, t.z)
+    neighbour = morecantile.Tile(t.x + 1, t.y + 1, t.z)
     imagery.tile(image, neighbour.z, neighbour.x, neighbour.y)
     warm, _ = tiff_server.traffic.snapshot()
     assert warm <= 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import uuid
 
-import mercantile
 import pytest
 import rasterio
 from rasterio.env import get_gdal_config
@@ -20,6 +19,7 @@ from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
 from oam_preview.imagery import Imagery
 from oam_preview.opener import BLOCK_CACHE_BYTES, Opener
+from oam_preview.tiles import TMS
 
 from .test_imagery import centre
 
@@ -94,7 +94,7 @@ def test_block_cache_is_sized_in_bytes_and_survives_envs(opener):
 def test_the_same_tile_again_reads_nothing_upstream(opener, tiff_server, tiff_dir):
     imagery = Imagery(opener, Settings())
     image = Image(id="perf", source_url=fresh_url(tiff_server, "synthetic_cog.tif"))
-    t = mercantile.tile(*centre(tiff_dir / "synthetic_cog.tif"), 17)
+    t = TMS.tile(*centre(tiff_dir / "synthetic_cog.tif"), 17)
     first = imagery.tile(image, t.z, t.x, t.y)
     requests, _ = counted(tiff_server, lambda: imagery.tile(image, t.z, t.x, t.y))
     assert requests == 0  # blocks come from GDAL's caches, not upstream
@@ -120,7 +120,7 @@ def perf_app(tiff_server):
 
 def test_cache_hit_costs_no_upstream_request_and_keeps_its_etag(perf_app, tiff_server, tiff_dir):
     client = perf_app.test_client()
-    t = mercantile.tile(*centre(tiff_dir / "synthetic_cog.tif"), 18)
+    t = TMS.tile(*centre(tiff_dir / "synthetic_cog.tif"), 18)
     url = f"/api/images/cog/tiles/{t.z}/{t.x}/{t.y}.png"
     first = client.get(url)
     assert first.status_code == 200

@@ -18,9 +18,9 @@ import pytest
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Settings
-from oam_preview.errors import UpstreamError, UpstreamTimeout
+from oam_preview.errors import HostBusy, HostUnavailable, UpstreamError, UpstreamTimeout
 from oam_preview.opener import classify
-from oam_preview.upstream import HostBusy, HostUnavailable, UpstreamGuard, host_of, is_host_failure
+from oam_preview.upstream import UpstreamGuard, host_of, is_host_failure
 
 from .conftest import catalog_doc
 from .stress.faultserver import FaultServer

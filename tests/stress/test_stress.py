@@ -14,8 +14,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import mercantile
 import pytest
+
+from oam_preview.tiles import TMS
 
 from ..conftest import catalog_doc, free_port, write_stripped
 from .faultserver import FaultServer
@@ -41,8 +42,7 @@ def tiles_of(server_url: str, image: str, depth: int = 3) -> list[str]:
     w, s, e, n = doc["bounds"]
     zooms = range(max(doc["minzoom"], doc["maxzoom"] - depth), doc["maxzoom"] + 1)
     return [
-        f"{server_url}/api/images/{image}/tiles/{t.z}/{t.x}/{t.y}.png"
-        for t in mercantile.tiles(w, s, e, n, zooms)
+        f"{server_url}/api/images/{image}/tiles/{t.z}/{t.x}/{t.y}.png" for t in TMS.tiles(w, s, e, n, zooms)
     ]
 
 

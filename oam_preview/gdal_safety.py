@@ -1,4 +1,4 @@
-"""Process-wide GDAL state: which drivers exist, and the ``/vsicurl/`` cache of failed URLs.
+"""What GDAL may open, and what it must forget: drivers, sidecars and cached failures, process-wide.
 
 **Forgetting failures.** GDAL's ``/vsicurl/`` remembers, per process, that a
 URL failed (HTTP 5xx, refused, timed out) and answers later opens of it from

@@ -1,0 +1,166 @@
+"""The view functions of API.md's routes; :mod:`oam_preview.blueprint` lists them in one table.
+
+Each view reads the services of its blueprint (:func:`~oam_preview.services.current`),
+parses its input (:mod:`~oam_preview.query`), and answers through
+:mod:`~oam_preview.responses`. No view touches the Opener: pixels, versions and
+cache keys come from :class:`~oam_preview.imagery.Imagery`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, current_app, render_template, request, send_from_directory
+from jinja2 import TemplateNotFound
+
+from . import __version__
+from .catalog import Image
+from .catalog.model import ID_PATTERN
+from .errors import BadRequest, NotFound
+from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
+from .ogc import tilejson, wmts_capabilities
+from .query import THUMBNAIL_SIZES, output_format, query_bbox, query_date, query_int, tile_address
+from .render import encode
+from .responses import cached_image, document, json_response
+from .services import current
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+#: The page's Content-Security-Policy: its own scripts only; tiles and thumbnails from anywhere.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src * data: blob:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def image_or_404(image_id: str) -> Image:
+    image = current().store.catalog.get(image_id) if ID_PATTERN.match(image_id) else None
+    if image is None:
+        raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
+    return image
+
+
+def index() -> Response:
+    """The map page."""
+    settings = current().settings
+    root = api_root()
+    page = {
+        "api_root": root.rstrip("/"),
+        "images_url": root + "api/images",
+        "basemap_url": settings.basemap_url,
+        "basemap_attribution": settings.basemap_attribution,
+        "version": __version__,
+    }
+    try:
+        html = render_template("oam_preview/index.html", page=page)
+    except TemplateNotFound:  # installed without its data files: still a usable answer
+        html = f"<!doctype html><title>oam-preview</title><p>oam-preview: <a href='{root}api/images'>images</a></p>"
+    response = current_app.response_class(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def leaflet(filename: str) -> Response:
+    """Leaflet's files, from the XStatic-Leaflet package (the page works offline)."""
+    from xstatic.pkg import leaflet as xleaflet
+
+    return send_from_directory(xleaflet.BASE_DIR, filename, max_age=86400)
+
+
+def healthz() -> Response:
+    services = current()
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "catalog": services.store.status().to_dict(),
+            "cache": services.cache.stats(),
+            "upstream": services.opener.guard.status(),
+        }
+    )
+
+
+def images() -> Response:
+    """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
+    limit = query_int("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
+    offset = query_int("offset", 0, 0, 10**9)
+    after = query_date("acquired_after", end_of_day=False)
+    before = query_date("acquired_before", end_of_day=True)
+    if after and before and after > before:
+        raise BadRequest("acquired_after is later than acquired_before")
+    q = request.args.get("q") or None
+    if q is not None and len(q) > 500:
+        raise BadRequest("q is longer than 500 characters")
+    result = current().store.catalog.search(
+        bbox=query_bbox(), q=q, acquired_after=after, acquired_before=before, limit=limit, offset=offset
+    )
+    root = api_root()
+    links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
+    args = request.args.to_dict()
+    if offset + len(result.images) < result.matched and limit > 0:
+        links.append(page_link("next", args, offset + limit))
+    if offset > 0:
+        links.append(page_link("prev", args, max(0, offset - limit)))
+    return json_response(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": result.matched,
+            "numberReturned": len(result.images),
+            "features": [feature(image, root) for image in result.images],
+            "links": links,
+        },
+        media_type="application/geo+json",
+    )
+
+
+def image(image_id: str) -> Response:
+    return json_response(feature(image_or_404(image_id), api_root()), media_type="application/geo+json")
+
+
+def thumbnail(image_id: str, fmt: str) -> Response:
+    imagery = current().imagery
+    fmt = output_format(fmt)
+    max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
+    item = image_or_404(image_id)
+    key = imagery.thumbnail_key(item, max_size, fmt)
+    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size), fmt))
+
+
+def tile(image_id: str, z: str, x: str, name: str) -> Response:
+    imagery = current().imagery
+    t = tile_address(z, x, name)
+    item = image_or_404(image_id)
+    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt)
+    return cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt))
+
+
+def tilejson_doc(image_id: str) -> Response:
+    item = image_or_404(image_id)
+    info = current().imagery.tiled_info(item)
+    return document(
+        json.dumps(tilejson(item, info, image_urls(item, api_root())["tiles"])), "application/json"
+    )
+
+
+def wmts(image_id: str) -> Response:
+    item = image_or_404(image_id)
+    info = current().imagery.tiled_info(item)
+    root = api_root()
+    xml = wmts_capabilities(item, info, wmts_tiles_url(item, root), image_urls(item, root)["wmts"])
+    return document(xml, "application/xml")
+
+
+#: Every route: (rule, view). GET only; Flask adds HEAD and OPTIONS.
+ROUTES: tuple[tuple[str, Any], ...] = (
+    ("/", index),
+    ("/vendor/leaflet/<path:filename>", leaflet),
+    ("/healthz", healthz),
+    ("/api/images", images),
+    ("/api/images/<image_id>", image),
+    ("/api/images/<image_id>/thumbnail.<fmt>", thumbnail),
+    ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
+    ("/api/images/<image_id>/tilejson.json", tilejson_doc),
+    ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
+)
