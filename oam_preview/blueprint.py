@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g
 from flask.blueprints import BlueprintSetupState
 
+from . import deadline
 from .catalog import Catalog
 from .catalog.store import CatalogStore
 from .config import Settings
@@ -55,6 +56,11 @@ def create_blueprint(
     @bp.before_request
     def _bind() -> None:
         g.oam_preview = current_app.extensions["oam_preview"][name]
+        deadline.start(g.oam_preview.settings.upstream_timeout)
+
+    @bp.teardown_request
+    def _unbind(exc: BaseException | None) -> None:
+        deadline.clear()
 
     bp.after_request(add_common_headers)
     bp.register_error_handler(Exception, error_response)

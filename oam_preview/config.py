@@ -37,7 +37,7 @@ class Settings:
     upstream_image_reads: int = 3  # reads of one GeoTIFF in flight at once, per worker process
     upstream_queue_timeout: float = 3.0  # seconds a read waits for a free slot before a 504
     breaker_failures: int = 5  # consecutive host failures that open its circuit breaker
-    breaker_cooldown: float = 30.0  # seconds an open breaker answers at once before a probe
+    breaker_cooldown: float = 3.0  # seconds an open breaker answers at once between probes
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""

@@ -68,6 +68,15 @@ SERVER_DRIVERS = "GTiff COG MEM VRT"
 #: The sidecar files GDAL opens with any driver once it may list a remote "directory".
 SIDECAR_SUFFIXES = (".ovr", ".msk")
 
+#: What GDAL says of a file that is there but not a GeoTIFF: a definite "no".
+NOT_GEOTIFF = (
+    "not recognized as",
+    "not a tiff",
+    "not a supported file format",
+    "tiffreaddirectory",
+    "cannot read tiff header",
+)
+
 _lock = threading.Lock()
 
 
@@ -139,8 +148,9 @@ def sidecars_are_geotiffs(path: str) -> bool:
     :data:`SIDECAR_SUFFIXES` exists, and each that exists opens as a GeoTIFF.
 
     Opened through the GDAL path itself (``/vsicurl/...``), so its header lands
-    in GDAL's cache for the open that follows. Any other answer (not a TIFF, a
-    timeout, an error) is ``False``: no sidecars. No sidecar at all is ``False``
+    in GDAL's cache for the open that follows. A sidecar that is there but is
+    not a GeoTIFF is ``False``: no sidecars. A failure that answers nothing (a
+    timeout, an HTTP 5xx) raises GDAL's error: the question stays open. No sidecar at all is ``False``
     too: GDAL would otherwise probe a dozen names (``.aux``, ``.OVR``, ``.MSK``
     ...) from ``dataset.overviews()``, which rasterio runs holding the GIL, so
     a slow upstream would stall every thread of the worker meanwhile.
@@ -157,6 +167,8 @@ def sidecars_are_geotiffs(path: str) -> bool:
             text = str(exc).lower()
             if "response code: 404" in text or "does not exist" in text or "no such file" in text:
                 continue
+            if not any(answer in text for answer in NOT_GEOTIFF):
+                raise  # no answer (a timeout, a 5xx): the caller maps it, and nothing is concluded
             log.warning("not using the sidecars of %s: %s is not a GeoTIFF (%s)", path, suffix, exc)
             return False
     return found

@@ -70,8 +70,7 @@ class Imagery:
         known = self._infos.peek(key)
         if known is not None:
             return known
-        with self.opener.open(image.source_url) as dataset:
-            return self._described(key, dataset)
+        return self.opener.read(image.source_url, lambda dataset: self._described(key, dataset))
 
     def tiled_info(self, image: Image) -> ImageInfo:
         """The description of an image that has tiles; :class:`NotGeoreferenced` otherwise."""
@@ -90,16 +89,19 @@ class Imagery:
         info = self._infos.peek(key)
         if info is not None:  # a tile it can't serve costs no checkout
             self._check_tile(info, z, x, y, size)
-        with self.opener.open(image.source_url) as dataset:
+
+        def work(dataset: Any) -> Pixels:
+            described = info or self._described(key, dataset)
             if info is None:
-                info = self._described(key, dataset)
-                self._check_tile(info, z, x, y, size)
+                self._check_tile(described, z, x, y, size)
             with Reader(None, dataset=dataset, tms=TMS) as reader:
                 try:
-                    img = reader.tile(x, y, z, tilesize=size, indexes=info.bands)
+                    img = reader.tile(x, y, z, tilesize=size, indexes=described.bands)
                 except TileOutsideBounds:
                     raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
-        return to_pixels(img, info)
+            return to_pixels(img, described)
+
+        return self.opener.read(image.source_url, work)
 
     def _check_tile(self, info: ImageInfo, z: int, x: int, y: int, size: int) -> None:
         info.check_tile(z, x, y)
@@ -115,15 +117,26 @@ class Imagery:
         """
         key = self._key(image)
         info = self._infos.peek(key)
+
+        def from_overviews(dataset: Any) -> Pixels | ImageInfo:
+            """The thumbnail, or the description of a file that has no internal overviews."""
+            described = info or self._described(key, dataset)
+            if not described.overviews:
+                return described
+            width, height = thumbnail_size(described.width, described.height, max_size)
+            check_read(
+                read_cost(described, described.width, described.height, width, height), self.max_read_bytes
+            )
+            return self._read_thumbnail(dataset, described, max_size, "average")
+
         if info is None or info.overviews:
-            with self.opener.open(image.source_url) as dataset:
-                info = info or self._described(key, dataset)
-                if info.overviews:
-                    width, height = thumbnail_size(info.width, info.height, max_size)
-                    check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
-                    return self._read_thumbnail(dataset, info, max_size, "average")
+            result = self.opener.read(image.source_url, from_overviews)
+            if isinstance(result, Pixels):
+                return result
+            info = result
+        stripped = info
         return self._thumbnails.get(
-            (*key, max_size), lambda: self._thumbnail_without_overviews(image, info, max_size)
+            (*key, max_size), lambda: self._thumbnail_without_overviews(image, stripped, max_size)
         )
 
     def _thumbnail_without_overviews(self, image: Image, info: ImageInfo, max_size: int) -> Pixels:
@@ -132,12 +145,15 @@ class Imagery:
         sidecars = width < info.width and self._has_sidecar(image)
         if not sidecars:
             check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
-        with self.opener.open(image.source_url, sidecars=sidecars) as dataset:
+
+        def work(dataset: Any) -> Pixels:
             if not sidecars:
                 return self._read_thumbnail(dataset, info, max_size, "nearest")
             with_ovr = replace(info, overviews=tuple(dataset.overviews(info.bands[0])))
             check_read(read_cost(with_ovr, info.width, info.height, width, height), self.max_read_bytes)
             return self._read_thumbnail(dataset, info, max_size, "average")
+
+        return self.opener.read(image.source_url, work, sidecars=sidecars)
 
     def _read_thumbnail(
         self, dataset: Any, info: ImageInfo, max_size: int, resampling: Literal["nearest", "average"]
@@ -156,7 +172,8 @@ class Imagery:
         """
 
         def probe() -> bool:
-            with self.opener.open(image.source_url, sidecars=True) as dataset:
-                return bool(dataset.overviews(1))
+            return self.opener.read(
+                image.source_url, lambda dataset: bool(dataset.overviews(1)), sidecars=True
+            )
 
         return self._sidecars.get(self._key(image), probe)

@@ -9,7 +9,9 @@ GDAL's failures into the :mod:`oam_preview.errors` of API.md.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import contextvars
 import email.utils
 import logging
 import threading
@@ -18,9 +20,9 @@ import urllib.error
 import urllib.request
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import rasterio
 from rasterio._err import CPLE_BaseError
@@ -28,6 +30,7 @@ from rasterio.env import set_gdal_config
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rio_tiler.errors import AlphaBandWarning, NoOverviewWarning
 
+from . import deadline
 from .config import Settings
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
@@ -35,6 +38,11 @@ from .memo import KeyedLocks
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Threads per worker process that run GDAL reads (see :meth:`Opener.read`). A read stuck on a
+#: hanging host holds one until GDAL gives up; the bulkhead bounds those per host.
+READ_THREADS = 64
 
 #: What GDAL raises through rasterio. Some reads (masks, warped reads) raise rasterio's
 #: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
@@ -58,7 +66,9 @@ def gdal_options(settings: Settings) -> dict[str, Any]:
       so a tile's blocks come in as few requests as GDAL can manage. (The
       decoded-block cache is set once per process: :func:`set_block_cache`.)
     - The upstream timeout applies to each HTTP request, retried twice on
-      429/502/503/504 with a short backoff.
+      429/502/503/504 with a short backoff. GDAL fixes these when a dataset is
+      opened, so a pooled dataset keeps them: the request's deadline is kept by
+      :meth:`Opener.read` instead, whatever GDAL does.
     - ``CPL_VSIL_CURL_ALLOWED_EXTENSIONS`` is deliberately unset: it breaks
       signed URLs with query strings.
     """
@@ -277,6 +287,7 @@ class Opener:
         # most every `upstream_recheck` seconds, and a new version drops what this
         # worker kept of the old one.
         self._fresh: dict[str, Freshness] = {}
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None  # made at the first read
 
     def recheck(self, url: str) -> int:
         """This worker's generation of ``url``'s content, after asking upstream when due.
@@ -299,7 +310,7 @@ class Opener:
             known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
         try:
             with self.guard.request(url):
-                answer = head(url, self.settings.upstream_timeout)
+                answer = head(url, max(0.1, deadline.remaining(self.settings.upstream_timeout)))
         except OamPreviewError:
             return known.generation
         if answer is None:
@@ -354,9 +365,7 @@ class Opener:
                             except GDAL_ERRORS as exc:
                                 # Else GDAL answers the next open from its failure cache.
                                 forget(vsi_path(url))
-                                raise (
-                                    diagnose(url, self.settings.upstream_timeout) or classify(str(exc))
-                                ) from exc
+                                raise self._open_failure(url, exc) from exc
                 try:
                     yield dataset
                 except BaseException as exc:
@@ -368,6 +377,43 @@ class Opener:
                 self._give(key, dataset)
             else:  # the file changed while this dataset was out: don't pool the old version
                 dataset.close()
+
+    def _open_failure(self, url: str, exc: Exception) -> OamPreviewError:
+        """Why opening ``url`` failed: asked of the server (8 bytes) in the time the request has left.
+        Past the deadline it was slowness: a trickled header reads as "not a TIFF" to GDAL."""
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            return UpstreamTimeout.no_answer()
+        return diagnose(url, left) or classify(str(exc))
+
+    def read(self, url: str, work: Callable[[Any], T], sidecars: bool = False) -> T:
+        """``work(dataset)`` on a dataset of ``url`` (see :meth:`open`), answered by the request's
+        deadline (:mod:`oam_preview.deadline`).
+
+        GDAL cannot be interrupted and fixes its HTTP timeouts when a dataset is
+        opened, so the work runs on a reader thread while the request waits at
+        most the time it has left; past it the request answers 504 and the
+        read finishes (or fails) on its own, its dataset then pooled or closed.
+        """
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            raise UpstreamTimeout.no_answer()
+
+        def run() -> T:
+            with self.open(url, sidecars=sidecars) as dataset:
+                return work(dataset)
+
+        future = self._reader_threads().submit(contextvars.copy_context().run, run)
+        try:
+            return future.result(timeout=left)
+        except concurrent.futures.TimeoutError:
+            raise UpstreamTimeout("the server holding the GeoTIFF did not send the data in time") from None
+
+    def _reader_threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._readers is None:
+                self._readers = concurrent.futures.ThreadPoolExecutor(READ_THREADS, "oam-preview-read")
+            return self._readers
 
     def _open(self, url: str, sidecars: bool) -> Any:
         options: dict[str, str] = {}

@@ -19,7 +19,8 @@ worker process it keeps, for each upstream host (``host:port``):
   reads fail at once with 502 ``upstream_error`` for ``breaker_cooldown``
   seconds, sending it nothing; then one read is let through as a probe
   (half-open): success closes the breaker, failure opens it for another
-  cool-down. A missing (404/403) or corrupt *file* is the file's fault, not
+  cool-down (the same length again: a host that is back must be served
+  within seconds, API.md says 5). A missing (404/403) or corrupt *file* is the file's fault, not
   the host's: it does not count, or one broken image could take every image
   of a shared bucket offline.
 

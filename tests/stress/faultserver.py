@@ -10,7 +10,8 @@ every later answer to one of:
 - ``flaky-<n>``: answer 503 to the first ``n`` requests of each path, then serve;
 - ``html``: an HTML error page with status 200;
 - ``reset``: send headers and half the body, then reset the connection;
-- ``trickle-<bytes_per_s>``: serve, but at that rate;
+- ``trickle-<bytes_per_s>``: send the headers at once, then the body at that rate;
+- ``hang``: read the request and never answer (until the client gives up);
 - ``redirect-<target>``: 302 to ``target`` (URL-quoted, e.g. ``file%3A%2F%2F%2Fetc%2Fpasswd``).
 
 ``GET /__traffic__`` and ``POST /__traffic__/reset`` are the counters of
@@ -75,6 +76,8 @@ class FaultHandler(RangeRequestHandler):
             self._reset_mid_body()
         elif name == "trickle":
             self._trickle(float(arg), body)
+        elif name == "hang":
+            self._hang()
         else:
             super()._serve(body)
 
@@ -92,16 +95,30 @@ class FaultHandler(RangeRequestHandler):
         self.close_connection = True
         self.server.traffic.record(self.path, 4004)
 
+    def _hang(self) -> None:
+        """Hold the connection open, answering nothing, until the client closes it (at most 5 min)."""
+        self.connection.settimeout(1.0)
+        for _ in range(300):
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    break  # the client gave up
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        self.close_connection = True
+
     def _trickle(self, rate: float, body: bool) -> None:
         """Serve the answer ``_serve`` would give, ``rate`` bytes per second."""
         real_wfile = self.wfile
 
         class Slow:
             def write(self, data: bytes) -> int:
-                for i in range(0, len(data), 256):
-                    real_wfile.write(data[i : i + 256])
+                step = max(1, min(256, int(rate)))  # at most a second between writes
+                for i in range(0, len(data), step):
+                    real_wfile.write(data[i : i + step])
                     real_wfile.flush()
-                    time.sleep(256 / rate)
+                    time.sleep(step / rate)
                 return len(data)
 
             def flush(self) -> None:
