@@ -1,17 +1,18 @@
-"""Render raster layers with QGIS, headless: run by tests/test_qgis.py with the system interpreter.
+"""Render a raster layer with QGIS, headless: run by tests/test_qgis.py with the system interpreter.
 
 Not a test module and not imported by the tests: it needs Debian's ``python3-qgis``,
 which lives outside the project's virtualenv. It reads a JSON job on stdin::
 
     {"extent": [xmin, ymin, xmax, ymax],   # EPSG:3857 metres
      "width": px, "height": px,
-     "layers": [{"name": ..., "provider": "wms", "uri": ..., "png": "/path/out.png"}, ...]}
+     "name": ..., "provider": "wms", "uri": ..., "png": "/path/out.png"}
 
-and renders each layer alone into its PNG, with QGIS's own providers (the ``wms``
-provider parses WMTS capabilities and XYZ templates itself, not through GDAL). It prints
-one JSON line per layer on stdout: ``name``, ``valid``, ``error`` (the provider's message
-when the layer is invalid) and ``render_errors`` (what the render job reported); QGIS's
-message log goes to stderr, one ``[tag] message`` line each.
+and renders that one layer into the PNG with QGIS's own providers (the ``wms`` provider
+parses WMTS capabilities and XYZ templates itself, not through GDAL). One layer a process:
+QGIS keeps tiles in memory by URL, and our WMTS and XYZ layers share their tile URLs. It
+prints one JSON line on stdout: ``name``, ``valid``, ``error`` (the provider's message
+when the layer is invalid), ``render_errors`` (what the render job reported) and ``urls``
+(every request QGIS made); QGIS's message log goes to stderr, one ``[tag] message`` line each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsMapRendererSequentialJob,
     QgsMapSettings,
+    QgsNetworkAccessManager,
+    QgsNetworkRequestParameters,
     QgsRasterLayer,
     QgsRectangle,
 )
@@ -56,19 +59,23 @@ def main() -> None:
     # message log, which a headless run never shows: pass it on to stderr.
     log = QgsApplication.messageLog()
     log.messageReceived.connect(lambda message, tag, level: print(f"[{tag}] {message}", file=sys.stderr))
+    # Every URL QGIS asks for, from any thread (the main manager relays them all).
+    urls: list[str] = []
+    QgsNetworkAccessManager.instance().requestAboutToBeCreated[QgsNetworkRequestParameters].connect(
+        lambda params: urls.append(params.request().url().toString())
+    )
     try:
-        for spec in job["layers"]:
-            layer = QgsRasterLayer(spec["uri"], spec["name"], spec["provider"])
-            report = {"name": spec["name"], "valid": layer.isValid(), "error": "", "render_errors": []}
-            if layer.isValid():
-                report["render_errors"] = render(
-                    layer, job["extent"], job["width"], job["height"], spec["png"]
-                )
-            else:
-                report["error"] = layer.error().summary() or (
-                    layer.dataProvider().error().summary() if layer.dataProvider() else ""
-                )
-            print(json.dumps(report), flush=True)
+        layer = QgsRasterLayer(job["uri"], job["name"], job["provider"])
+        report = {"name": job["name"], "valid": layer.isValid(), "error": "", "render_errors": []}
+        if layer.isValid():
+            report["render_errors"] = render(layer, job["extent"], job["width"], job["height"], job["png"])
+        else:
+            report["error"] = layer.error().summary() or (
+                layer.dataProvider().error().summary() if layer.dataProvider() else ""
+            )
+        app.processEvents()  # deliver the relayed request signals
+        report["urls"] = urls
+        print(json.dumps(report), flush=True)
     finally:
         app.exitQgis()
 
