@@ -1,0 +1,180 @@
+"""QGIS as a real client: its own ``wms`` provider reads our WMTS capabilities and XYZ template.
+
+QGIS (Debian's ``python3-qgis``) lives in the system interpreter, not in the
+virtualenv, so ``tests/qgis_render.py`` runs there in a subprocess, headless,
+against the live server (gunicorn over the Range file server), and the pixels it
+rendered are compared here with the source warped to EPSG:3857. Without QGIS the
+tests skip, except in CI (``CI=true``) where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image as PILImage
+
+from .test_clients import web_mercator_reference
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+RENDER_SCRIPT = Path(__file__).resolve().parent / "qgis_render.py"
+#: Web Mercator's half extent and the size of a pixel at zoom 18 (256 px tiles), metres.
+ORIGIN = 20037508.342789244
+Z18_RESOLUTION = 2 * ORIGIN / 256 / 2**18
+#: Pixels cut from each side of cogeo.tif, so every rendered pixel is inside the image.
+INSET_PX = 32
+
+
+def qgis_missing() -> str | None:
+    """Why the system interpreter cannot run QGIS, or None when it can."""
+    try:
+        run = subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        why = str(exc)
+    else:
+        if run.returncode == 0:
+            return None
+        why = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+    return f"{SYSTEM_PYTHON} cannot import qgis.core (apt-get install python3-qgis): {why}"
+
+
+@pytest.fixture(scope="module")
+def qgis_python() -> str:
+    """The interpreter that runs QGIS; skips without it, except in CI, where it fails."""
+    missing = qgis_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return SYSTEM_PYTHON
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 arrays, dB (inf when identical)."""
+    mse = float(np.mean((a.astype(float) - b.astype(float)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def z18_extent(path: Path) -> tuple[tuple[float, float, float, float], int, int]:
+    """An EPSG:3857 extent inside ``path`` on the zoom-18 pixel grid, and its size in px.
+
+    cogeo.tif's pixels are zoom 18's (0.597 m, on the tile grid), so QGIS draws the
+    tiles unscaled and any difference is ours, not a resampling's.
+    """
+    with rasterio.open(path) as ds:
+        assert ds.crs.to_epsg() == 3857
+        left, bottom, right, top = ds.bounds
+    col0 = math.ceil((left + ORIGIN) / Z18_RESOLUTION - 1e-6) + INSET_PX
+    row0 = math.ceil((ORIGIN - top) / Z18_RESOLUTION - 1e-6) + INSET_PX
+    col1 = math.floor((right + ORIGIN) / Z18_RESOLUTION + 1e-6) - INSET_PX
+    row1 = math.floor((ORIGIN - bottom) / Z18_RESOLUTION + 1e-6) - INSET_PX
+    extent = (
+        col0 * Z18_RESOLUTION - ORIGIN,
+        ORIGIN - row1 * Z18_RESOLUTION,
+        col1 * Z18_RESOLUTION - ORIGIN,
+        ORIGIN - row0 * Z18_RESOLUTION,
+    )
+    return extent, col1 - col0, row1 - row0
+
+
+def qgis_env(home: Path) -> dict[str, str]:
+    """The environment of the QGIS child: headless, and every file it writes under ``home``."""
+    dirs = {k: home / k.lower() for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")}
+    runtime = home / "runtime"
+    for d in [*dirs.values(), runtime]:
+        d.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # Qt ignores a runtime dir others can read
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "QGIS"))}
+    env.update({k: str(v) for k, v in dirs.items()})
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), QT_QPA_PLATFORM="offscreen")
+    return env
+
+
+def qgis_render(python: str, job: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """Run tests/qgis_render.py on ``job`` in its own QGIS process, HOME in ``tmp``; its report,
+    with QGIS's message log as ``log`` (lines)."""
+    run = subprocess.run(
+        [python, str(RENDER_SCRIPT)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        env=qgis_env(tmp / "home"),
+        cwd=tmp,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return {**json.loads(run.stdout), "log": run.stderr.splitlines()}
+
+
+@pytest.fixture(scope="module")
+def qgis_renders(
+    qgis_python: str, live_server: str, tiff_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """QGIS's reports on cogeo.tif through our WMTS and our XYZ template, by layer name,
+    and the source warped to the same grid as ``reference``."""
+    base = f"{live_server}/api/images/cogeo"
+    with urllib.request.urlopen(f"{base}/tilejson.json") as response:
+        tj = json.load(response)
+    assert tj["minzoom"] <= 18 <= tj["maxzoom"]  # z18_extent's grid is a zoom the image has
+    wmts_uri = urllib.parse.urlencode(
+        {
+            "crs": "EPSG:3857",
+            "format": "image/png",
+            "layers": "cogeo",  # the layer's ows:Identifier is the image id
+            "styles": "default",
+            "tileMatrixSet": "GoogleMapsCompatible",
+            "url": f"{base}/WMTSCapabilities.xml",
+        }
+    )
+    xyz_uri = urllib.parse.urlencode(
+        {"type": "xyz", "url": tj["tiles"][0], "zmin": tj["minzoom"], "zmax": tj["maxzoom"]}
+    )
+    extent, width, height = z18_extent(tiff_dir / "cogeo.tif")
+    renders: dict[str, Any] = {}
+    for name, uri in (("wmts", wmts_uri), ("xyz", xyz_uri)):
+        tmp = tmp_path_factory.mktemp(f"qgis_{name}")
+        job = {"extent": extent, "width": width, "height": height, "name": name, "provider": "wms"}
+        renders[name] = qgis_render(qgis_python, {**job, "uri": uri, "png": str(tmp / "out.png")}, tmp)
+        renders[name]["png"] = tmp / "out.png"
+    renders["reference"] = web_mercator_reference(tiff_dir / "cogeo.tif", extent, width, height)
+    return renders
+
+
+@pytest.mark.parametrize("name", ["wmts", "xyz"])
+def test_qgis_renders_our_layer_like_the_source(qgis_renders: dict[str, Any], name: str) -> None:
+    report = qgis_renders[name]
+    log = "\n".join(report["log"])
+    assert report["valid"], f"QGIS found the {name} layer invalid: {report['error']}\n{log}"
+    assert report["render_errors"] == [], log
+    # The wms provider logs what it dislikes in capabilities (unknown matrix, bad limits) and
+    # every failed tile download under "WMS"; a correct service leaves that log empty.
+    assert [line for line in report["log"] if line.startswith("[WMS]")] == []
+    # QGIS fetched our tiles itself, at the image's zoom 18, so it drew them unscaled.
+    zooms = {url.split("/tiles/")[1].split("/")[0] for url in report["urls"] if "/tiles/" in url}
+    assert zooms == {"18"}, report["urls"]
+    rgba = np.asarray(PILImage.open(report["png"]).convert("RGBA"))
+    assert (rgba[..., 3] == 255).all(), "QGIS left pixels inside the image undrawn"
+    out = np.moveaxis(rgba[..., :3], -1, 0)
+    ref = qgis_renders["reference"]
+    assert out.shape == ref.shape
+    mean = float(np.abs(out.astype(int) - ref.astype(int)).mean())
+    quality = psnr(out, ref)
+    tiles = sum("/tiles/" in url for url in report["urls"])
+    print(
+        f"QGIS {name}: {out.shape[2]}x{out.shape[1]} px from {tiles} tiles, mean |diff| {mean:.3f}, PSNR {quality:.1f} dB"
+    )
+    # Measured: identical pixels (cogeo.tif's pixels are zoom 18's, read with nearest both ways).
+    # A one-pixel shift gives 6.2 and 27 dB; the bounds leave room for a client's lossy quirks.
+    assert mean < 2
+    assert quality > 35
