@@ -129,7 +129,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(url, timeout=2) as response:  # loopback
                 if response.status == 200:
                     return
         except OSError:

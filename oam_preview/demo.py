@@ -275,6 +275,17 @@ def _alpha(land: Landscape, window: Window) -> np.ndarray:
     return np.where(u * u + v * v * 1.3 < 0.75 + wobble, 255, 0).astype(np.uint8)
 
 
+_TILED = {"tiled": True, "blockxsize": 512, "blockysize": 512}
+#: The raw file of each kind of demo image, before it becomes a COG (all but the stripped upload).
+KIND_PROFILES: dict[str, dict[str, Any]] = {
+    "rgb_stripped": {"count": 3, "dtype": "uint8", "photometric": "RGB"},  # uncompressed strips
+    "rgb_cog": {"count": 3, "dtype": "uint8", **_TILED},
+    "rgba_cog": {"count": 4, "dtype": "uint8", **_TILED},
+    "uint16_cog": {"count": 4, "dtype": "uint16", "nodata": 0, **_TILED},
+    "palette_cog": {"count": 1, "dtype": "uint8", "nodata": 0, **_TILED},
+}
+
+
 def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
     """Generate one demo image at ``path`` (via a temporary file, then renamed)."""
     from rio_cogeo.cogeo import cog_translate
@@ -285,20 +296,8 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
     tmp_dir = Path(tempfile.mkdtemp(dir=path.parent))
     raw = tmp_dir / "raw.tif"
     windows = _windows(spec.width, spec.height)
-    if spec.kind == "rgb_stripped":
-        profile.update(count=3, dtype="uint8", photometric="RGB")  # stripped, uncompressed: a raw upload
-        target = raw
-    elif spec.kind == "uint16_cog":
-        profile.update(count=4, dtype="uint16", nodata=0, tiled=True, blockxsize=512, blockysize=512)
-        target = raw
-    elif spec.kind == "palette_cog":
-        profile.update(count=1, dtype="uint8", nodata=0, tiled=True, blockxsize=512, blockysize=512)
-        target = raw
-    else:
-        count = 4 if spec.kind == "rgba_cog" else 3
-        profile.update(count=count, dtype="uint8", tiled=True, blockxsize=512, blockysize=512)
-        target = raw
-    with rasterio.open(target, "w", **profile) as dst:
+    profile.update(KIND_PROFILES[spec.kind])
+    with rasterio.open(raw, "w", **profile) as dst:
         if spec.kind == "rgba_cog":
             dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
         if spec.kind == "palette_cog":

@@ -108,6 +108,10 @@ class UpstreamError(OamPreviewError):
         return cls("the server holding the GeoTIFF is unreachable", unreachable=True)
 
     @classmethod
+    def broken_transfer(cls) -> UpstreamError:
+        return cls("the server holding the GeoTIFF broke off the transfer", unreachable=True)
+
+    @classmethod
     def not_geotiff(cls, why: str = "") -> UpstreamError:
         return cls("the upstream file is not a readable GeoTIFF" + (f" ({why})" if why else ""))
 

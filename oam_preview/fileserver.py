@@ -72,13 +72,13 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FileServerHTTP
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: tests and the demo would drown in range requests
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._serve(body=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == TRAFFIC_PATH:
             t = self.server.traffic
             with t.lock:
@@ -87,7 +87,7 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
             return
         self._serve(body=True)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path == TRAFFIC_PATH + "/reset":
             self.server.traffic.reset()
             self._send_json({"reset": True})
@@ -246,7 +246,7 @@ class RemoteTraffic:
         return doc["requests"], doc["bytes_sent"]
 
     def read(self) -> dict:
-        with urllib.request.urlopen(self._url, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(self._url, timeout=10) as response:
             return json.load(response)
 
     @property
@@ -263,7 +263,7 @@ class RemoteTraffic:
 
     def reset(self) -> None:
         request = urllib.request.Request(self._url + "/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
 

@@ -91,10 +91,10 @@ def footprint_bbox(geom: BaseGeometry) -> BBox:
 def footprint_from_geojson(obj: object) -> BaseGeometry | None:
     """A normalised footprint from a GeoJSON geometry mapping; ``ValueError`` if unusable."""
     if not isinstance(obj, dict):
-        raise ValueError("geometry is not a GeoJSON object")  # noqa: TRY004 - documented as ValueError
+        raise ValueError("geometry is not a GeoJSON object")  # documented as ValueError
     try:
         geom = shape(obj)
-    except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
+    except Exception as exc:  # shapely raises several types for bad GeoJSON
         raise ValueError(f"bad geometry: {exc}") from None
     return normalize_footprint(geom)
 
@@ -137,7 +137,7 @@ def footprint_from_wkt(text: str) -> BaseGeometry | None:
     """A normalised footprint from WKT in EPSG:4326 degrees; ``ValueError`` if unusable."""
     try:
         geom = shapely.from_wkt(text)
-    except Exception as exc:  # noqa: BLE001 - shapely raises GEOSException and others
+    except Exception as exc:  # shapely raises GEOSException and others
         raise ValueError(f"bad footprint WKT: {exc}") from None
     return normalize_footprint(geom)
 

@@ -12,27 +12,24 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import contextvars
-import email.utils
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import rasterio
-from rasterio._err import CPLE_BaseError
 from rasterio.env import set_gdal_config
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import NotGeoreferencedWarning
 from rio_tiler.errors import AlphaBandWarning, NoOverviewWarning
 
 from . import deadline
 from .config import Settings
+from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
+from .freshness import Freshness, changed, head
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .memo import KeyedLocks
 from .upstream import UpstreamGuard
@@ -43,10 +40,6 @@ T = TypeVar("T")
 #: Threads per worker process that run GDAL reads (see :meth:`Opener.read`). A read stuck on a
 #: hanging host holds one until GDAL gives up; the bulkhead bounds those per host.
 READ_THREADS = 64
-
-#: What GDAL raises through rasterio. Some reads (masks, warped reads) raise rasterio's
-#: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
-GDAL_ERRORS = (RasterioError, OSError, CPLE_BaseError)
 
 
 def quiet_reader_warnings() -> None:
@@ -107,158 +100,11 @@ def set_block_cache(nbytes: int = BLOCK_CACHE_BYTES) -> None:
     set_gdal_config("GDAL_CACHEMAX", int(nbytes))
 
 
-def classify(message: str, slow: bool = False) -> OamPreviewError:
-    """Map a GDAL/rasterio error message about a remote file to an API error.
-
-    ``slow``: the failing read took the whole upstream timeout. GDAL then often
-    reports only a short read ("got N bytes, expected M"), which is a timeout,
-    not a corrupt file.
-    """
-    text = message.lower()
-    if "timeout was reached" in text or "timed out" in text or "operation too slow" in text:
-        return UpstreamTimeout.no_answer()
-    code = _http_status(text)
-    if code is not None:
-        return UpstreamError.http(code)
-    for needle in (
-        "couldn't connect",
-        "failed to connect",
-        "connection refused",
-        "connection reset",
-        "recv failure",
-        "empty reply",
-        "could not resolve",
-        "send failure",
-    ):
-        if needle in text:
-            return UpstreamError.unreachable_host()
-    for needle in (
-        "not recognized as",
-        "not a tiff",
-        "not a supported file format",
-        "tiffreaddirectory",
-        "cannot read tiff header",
-        "does not exist in the file system",
-    ):
-        if needle in text:
-            return UpstreamError.not_geotiff()
-    if slow:
-        return UpstreamTimeout("the server holding the GeoTIFF did not send the pixel data in time")
-    return UpstreamError.undecodable(message)
-
-
-def _http_status(text: str) -> int | None:
-    marker = "http response code: "
-    at = text.find(marker)
-    if at < 0:
-        return None
-    digits = "".join(c for c in text[at + len(marker) : at + len(marker) + 3] if c.isdigit())
-    return int(digits) if digits else None
-
-
-@contextlib.contextmanager
-def upstream_errors(timeout: float | None = None) -> Iterator[None]:
-    """Turn rasterio/GDAL exceptions raised inside the block into API errors.
-
-    ``timeout`` (seconds): a block that fails after at least that long failed by slowness.
-    """
-    started = time.monotonic()
-    try:
-        yield
-    except OamPreviewError:
-        raise
-    except GDAL_ERRORS as exc:
-        slow = timeout is not None and time.monotonic() - started >= timeout
-        raise classify(chained_message(exc), slow) from exc
-
-
-def chained_message(exc: BaseException) -> str:
-    """``exc``'s message and its causes': rasterio says "Read failed. See previous exception"
-    and leaves GDAL's reason (a timeout, an HTTP status) in the chained exception."""
-    messages: list[str] = []
-    current: BaseException | None = exc
-    while current is not None and len(messages) < 5:
-        messages.append(str(current))
-        current = current.__cause__ or current.__context__
-    return " / ".join(reversed(messages))
-
-
-#: The first bytes of a classic TIFF and of a BigTIFF, either byte order.
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def diagnose(url: str, timeout: float) -> OamPreviewError | None:
-    """Why GDAL could not open ``url``, asked of the server directly (8 bytes).
-
-    GDAL reports a refused connection, an HTTP error and an HTML page alike
-    ("not recognized as a supported file format"); one small range request
-    tells them apart. ``None`` when the server looks fine.
-    """
-    if not url.startswith(("http://", "https://")):
-        return None
-    request = urllib.request.Request(url, headers={"Range": "bytes=0-7", "User-Agent": "oam-preview"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
-            head = response.read(8)
-    except urllib.error.HTTPError as exc:
-        return UpstreamError.http(exc.code)
-    except (urllib.error.URLError, OSError) as exc:
-        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
-            return UpstreamTimeout.no_answer()
-        return UpstreamError.unreachable_host()
-    if head[:4] not in TIFF_MAGIC:
-        return UpstreamError.not_geotiff("it is not a TIFF")
-    return None
-
-
 def vsi_path(url: str) -> str:
     """The path GDAL opens for ``url``: local paths as they are, http(s) through ``/vsicurl/``."""
     if url.startswith(("http://", "https://")):
         return "/vsicurl/" + url
     return url
-
-
-@dataclass
-class Freshness:
-    """What a worker knows of one upstream file's version."""
-
-    generation: int = 0
-    opened_at: float = field(default_factory=time.time)  # Unix time this version was first used
-    checked_at: float = field(default_factory=time.monotonic)
-    etag: str | None = None
-    length: str | None = None
-
-
-def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None] | None:
-    """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request;
-    ``None`` for a local path. A failure raises the API error it amounts to."""
-    if not url.startswith(("http://", "https://")):
-        return None
-    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "oam-preview"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (catalog URL)
-            headers = response.headers
-    except urllib.error.HTTPError as exc:
-        raise UpstreamError.http(exc.code) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
-            raise UpstreamTimeout.no_answer() from None
-        raise UpstreamError.unreachable_host() from None
-    modified = headers.get("Last-Modified")
-    try:
-        modified_at = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
-    except (TypeError, ValueError):
-        modified_at = None
-    return headers.get("ETag"), headers.get("Content-Length"), modified_at
-
-
-def changed(known: Freshness, etag: str | None, length: str | None, modified_at: float | None) -> bool:
-    """Whether a HEAD's answer shows a new version of a file known as ``known``."""
-    if known.etag is not None and etag is not None and etag != known.etag:
-        return True
-    if known.length is not None and length is not None and length != known.length:
-        return True
-    return modified_at is not None and modified_at > known.opened_at
 
 
 class Opener:

@@ -21,6 +21,7 @@ from rasterio.warp import Resampling, reproject
 from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
+from oam_preview.errors import OamPreviewError
 from oam_preview.imagery import Imagery
 from oam_preview.opener import Opener
 from oam_preview.tiles import TMS, xy_bounds
@@ -204,7 +205,7 @@ def test_a_failed_sidecar_probe_is_not_remembered(tiff_dir):
         image = Image(id="sidecar", source_url=f"{server.url}/sidecar.tif")
         imagery.info(image)
         server.mode("status-503")
-        with pytest.raises(Exception):  # noqa: B017 - any upstream error
+        with pytest.raises(OamPreviewError):
             imagery._has_sidecar(image)
         server.mode("ok")
         assert imagery._has_sidecar(image) is True

@@ -65,7 +65,7 @@ def test_concurrent_first_opens_read_the_header_once(opener, tiff_server):
         try:
             with opener.open(url) as dataset:
                 dataset.read(1, window=((0, 1), (0, 1)))
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     def race():

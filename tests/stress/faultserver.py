@@ -46,7 +46,7 @@ MODE_PATH = "/__mode__/"
 class FaultHandler(RangeRequestHandler):
     """:class:`RangeRequestHandler` with the faults of the module doc."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path.startswith(MODE_PATH):
             state: dict[str, Any] = self.server.state  # type: ignore[attr-defined]
             with state["lock"]:
@@ -134,7 +134,7 @@ class FaultHandler(RangeRequestHandler):
 def set_mode(base_url: str, mode: str) -> None:
     """Switch the fault server at ``base_url`` to ``mode``."""
     request = urllib.request.Request(base_url + MODE_PATH + mode, data=b"", method="POST")
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback test server)
+    with urllib.request.urlopen(request, timeout=10):  # loopback test server
         pass
 
 

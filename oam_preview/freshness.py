@@ -1,0 +1,54 @@
+"""Whether an upstream file changed under the same URL: one ``HEAD`` and what a worker knew of it."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from .errors import UpstreamError, UpstreamTimeout
+
+
+@dataclass
+class Freshness:
+    """What a worker knows of one upstream file's version."""
+
+    generation: int = 0
+    opened_at: float = field(default_factory=time.time)  # Unix time this version was first used
+    checked_at: float = field(default_factory=time.monotonic)
+    etag: str | None = None
+    length: str | None = None
+
+
+def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None] | None:
+    """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request;
+    ``None`` for a local path. A failure raises the API error it amounts to."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "oam-preview"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # a catalog URL, never a client's
+            headers = response.headers
+    except urllib.error.HTTPError as exc:
+        raise UpstreamError.http(exc.code) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            raise UpstreamTimeout.no_answer() from None
+        raise UpstreamError.unreachable_host() from None
+    modified = headers.get("Last-Modified")
+    try:
+        modified_at = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
+    except (TypeError, ValueError):
+        modified_at = None
+    return headers.get("ETag"), headers.get("Content-Length"), modified_at
+
+
+def changed(known: Freshness, etag: str | None, length: str | None, modified_at: float | None) -> bool:
+    """Whether a HEAD's answer shows a new version of a file known as ``known``."""
+    if known.etag is not None and etag is not None and etag != known.etag:
+        return True
+    if known.length is not None and length is not None and length != known.length:
+        return True
+    return modified_at is not None and modified_at > known.opened_at
