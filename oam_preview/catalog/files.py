@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..georeference import geographic_footprint
+from .fetch import href_file_stem, is_url, resolve_href
 from .model import slugify
-from .sources import (
-    Progress,
+from .progress import Progress
+from .records import (
     Record,
     Skip,
-    _is_url,
     build_image,
-    href_file_stem,
-    resolve_href,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +64,7 @@ def is_url_list(text: str) -> bool:
     return (
         bool(entries)
         and all(len(entry.split()) == 1 for entry in entries)
-        and any(_is_url(e) or e.lower().endswith(GEOTIFF_SUFFIXES) for e in entries)
+        and any(is_url(e) or e.lower().endswith(GEOTIFF_SUFFIXES) for e in entries)
     )
 
 

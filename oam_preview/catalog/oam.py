@@ -17,22 +17,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
+from .fetch import fetch_text, href_file_stem, is_url, resolve_href
 from .model import ID_PATTERN, Image, slugify
-from .sources import (
+from .progress import Progress
+from .records import (
     CatalogError,
-    Progress,
     Record,
     Skip,
-    _is_url,
-    _optional_str,
     build_image,
-    fetch_text,
     footprint_latitude,
     gsd_in_metres,
-    href_file_stem,
+    optional_str,
     parse_datetime,
     positive_number,
-    resolve_href,
 )
 
 log = logging.getLogger(__name__)
@@ -83,14 +80,14 @@ def load_oam_api_response(doc: dict[str, Any], base: str) -> Iterator[Record]:
     thousands of images is worse than the last good one.
     """
     meta = doc["meta"]
-    default_license = _optional_str(meta.get("license"))
+    default_license = optional_str(meta.get("license"))
     results = doc["results"]
     if isinstance(results, dict):  # /meta/{id}: one record
         yield oam_record(results, default_license, base)
         return
     yield from _page_records(results, default_license, base)
     pages = _page_count(meta, len(results))
-    if not _is_url(base) or pages <= 1:
+    if not is_url(base) or pages <= 1:
         return
     first_page = _int(meta.get("page"), 1)
     progress = Progress("OpenAerialMap /meta pages", pages)
@@ -128,7 +125,7 @@ def load_oin_meta(doc: dict[str, Any], base: str) -> Iterator[Record]:
         name = href_file_stem(doc["uuid"])
     image_id = slugify(name)
     try:
-        yield oam_record(doc, _optional_str(doc.get("license")), base, image_id=image_id)
+        yield oam_record(doc, optional_str(doc.get("license")), base, image_id=image_id)
     except (ValueError, TypeError) as exc:
         yield Skip(image_id, str(exc))
 
@@ -166,13 +163,13 @@ def oam_record(record: Any, default_license: str | None, base: str, image_id: st
     return build_image(
         image_id=image_id,
         source_url=resolve_href(base, record["uuid"]),
-        title=_optional_str(record.get("title")),
+        title=optional_str(record.get("title")),
         footprint=footprint,
         gsd=gsd,
         start=parse_datetime(record.get("acquisition_start")),
         end=parse_datetime(record.get("acquisition_end")),
-        provider=_optional_str(record.get("provider")),
-        license=_optional_str(props.get("license")) or default_license,
+        provider=optional_str(record.get("provider")),
+        license=optional_str(props.get("license")) or default_license,
         properties=extra,
     )
 

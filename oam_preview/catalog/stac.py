@@ -20,21 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..geometry import footprint_from_bbox, footprint_from_geojson
+from .fetch import fetch_text, resolve_href
 from .model import ID_PATTERN, Image, slugify
-from .sources import (
+from .progress import Progress
+from .records import (
     CatalogError,
-    Progress,
     Record,
     Skip,
-    _optional_str,
     build_image,
-    fetch_text,
+    feature_footprint,
     footprint_latitude,
     gsd_in_metres,
+    optional_str,
     parse_datetime,
     positive_number,
-    resolve_href,
 )
 
 log = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ def _inherit(doc: dict[str, Any], inherited: Inherited) -> Inherited:
     provider, license_ = inherited.provider, inherited.license
     try:
         provider = _first_provider(doc.get("providers")) or provider
-        license_ = _optional_str(doc.get("license")) or license_
+        license_ = optional_str(doc.get("license")) or license_
     except ValueError:
         pass  # a malformed collection-level field only loses the default
     return Inherited(provider, license_)
@@ -192,7 +191,7 @@ def _inherit(doc: dict[str, Any], inherited: Inherited) -> Inherited:
 
 def _first_provider(providers: Any) -> str | None:
     if isinstance(providers, list) and providers and isinstance(providers[0], dict):
-        return _optional_str(providers[0].get("name"))
+        return optional_str(providers[0].get("name"))
     return None
 
 
@@ -214,11 +213,7 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
     if not isinstance(props, dict):
         raise TypeError("no properties")
     key, asset = choose_asset(item.get("assets"))
-    footprint = None
-    if item.get("geometry") is not None:
-        footprint = footprint_from_geojson(item["geometry"])
-    elif item.get("bbox") is not None:
-        footprint = footprint_from_bbox(item["bbox"])
+    footprint = feature_footprint(item)
     start = parse_datetime(props.get("start_datetime"))
     end = parse_datetime(props.get("end_datetime"))
     moment = parse_datetime(props.get("datetime"))
@@ -241,13 +236,13 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
     return build_image(
         image_id=image_id,
         source_url=resolve_href(base, asset.get("href")),
-        title=_optional_str(props.get("title")),
+        title=optional_str(props.get("title")),
         footprint=footprint,
         gsd=gsd,
         start=start,
         end=end,
         provider=_first_provider(props.get("providers")) or inherited.provider,
-        license=_optional_str(props.get("license")) or inherited.license,
+        license=optional_str(props.get("license")) or inherited.license,
         properties=extra,
     )
 
