@@ -5,7 +5,7 @@ Builds a synthetic OpenAerialMap ``/meta`` response shaped like the real one
 degrees, dates, ``properties``), writes it to a temporary file, and prints:
 load time, peak Python memory while loading (tracemalloc, in a second run
 because tracing slows the load), the process's peak RSS, and the time of
-``Catalog.search(bbox=…)`` for small, regional and antimeridian boxes.
+``Catalog.search(ImageQuery(bbox=…))`` for small, regional and antimeridian boxes.
 
     .venv/bin/python benchmarks/catalog_load.py [--records 20000] [--queries 2000]
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oam_preview.catalog import load
+from oam_preview.catalog.query import ImageQuery
 
 WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
@@ -113,7 +114,7 @@ def main() -> None:
         for _ in range(args.queries):
             w, s = rng.uniform(-180, 180 - size), rng.uniform(-60, 70)
             began = time.perf_counter()
-            result = catalog.search(bbox=(w, s, w + size, s + size), limit=100)
+            result = catalog.search(ImageQuery(bbox=(w, s, w + size, s + size)), limit=100)
             timings.append(time.perf_counter() - began)
             matches.append(result.matched)
         report(label, timings, matches)
@@ -121,12 +122,12 @@ def main() -> None:
     for _ in range(args.queries):
         s = rng.uniform(-60, 60)
         began = time.perf_counter()
-        result = catalog.search(bbox=(175.0, s, -175.0, s + 10), limit=100)
+        result = catalog.search(ImageQuery(bbox=(175.0, s, -175.0, s + 10)), limit=100)
         timings.append(time.perf_counter() - began)
         matches.append(result.matched)
     report("antimeridian bbox (10°)", timings, matches)
     began = time.perf_counter()
-    everything = catalog.search(bbox=(-180, -90, 180, 90), limit=100)
+    everything = catalog.search(ImageQuery(bbox=(-180, -90, 180, 90)), limit=100)
     print(f"whole-world bbox: {1e3 * (time.perf_counter() - began):.1f} ms, {everything.matched} matched")
 
 

@@ -40,6 +40,7 @@ from . import __version__
 from .cache import CachedResponse, ResponseCache, TieredCache, response_cache
 from .catalog import Catalog, Image
 from .catalog.model import ID_PATTERN, BBox
+from .catalog.query import ImageQuery, page_from_args
 from .catalog.store import CatalogStore
 from .config import Settings
 from .errors import BadRequest, Internal, MethodNotAllowed, NotFound, NotGeoreferenced, OamPreviewError
@@ -370,18 +371,8 @@ def _add_routes(bp: Blueprint) -> None:
     @bp.get("/api/images")
     def images() -> Any:
         preview: Preview = g.oam_preview
-        limit = query_int("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
-        offset = query_int("offset", 0, 0, 10**9)
-        after = query_date("acquired_after", end_of_day=False)
-        before = query_date("acquired_before", end_of_day=True)
-        if after and before and after > before:
-            raise BadRequest("acquired_after is later than acquired_before")
-        q = request.args.get("q") or None
-        if q is not None and len(q) > 500:
-            raise BadRequest("q is longer than 500 characters")
-        result = preview.store.catalog.search(
-            bbox=query_bbox(), q=q, acquired_after=after, acquired_before=before, limit=limit, offset=offset
-        )
+        limit, offset = page_from_args(request.args)
+        result = preview.store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
         root = api_root()
         links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
         args = request.args.to_dict()

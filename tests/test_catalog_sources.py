@@ -54,12 +54,12 @@ def test_oam_api_response_page():
     assert image.acquisition_end == utc("2016-04-28T17:00:03")
     assert image.license == "CC-BY 4.0"  # from the envelope's meta
     assert image.provider == "redacted"
-    assert image.properties["platform"] == "uav"
+    assert image.platform == "uav"
     assert image.properties["oam_tms"].endswith("/{z}/{x}/{y}.png")
     assert "contact" not in image.properties
     assert "thumbnail" not in image.properties  # the server's own property name
     # "UAV" in the old records is normalised; every gsd is a plausible UAV value in metres.
-    assert {i.properties["platform"] for i in catalog.images} == {"uav"}
+    assert {i.platform for i in catalog.images} == {"uav"}
     assert all(0.01 < i.gsd < 0.05 for i in catalog.images)
     assert all(i.acquisition_start <= i.acquisition_end for i in catalog.images)
 

@@ -106,5 +106,6 @@ def feature_image(feature: dict[str, Any], fid: str, href: str, base: str) -> Im
         end=parse_datetime(props.get("acquisition_end")),
         provider=optional_str(props.get("provider")),
         license=optional_str(props.get("license")),
+        platform=props["platform"] if isinstance(props.get("platform"), str) else None,
         properties={k: v for k, v in props.items() if k not in ("url", "projection")},
     )

@@ -39,7 +39,7 @@ MAX_PAGES = 10_000
 
 #: Record fields kept in ``Image.properties`` (``contact`` is left out: it is
 #: a person's e-mail address and the preview has no use for it).
-KEPT_FIELDS = ("platform", "uploaded_at", "file_size", "meta_uri")
+KEPT_FIELDS = ("uploaded_at", "file_size", "meta_uri")
 #: ``properties`` members kept, renamed so they are not mistaken for the
 #: server's own ``thumbnail``/``tiles``/``wmts`` URLs.
 KEPT_PROPERTIES = {
@@ -155,8 +155,6 @@ def oam_record(record: Any, default_license: str | None, base: str, image_id: st
         in_crs_units=True,
     )
     extra: dict[str, Any] = {k: record[k] for k in KEPT_FIELDS if record.get(k) is not None}
-    if isinstance(extra.get("platform"), str):
-        extra["platform"] = extra["platform"].lower()  # real data has both "uav" and "UAV"
     for key, kept_as in KEPT_PROPERTIES.items():
         if props.get(key) is not None:
             extra[kept_as] = props[key]
@@ -170,6 +168,7 @@ def oam_record(record: Any, default_license: str | None, base: str, image_id: st
         end=parse_datetime(record.get("acquisition_end")),
         provider=optional_str(record.get("provider")),
         license=optional_str(props.get("license")) or default_license,
+        platform=record["platform"] if isinstance(record.get("platform"), str) else None,
         properties=extra,
     )
 

@@ -31,6 +31,7 @@ RESERVED_PROPERTIES = frozenset(
         "acquisition_end",
         "provider",
         "license",
+        "platform",
         "thumbnail",
         "tilejson",
         "tiles",
@@ -176,9 +177,13 @@ def build_image(
     end: datetime | None = None,
     provider: str | None = None,
     license: str | None = None,
+    platform: str | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> Image:
-    """An :class:`Image` with its bbox derived from the footprint and its dates ordered."""
+    """An :class:`Image` with its bbox derived from the footprint and its dates ordered.
+
+    ``platform`` is lower-cased: real OAM data has both ``uav`` and ``UAV``.
+    """
     start, end = ordered_interval(start, end)
     extra = {k: v for k, v in (properties or {}).items() if k not in RESERVED_PROPERTIES}
     return Image(
@@ -192,6 +197,7 @@ def build_image(
         acquisition_end=end,
         provider=provider,
         license=license,
+        platform=platform.lower() if platform else None,
         properties=extra,
     )
 
