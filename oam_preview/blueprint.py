@@ -78,8 +78,8 @@ class Preview:
     cache: ResponseCache | TieredCache
 
     @classmethod
-    def build(cls, settings: Settings, store: CatalogStore) -> Preview:
-        opener = Opener(settings)
+    def build(cls, settings: Settings, store: CatalogStore, opener: Opener | None = None) -> Preview:
+        opener = opener if opener is not None else Opener(settings)
         return cls(
             settings=settings,
             store=store,
@@ -112,16 +112,22 @@ def create_blueprint(
     def _setup(state: BlueprintSetupState) -> None:
         app = state.app
         resolved = settings or Settings.from_mapping(app.config)
+        opener = Opener(resolved)
         if isinstance(catalog, CatalogStore):
             store = catalog
         elif isinstance(catalog, Catalog):
             store = CatalogStore.fixed(catalog)
         else:
-            store = CatalogStore.for_source(resolved.catalog, resolved.catalog_ttl)
+            store = CatalogStore.for_source(
+                resolved.catalog,
+                resolved.catalog_ttl,
+                opener=opener,
+                max_records=resolved.catalog_max_records,
+            )
             if not store.reload():
                 raise RuntimeError(f"cannot load catalog {resolved.catalog}: {store.status().last_error}")
             store.start()
-        app.extensions.setdefault("oam_preview", {})[name] = Preview.build(resolved, store)
+        app.extensions.setdefault("oam_preview", {})[name] = Preview.build(resolved, store, opener)
 
     @bp.before_request
     def _bind() -> None:

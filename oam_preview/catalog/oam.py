@@ -9,7 +9,6 @@ units of the image's ``projection``: degrees for EPSG:4326 images (about
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import urllib.parse
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
-from .fetch import fetch_text, href_file_stem, is_url, resolve_href
+from .fetch import fetch_json_retrying, href_file_stem, is_url, resolve_href
 from .model import ID_PATTERN, Image, slugify
 from .progress import Progress
 from .records import (
@@ -107,6 +106,12 @@ def load_oam_api_response(doc: dict[str, Any], base: str) -> Iterator[Record]:
             progress.update()
     finally:
         progress.close()
+
+
+def is_single_page(doc: dict[str, Any]) -> bool:
+    """Whether a ``/meta`` response is the whole catalog (one record, or all on one page)."""
+    results = doc["results"]
+    return isinstance(results, dict) or _page_count(doc["meta"], len(results)) <= 1
 
 
 def load_oin_meta(doc: dict[str, Any], base: str) -> Iterator[Record]:
@@ -244,16 +249,9 @@ def page_url(url: str, page: int) -> str:
 
 
 def _fetch_page(base: str, page: int) -> list[Any]:
-    """The ``results`` of one page, fetched with one retry (a long paging should survive a blip)."""
+    """The ``results`` of one page, retried a little (a long paging should survive a blip)."""
     url = page_url(base, page)
-    for attempt in (1, 2):
-        try:
-            doc = json.loads(fetch_text(url))
-            break
-        except (CatalogError, json.JSONDecodeError) as exc:
-            if attempt == 2:
-                raise CatalogError(f"OpenAerialMap page {page} ({url}): {exc}") from None
-            log.warning("catalog: retrying page %d of %s: %s", page, base, exc)
+    doc = fetch_json_retrying(url, f"OpenAerialMap page {page}")
     if not is_oam_api_response(doc) or not isinstance(doc["results"], list):
         raise CatalogError(f"OpenAerialMap page {page} ({url}) is not a /meta response")
     return doc["results"]

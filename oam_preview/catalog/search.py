@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from shapely import STRtree
 
 from ..geometry import bbox_geometry
+from .fetch import Revision
 from .model import BBox, Image
 from .query import EVERYTHING, ImageQuery
 
@@ -34,6 +35,9 @@ class Catalog:
 
     images: tuple[Image, ...]
     skipped: tuple[tuple[str, str], ...] = ()  # (record name, reason)
+    #: The source document's ETag/Last-Modified when an unchanged answer means an unchanged
+    #: catalog (one document, no pages or links); ``None`` otherwise.
+    revision: Revision | None = None
     _by_id: dict[str, Image] = field(init=False, repr=False)
     _position: dict[str, int] = field(init=False, repr=False)
     _tree: STRtree = field(init=False, repr=False)
@@ -57,7 +61,12 @@ class Catalog:
         self._tree_index = index
 
     @classmethod
-    def from_images(cls, images: Iterable[Image], skipped: Iterable[tuple[str, str]] = ()) -> Catalog:
+    def from_images(
+        cls,
+        images: Iterable[Image],
+        skipped: Iterable[tuple[str, str]] = (),
+        revision: Revision | None = None,
+    ) -> Catalog:
         """Keep the first image of each id; later duplicates become skipped records."""
         seen: set[str] = set()
         kept: list[Image] = []
@@ -68,7 +77,12 @@ class Catalog:
                 continue
             seen.add(image.id)
             kept.append(image)
-        return cls(tuple(kept), tuple(skips))
+        return cls(tuple(kept), tuple(skips), revision)
+
+    def with_images(self, replaced: Mapping[str, Image]) -> Catalog:
+        """A new catalog with the images of ``replaced`` (by id) put in place of the old ones."""
+        images = tuple(replaced.get(image.id, image) for image in self.images)
+        return Catalog(images, self.skipped, self.revision)
 
     def __len__(self) -> int:
         return len(self.images)
