@@ -4,8 +4,10 @@ OpenAerialMap's STAC conventions, and conditional refreshes answered by 304."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +55,18 @@ def test_collection_items_with_or_without_number_matched(api: StacApiServer, mat
     catalog = load(api.url + "/collections/openaerialmap/items")
     assert len(catalog) == ITEMS
     assert api.hits[("GET", "/collections/openaerialmap/items")] == 10
+
+
+def test_progress_line_on_a_terminal(api: StacApiServer, monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    api.matched = "context"
+    load(api.url + "/search")
+    assert terminal.getvalue().rstrip().endswith(f"STAC items: {ITEMS}/{ITEMS}")
 
 
 def test_a_page_that_fails_once_is_retried(api: StacApiServer) -> None:
