@@ -27,8 +27,9 @@ from .records import (
 
 log = logging.getLogger(__name__)
 
-#: Headers read at once.
-HEADER_CONCURRENCY = 8
+#: Headers read at once: the Opener's bulkhead admits 4 reads of one host by default
+#: (``OAM_PREVIEW_UPSTREAM_HOST_READS``); more threads would only queue there.
+HEADER_CONCURRENCY = 4
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 

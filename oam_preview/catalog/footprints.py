@@ -27,8 +27,9 @@ from .search import Catalog
 
 log = logging.getLogger(__name__)
 
-#: Headers read at once in the background (a load's own header reads use more).
-CONCURRENCY = 4
+#: Headers read at once in the background: fewer than the bulkhead admits per host
+#: (``OAM_PREVIEW_UPSTREAM_HOST_READS``, 4), so tiles of the same host keep slots.
+CONCURRENCY = 2
 #: Footprints gathered before a new catalog is published with them, and the longest wait (s).
 PUBLISH_EVERY = 64
 PUBLISH_SECONDS = 1.0

@@ -38,12 +38,12 @@ class Catalog:
     #: The source document's ETag/Last-Modified when an unchanged answer means an unchanged
     #: catalog (one document, no pages or links); ``None`` otherwise.
     revision: Revision | None = None
-    _by_id: dict[str, Image] = field(init=False, repr=False)
-    _position: dict[str, int] = field(init=False, repr=False)
-    _tree: STRtree = field(init=False, repr=False)
-    _tree_index: list[int] = field(init=False, repr=False)
-    _selections: OrderedDict[ImageQuery, tuple[Image, ...]] = field(init=False, repr=False)
-    _selections_lock: threading.Lock = field(init=False, repr=False)
+    _by_id: dict[str, Image] = field(init=False, repr=False, compare=False)
+    _position: dict[str, int] = field(init=False, repr=False, compare=False)
+    _tree: STRtree = field(init=False, repr=False, compare=False)
+    _tree_index: list[int] = field(init=False, repr=False, compare=False)
+    _selections: OrderedDict[ImageQuery, tuple[Image, ...]] = field(init=False, repr=False, compare=False)
+    _selections_lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Paging through a listing asks the same query again and again: the last few
