@@ -215,3 +215,29 @@ def test_a_paged_api_is_read_again_in_full(api: StacApiServer) -> None:
     assert store.reload() and store.reload()
     assert store.catalog.revision is None
     assert api.hits[("GET", "/search")] == 20 and api.not_modified == 0
+
+
+def test_the_app_reads_a_stac_api_with_its_record_cap(api: StacApiServer) -> None:
+    from oam_preview import create_app
+
+    app = create_app(
+        {
+            "OAM_PREVIEW_CATALOG": api.url + "/search",
+            "OAM_PREVIEW_CATALOG_MAX_RECORDS": "250",
+            "OAM_PREVIEW_CATALOG_TTL": 0,
+            "OAM_PREVIEW_BASEMAP_URL": "",
+        }
+    )
+    health = app.test_client().get("/healthz").get_json()["catalog"]
+    assert health["images"] == 250 and health["footprints_pending"] == 0
+    doc = app.test_client().get("/api/images?platform=UAV&order=best&limit=5").get_json()
+    assert doc["numberMatched"] == 84  # every third of 250: ids 0, 3, …, 249
+    assert [f["properties"]["gsd"] for f in doc["features"]] == pytest.approx([0.05] * 5)
+
+
+def test_max_records_setting_is_validated() -> None:
+    from oam_preview.config import Settings
+
+    assert Settings.from_mapping({"OAM_PREVIEW_CATALOG_MAX_RECORDS": "7"}).catalog_max_records == 7
+    with pytest.raises(ValueError, match="MAX_RECORDS"):
+        Settings.from_mapping({"OAM_PREVIEW_CATALOG_MAX_RECORDS": "0"})
