@@ -5,9 +5,17 @@ Builds a synthetic OpenAerialMap ``/meta`` response shaped like the real one
 degrees, dates, ``properties``), writes it to a temporary file, and prints:
 load time, peak Python memory while loading (tracemalloc, in a second run
 because tracing slows the load), the process's peak RSS, and the time of
-``Catalog.search(bbox=…)`` for small, regional and antimeridian boxes.
+``Catalog.search(ImageQuery(bbox=…))`` for small, regional and antimeridian boxes,
+and of the listing's orders.
 
-    .venv/bin/python benchmarks/catalog_load.py [--records 20000] [--queries 2000]
+Then a STAC API run: ``--records`` OpenAerialMap-style STAC items served in
+pages of ``--page-size`` by the tests' local STAC API server
+(``tests/stac_api_server.py``, in a thread of this process), read through
+their ``next`` links: load time, peak Python memory (tracemalloc, a second
+run) and the time of one refresh of a :class:`CatalogStore` (a paged API is
+read again in full).
+
+    .venv/bin/python benchmarks/catalog_load.py [--records 20000] [--queries 2000] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oam_preview.catalog import load
+from oam_preview.catalog.query import ImageQuery
+from oam_preview.catalog.store import CatalogStore
+from tests.stac_api_server import StacApiServer, oam_item
 
 WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
@@ -74,7 +85,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args()
+    meta_run(args)
+    stac_api_run(args.records, args.page_size)
+
+
+def meta_run(args: argparse.Namespace) -> None:
+    """The OAM ``/meta`` document on disk, loaded and searched."""
     rng = random.Random(42)
     doc = {
         "meta": {"provided_by": "benchmark", "license": "CC-BY 4.0", "found": args.records},
@@ -113,7 +131,7 @@ def main() -> None:
         for _ in range(args.queries):
             w, s = rng.uniform(-180, 180 - size), rng.uniform(-60, 70)
             began = time.perf_counter()
-            result = catalog.search(bbox=(w, s, w + size, s + size), limit=100)
+            result = catalog.search(ImageQuery(bbox=(w, s, w + size, s + size)), limit=100)
             timings.append(time.perf_counter() - began)
             matches.append(result.matched)
         report(label, timings, matches)
@@ -121,13 +139,49 @@ def main() -> None:
     for _ in range(args.queries):
         s = rng.uniform(-60, 60)
         began = time.perf_counter()
-        result = catalog.search(bbox=(175.0, s, -175.0, s + 10), limit=100)
+        result = catalog.search(ImageQuery(bbox=(175.0, s, -175.0, s + 10)), limit=100)
         timings.append(time.perf_counter() - began)
         matches.append(result.matched)
     report("antimeridian bbox (10°)", timings, matches)
     began = time.perf_counter()
-    everything = catalog.search(bbox=(-180, -90, 180, 90), limit=100)
+    everything = catalog.search(ImageQuery(bbox=(-180, -90, 180, 90)), limit=100)
     print(f"whole-world bbox: {1e3 * (time.perf_counter() - began):.1f} ms, {everything.matched} matched")
+    for order in ("newest", "best"):
+        began = time.perf_counter()
+        first = catalog.search(ImageQuery(order=order, gsd_max=0.3), limit=100)
+        cold = time.perf_counter() - began
+        began = time.perf_counter()
+        catalog.search(ImageQuery(order=order, gsd_max=0.3), limit=100, offset=100)
+        warm = time.perf_counter() - began
+        print(
+            f"order={order}&gsd_max=0.3: first page {1e3 * cold:.1f} ms, next page {1e3 * warm:.2f} ms, "
+            f"{first.matched} matched"
+        )
+
+
+def stac_api_run(records: int, page_size: int) -> None:
+    """``records`` STAC items in pages of ``page_size`` from the local STAC API server."""
+    with StacApiServer([oam_item(n) for n in range(records)], page_size=page_size) as api:
+        url = f"{api.url}/search?limit={page_size}"
+        started = time.perf_counter()
+        catalog = load(url)
+        seconds = time.perf_counter() - started
+        pages = api.hits[("GET", "/search")]
+        tracemalloc.start()
+        traced = load(url)
+        retained, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del traced
+        store = CatalogStore.for_source(url, ttl=600, footprints=False)
+        store.reload()
+        started = time.perf_counter()
+        store.reload()
+        refresh = time.perf_counter() - started
+    print(f"STAC API: {len(catalog)} items in {pages} pages of {page_size}, {len(catalog.skipped)} skipped")
+    print(f"STAC API load time: {seconds:.2f} s ({1e6 * seconds / records:.0f} µs/item)")
+    print(f"STAC API peak Python memory while loading (tracemalloc, server included): {peak / 1e6:.0f} MB")
+    print(f"STAC API memory the loaded catalog keeps (tracemalloc): {retained / 1e6:.0f} MB")
+    print(f"STAC API one refresh (read again in full): {refresh:.2f} s")
 
 
 def report(label: str, timings: list[float], matches: list[int]) -> None:

@@ -19,6 +19,7 @@ from . import deadline
 from .catalog import Catalog
 from .catalog.store import CatalogStore
 from .config import Settings
+from .opener import Opener
 from .resources import resource_dir
 from .responses import add_common_headers, error_response
 from .services import Services
@@ -50,7 +51,7 @@ def create_blueprint(
     @bp.record_once
     def _setup(state: BlueprintSetupState) -> None:
         app = state.app
-        built = services or Services.build(*_settings_and_store(app.config, catalog, settings))
+        built = services or _build_services(app.config, catalog, settings)
         app.extensions.setdefault("oam_preview", {})[name] = built
 
     @bp.before_request
@@ -69,19 +70,24 @@ def create_blueprint(
     return bp
 
 
-def _settings_and_store(
+def _build_services(
     config: Mapping[str, Any], catalog: Catalog | CatalogStore | None, settings: Settings | None
-) -> tuple[Settings, CatalogStore]:
+) -> Services:
+    """The services for an app's ``config``: one Opener for the tiles and the catalog's header reads."""
     resolved = settings or Settings.from_mapping(config)
+    opener = Opener(resolved)
     if isinstance(catalog, CatalogStore):
-        return resolved, catalog
-    if isinstance(catalog, Catalog):
-        return resolved, CatalogStore.fixed(catalog)
-    store = CatalogStore.for_source(resolved.catalog, resolved.catalog_ttl)
-    if not store.reload():
-        raise RuntimeError(f"cannot load catalog {resolved.catalog}: {store.status().last_error}")
-    store.start()
-    return resolved, store
+        store = catalog
+    elif isinstance(catalog, Catalog):
+        store = CatalogStore.fixed(catalog)
+    else:
+        store = CatalogStore.for_source(
+            resolved.catalog, resolved.catalog_ttl, opener=opener, max_records=resolved.catalog_max_records
+        )
+        if not store.reload():
+            raise RuntimeError(f"cannot load catalog {resolved.catalog}: {store.status().last_error}")
+        store.start()
+    return Services.build(resolved, store, opener=opener)
 
 
 def init_app(app: Flask, catalog: Catalog | CatalogStore | None = None, url_prefix: str = "") -> Blueprint:

@@ -28,6 +28,7 @@ class Settings:
     basemap_url: str = DEFAULT_BASEMAP_URL
     basemap_attribution: str = DEFAULT_BASEMAP_ATTRIBUTION
     catalog_ttl: float = 600.0  # seconds
+    catalog_max_records: int = 100_000  # images kept of one catalog load; more are left out, with a warning
     cache_max_mb: float = 128.0  # in-process response cache, megabytes
     cache_url: str = ""  # redis://host:port/db of a cache shared by workers and machines; "": none
     cache_ttl: float = 86400.0  # seconds a response stays in the shared cache
@@ -76,6 +77,8 @@ class Settings:
             raise ValueError("OAM_PREVIEW_UPSTREAM_TIMEOUT must be > 0")
         if self.max_read_mb <= 0:
             raise ValueError("OAM_PREVIEW_MAX_READ_MB must be > 0")
+        if self.catalog_max_records < 1:
+            raise ValueError("OAM_PREVIEW_CATALOG_MAX_RECORDS must be >= 1")
         if self.trusted_proxies < 0:
             raise ValueError("OAM_PREVIEW_TRUSTED_PROXIES must be >= 0")
         for name in ("upstream_host_reads", "upstream_image_reads", "breaker_failures"):

@@ -1,15 +1,16 @@
-"""Parsing of the request's path and query values; a bad one is a 400 ``bad_request``."""
+"""Parsing of the tile routes' path and query values; a bad one is a 400 ``bad_request``.
+
+The listing's query is the catalog's :class:`~oam_preview.catalog.query.ImageQuery`.
+"""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
 
 from flask import request
 
-from .catalog.model import BBox
+from .catalog.query import parse_int
 from .errors import BadRequest
 from .render import MEDIA_TYPES
 from .tiles import MAX_ZOOM
@@ -54,48 +55,4 @@ def output_format(fmt: str) -> str:
 
 def query_int(name: str, default: int, low: int, high: int) -> int:
     """Query value ``name`` as a whole number from ``low`` to ``high``; ``default`` when absent."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not INT.match(raw):
-        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be from {low} to {high}, not {value}")
-    return value
-
-
-def query_bbox() -> BBox | None:
-    """Query value ``bbox`` as (west, south, east, north) EPSG:4326 degrees."""
-    raw = request.args.get("bbox")
-    if raw is None or raw == "":
-        return None
-    parts = raw.split(",")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise BadRequest("bbox must be west,south,east,north in degrees (EPSG:4326)")
-    w, s, e, n = values
-    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= n <= 90):
-        raise BadRequest("bbox must have -180 <= west, east <= 180 and -90 <= south <= north <= 90")
-    return (w, s, e, n)
-
-
-def query_date(name: str, end_of_day: bool) -> datetime | None:
-    """An ISO 8601 date or datetime (UTC if naive); a bare date covers its whole day."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    text = raw.strip()
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
-            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or datetime, not {raw[:40]!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return parse_int(request.args, name, default, low, high)

@@ -17,16 +17,15 @@ from jinja2 import TemplateNotFound
 from . import __version__
 from .catalog import Image
 from .catalog.model import ID_PATTERN
-from .errors import BadRequest, NotFound
+from .catalog.query import ImageQuery, page_from_args
+from .errors import NotFound
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .ogc import tilejson, wmts_capabilities
-from .query import THUMBNAIL_SIZES, output_format, query_bbox, query_date, query_int, tile_address
+from .query import THUMBNAIL_SIZES, output_format, query_int, tile_address
 from .render import encode
 from .responses import cached_image, document, json_response
 from .services import current
 
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
 #: The page's Content-Security-Policy: its own scripts only; tiles and thumbnails from anywhere.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -84,18 +83,8 @@ def healthz() -> Response:
 
 def images() -> Response:
     """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
-    limit = query_int("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
-    offset = query_int("offset", 0, 0, 10**9)
-    after = query_date("acquired_after", end_of_day=False)
-    before = query_date("acquired_before", end_of_day=True)
-    if after and before and after > before:
-        raise BadRequest("acquired_after is later than acquired_before")
-    q = request.args.get("q") or None
-    if q is not None and len(q) > 500:
-        raise BadRequest("q is longer than 500 characters")
-    result = current().store.catalog.search(
-        bbox=query_bbox(), q=q, acquired_after=after, acquired_before=before, limit=limit, offset=offset
-    )
+    limit, offset = page_from_args(request.args)
+    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
     root = api_root()
     links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
     args = request.args.to_dict()

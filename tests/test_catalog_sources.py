@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon
 
 from oam_preview.catalog import CatalogError, load, load_document
+from oam_preview.catalog.fetch import resolve_href
 from oam_preview.catalog.model import ID_PATTERN, slugify
-from oam_preview.catalog.sources import gsd_in_metres, resolve_href
+from oam_preview.catalog.records import gsd_in_metres
 from oam_preview.geometry import degrees_to_metres, footprint_from_bbox, metres_per_degree
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogs"
@@ -53,12 +54,12 @@ def test_oam_api_response_page():
     assert image.acquisition_end == utc("2016-04-28T17:00:03")
     assert image.license == "CC-BY 4.0"  # from the envelope's meta
     assert image.provider == "redacted"
-    assert image.properties["platform"] == "uav"
+    assert image.platform == "uav"
     assert image.properties["oam_tms"].endswith("/{z}/{x}/{y}.png")
     assert "contact" not in image.properties
     assert "thumbnail" not in image.properties  # the server's own property name
     # "UAV" in the old records is normalised; every gsd is a plausible UAV value in metres.
-    assert {i.properties["platform"] for i in catalog.images} == {"uav"}
+    assert {i.platform for i in catalog.images} == {"uav"}
     assert all(0.01 < i.gsd < 0.05 for i in catalog.images)
     assert all(i.acquisition_start <= i.acquisition_end for i in catalog.images)
 

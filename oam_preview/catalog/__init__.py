@@ -1,7 +1,8 @@
 """The catalog: image records, their sources and their search."""
 
 from .model import Image
+from .records import CatalogError
 from .search import Catalog, SearchResult
-from .sources import CatalogError, load, load_document
+from .sources import load, load_document
 
 __all__ = ["Catalog", "CatalogError", "Image", "SearchResult", "load", "load_document"]

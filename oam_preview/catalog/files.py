@@ -1,8 +1,8 @@
 """GeoTIFFs without a catalog: a text file of their URLs, or a local directory of them.
 
 Each image's id is a slug of its file name and its footprint, bbox and GSD
-come from the file's own header, read with rasterio (GDAL): for a remote
-file that is one or two small range requests. Headers are read a few at a
+come from the file's own header, read through the service's opener
+(:mod:`.headers`): for a remote file that is one or two small range requests. Headers are read a few at a
 time (:data:`HEADER_CONCURRENCY`) so a list of thousands neither crawls
 nor floods the server holding the files.
 """
@@ -14,32 +14,23 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from ..georeference import geographic_footprint
+from .fetch import href_file_stem, is_url, resolve_href
+from .headers import DatasetOpener, HeaderError, LazyOpener, read_header
 from .model import slugify
-from .sources import (
-    Progress,
+from .progress import Progress
+from .records import (
     Record,
     Skip,
-    _is_url,
     build_image,
-    href_file_stem,
-    resolve_href,
 )
 
 log = logging.getLogger(__name__)
 
-#: Headers read at once.
-HEADER_CONCURRENCY = 8
+#: Headers read at once: the Opener's bulkhead admits 4 reads of one host by default
+#: (``OAM_PREVIEW_UPSTREAM_HOST_READS``); more threads would only queue there.
+HEADER_CONCURRENCY = 4
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
-
-#: GDAL options for reading only a header: don't list the remote directory
-#: looking for sidecar files, and don't send a HEAD before the first GET.
-HEADER_GDAL_OPTIONS = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_TIMEOUT": "30",
-}
 
 
 # -- Sources ---------------------------------------------------------------------------
@@ -66,11 +57,11 @@ def is_url_list(text: str) -> bool:
     return (
         bool(entries)
         and all(len(entry.split()) == 1 for entry in entries)
-        and any(_is_url(e) or e.lower().endswith(GEOTIFF_SUFFIXES) for e in entries)
+        and any(is_url(e) or e.lower().endswith(GEOTIFF_SUFFIXES) for e in entries)
     )
 
 
-def load_url_list(text: str, base: str) -> Iterator[Record]:
+def load_url_list(text: str, base: str, opener: DatasetOpener | None = None) -> Iterator[Record]:
     """Images of a text file of GeoTIFF URLs (relative ones resolved against ``base``).
 
     A list read over http(s) may only name http(s) URLs; a local list may
@@ -82,10 +73,10 @@ def load_url_list(text: str, base: str) -> Iterator[Record]:
             targets.append((entry, resolve_href(base, entry)))
         except ValueError as exc:
             yield Skip(entry, str(exc))
-    yield from read_headers(targets)
+    yield from read_headers(targets, opener)
 
 
-def load_directory(root: Path) -> Iterator[Record]:
+def load_directory(root: Path, opener: DatasetOpener | None = None) -> Iterator[Record]:
     """Images of every GeoTIFF under ``root`` (recursively, hidden entries left out), by path."""
     root = root.resolve()
     paths = sorted(
@@ -95,45 +86,35 @@ def load_directory(root: Path) -> Iterator[Record]:
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
         and path.is_file()
     )
-    yield from read_headers([(str(path.relative_to(root)), str(path)) for path in paths])
+    yield from read_headers([(str(path.relative_to(root)), str(path)) for path in paths], opener)
 
 
-def read_headers(targets: Sequence[tuple[str, str]]) -> Iterator[Record]:
-    """One record per ``(name, path or URL)``, in order, headers read concurrently."""
+def read_headers(targets: Sequence[tuple[str, str]], opener: DatasetOpener | None = None) -> Iterator[Record]:
+    """One record per ``(name, path or URL)``, in order, headers read concurrently through
+    ``opener`` (default: a :class:`LazyOpener`)."""
+    reader = opener if opener is not None else LazyOpener()
     progress = Progress("GeoTIFF headers", len(targets))
     try:
         with ThreadPoolExecutor(max_workers=HEADER_CONCURRENCY) as pool:
-            for record in pool.map(lambda target: header_record(*target), targets):
+            for record in pool.map(lambda target: header_record(target[0], target[1], reader), targets):
                 progress.update()
                 yield record
     finally:
         progress.close()
 
 
-def header_record(name: str, location: str) -> Record:
+def header_record(name: str, location: str, opener: DatasetOpener) -> Record:
     """The image of one GeoTIFF (id: slug of its file name), or a :class:`Skip` saying why not."""
-    import rasterio  # heavy; only these sources need it at load time
-    from rasterio.errors import RasterioError
-
     try:
-        with rasterio.Env(**HEADER_GDAL_OPTIONS), rasterio.open(location, driver="GTiff") as ds:
-            footprint, gsd = geographic_footprint(ds)
-            info: dict[str, Any] = {
-                "width": ds.width,
-                "height": ds.height,
-                "bands": ds.count,
-                "dtype": ds.dtypes[0] if ds.dtypes else None,
-            }
-            if ds.crs is not None:
-                info["crs"] = ds.crs.to_string()
-    except (RasterioError, OSError, ValueError) as exc:
-        return Skip(name, f"cannot read the GeoTIFF header: {exc}")
+        header = read_header(opener, location)
+    except HeaderError as exc:
+        return Skip(name, str(exc))
     file_name = href_file_stem(location)
     return build_image(
         image_id=slugify(file_name),
         source_url=location,
         title=os.path.basename(location.split("?", 1)[0]) or file_name,
-        footprint=footprint,
-        gsd=gsd,
-        properties=info,
+        footprint=header.footprint,
+        gsd=header.gsd,
+        properties=header.info,
     )

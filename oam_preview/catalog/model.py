@@ -39,6 +39,7 @@ class Image:
     acquisition_end: datetime | None = None
     provider: str | None = None
     license: str | None = None
+    platform: str | None = None  # lower case: "uav", "aircraft", "satellite"…
     properties: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +57,7 @@ class Image:
             acquisition_end=_iso(self.acquisition_end),
             provider=self.provider,
             license=self.license,
+            platform=self.platform,
         )
         return props
 

@@ -9,7 +9,6 @@ units of the image's ``projection``: degrees for EPSG:4326 images (about
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import urllib.parse
@@ -17,22 +16,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
+from .fetch import fetch_json_retrying, href_file_stem, is_url, resolve_href
 from .model import ID_PATTERN, Image, slugify
-from .sources import (
+from .progress import Progress
+from .records import (
     CatalogError,
-    Progress,
     Record,
     Skip,
-    _is_url,
-    _optional_str,
     build_image,
-    fetch_text,
     footprint_latitude,
     gsd_in_metres,
-    href_file_stem,
+    optional_str,
     parse_datetime,
     positive_number,
-    resolve_href,
 )
 
 log = logging.getLogger(__name__)
@@ -42,7 +38,7 @@ MAX_PAGES = 10_000
 
 #: Record fields kept in ``Image.properties`` (``contact`` is left out: it is
 #: a person's e-mail address and the preview has no use for it).
-KEPT_FIELDS = ("platform", "uploaded_at", "file_size", "meta_uri")
+KEPT_FIELDS = ("uploaded_at", "file_size", "meta_uri")
 #: ``properties`` members kept, renamed so they are not mistaken for the
 #: server's own ``thumbnail``/``tiles``/``wmts`` URLs.
 KEPT_PROPERTIES = {
@@ -83,14 +79,14 @@ def load_oam_api_response(doc: dict[str, Any], base: str) -> Iterator[Record]:
     thousands of images is worse than the last good one.
     """
     meta = doc["meta"]
-    default_license = _optional_str(meta.get("license"))
+    default_license = optional_str(meta.get("license"))
     results = doc["results"]
     if isinstance(results, dict):  # /meta/{id}: one record
         yield oam_record(results, default_license, base)
         return
     yield from _page_records(results, default_license, base)
     pages = _page_count(meta, len(results))
-    if not _is_url(base) or pages <= 1:
+    if not is_url(base) or pages <= 1:
         return
     first_page = _int(meta.get("page"), 1)
     progress = Progress("OpenAerialMap /meta pages", pages)
@@ -112,6 +108,12 @@ def load_oam_api_response(doc: dict[str, Any], base: str) -> Iterator[Record]:
         progress.close()
 
 
+def is_single_page(doc: dict[str, Any]) -> bool:
+    """Whether a ``/meta`` response is the whole catalog (one record, or all on one page)."""
+    results = doc["results"]
+    return isinstance(results, dict) or _page_count(doc["meta"], len(results)) <= 1
+
+
 def load_oin_meta(doc: dict[str, Any], base: str) -> Iterator[Record]:
     """One OIN ``_meta.json``; its id is a slug of the document's file name.
 
@@ -128,7 +130,7 @@ def load_oin_meta(doc: dict[str, Any], base: str) -> Iterator[Record]:
         name = href_file_stem(doc["uuid"])
     image_id = slugify(name)
     try:
-        yield oam_record(doc, _optional_str(doc.get("license")), base, image_id=image_id)
+        yield oam_record(doc, optional_str(doc.get("license")), base, image_id=image_id)
     except (ValueError, TypeError) as exc:
         yield Skip(image_id, str(exc))
 
@@ -158,21 +160,20 @@ def oam_record(record: Any, default_license: str | None, base: str, image_id: st
         in_crs_units=True,
     )
     extra: dict[str, Any] = {k: record[k] for k in KEPT_FIELDS if record.get(k) is not None}
-    if isinstance(extra.get("platform"), str):
-        extra["platform"] = extra["platform"].lower()  # real data has both "uav" and "UAV"
     for key, kept_as in KEPT_PROPERTIES.items():
         if props.get(key) is not None:
             extra[kept_as] = props[key]
     return build_image(
         image_id=image_id,
         source_url=resolve_href(base, record["uuid"]),
-        title=_optional_str(record.get("title")),
+        title=optional_str(record.get("title")),
         footprint=footprint,
         gsd=gsd,
         start=parse_datetime(record.get("acquisition_start")),
         end=parse_datetime(record.get("acquisition_end")),
-        provider=_optional_str(record.get("provider")),
-        license=_optional_str(props.get("license")) or default_license,
+        provider=optional_str(record.get("provider")),
+        license=optional_str(props.get("license")) or default_license,
+        platform=record["platform"] if isinstance(record.get("platform"), str) else None,
         properties=extra,
     )
 
@@ -248,16 +249,9 @@ def page_url(url: str, page: int) -> str:
 
 
 def _fetch_page(base: str, page: int) -> list[Any]:
-    """The ``results`` of one page, fetched with one retry (a long paging should survive a blip)."""
+    """The ``results`` of one page, retried a little (a long paging should survive a blip)."""
     url = page_url(base, page)
-    for attempt in (1, 2):
-        try:
-            doc = json.loads(fetch_text(url))
-            break
-        except (CatalogError, json.JSONDecodeError) as exc:
-            if attempt == 2:
-                raise CatalogError(f"OpenAerialMap page {page} ({url}): {exc}") from None
-            log.warning("catalog: retrying page %d of %s: %s", page, base, exc)
+    doc = fetch_json_retrying(url, f"OpenAerialMap page {page}")
     if not is_oam_api_response(doc) or not isinstance(doc["results"], list):
         raise CatalogError(f"OpenAerialMap page {page} ({url}) is not a /meta response")
     return doc["results"]

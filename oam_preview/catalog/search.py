@@ -1,15 +1,22 @@
-"""An immutable, searchable set of catalog images (API.md's ``/api/images`` filters)."""
+"""An immutable, searchable set of catalog images (API.md's ``/api/images`` filters and orders)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from shapely import STRtree
 
 from ..geometry import bbox_geometry
+from .fetch import Revision
 from .model import BBox, Image
+from .query import EVERYTHING, ImageQuery
+
+#: Selections of different queries kept per catalog.
+SELECTIONS_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -28,12 +35,23 @@ class Catalog:
 
     images: tuple[Image, ...]
     skipped: tuple[tuple[str, str], ...] = ()  # (record name, reason)
-    _by_id: dict[str, Image] = field(init=False, repr=False)
-    _tree: STRtree = field(init=False, repr=False)
-    _tree_index: list[int] = field(init=False, repr=False)
+    #: The source document's ETag/Last-Modified when an unchanged answer means an unchanged
+    #: catalog (one document, no pages or links); ``None`` otherwise.
+    revision: Revision | None = None
+    _by_id: dict[str, Image] = field(init=False, repr=False, compare=False)
+    _position: dict[str, int] = field(init=False, repr=False, compare=False)
+    _tree: STRtree = field(init=False, repr=False, compare=False)
+    _tree_index: list[int] = field(init=False, repr=False, compare=False)
+    _selections: OrderedDict[ImageQuery, tuple[Image, ...]] = field(init=False, repr=False, compare=False)
+    _selections_lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Paging through a listing asks the same query again and again: the last few
+        # selections are kept (the catalog never changes, so they never go stale).
+        self._selections = OrderedDict()
+        self._selections_lock = threading.Lock()
         self._by_id = {image.id: image for image in self.images}
+        self._position = {image.id: i for i, image in enumerate(self.images)}
         geoms, index = [], []
         for i, image in enumerate(self.images):
             if image.footprint is not None:
@@ -43,7 +61,12 @@ class Catalog:
         self._tree_index = index
 
     @classmethod
-    def from_images(cls, images: Iterable[Image], skipped: Iterable[tuple[str, str]] = ()) -> Catalog:
+    def from_images(
+        cls,
+        images: Iterable[Image],
+        skipped: Iterable[tuple[str, str]] = (),
+        revision: Revision | None = None,
+    ) -> Catalog:
         """Keep the first image of each id; later duplicates become skipped records."""
         seen: set[str] = set()
         kept: list[Image] = []
@@ -54,7 +77,12 @@ class Catalog:
                 continue
             seen.add(image.id)
             kept.append(image)
-        return cls(tuple(kept), tuple(skips))
+        return cls(tuple(kept), tuple(skips), revision)
+
+    def with_images(self, replaced: Mapping[str, Image]) -> Catalog:
+        """A new catalog with the images of ``replaced`` (by id) put in place of the old ones."""
+        images = tuple(replaced.get(image.id, image) for image in self.images)
+        return Catalog(images, self.skipped, self.revision)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -62,36 +90,56 @@ class Catalog:
     def get(self, image_id: str) -> Image | None:
         return self._by_id.get(image_id)
 
-    def search(
-        self,
-        bbox: BBox | None = None,
-        q: str | None = None,
-        acquired_after: datetime | None = None,
-        acquired_before: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> SearchResult:
-        """Filter as API.md says; results keep catalog order.
+    def select(self, query: ImageQuery = EVERYTHING) -> tuple[Image, ...]:
+        """The images ``query`` selects, in its order; stable (ties keep the catalog's order).
 
         ``bbox`` (degrees, EPSG:4326; west > east crosses the antimeridian) matches
-        footprints that intersect it. Dates match by overlap, bounds inclusive:
-        an image matches ``acquired_after`` when it ends on or after it.
+        footprints that intersect it, through the spatial index. Dates match by
+        overlap, bounds inclusive: an image matches ``acquired_after`` when it ends
+        on or after it. ``gsd_min``/``gsd_max`` (metres) are inclusive and never
+        match an unknown gsd. With ``ids`` and order ``catalog`` the ids' own order
+        is kept.
         """
-        if bbox is not None:
-            hits = self._tree.query(bbox_geometry(bbox), predicate="intersects")
-            candidates: Iterable[Image] = (
-                self.images[self._tree_index[i]] for i in sorted({int(h) for h in hits})
-            )
+        with self._selections_lock:
+            if query in self._selections:
+                self._selections.move_to_end(query)
+                return self._selections[query]
+        selected = self._select(query)
+        with self._selections_lock:
+            self._selections[query] = selected
+            while len(self._selections) > SELECTIONS_KEPT:
+                self._selections.popitem(last=False)
+        return selected
+
+    def _select(self, query: ImageQuery) -> tuple[Image, ...]:
+        positions: Iterable[int]
+        if query.ids is not None:
+            positions = [self._position[i] for i in query.ids if i in self._position]
         else:
-            candidates = self.images
-        needle = q.casefold() if q else None
-        matched = [
+            positions = range(len(self.images))
+        if query.bbox is not None:
+            hits = {int(self._tree_index[h]) for h in self._bbox_hits(query.bbox)}
+            positions = sorted(hits) if query.ids is None else [p for p in positions if p in hits]
+        needle = query.q.casefold() if query.q else None
+        selected = [
             image
-            for image in candidates
+            for image in (self.images[p] for p in positions)
             if (needle is None or _text_matches(image, needle))
-            and _date_matches(image, acquired_after, acquired_before)
+            and _date_matches(image, query.acquired_after, query.acquired_before)
+            and _gsd_matches(image, query.gsd_min, query.gsd_max)
+            and (query.platform is None or image.platform == query.platform)
         ]
-        return SearchResult(tuple(matched[offset : offset + limit]), len(matched))
+        if query.order != "catalog":
+            selected.sort(key=ORDER_KEYS[query.order])
+        return tuple(selected)
+
+    def search(self, query: ImageQuery = EVERYTHING, limit: int = 100, offset: int = 0) -> SearchResult:
+        """One page of :meth:`select`: ``limit`` images from ``offset``, and how many matched."""
+        selected = self.select(query)
+        return SearchResult(selected[offset : offset + limit], len(selected))
+
+    def _bbox_hits(self, bbox: BBox) -> Iterable[int]:
+        return self._tree.query(bbox_geometry(bbox), predicate="intersects")  # type: ignore[no-any-return]
 
 
 def _text_matches(image: Image, needle: str) -> bool:
@@ -108,3 +156,46 @@ def _date_matches(image: Image, after: datetime | None, before: datetime | None)
     if after is not None and end < after:
         return False
     return not (before is not None and start > before)
+
+
+def _gsd_matches(image: Image, low: float | None, high: float | None) -> bool:
+    if low is None and high is None:
+        return True
+    if image.gsd is None:
+        return False
+    return (low is None or image.gsd >= low) and (high is None or image.gsd <= high)
+
+
+# Sort keys: unknown values sort last in every order; Python's sort is stable, so
+# ties keep the order the images came in (the catalog's, or that of ``ids``).
+
+
+def _end_time(image: Image) -> datetime | None:
+    return image.acquisition_end or image.acquisition_start
+
+
+def _start_time(image: Image) -> datetime | None:
+    return image.acquisition_start or image.acquisition_end
+
+
+def _gsd_key(image: Image) -> tuple[bool, float]:
+    return (image.gsd is None, image.gsd or 0.0)
+
+
+def _newest_key(image: Image) -> tuple[bool, float, bool, float]:
+    end = _end_time(image)
+    return (end is None, -end.timestamp() if end else 0.0, *_gsd_key(image))
+
+
+def _oldest_key(image: Image) -> tuple[bool, float, bool, float]:
+    start = _start_time(image)
+    return (start is None, start.timestamp() if start else 0.0, *_gsd_key(image))
+
+
+def _best_key(image: Image) -> tuple[bool, float, bool, float]:
+    end = _end_time(image)
+    return (*_gsd_key(image), end is None, -end.timestamp() if end else 0.0)
+
+
+#: ``order`` → sort key of :meth:`Catalog.select` (API.md).
+ORDER_KEYS = {"newest": _newest_key, "oldest": _oldest_key, "best": _best_key}

@@ -3,12 +3,16 @@
 A Catalog or Collection lists its items and sub-catalogs as ``links`` of rel
 ``item`` and ``child``, usually relative to the document; they are resolved
 against where the document came from and followed, each document at most
-once. An ItemCollection's ``next`` link (a STAC API's next page) is not
-followed: a search result can hold hundreds of thousands of items.
+once. An ItemCollection read over http(s) is a STAC API's first page: its
+``next`` links are followed (:mod:`.stac_api`); the load's record cap
+(``OAM_PREVIEW_CATALOG_MAX_RECORDS``) stops a search of millions.
 
 Each item gives one image: its ``id``, and the GeoTIFF of the asset API.md
 picks (``visual``, else ``image``, else ``data``, else the first GeoTIFF
-asset, cloud-optimized ones first).
+asset, cloud-optimized ones first). OpenAerialMap's STAC conventions are read
+too: ``oam:producer_name`` is the provider, ``oam:platform_type`` the platform
+(else STAC's ``platform``), and the ``thumbnail`` asset's href is kept as the
+Feature property ``source_thumbnail`` (the server still renders its own).
 """
 
 from __future__ import annotations
@@ -20,21 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..geometry import footprint_from_bbox, footprint_from_geojson
+from . import stac_api
+from .fetch import fetch_text, is_url, resolve_href
 from .model import ID_PATTERN, Image, slugify
-from .sources import (
+from .progress import Progress
+from .records import (
     CatalogError,
-    Progress,
     Record,
     Skip,
-    _optional_str,
     build_image,
-    fetch_text,
+    feature_footprint,
     footprint_latitude,
     gsd_in_metres,
+    optional_str,
     parse_datetime,
     positive_number,
-    resolve_href,
 )
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,18 @@ MAX_DEPTH = 32
 
 #: Item properties that become fields of :class:`Image` rather than properties.
 _ITEM_FIELDS = frozenset(
-    {"title", "gsd", "datetime", "start_datetime", "end_datetime", "providers", "license"}
+    {
+        "title",
+        "gsd",
+        "datetime",
+        "start_datetime",
+        "end_datetime",
+        "providers",
+        "license",
+        "platform",
+        "oam:producer_name",
+        "oam:platform_type",
+    }
 )
 
 
@@ -102,14 +117,21 @@ class _Walker:
             yield item_record(doc, base, inherited)
             self.progress.update()
         elif kind == "FeatureCollection":
-            for n, feature in enumerate(doc["features"]):
-                if isinstance(feature, dict):
-                    yield item_record(feature, base, inherited)
-                else:
-                    yield Skip(f"{base or 'item collection'} feature #{n}", "not a STAC Item")
-                self.progress.update()
+            yield from self._page_items(doc, base, inherited)
+            if is_url(base):  # a STAC API's first page: the others follow its next links
+                self.progress.update(0, stac_api.number_matched(doc))
+                for page_url, page in stac_api.following_pages(doc, base):
+                    yield from self._page_items(page, page_url, inherited)
         else:
             yield from self._walk_catalog(doc, base, _inherit(doc, inherited), depth)
+
+    def _page_items(self, doc: dict[str, Any], base: str, inherited: Inherited) -> Iterator[Record]:
+        for n, feature in enumerate(doc["features"]):
+            if isinstance(feature, dict):
+                yield item_record(feature, base, inherited)
+            else:
+                yield Skip(f"{base or 'item collection'} feature #{n}", "not a STAC Item")
+            self.progress.update()
 
     def _walk_catalog(
         self, doc: dict[str, Any], base: str, inherited: Inherited, depth: int
@@ -184,7 +206,7 @@ def _inherit(doc: dict[str, Any], inherited: Inherited) -> Inherited:
     provider, license_ = inherited.provider, inherited.license
     try:
         provider = _first_provider(doc.get("providers")) or provider
-        license_ = _optional_str(doc.get("license")) or license_
+        license_ = optional_str(doc.get("license")) or license_
     except ValueError:
         pass  # a malformed collection-level field only loses the default
     return Inherited(provider, license_)
@@ -192,7 +214,7 @@ def _inherit(doc: dict[str, Any], inherited: Inherited) -> Inherited:
 
 def _first_provider(providers: Any) -> str | None:
     if isinstance(providers, list) and providers and isinstance(providers[0], dict):
-        return _optional_str(providers[0].get("name"))
+        return optional_str(providers[0].get("name"))
     return None
 
 
@@ -214,11 +236,7 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
     if not isinstance(props, dict):
         raise TypeError("no properties")
     key, asset = choose_asset(item.get("assets"))
-    footprint = None
-    if item.get("geometry") is not None:
-        footprint = footprint_from_geojson(item["geometry"])
-    elif item.get("bbox") is not None:
-        footprint = footprint_from_bbox(item["bbox"])
+    footprint = feature_footprint(item)
     start = parse_datetime(props.get("start_datetime"))
     end = parse_datetime(props.get("end_datetime"))
     moment = parse_datetime(props.get("datetime"))
@@ -238,16 +256,23 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
         extra["stac_id"] = raw_id
     if isinstance(item.get("collection"), str):
         extra["collection"] = item["collection"]
+    thumbnail = _thumbnail_href(item.get("assets"), base)
+    if thumbnail is not None:
+        extra["source_thumbnail"] = thumbnail
+    platform = props.get("oam:platform_type") or props.get("platform")
     return build_image(
         image_id=image_id,
         source_url=resolve_href(base, asset.get("href")),
-        title=_optional_str(props.get("title")),
+        title=optional_str(props.get("title")),
         footprint=footprint,
         gsd=gsd,
         start=start,
         end=end,
-        provider=_first_provider(props.get("providers")) or inherited.provider,
-        license=_optional_str(props.get("license")) or inherited.license,
+        provider=optional_str(props.get("oam:producer_name"))
+        or _first_provider(props.get("providers"))
+        or inherited.provider,
+        license=optional_str(props.get("license")) or inherited.license,
+        platform=platform if isinstance(platform, str) else None,
         properties=extra,
     )
 
@@ -273,6 +298,17 @@ def choose_asset(assets: Any) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"no visual, image, data or GeoTIFF asset among {sorted(assets)}")
     optimized = [(k, a) for k, a in geotiffs if "cloud-optimized" in str(a.get("type", ""))]
     return (optimized or geotiffs)[0]
+
+
+def _thumbnail_href(assets: Any, base: str) -> str | None:
+    """The href of the ``thumbnail`` asset (for reference), ``None`` when absent or unusable."""
+    asset = assets.get("thumbnail") if isinstance(assets, dict) else None
+    if not isinstance(asset, dict):
+        return None
+    try:
+        return resolve_href(base, asset.get("href"))
+    except ValueError:
+        return None
 
 
 def _is_geotiff(asset: dict[str, Any]) -> bool:

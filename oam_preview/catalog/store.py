@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .footprints import FootprintFiller
+from .headers import DatasetOpener, LazyOpener
 from .search import Catalog
+from .sources import DEFAULT_MAX_RECORDS, load
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class CatalogStatus:
     last_duration: float | None = None  # seconds the last load took, failed or not
     consecutive_failures: int = 0
     skipped_records: tuple[tuple[str, str], ...] = ()  # the first (name, reason) pairs
+    footprints_pending: int = 0  # images whose footprint is still to be read from their header
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class CatalogStatus:
             "last_duration": self.last_duration,
             "consecutive_failures": self.consecutive_failures,
             "skipped_records": [{"name": name, "reason": reason} for name, reason in self.skipped_records],
+            "footprints_pending": self.footprints_pending,
         }
 
 
@@ -83,15 +88,32 @@ class CatalogStore:
     requests read :attr:`catalog` and never wait on a reload. A failed reload
     keeps the last good catalog and records the error. With ``ttl`` > 0,
     :meth:`start` reloads every ``ttl`` seconds in a daemon thread until
-    :meth:`stop`.
+    :meth:`stop`. A loader that returns the current catalog itself (an
+    unchanged source) counts as a success that changes nothing.
+
+    With ``footprints``, images of each new catalog that have no footprint get
+    one from their GeoTIFF's header in the background (:mod:`.footprints`),
+    read through ``opener`` (the interface of :class:`oam_preview.opener.Opener`;
+    default: ``Opener(Settings())``, built at its first use).
     """
 
-    def __init__(self, source: str, loader: Callable[[], Catalog], ttl: float = 0.0) -> None:
+    def __init__(
+        self,
+        source: str,
+        loader: Callable[[], Catalog],
+        ttl: float = 0.0,
+        *,
+        opener: DatasetOpener | None = None,
+        footprints: bool = False,
+    ) -> None:
         self.source = source
         self.ttl = ttl
+        self.opener: DatasetOpener = opener if opener is not None else LazyOpener()
         self._loader = loader
         self._catalog = Catalog(())
         self._lock = threading.Lock()
+        self._swap = threading.Lock()  # the reference only; never held during a load
+        self._filler = FootprintFiller(self.opener, self._publish) if footprints else None
         self._last_success: float | None = None
         self._last_error: str | None = None
         self._last_error_at: float | None = None
@@ -110,20 +132,44 @@ class CatalogStore:
 
     @classmethod
     def for_source(
-        cls, source: str, ttl: float, loader: Callable[[str], Catalog] | None = None
+        cls,
+        source: str,
+        ttl: float,
+        loader: Callable[[str], Catalog] | None = None,
+        *,
+        opener: DatasetOpener | None = None,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        footprints: bool = True,
     ) -> CatalogStore:
         """A store reading ``source`` with ``loader`` (default :func:`sources.load`).
 
         ``ttl`` (seconds) applies to http(s) sources only: a local file or
         directory does not change under a running service often enough to
-        poll it. Nothing is loaded yet: call :meth:`reload`, then :meth:`start`.
+        poll it. The default loader refreshes conditionally (an unchanged
+        document costs one ``304``), keeps at most ``max_records`` images and
+        reads GeoTIFF headers through ``opener``. Nothing is loaded yet: call
+        :meth:`reload`, then :meth:`start`.
         """
-        if loader is None:
-            from .sources import load
+        store = cls(
+            source,
+            lambda: load_source(),
+            ttl if is_remote_source(source) else 0.0,
+            opener=opener,
+            footprints=footprints,
+        )
+        if loader is not None:
+            given = loader
 
-            loader = load
-        load_source = loader
-        return cls(source, lambda: load_source(source), ttl if is_remote_source(source) else 0.0)
+            def load_source() -> Catalog:
+                return given(source)
+
+        else:
+
+            def load_source() -> Catalog:
+                previous = store.catalog if store._last_success is not None else None
+                return load(source, previous=previous, max_records=max_records, opener=store.opener)
+
+        return store
 
     @property
     def catalog(self) -> Catalog:
@@ -143,10 +189,22 @@ class CatalogStore:
                 self._last_duration = self._last_error_at - started
                 self._consecutive_failures += 1
                 return False
-            self._catalog = catalog
+            if catalog is not self._catalog:
+                if self._filler is not None:
+                    catalog = self._filler.schedule(catalog)
+                with self._swap:
+                    self._catalog = catalog
             self._last_success = time.time()
             self._last_duration = self._last_success - started
             self._consecutive_failures = 0
+            return True
+
+    def _publish(self, old: Catalog, new: Catalog) -> bool:
+        """Make ``new`` current if ``old`` still is (background footprints); whether it did."""
+        with self._swap:
+            if self._catalog is not old:
+                return False
+            self._catalog = new
             return True
 
     def start(self) -> bool:
@@ -198,4 +256,5 @@ class CatalogStore:
             last_duration=self._last_duration,
             consecutive_failures=self._consecutive_failures,
             skipped_records=tuple(catalog.skipped[:STATUS_SKIPPED_SHOWN]),
+            footprints_pending=self._filler.pending if self._filler is not None else 0,
         )
