@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
+import queue
 import threading
 import time
 import warnings
@@ -107,6 +108,50 @@ def vsi_path(url: str) -> str:
     return url
 
 
+class ReaderThreads:
+    """Up to ``size`` daemon threads, started as work needs them, that run GDAL reads.
+
+    Not ``concurrent.futures.ThreadPoolExecutor``: it refuses work once the
+    interpreter starts to exit, which is when a gunicorn worker restarting
+    (``--max-requests``) still finishes the requests it accepted; and its
+    threads would hold the exit up behind a read stuck on a hanging host.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._work.put((future, fn))
+        with self._lock:
+            start = self._idle == 0 and self._threads < self.size
+            if start:
+                self._threads += 1
+        if start:
+            threading.Thread(target=self._serve, name="oam-preview-read", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, fn = self._work.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiting request
+                future.set_exception(exc)
+
+
 class Opener:
     """Open datasets for URLs and keep them for reuse.
 
@@ -133,7 +178,7 @@ class Opener:
         # most every `upstream_recheck` seconds, and a new version drops what this
         # worker kept of the old one.
         self._fresh: dict[str, Freshness] = {}
-        self._readers: concurrent.futures.ThreadPoolExecutor | None = None  # made at the first read
+        self._readers = ReaderThreads(READ_THREADS)
 
     def recheck(self, url: str) -> int:
         """This worker's generation of ``url``'s content, after asking upstream when due.
@@ -249,17 +294,12 @@ class Opener:
             with self.open(url, sidecars=sidecars) as dataset:
                 return work(dataset)
 
-        future = self._reader_threads().submit(contextvars.copy_context().run, run)
+        context = contextvars.copy_context()  # the request's deadline goes with the work
+        future = self._readers.submit(lambda: context.run(run))
         try:
             return future.result(timeout=left)
         except concurrent.futures.TimeoutError:
             raise UpstreamTimeout("the server holding the GeoTIFF did not send the data in time") from None
-
-    def _reader_threads(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._lock:
-            if self._readers is None:
-                self._readers = concurrent.futures.ThreadPoolExecutor(READ_THREADS, "oam-preview-read")
-            return self._readers
 
     def _open(self, url: str, sidecars: bool) -> Any:
         options: dict[str, str] = {}
