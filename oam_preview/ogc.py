@@ -1,14 +1,15 @@
-"""TileJSON 3.0.0 and OGC WMTS 1.0.0 documents for one image (pure functions)."""
+"""TileJSON 3.0.0 and OGC WMTS 1.0.0 documents of one tiled layer: an image or a mosaic (pure functions)."""
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from .catalog.model import Image
+from .catalog.model import BBox, Image
 from .description import ImageInfo
 from .tiles import HALF_EQUATOR, tile_range
 
@@ -56,14 +57,40 @@ def inward(bounds: tuple[float, float, float, float], digits: int = 7) -> list[f
     ]
 
 
-def tilejson(image: Image, info: ImageInfo, tiles_url: str) -> dict[str, Any]:
-    """TileJSON 3.0.0 for ``image``; ``tiles_url`` has literal ``{z}/{x}/{y}``."""
-    bounds = info.mercator_bounds() or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
-    maxzoom = info.native_zoom if info.native_zoom is not None else 0
-    minzoom = info.min_zoom if info.min_zoom is not None else 0
+WORLD: BBox = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+
+
+@dataclass(frozen=True)
+class TiledLayer:
+    """What the documents say of a layer: ``bounds`` in EPSG:4326 degrees within Web Mercator's
+    latitudes (west > east across the antimeridian), zooms of 256 px tiles."""
+
+    id: str
+    title: str
+    attribution: str | None
+    bounds: BBox
+    minzoom: int
+    maxzoom: int
+
+
+def image_layer(image: Image, info: ImageInfo) -> TiledLayer:
+    """The layer of one image's tiles."""
+    return TiledLayer(
+        id=image.id,
+        title=image.title or image.id,
+        attribution=attribution(image),
+        bounds=info.mercator_bounds() or WORLD,
+        minzoom=info.min_zoom if info.min_zoom is not None else 0,
+        maxzoom=info.native_zoom if info.native_zoom is not None else 0,
+    )
+
+
+def tilejson(layer: TiledLayer, tiles_url: str) -> dict[str, Any]:
+    """TileJSON 3.0.0 of ``layer``; ``tiles_url`` has literal ``{z}/{x}/{y}``."""
+    bounds, minzoom, maxzoom = layer.bounds, layer.minzoom, layer.maxzoom
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",
-        "name": image.title or image.id,
+        "name": layer.title,
         "tiles": [tiles_url],
         "scheme": "xyz",
         "bounds": inward(bounds),
@@ -71,23 +98,22 @@ def tilejson(image: Image, info: ImageInfo, tiles_url: str) -> dict[str, Any]:
         "minzoom": minzoom,
         "maxzoom": maxzoom,
     }
-    text = attribution(image)
-    if text:
-        doc["attribution"] = text
+    if layer.attribution:
+        doc["attribution"] = layer.attribution
     return doc
 
 
-def wmts_capabilities(image: Image, info: ImageInfo, tiles_url: str, capabilities_url: str) -> str:
-    """WMTS 1.0.0 capabilities (GoogleMapsCompatible) with one layer, ``image``.
+def wmts_capabilities(layer: TiledLayer, tiles_url: str, capabilities_url: str) -> str:
+    """WMTS 1.0.0 capabilities (GoogleMapsCompatible) with one layer.
 
     ``tiles_url`` has the WMTS placeholders ``{TileMatrix}/{TileCol}/{TileRow}``;
     every URL is XML-escaped.
     """
-    maxzoom = info.native_zoom if info.native_zoom is not None else 0
-    w, s, e, n = info.mercator_bounds() or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+    maxzoom = layer.maxzoom
+    w, s, e, n = layer.bounds
     if w > e:  # WGS84BoundingBox can't cross the antimeridian
         w, e = -180.0, 180.0
-    layer_id = escape(image.id)
+    layer_id = escape(layer.id)
     matrices = []
     for z in range(0, maxzoom + 1):
         size = 2**z
@@ -102,8 +128,8 @@ def wmts_capabilities(image: Image, info: ImageInfo, tiles_url: str, capabilitie
         <MatrixHeight>{size}</MatrixHeight>
       </TileMatrix>"""
         )
-    title = escape(image.title or image.id)
-    abstract = escape(attribution(image) or "")
+    title = escape(layer.title)
+    abstract = escape(layer.attribution or "")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1"
     xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:gml="http://www.opengis.net/gml"

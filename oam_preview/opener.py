@@ -179,6 +179,8 @@ class Opener:
         # worker kept of the old one.
         self._fresh: dict[str, Freshness] = {}
         self._readers = ReaderThreads(READ_THREADS)
+        #: How many times a file was seen changed upstream (0: every generation is 0).
+        self.changes = 0
 
     def recheck(self, url: str) -> int:
         """This worker's generation of ``url``'s content, after asking upstream when due.
@@ -212,6 +214,7 @@ class Opener:
             if is_new:
                 known.generation += 1
                 known.opened_at = time.time()
+                self.changes += 1
             known.etag, known.length = etag, length
             generation = known.generation
         if is_new:

@@ -20,7 +20,7 @@ from .catalog.model import ID_PATTERN
 from .catalog.query import ImageQuery, page_from_args
 from .errors import NotFound
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
-from .ogc import tilejson, wmts_capabilities
+from .ogc import image_layer, tilejson, wmts_capabilities
 from .query import THUMBNAIL_SIZES, output_format, query_int, tile_address
 from .render import encode
 from .responses import cached_image, document, json_response
@@ -127,17 +127,17 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
 
 def tilejson_doc(image_id: str) -> Response:
     item = image_or_404(image_id)
-    info = current().imagery.tiled_info(item)
-    return document(
-        json.dumps(tilejson(item, info, image_urls(item, api_root())["tiles"])), "application/json"
-    )
+    layer = image_layer(item, current().imagery.tiled_info(item))
+    return document(json.dumps(tilejson(layer, image_urls(item, api_root())["tiles"])), "application/json")
 
 
 def wmts(image_id: str) -> Response:
     item = image_or_404(image_id)
     info = current().imagery.tiled_info(item)
     root = api_root()
-    xml = wmts_capabilities(item, info, wmts_tiles_url(item, root), image_urls(item, root)["wmts"])
+    xml = wmts_capabilities(
+        image_layer(item, info), wmts_tiles_url(item, root), image_urls(item, root)["wmts"]
+    )
     return document(xml, "application/xml")
 
 

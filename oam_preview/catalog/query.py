@@ -89,6 +89,27 @@ class ImageQuery:
             order=order,
         )
 
+    def to_args(self) -> dict[str, str]:
+        """The query as request arguments, in a canonical form: what is set, ``order`` always,
+        dates in UTC, sorted by name. ``ImageQuery.from_args(q.to_args()) == q``."""
+        args: dict[str, str] = {"order": self.order}
+        if self.bbox is not None:
+            args["bbox"] = ",".join(repr(v) for v in self.bbox)
+        if self.q is not None:
+            args["q"] = self.q
+        for name in ("acquired_after", "acquired_before"):
+            value: datetime | None = getattr(self, name)
+            if value is not None:
+                args[name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if self.ids is not None:
+            args["ids"] = ",".join(self.ids)
+        for name in ("gsd_min", "gsd_max"):
+            if getattr(self, name) is not None:
+                args[name] = repr(getattr(self, name))
+        if self.platform is not None:
+            args["platform"] = self.platform
+        return dict(sorted(args.items()))
+
 
 #: The query that selects every image in catalog order.
 EVERYTHING = ImageQuery()
