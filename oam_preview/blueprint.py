@@ -307,12 +307,13 @@ def conditional(entry: CachedResponse) -> Response:
 def cached_image(key: str, produce: Callable[[], tuple[bytes, str]]) -> Response:
     """Serve a rendered image from the response cache, rendering it on a miss."""
     cache: ResponseCache | TieredCache = g.oam_preview.cache
-    entry = cache.get(key)
-    if entry is None:
+
+    def render() -> CachedResponse:
         body, media_type = produce()
-        entry = CachedResponse(body, media_type, etag_of(body))
-        cache.put(key, entry)
-    return conditional(entry)
+        return CachedResponse(body, media_type, etag_of(body))
+
+    # Concurrent misses of one key render it once, in this process and (with Redis) the fleet.
+    return conditional(cache.fetch(key, render))
 
 
 def document(body: str, media_type: str) -> Response:
