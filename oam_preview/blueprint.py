@@ -36,7 +36,7 @@ from jinja2 import TemplateNotFound
 from shapely.geometry import mapping
 from werkzeug.exceptions import HTTPException
 
-from . import __version__
+from . import __version__, metrics
 from .cache import CachedResponse, ResponseCache, TieredCache, response_cache
 from .catalog import Catalog, Image
 from .catalog.model import ID_PATTERN, BBox
@@ -133,6 +133,7 @@ def create_blueprint(
     bp.register_error_handler(Exception, error_response)
 
     _add_routes(bp)
+    metrics.register(bp)
     return bp
 
 

@@ -72,8 +72,12 @@ def serve(
 
         env["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     os.environ.update(env)
+    from .multiproc import prepare_directory
+
+    # Before any worker imports prometheus-client: every worker's metrics go there, summed.
+    metrics_dir, own_dir = prepare_directory()
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
-    _run_gunicorn(host, port, workers, threads, max_requests)
+    _run_gunicorn(host, port, workers, threads, max_requests, metrics_dir if own_dir else None)
 
 
 def serve_command(
@@ -86,8 +90,21 @@ def serve_command(
     ]  # fmt: skip
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int, max_requests: int = 0) -> None:
+def _run_gunicorn(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    max_requests: int = 0,
+    remove_at_exit: Path | None = None,
+) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from . import multiproc
+
+    def on_exit(server: Any) -> None:
+        if remove_at_exit is not None:
+            multiproc.remove_directory(remove_at_exit)
 
     class Application(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -103,6 +120,9 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int, max_requests
                 "max_requests": max_requests,
                 # Spread restarts so the workers don't all restart at once.
                 "max_requests_jitter": max_requests // 10,
+                "post_worker_init": multiproc.post_worker_init,
+                "child_exit": multiproc.child_exit,
+                "on_exit": on_exit,
             }.items():
                 self.cfg.set(key, value)
 
