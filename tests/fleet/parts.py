@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..conftest import GEOTIFFS, catalog_doc, free_port, write_cog
 from ..redis_server import RedisServer
@@ -211,6 +212,8 @@ class Fleet:
     instances: int = 2
     workers: int = 2
     threads: int = 4
+    #: Synthetic 4096² COGs written for the fleet (ids = these names), each its own pixels.
+    cogs: tuple[str, ...] = ("synthetic_cog",)
     origin: Nginx = field(init=False)
     redis: RedisServer = field(init=False)
     servers: list[Server] = field(init=False, default_factory=list)
@@ -221,7 +224,8 @@ class Fleet:
         tiffs.mkdir(parents=True, exist_ok=True)
         for src in sorted(GEOTIFFS.glob("*.tif")):
             shutil.copy(src, tiffs / src.name)
-        write_cog(tiffs / "synthetic_cog.tif", 4096, 4096)
+        for seed, name in enumerate(self.cogs):
+            write_cog(tiffs / f"{name}.tif", 4096, 4096, seed=seed)
         self.origin = origin(self.directory / "origin", tiffs, free_port()).start()
         self.origin_log = self.directory / "origin" / "access.log"
         redis_dir = self.directory / "redis"
@@ -265,7 +269,7 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet(directory: Path, **kw: int) -> Iterator[Fleet]:
+def fleet(directory: Path, **kw: Any) -> Iterator[Fleet]:
     f = Fleet(directory, **kw)
     try:
         yield f.start()
