@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, thumbnail, catalog, demo."""
 
 from __future__ import annotations
 
@@ -187,6 +187,78 @@ def catalog_command(source: str, first: int) -> None:
         print_report(source, sys.stdout, first=first)
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("seed")
+@click.argument("image_ids", nargs=-1, required=True)
+@click.option("--zoom", required=True, help="A zoom or a range of zooms, e.g. 12-16.")
+@click.option("--bbox", default=None, help="west,south,east,north (EPSG:4326); default: each image's bounds.")
+@click.option("--catalog", default=None, help="Catalog path or URL (default: OAM_PREVIEW_CATALOG).")
+@click.option("--cache-url", default=None, help="redis://host:port/db (default: OAM_PREVIEW_CACHE_URL).")
+@click.option(
+    "--format", "fmt", default="png", show_default=True, type=click.Choice(["png", "jpg", "webp", "auto"])
+)
+@click.option("--retina", is_flag=True, help="512 px tiles ({y}@2x) instead of 256 px.")
+@click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
+)
+@click.option("--force", is_flag=True, help="Render again the tiles marked done by an earlier run.")
+@click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
+def seed_command(
+    image_ids: tuple[str, ...],
+    zoom: str,
+    bbox: str | None,
+    catalog: str | None,
+    cache_url: str | None,
+    fmt: str,
+    retina: bool,
+    processes: int,
+    force: bool,
+    max_tiles: int,
+) -> None:
+    """Warm the shared cache with the tiles of IMAGE_IDS over a bbox and zoom range (resumable)."""
+    import warnings
+
+    from . import seed
+
+    warnings.simplefilter("ignore")
+    overrides = {"OAM_PREVIEW_CATALOG": catalog, "OAM_PREVIEW_CACHE_URL": cache_url}
+    try:
+        settings = Settings.from_mapping({**os.environ, **{k: v for k, v in overrides.items() if v}})
+        low, _, high = zoom.partition("-")
+        zooms = range(int(low), int(high or low) + 1)
+        box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not settings.cache_url:
+        raise click.UsageError("seeding needs the shared cache: --cache-url or OAM_PREVIEW_CACHE_URL")
+    if box is not None and len(box) != 4:
+        raise click.UsageError("--bbox is west,south,east,north")
+    here = seed.Seeder(settings)
+    plan, skipped = [], 0
+    for image_id in image_ids:
+        try:
+            doc = here.describe(image_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        job = seed.Job(image_id, fmt, 512 if retina else 256)
+        area = seed.intersect(tuple(doc["bounds"]), box)
+        wanted = [] if area is None else list(seed.tiles(area, zooms))
+        key = seed.done_key(job, doc["source_url"])
+        pending = wanted if force else [t for b in seed.batches(wanted, 1000) for t in here.pending(key, b)]
+        skipped += len(wanted) - len(pending)
+        plan.append((job, key, pending))
+    total = sum(len(p) for _, _, p in plan)
+    if total > max_tiles:
+        raise click.UsageError(f"{total} tiles to seed, more than --max-tiles {max_tiles}")
+    with click.progressbar(length=total, label="seeding", file=sys.stderr) as bar:
+        outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)
+    click.echo(
+        f"{total} tiles: {outcome.rendered} cached, {outcome.empty} empty (404), {outcome.failed} failed; "
+        f"{skipped} already done"
+    )
+    if outcome.failed:
+        sys.exit(1)
 
 
 @main.command()
