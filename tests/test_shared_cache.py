@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import uuid
@@ -12,6 +13,7 @@ import pytest
 
 from oam_preview import create_app
 from oam_preview.cache import CachedResponse, TieredCache, response_cache
+from oam_preview.errors import UpstreamTimeout
 
 from .conftest import free_port
 from .redis_server import RedisServer
@@ -268,3 +270,56 @@ def test_only_the_owner_releases_a_lock(redis_url):
 
     cache.fetch(key, slow)
     assert client.get(lock) == b"other"
+
+
+def _render_forever(url: str, key: str) -> None:
+    """A process that takes ``key``'s lock and hangs in its render (until it is killed)."""
+    tiered(url).fetch(key, lambda: time.sleep(120) or CachedResponse(b"", "image/png", ""))
+
+
+def test_a_lock_owner_killed_mid_render_delays_the_others_only_the_bounded_wait(redis_url):
+    key = f"k-{uuid.uuid4()}"
+    cache = tiered(redis_url, lock_wait=1.0)
+    owner = multiprocessing.get_context("spawn").Process(target=_render_forever, args=(redis_url, key))
+    owner.start()
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while not client.exists(cache.shared._lock_key(key)):
+        assert owner.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.join(10)
+    produce = Producer(0)
+    assert cache.fetch(key, produce).body == b"tile"
+    shared = cache.stats()["shared"]
+    assert produce.calls == 1 and shared["lock_wait"] == 1 and shared["lock_timeout"] == 1
+
+
+def test_a_failed_render_fails_every_waiter_once_and_releases_the_lock(redis_url):
+    cache = tiered(redis_url)
+    key = f"k-{uuid.uuid4()}"
+    calls = []
+
+    def failing() -> CachedResponse:
+        calls.append(1)
+        time.sleep(0.2)
+        raise UpstreamTimeout("the GeoTIFF's server is too slow")
+
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        barrier.wait(10)
+        try:
+            cache.fetch(key, failing)
+        except UpstreamTimeout as exc:
+            errors.append(exc)
+
+    pool = [threading.Thread(target=one) for _ in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(30)
+    assert len(calls) == 1 and len(errors) == 8
+    assert not redis.Redis.from_url(redis_url).exists(cache.shared._lock_key(key))
+    assert cache.fetch(key, Producer(0)).body == b"tile"  # the next request renders anew
