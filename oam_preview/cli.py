@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, seed, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, worker, thumbnail, catalog, demo."""
 
 from __future__ import annotations
 
@@ -204,6 +204,7 @@ def catalog_command(source: str, first: int) -> None:
 )
 @click.option("--force", is_flag=True, help="Render again the tiles marked done by an earlier run.")
 @click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
+@click.option("--queue", default=None, help="redis://… of an RQ queue: enqueue for `oam-preview worker`.")
 def seed_command(
     image_ids: tuple[str, ...],
     zoom: str,
@@ -215,6 +216,7 @@ def seed_command(
     processes: int,
     force: bool,
     max_tiles: int,
+    queue: str | None,
 ) -> None:
     """Warm the shared cache with the tiles of IMAGE_IDS over a bbox and zoom range (resumable)."""
     import warnings
@@ -251,6 +253,10 @@ def seed_command(
     total = sum(len(p) for _, _, p in plan)
     if total > max_tiles:
         raise click.UsageError(f"{total} tiles to seed, more than --max-tiles {max_tiles}")
+    if queue:
+        jobs = seed.enqueue(queue, settings, plan)
+        click.echo(f"{total} tiles in {jobs} jobs on the queue {seed.QUEUE}; {skipped} already done")
+        return
     with click.progressbar(length=total, label="seeding", file=sys.stderr) as bar:
         outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)
     click.echo(
@@ -259,6 +265,16 @@ def seed_command(
     )
     if outcome.failed:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--queue", required=True, help="redis://… of the RQ queue that `seed --queue` fills.")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(queue: str, burst: bool) -> None:
+    """Run queued seeding jobs (any number of machines may run workers on one queue)."""
+    from .seed import work
+
+    work(queue, burst)
 
 
 @main.command()

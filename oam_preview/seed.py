@@ -167,3 +167,49 @@ def seed(
             total += outcome
             progress(n)
     return total
+
+
+# -- across machines: RQ (Redis Queue) ------------------------------------------------------
+
+QUEUE = "oam-preview-seed"
+QUEUE_BATCH = 256  # tiles per queued job: each job runs in a freshly spawned process
+
+
+def enqueue(
+    queue_url: str, settings: Settings, plan: list[tuple[Job, str, list[tuple[int, int, int]]]]
+) -> int:
+    """Put ``plan`` on the RQ queue at ``queue_url`` as jobs for ``oam-preview worker``; their count.
+
+    The jobs carry ``settings``: the catalog and cache URL must be reachable from the workers.
+    """
+    from redis import Redis
+    from rq import Queue
+
+    queue = Queue(QUEUE, connection=Redis.from_url(queue_url))
+    jobs = [
+        Queue.prepare_data(queued, (settings, job, key, batch), timeout=3600, result_ttl=86400)
+        for job, key, pending in plan
+        for batch in batches(pending, QUEUE_BATCH)
+    ]
+    queue.enqueue_many(jobs)
+    return len(jobs)
+
+
+def queued(settings: Settings, job: Job, key: str, batch: list[tuple[int, int, int]]) -> dict[str, int]:
+    """One queued job, in an RQ work horse: seed ``batch``; what became of its tiles."""
+    global _SEEDER
+    if _SEEDER is None:
+        _SEEDER = Seeder(settings)
+    outcome = _SEEDER.run(job, key, batch)
+    return {"rendered": outcome.rendered, "empty": outcome.empty, "failed": outcome.failed}
+
+
+def work(queue_url: str, burst: bool) -> None:
+    """Run seeding jobs from the queue: RQ's spawning worker (a new process per job, never a
+    fork of a process that has loaded GDAL). ``burst``: stop when the queue is empty."""
+    from redis import Redis
+    from rq import Queue
+    from rq.worker import SpawnWorker
+
+    connection = Redis.from_url(queue_url)
+    SpawnWorker([Queue(QUEUE, connection=connection)], connection=connection).work(burst=burst)

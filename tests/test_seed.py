@@ -83,3 +83,18 @@ def test_seed_needs_the_shared_cache(catalog_file):
         "OAM_PREVIEW_CACHE_URL": ""
     })  # fmt: skip
     assert result.exit_code == 2 and "shared cache" in result.output
+
+
+def test_seed_through_an_rq_queue_and_a_worker(catalog_file, redis_url):
+    pytest.importorskip("rq")
+    redis.Redis.from_url(redis_url).flushdb()
+    args = ["seed", "synthetic_cog", "--zoom", "16", "--catalog", str(catalog_file), "--cache-url", redis_url]
+    queued = CliRunner().invoke(main, [*args, "--queue", redis_url])
+    assert queued.exit_code == 0, queued.output
+    count = int(queued.output.split(" tiles in ")[0])
+    assert count >= 4 and "1 jobs on the queue" in queued.output
+    worker = [sys.executable, "-m", "oam_preview.cli", "worker", "--queue", redis_url, "--burst"]
+    result = subprocess.run(worker, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    again = CliRunner().invoke(main, args)  # the worker marked them done
+    assert again.exit_code == 0 and f"{count} already done" in again.output, again.output
