@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g
 from flask.blueprints import BlueprintSetupState
 
-from . import deadline
+from . import deadline, metrics
 from .catalog import Catalog
 from .catalog.store import CatalogStore
 from .config import Settings
@@ -67,6 +67,7 @@ def create_blueprint(
     bp.register_error_handler(Exception, error_response)
     for rule, view in ROUTES:
         bp.add_url_rule(rule, view_func=view, methods=["GET"])
+    metrics.register(bp)  # times and counts every request
     return bp
 
 

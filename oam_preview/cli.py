@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, worker, thumbnail, catalog, demo."""
 
 from __future__ import annotations
 
@@ -72,8 +72,12 @@ def serve(
 
         env["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     os.environ.update(env)
+    from .multiproc import prepare_directory
+
+    # Before any worker imports prometheus-client: every worker's metrics go there, summed.
+    metrics_dir, own_dir = prepare_directory()
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
-    _run_gunicorn(host, port, workers, threads, max_requests)
+    _run_gunicorn(host, port, workers, threads, max_requests, metrics_dir if own_dir else None)
 
 
 def serve_command(
@@ -86,8 +90,21 @@ def serve_command(
     ]  # fmt: skip
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int, max_requests: int = 0) -> None:
+def _run_gunicorn(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    max_requests: int = 0,
+    remove_at_exit: Path | None = None,
+) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from . import multiproc
+
+    def on_exit(server: Any) -> None:
+        if remove_at_exit is not None:
+            multiproc.remove_directory(remove_at_exit)
 
     class Application(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -103,6 +120,9 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int, max_requests
                 "max_requests": max_requests,
                 # Spread restarts so the workers don't all restart at once.
                 "max_requests_jitter": max_requests // 10,
+                "post_worker_init": multiproc.post_worker_init,
+                "child_exit": multiproc.child_exit,
+                "on_exit": on_exit,
             }.items():
                 self.cfg.set(key, value)
 
@@ -167,6 +187,94 @@ def catalog_command(source: str, first: int) -> None:
         print_report(source, sys.stdout, first=first)
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("seed")
+@click.argument("image_ids", nargs=-1, required=True)
+@click.option("--zoom", required=True, help="A zoom or a range of zooms, e.g. 12-16.")
+@click.option("--bbox", default=None, help="west,south,east,north (EPSG:4326); default: each image's bounds.")
+@click.option("--catalog", default=None, help="Catalog path or URL (default: OAM_PREVIEW_CATALOG).")
+@click.option("--cache-url", default=None, help="redis://host:port/db (default: OAM_PREVIEW_CACHE_URL).")
+@click.option(
+    "--format", "fmt", default="png", show_default=True, type=click.Choice(["png", "jpg", "webp", "auto"])
+)
+@click.option("--retina", is_flag=True, help="512 px tiles ({y}@2x) instead of 256 px.")
+@click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
+)
+@click.option("--force", is_flag=True, help="Render again the tiles marked done by an earlier run.")
+@click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
+@click.option("--queue", default=None, help="redis://… of an RQ queue: enqueue for `oam-preview worker`.")
+def seed_command(
+    image_ids: tuple[str, ...],
+    zoom: str,
+    bbox: str | None,
+    catalog: str | None,
+    cache_url: str | None,
+    fmt: str,
+    retina: bool,
+    processes: int,
+    force: bool,
+    max_tiles: int,
+    queue: str | None,
+) -> None:
+    """Warm the shared cache with the tiles of IMAGE_IDS over a bbox and zoom range (resumable)."""
+    import warnings
+
+    from . import seed
+
+    warnings.simplefilter("ignore")
+    overrides = {"OAM_PREVIEW_CATALOG": catalog, "OAM_PREVIEW_CACHE_URL": cache_url}
+    try:
+        settings = Settings.from_mapping({**os.environ, **{k: v for k, v in overrides.items() if v}})
+        low, _, high = zoom.partition("-")
+        zooms = range(int(low), int(high or low) + 1)
+        box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not settings.cache_url:
+        raise click.UsageError("seeding needs the shared cache: --cache-url or OAM_PREVIEW_CACHE_URL")
+    if box is not None and len(box) != 4:
+        raise click.UsageError("--bbox is west,south,east,north")
+    here = seed.Seeder(settings)
+    plan, skipped = [], 0
+    for image_id in image_ids:
+        try:
+            doc = here.describe(image_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        job = seed.Job(image_id, fmt, 512 if retina else 256)
+        area = seed.intersect(tuple(doc["bounds"]), box)
+        wanted = [] if area is None else list(seed.tiles(area, zooms))
+        key = seed.done_key(job, doc["source_url"])
+        pending = wanted if force else [t for b in seed.batches(wanted, 1000) for t in here.pending(key, b)]
+        skipped += len(wanted) - len(pending)
+        plan.append((job, key, pending))
+    total = sum(len(p) for _, _, p in plan)
+    if total > max_tiles:
+        raise click.UsageError(f"{total} tiles to seed, more than --max-tiles {max_tiles}")
+    if queue:
+        jobs = seed.enqueue(queue, settings, plan)
+        click.echo(f"{total} tiles in {jobs} jobs on the queue {seed.QUEUE}; {skipped} already done")
+        return
+    with click.progressbar(length=total, label="seeding", file=sys.stderr) as bar:
+        outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)
+    click.echo(
+        f"{total} tiles: {outcome.rendered} cached, {outcome.empty} empty (404), {outcome.failed} failed; "
+        f"{skipped} already done"
+    )
+    if outcome.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--queue", required=True, help="redis://… of the RQ queue that `seed --queue` fills.")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(queue: str, burst: bool) -> None:
+    """Run queued seeding jobs (any number of machines may run workers on one queue)."""
+    from .seed import work
+
+    work(queue, burst)
 
 
 @main.command()

@@ -80,14 +80,14 @@ def conditional(entry: CachedResponse) -> Response:
 
 
 def cached_image(key: str, produce: Callable[[], tuple[bytes, str]]) -> Response:
-    """Serve a rendered image from the response cache, rendering it on a miss."""
-    cache = current().cache
-    entry = cache.get(key)
-    if entry is None:
+    """Serve a rendered image from the response cache, rendering it on a miss: concurrent
+    misses of one key render it once, in this process and (with Redis) across the fleet."""
+
+    def render() -> CachedResponse:
         body, media_type = produce()
-        entry = CachedResponse(body, media_type, etag_of(body))
-        cache.put(key, entry)
-    return conditional(entry)
+        return CachedResponse(body, media_type, etag_of(body))
+
+    return conditional(current().cache.fetch(key, render))
 
 
 def document(body: str, media_type: str) -> Response:

@@ -39,6 +39,10 @@ from dataclasses import dataclass
 from .config import Settings
 from .errors import HostBusy, HostUnavailable, OamPreviewError, UpstreamError, UpstreamTimeout
 
+#: Called as ``observer(host, outcome, breaker_state)`` after every guarded read (outcome: ``True``
+#: the host answered, ``False`` it failed, ``None`` no slot); ``oam_preview.metrics`` counts them.
+OBSERVERS: list[Callable[[str, bool | None, str], None]] = []
+
 #: Slots full and none turned over for this fraction of ``upstream_queue_timeout``: stalled.
 STALL_FRACTION = 1 / 3
 
@@ -132,6 +136,10 @@ class UpstreamGuard:
                 self._release(host, url, started)
         finally:
             self._record(host, probe, outcome, admitted)
+            for observer in OBSERVERS:
+                observer(
+                    host, outcome, self._breakers[host].state(self.clock(), self.settings.breaker_cooldown)
+                )
 
     # -- circuit breaker -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request, send_from_directory
 from jinja2 import TemplateNotFound
 
-from . import __version__
+from . import __version__, metrics
 from .catalog import Image
 from .catalog.model import ID_PATTERN
 from .catalog.query import ImageQuery, page_from_args
@@ -146,6 +146,7 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/", index),
     ("/vendor/leaflet/<path:filename>", leaflet),
     ("/healthz", healthz),
+    ("/metrics", metrics.view),
     ("/api/images", images),
     ("/api/images/<image_id>", image),
     ("/api/images/<image_id>/thumbnail.<fmt>", thumbnail),
