@@ -27,9 +27,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class CachedResponse:
+    """A rendered response as the caches keep it: body, media type, ETag and the headers that
+    belong to this body (a mosaic tile's ``X-Mosaic-Images``), as (name, value) pairs."""
+
     body: bytes
     media_type: str
     etag: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 Produce = Callable[[], CachedResponse]

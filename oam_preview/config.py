@@ -39,6 +39,8 @@ class Settings:
     upstream_queue_timeout: float = 3.0  # seconds a read waits for a free slot before a 504
     breaker_failures: int = 5  # consecutive host failures that open its circuit breaker
     breaker_cooldown: float = 3.0  # seconds an open breaker answers at once between probes
+    mosaic_max_images: int = 8  # most images read for one mosaic tile
+    mosaic_min_pixels: int = 16  # images smaller than this (pixels across) are coverage marks
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""
@@ -81,7 +83,7 @@ class Settings:
             raise ValueError("OAM_PREVIEW_CATALOG_MAX_RECORDS must be >= 1")
         if self.trusted_proxies < 0:
             raise ValueError("OAM_PREVIEW_TRUSTED_PROXIES must be >= 0")
-        for name in ("upstream_host_reads", "upstream_image_reads", "breaker_failures"):
+        for name in ("upstream_host_reads", "upstream_image_reads", "breaker_failures", "mosaic_max_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"OAM_PREVIEW_{name.upper()} must be >= 1")
         if self.upstream_queue_timeout < 0 or self.breaker_cooldown < 0:

@@ -52,15 +52,16 @@ UNKNOWN_MAXZOOM = 22
 SELECTIONS_KEPT = 32
 
 
-def mercator(geom: BaseGeometry) -> BaseGeometry:
-    """``geom`` from EPSG:4326 degrees to EPSG:3857 metres (latitudes clamped to Web Mercator's)."""
+def _to_mercator(coords: np.ndarray) -> np.ndarray:
+    lon = np.radians(coords[:, 0])
+    lat = np.radians(np.clip(coords[:, 1], -MAX_LATITUDE, MAX_LATITUDE))
+    return np.column_stack([lon * 6378137.0, 6378137.0 * np.log(np.tan(np.pi / 4 + lat / 2))])
 
-    def project(coords: np.ndarray) -> np.ndarray:
-        lon = np.radians(coords[:, 0])
-        lat = np.radians(np.clip(coords[:, 1], -MAX_LATITUDE, MAX_LATITUDE))
-        return np.column_stack([lon * 6378137.0, 6378137.0 * np.log(np.tan(np.pi / 4 + lat / 2))])
 
-    return shapely.transform(geom, project)
+def mercator(geoms: Sequence[BaseGeometry]) -> np.ndarray:
+    """``geoms`` from EPSG:4326 degrees to EPSG:3857 metres (latitudes clamped to Web
+    Mercator's), all in one vectorised pass; an array of geometries."""
+    return shapely.transform(np.array(geoms, dtype=object), _to_mercator)
 
 
 def estimated_native_zoom(image: Image) -> int | None:
@@ -94,8 +95,8 @@ class Selection:
     @classmethod
     def build(cls, catalog: Catalog, query: ImageQuery) -> Selection:
         images = tuple(i for i in catalog.select(query) if i.footprint is not None)
-        footprints = tuple(mercator(i.footprint) for i in images if i.footprint is not None)
-        extents = np.array([f.bounds for f in footprints], dtype=np.float64).reshape(-1, 4)
+        footprints = tuple(mercator([i.footprint for i in images if i.footprint is not None]))
+        extents = shapely.bounds(np.array(footprints, dtype=object)).reshape(-1, 4)
         native = np.array(
             [np.nan if (z := estimated_native_zoom(i)) is None else z for i in images], dtype=np.float64
         )

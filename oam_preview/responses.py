@@ -76,18 +76,39 @@ def conditional(entry: CachedResponse) -> Response:
         response = current_app.response_class(entry.body, mimetype=entry.media_type)
     response.set_etag(entry.etag)
     response.headers["Cache-Control"] = current().settings.cache_control
+    response.headers.extend(entry.headers)
     return response
 
 
+class Uncacheable(Exception):
+    """Raised by a render whose response must not be cached (a part of it failed)."""
+
+    def __init__(self, entry: CachedResponse) -> None:
+        super().__init__("uncacheable response")
+        self.entry = entry
+
+
+def cached_response(key: str, render: Callable[[], CachedResponse]) -> Response:
+    """The response for ``key`` from the response cache, rendered on a miss: concurrent misses
+    of one key render it once, in this process and (with Redis) across the fleet. A render
+    that raises :class:`Uncacheable` is served with ``no-store`` and kept nowhere."""
+    try:
+        entry = current().cache.fetch(key, render)
+    except Uncacheable as exc:
+        response = conditional(exc.entry)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return conditional(entry)
+
+
 def cached_image(key: str, produce: Callable[[], tuple[bytes, str]]) -> Response:
-    """Serve a rendered image from the response cache, rendering it on a miss: concurrent
-    misses of one key render it once, in this process and (with Redis) across the fleet."""
+    """:func:`cached_response` of an image that ``produce()`` encodes as (bytes, media type)."""
 
     def render() -> CachedResponse:
         body, media_type = produce()
         return CachedResponse(body, media_type, etag_of(body))
 
-    return conditional(current().cache.fetch(key, render))
+    return cached_response(key, render)
 
 
 def document(body: str, media_type: str) -> Response:

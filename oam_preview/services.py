@@ -10,6 +10,7 @@ from .cache import ResponseCache, TieredCache, response_cache
 from .catalog.store import CatalogStore
 from .config import Settings
 from .imagery import Imagery
+from .mosaic import Mosaic
 from .opener import Opener
 
 
@@ -27,6 +28,7 @@ class Services:
     opener: Opener
     imagery: Imagery
     cache: ResponseCache | TieredCache
+    mosaic: Mosaic
 
     @classmethod
     def build(
@@ -39,13 +41,15 @@ class Services:
     ) -> Services:
         """The services for ``settings``; any one given is used as it is."""
         opener = opener or Opener(settings)
+        imagery = imagery or Imagery(opener, settings)
         return cls(
             settings=settings,
             store=store,
             opener=opener,
-            imagery=imagery or Imagery(opener, settings),
+            imagery=imagery,
             cache=cache
             or response_cache(int(settings.cache_max_mb * 1e6), settings.cache_url, settings.cache_ttl),
+            mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
         )
 
 

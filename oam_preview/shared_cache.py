@@ -18,6 +18,7 @@ expired), and renders without the lock once ``lock_wait`` seconds have passed.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -43,7 +44,7 @@ POLL_FIRST, POLL_MAX = 0.01, 0.2  # seconds between polls for another process's 
 class SharedCache:
     """Responses in Redis at ``url`` for ``ttl`` seconds; see the module doc."""
 
-    PREFIX = "oam-preview:v1:"
+    PREFIX = "oam-preview:v2:"
     LOCK_PREFIX = "oam-preview:lock:v1:"
 
     def __init__(
@@ -133,8 +134,9 @@ class SharedCache:
         ok, raw = self._call(self._client.get, self._key(key))
         if not ok or not isinstance(raw, bytes):
             return ok, None
-        media_type, etag, body = raw.split(b"\n", 2)
-        return True, CachedResponse(body, media_type.decode(), etag.decode())
+        media_type, etag, headers, body = raw.split(b"\n", 3)
+        pairs = tuple((str(k), str(v)) for k, v in json.loads(headers))
+        return True, CachedResponse(body, media_type.decode(), etag.decode(), pairs)
 
     def get(self, key: str) -> CachedResponse | None:
         ok, entry = self._read(key)
@@ -143,7 +145,8 @@ class SharedCache:
         return entry
 
     def put(self, key: str, entry: CachedResponse) -> None:
-        raw = b"\n".join((entry.media_type.encode(), entry.etag.encode(), entry.body))
+        headers = json.dumps(entry.headers).encode()  # JSON escapes newlines: one line
+        raw = b"\n".join((entry.media_type.encode(), entry.etag.encode(), headers, entry.body))
         self._call(self._client.set, self._key(key), raw, ex=self.ttl)
 
     # -- render once ---------------------------------------------------------------------

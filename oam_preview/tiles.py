@@ -10,6 +10,7 @@ native + 3, so :data:`TMS` is the same grid defined down to :data:`MAX_ZOOM`.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import morecantile
@@ -36,12 +37,22 @@ def resolution(zoom: int, tilesize: int = 256) -> float:
     return TMS.matrix(zoom).cellSize * 256 / tilesize
 
 
+@functools.cache
+def _resolutions() -> tuple[float, ...]:
+    """Metres per pixel of zooms 0 to :data:`MAX_ZOOM`, coarsest first (from :data:`TMS`)."""
+    return tuple(TMS.matrix(z).cellSize for z in range(MAX_ZOOM + 1))
+
+
 def zoom_for_resolution(res: float) -> int:
     """The coarsest zoom whose 256 px tiles are at least as fine as ``res`` (Web Mercator m/px);
-    0 for a resolution that is not a positive number."""
+    0 for a resolution that is not a positive number. morecantile's ``zoom_for_res`` with the
+    ``upper`` strategy, without its cost (0.1 ms a call: a catalog of 20,000 asks it as often)."""
     if not (res > 0 and math.isfinite(res)):
         return 0
-    return TMS.zoom_for_res(res, max_z=MAX_ZOOM, zoom_level_strategy="upper")
+    for zoom, cell in enumerate(_resolutions()):
+        if cell <= res * (1 + 1e-8):  # morecantile's tolerance
+            return zoom
+    return MAX_ZOOM
 
 
 def xy_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request, send_from_directory
 from jinja2 import TemplateNotFound
 
-from . import __version__, metrics
+from . import __version__, metrics, mosaic_views
 from .catalog import Image
 from .catalog.model import ID_PATTERN
 from .catalog.query import ImageQuery, page_from_args
@@ -77,6 +77,7 @@ def healthz() -> Response:
             "catalog": services.store.status().to_dict(),
             "cache": services.cache.stats(),
             "upstream": services.opener.guard.status(),
+            "mosaic": {"image_failures": services.mosaic.failures},
         }
     )
 
@@ -153,4 +154,7 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
     ("/api/images/<image_id>/tilejson.json", tilejson_doc),
     ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
+    ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
+    ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),
+    ("/api/mosaic/WMTSCapabilities.xml", mosaic_views.mosaic_wmts),
 )
