@@ -5,8 +5,8 @@ API.md promises a 504 ``upstream_timeout`` within ``OAM_PREVIEW_UPSTREAM_TIMEOUT
 GDAL's retries, a server that never answers or trickles bytes. The blueprint
 starts the clock before each request (:func:`start`) and stops it in teardown
 (:func:`clear`); the Opener and the HEAD recheck ask :func:`remaining`. Times
-are ``time.monotonic()`` seconds. A context variable, so work handed to another
-thread with ``contextvars.copy_context()`` keeps the request's deadline.
+are ``time.monotonic()`` seconds. Work handed to another thread takes the
+request's deadline along with :func:`current` and :func:`resume`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ def start(seconds: float) -> None:
 def clear() -> None:
     """No deadline (the request is over)."""
     _deadline.set(None)
+
+
+def current() -> float | None:
+    """The current deadline (``time.monotonic()`` seconds), or ``None``."""
+    return _deadline.get()
+
+
+def resume(at: float | None) -> None:
+    """Work on behalf of a request whose deadline is ``at`` (from :func:`current`)."""
+    _deadline.set(at)
 
 
 def remaining(default: float) -> float:

@@ -50,7 +50,7 @@ class DemoImage:
     resolution: float  # CRS units (metres) per pixel
     width: int
     height: int
-    kind: str  # "rgb_cog", "rgba_cog", "rgb_stripped", "uint16_cog", "palette_cog"
+    kind: str  # "rgb_cog", "rgb_collar_cog", "rgba_cog", "rgb_stripped", "uint16_cog", "palette_cog"
     provider: str
     acquired: str  # ISO date
     seed: int
@@ -74,6 +74,37 @@ DEMO_IMAGES = (
         "oam-preview demo",
         "2024-03-14",
         1,
+    ),
+    # Two more over Kathmandu, so the mosaic ("all imagery") has a stack to composite: an older,
+    # coarser satellite scene around the aerial, and a newer drone survey inside it whose
+    # nodata collar lets the aerial show through.
+    DemoImage(
+        "kathmandu-satellite",
+        "Kathmandu valley, satellite scene (synthetic, 2 m)",
+        85.326,
+        27.706,
+        32645,
+        2.0,
+        2560,
+        2560,
+        "rgb_cog",
+        "oam-preview demo",
+        "2019-11-02",
+        6,
+    ),
+    DemoImage(
+        "kathmandu-drone",
+        "Kathmandu, drone survey with a nodata collar (synthetic, 12 cm)",
+        85.3265,
+        27.7095,
+        32645,
+        0.12,
+        2400,
+        2400,
+        "rgb_collar_cog",
+        "oam-preview demo",
+        "2025-04-20",
+        7,
     ),
     DemoImage(
         "dar-es-salaam-drone",
@@ -281,6 +312,7 @@ KIND_PROFILES: dict[str, dict[str, Any]] = {
     "rgb_stripped": {"count": 3, "dtype": "uint8", "photometric": "RGB"},  # uncompressed strips
     "rgb_cog": {"count": 3, "dtype": "uint8", **_TILED},
     "rgba_cog": {"count": 4, "dtype": "uint8", **_TILED},
+    "rgb_collar_cog": {"count": 3, "dtype": "uint8", "nodata": 0, **_TILED},
     "uint16_cog": {"count": 4, "dtype": "uint16", "nodata": 0, **_TILED},
     "palette_cog": {"count": 1, "dtype": "uint8", "nodata": 0, **_TILED},
 }
@@ -323,6 +355,9 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
                 dst.write(cls, 1, window=window)
             elif spec.kind == "rgba_cog":
                 dst.write(np.concatenate([rgb, _alpha(land, window)[np.newaxis]]), window=window)
+            elif spec.kind == "rgb_collar_cog":  # nodata (0) outside the flight's outline
+                inside = _alpha(land, window) > 0
+                dst.write(np.where(inside, np.maximum(rgb, 1), 0).astype(np.uint8), window=window)
             else:
                 dst.write(rgb, window=window)
             tick()

@@ -293,12 +293,17 @@ class Opener:
         if left <= 0:
             raise UpstreamTimeout.no_answer()
 
+        at = deadline.current()
+
         def run() -> T:
+            deadline.resume(at)
             with self.open(url, sidecars=sidecars) as dataset:
                 return work(dataset)
 
-        context = contextvars.copy_context()  # the request's deadline goes with the work
-        future = self._readers.submit(lambda: context.run(run))
+        # A fresh context, not a copy of the request's: rasterio keeps its error stack in a
+        # context variable holding a list, and a copy would share that list with a read of
+        # the same request thread still running in the background (its errors became ours).
+        future = self._readers.submit(lambda: contextvars.Context().run(run))
         try:
             return future.result(timeout=left)
         except concurrent.futures.TimeoutError:

@@ -47,6 +47,8 @@ def index() -> Response:
     page = {
         "api_root": root.rstrip("/"),
         "images_url": root + "api/images",
+        "mosaic_tilejson_url": root + "api/mosaic/tilejson.json",
+        "mosaic_wmts_url": root + "api/mosaic/WMTSCapabilities.xml",
         "basemap_url": settings.basemap_url,
         "basemap_attribution": settings.basemap_attribution,
         "version": __version__,

@@ -34,6 +34,8 @@
     after: "",
     before: "",
     inview: false,
+    order: "catalog",
+    mosaic: false, // the "all imagery" layer is on
     hoveredId: null,
     selected: new Map(), // id -> {feature, opacity, layer, tilejson, card}
   };
@@ -49,6 +51,9 @@
     after: $("f-after"),
     before: $("f-before"),
     inview: $("f-inview"),
+    order: $("f-order"),
+    mosaicToggle: $("f-mosaic"),
+    mosaicActions: $("mosaic-actions"),
     selected: $("selected"),
     selectedList: $("selected-list"),
     toast: $("toast"),
@@ -105,7 +110,9 @@
       } catch (_) {
         /* not JSON: keep the status */
       }
-      throw new Error(message);
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
     }
     return response.json();
   }
@@ -167,6 +174,7 @@
       acquired_after: state.after,
       acquired_before: state.before,
       bbox: withBbox ? viewBbox() : "",
+      order: state.order === "catalog" ? "" : state.order,
     };
   }
 
@@ -503,6 +511,72 @@
       });
   }
 
+  // ------------------------------------------------- the "all imagery" layer
+  //
+  // The mosaic of every image the filters select (not the "in view" box: the
+  // layer covers the world), in the list's order, below the single images.
+
+  const mosaic = {
+    layer: null,
+    key: "",
+    tilejson: null,
+    controller: null,
+  };
+
+  function mosaicParams() {
+    const params = filterParams(false);
+    params.order = state.order; // explicit: the mosaic's own default is newest
+    return params;
+  }
+
+  function refreshMosaic() {
+    if (!state.mosaic) {
+      if (mosaic.layer) map.removeLayer(mosaic.layer);
+      mosaic.layer = null;
+      mosaic.key = "";
+      dom.mosaicActions.hidden = true;
+      return;
+    }
+    const params = mosaicParams();
+    const key = JSON.stringify(params);
+    if (key === mosaic.key) return;
+    mosaic.key = key;
+    if (mosaic.controller) mosaic.controller.abort();
+    const controller = (mosaic.controller = new AbortController());
+    getJSON(withParams(CONFIG.mosaic_tilejson_url, params), controller.signal)
+      .then((tilejson) => {
+        if (controller !== mosaic.controller || !state.mosaic) return;
+        mosaic.tilejson = tilejson;
+        if (mosaic.layer) map.removeLayer(mosaic.layer);
+        mosaic.layer = L.tileLayer(tilejson.tiles[0], {
+          zIndex: 5, // above the base map (1), below single images (10 and up)
+          maxZoom: map.getMaxZoom(),
+          maxNativeZoom: typeof tilejson.maxzoom === "number" ? tilejson.maxzoom : undefined,
+          attribution: tilejson.attribution ? escapeHtml(tilejson.attribution) : "",
+          className: "mosaic-layer",
+        }).addTo(map);
+        fillMosaicActions(tilejson, params);
+      })
+      .catch((err) => {
+        if (isAbort(err) || controller !== mosaic.controller) return;
+        if (mosaic.layer) map.removeLayer(mosaic.layer);
+        mosaic.layer = null;
+        dom.mosaicActions.hidden = true;
+        toast(err.status === 404 ? "No image matches the filters" : `Could not show all imagery: ${err.message}`);
+      });
+  }
+
+  function fillMosaicActions(tilejson, params) {
+    const copy = (label, text, what) =>
+      el("button", { type: "button", class: "copy", text: label, "data-copy": what, onclick: () => copyText(text, what) });
+    dom.mosaicActions.replaceChildren(
+      copy("Copy XYZ", tilejson.tiles[0], "mosaic XYZ URL"),
+      copy("Copy TileJSON", withParams(CONFIG.mosaic_tilejson_url, params), "mosaic TileJSON URL"),
+      copy("Copy WMTS", withParams(CONFIG.mosaic_wmts_url, params), "mosaic WMTS URL"),
+    );
+    dom.mosaicActions.hidden = false;
+  }
+
   // ---------------------------------------------------- selected image layers
 
   /** TileJSON/bbox [w, s, e, n] as Leaflet bounds; east is unwrapped past 180. */
@@ -718,7 +792,7 @@
 
   // ------------------------------------------------------------- URL state
   //
-  // #map=zoom/lat/lng&q=…&after=…&before=…&inview=1&sel=id~opacity,id
+  // #map=zoom/lat/lng&q=…&after=…&before=…&inview=1&order=…&mosaic=1&sel=id~opacity,id
   // Ids are [A-Za-z0-9._-], so "," and "~" are safe separators.
 
   let lastHash = "";
@@ -733,6 +807,8 @@
     if (state.after) params.set("after", state.after);
     if (state.before) params.set("before", state.before);
     if (state.inview) params.set("inview", "1");
+    if (state.order !== "catalog") params.set("order", state.order);
+    if (state.mosaic) params.set("mosaic", "1");
     const sel = [...state.selected.values()]
       .reverse() // oldest first, so restoring stacks them in the same order
       .map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
@@ -758,6 +834,8 @@
       after: params.get("after") || "",
       before: params.get("before") || "",
       inview: params.get("inview") === "1",
+      order: ["newest", "oldest", "best"].includes(params.get("order")) ? params.get("order") : "catalog",
+      mosaic: params.get("mosaic") === "1",
       view: null,
       sel: [],
     };
@@ -779,6 +857,10 @@
     state.after = wanted.after;
     state.before = wanted.before;
     state.inview = wanted.inview;
+    state.order = wanted.order;
+    state.mosaic = wanted.mosaic;
+    dom.order.value = state.order;
+    dom.mosaicToggle.checked = state.mosaic;
     dom.q.value = state.q;
     dom.after.value = state.after;
     dom.before.value = state.before;
@@ -813,6 +895,7 @@
   function refreshAll() {
     refreshList();
     refreshFootprints();
+    refreshMosaic();
     writeHash();
   }
 
@@ -822,6 +905,8 @@
       state.after = dom.after.value;
       state.before = dom.before.value;
       state.inview = dom.inview.checked;
+      state.order = dom.order.value;
+      state.mosaic = dom.mosaicToggle.checked;
       refreshAll();
     };
     const fromFormSoon = debounce(fromForm, INPUT_DEBOUNCE_MS);
@@ -829,6 +914,8 @@
     dom.after.addEventListener("change", fromForm);
     dom.before.addEventListener("change", fromForm);
     dom.inview.addEventListener("change", fromForm);
+    dom.order.addEventListener("change", fromForm);
+    dom.mosaicToggle.addEventListener("change", fromForm);
     document.getElementById("filters").addEventListener("submit", (event) => {
       event.preventDefault(); // Enter in the search box applies at once
       fromForm();
@@ -883,7 +970,7 @@
     });
     applyHash(location.hash);
     // Exposed for tests and debugging; the page itself never reads it.
-    window.oamPreview = { map, state, list, footprints, STYLE };
+    window.oamPreview = { map, state, list, footprints, mosaic, STYLE };
   }
 
   init();

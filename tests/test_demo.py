@@ -40,3 +40,16 @@ def test_demo_images_render(demo_client):
         assert tile.status_code == 200, feature["id"]
         alpha = PILImage.open(io.BytesIO(tile.data)).convert("RGBA").getchannel("A")
         assert alpha.getextrema()[1] == 255  # some real pixels
+
+
+@pytest.mark.slow
+def test_demo_mosaic_stacks_the_kathmandu_images(demo_client):
+    """Three demo images overlap over Kathmandu: newest on top, the drone's collar showing the aerial."""
+    t = TMS.tile(85.3265, 27.7095, 16)  # the drone survey's centre
+    r = demo_client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png?order=newest")
+    assert r.status_code == 200, r.data
+    assert r.headers["X-Mosaic-Images"].split(", ")[:2] == ["kathmandu-drone", "kathmandu-aerial"]
+    r = demo_client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png?order=oldest")
+    assert r.headers["X-Mosaic-Images"].split(", ")[0] == "kathmandu-satellite"
+    world = demo_client.get("/api/mosaic/tiles/0/0/0.png")
+    assert world.status_code == 200 and int(world.headers["X-Mosaic-Coverage"]) >= 5
