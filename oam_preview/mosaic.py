@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 MARK_RGB = (232, 89, 12)
 MARK_FILL_ALPHA = 80  # of 255: the base map shows through
 MARK_OUTLINE_ALPHA = 230
-#: Marks at most this many pixels across are drawn as solid dots: a world view of
-#: 20,000 images is mostly these, and a dot is cheaper than a polygon.
+#: Marks at most this many pixels across (of a 256 px tile) are drawn as solid dots of this
+#: size: visible at world zooms, and a world view of 20,000 images is mostly these.
 DOT_PIXELS = 3
 #: The maxzoom of a mosaic whose images have no known resolution.
 UNKNOWN_MAXZOOM = 22
@@ -269,14 +269,15 @@ class Mosaic:
         if dots:
             inverse = ~transform
             ext = selection.extents[dots]
-            c0, r0 = inverse @ (ext[:, 0], ext[:, 3])
-            c1, r1 = inverse @ (ext[:, 2], ext[:, 1])
-            c0 = np.clip(np.floor(c0), 0, size - 1).astype(int)
-            r0 = np.clip(np.floor(r0), 0, size - 1).astype(int)
-            c1 = np.clip(np.ceil(c1), 1, size).astype(int)
-            r1 = np.clip(np.ceil(r1), 1, size).astype(int)
+            # A dot of DOT_PIXELS (more at @2x) centred on the footprint, however small it is.
+            cols, rows = inverse @ ((ext[:, 0] + ext[:, 2]) / 2, (ext[:, 1] + ext[:, 3]) / 2)
+            half = DOT_PIXELS * size // 256 / 2
+            r0 = np.clip(np.round(rows - half), 0, size).astype(int)
+            c0 = np.clip(np.round(cols - half), 0, size).astype(int)
+            r1 = np.clip(np.round(rows + half), 0, size).astype(int)
+            c1 = np.clip(np.round(cols + half), 0, size).astype(int)
             for a, b, c, d in zip(r0, r1, c0, c1, strict=True):
-                outline[a : max(b, a + 1), c : max(d, c + 1)] = True
+                outline[a:b, c:d] = True
         data, alpha = result.pixels.data, result.pixels.mask
         paint_fill = fill & ~outline & ~filled
         paint_line = outline & ~filled
