@@ -274,7 +274,8 @@ def fault_app(fault: FaultServer, cooldown: float = 1.5):
     names = [f"{name}?run={run}" for name in ("cogeo.tif", "cog_rgba.tif", "stripped.tif")]
     catalog = load_document(catalog_doc(fault.url, names))
     config = {
-        "OAM_PREVIEW_UPSTREAM_TIMEOUT": 1,
+        # Room for GDAL's two retries of a 5xx (0.2 s, then 0.4 s) inside the request's deadline.
+        "OAM_PREVIEW_UPSTREAM_TIMEOUT": 3,
         "OAM_PREVIEW_BREAKER_FAILURES": 3,
         "OAM_PREVIEW_BREAKER_COOLDOWN": cooldown,
         "OAM_PREVIEW_BASEMAP_URL": "",

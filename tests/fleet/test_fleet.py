@@ -139,18 +139,20 @@ def test_kill_9_of_one_instance_costs_no_client_a_5xx(running: Fleet):
     results = Results()
     SERVER_ERRORS.clear()
     victim = running.servers[1]
-    with background(8, 7.0, fresh(running.front.url), results, max_requests=5000, timeout=30):
-        time.sleep(2.0)
-        killed = time.monotonic()
-        kill_instance(victim)
-    statuses = results.statuses()
-    after = results.between(killed, float("inf"))
-    assert len(after.items) >= 50  # the load went on past the kill
-    assert statuses and set(statuses) == {200}, (statuses, dict(SERVER_ERRORS))
-    print(
-        f"\nkill -9 under load: {len(results.items)} requests, {len(after.items)} after the kill, {dict(statuses)}"
-    )
-    victim.start()  # back for the next tests; nginx takes it back after fail_timeout
+    try:
+        with background(8, 7.0, fresh(running.front.url), results, max_requests=5000, timeout=30):
+            time.sleep(2.0)
+            killed = time.monotonic()
+            kill_instance(victim)
+        statuses = results.statuses()
+        after = results.between(killed, float("inf"))
+        assert len(after.items) >= 50  # the load went on past the kill
+        assert statuses and set(statuses) == {200}, (statuses, dict(SERVER_ERRORS))
+        print(
+            f"\nkill -9 under load: {len(results.items)} requests, {len(after.items)} after the kill, {dict(statuses)}"
+        )
+    finally:
+        victim.start()  # back for the next tests, pass or fail; nginx takes it back after fail_timeout
 
 
 def test_redis_stopped_under_load_still_answers_200(running: Fleet):
