@@ -381,3 +381,24 @@ def test_world_zoom_tiles_of_20000_images_read_no_geotiff(mosaic_server):
         _, alpha = decode(r.data)
         assert (alpha > 0).any()
     assert mosaic_server.traffic.requests == 0
+
+
+def test_concurrent_first_requests_of_a_tile_render_it_once(mosaic_server, mosaic_dir):
+    import threading
+
+    client = client_of(mosaic_server, mosaic_dir)
+    z, x, y = centre_tile(17)
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda: statuses.append(client.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png").status_code)
+        )
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert statuses == [200] * 8
+    cache = client.get("/healthz").get_json()["cache"]
+    assert cache["renders"] == 1, cache

@@ -140,9 +140,20 @@ def qgis_renders(
     xyz_uri = urllib.parse.urlencode(
         {"type": "xyz", "url": tj["tiles"][0], "zmin": tj["minzoom"], "zmax": tj["maxzoom"]}
     )
+    # The mosaic of a group of one image: its WMTS URL carries the query, which QGIS must keep.
+    mosaic_uri = urllib.parse.urlencode(
+        {
+            "crs": "EPSG:3857",
+            "format": "image/png",
+            "layers": "mosaic",
+            "styles": "default",
+            "tileMatrixSet": "GoogleMapsCompatible",
+            "url": f"{live_server}/api/mosaic/WMTSCapabilities.xml?ids=cogeo&order=catalog",
+        }
+    )
     extent, width, height = z18_extent(tiff_dir / "cogeo.tif")
     renders: dict[str, Any] = {}
-    for name, uri in (("wmts", wmts_uri), ("xyz", xyz_uri)):
+    for name, uri in (("wmts", wmts_uri), ("xyz", xyz_uri), ("mosaic_wmts", mosaic_uri)):
         tmp = tmp_path_factory.mktemp(f"qgis_{name}")
         job = {"extent": extent, "width": width, "height": height, "name": name, "provider": "wms"}
         renders[name] = qgis_render(qgis_python, {**job, "uri": uri, "png": str(tmp / "out.png")}, tmp)
@@ -151,7 +162,7 @@ def qgis_renders(
     return renders
 
 
-@pytest.mark.parametrize("name", ["wmts", "xyz"])
+@pytest.mark.parametrize("name", ["wmts", "xyz", "mosaic_wmts"])
 def test_qgis_renders_our_layer_like_the_source(qgis_renders: dict[str, Any], name: str) -> None:
     report = qgis_renders[name]
     log = "\n".join(report["log"])
@@ -163,6 +174,8 @@ def test_qgis_renders_our_layer_like_the_source(qgis_renders: dict[str, Any], na
     # QGIS fetched our tiles itself, at the image's zoom 18, so it drew them unscaled.
     zooms = {url.split("/tiles/")[1].split("/")[0] for url in report["urls"] if "/tiles/" in url}
     assert zooms == {"18"}, report["urls"]
+    if name.startswith("mosaic"):
+        assert all("ids=cogeo" in url for url in report["urls"] if "/tiles/" in url), report["urls"]
     rgba = np.asarray(PILImage.open(report["png"]).convert("RGBA"))
     assert (rgba[..., 3] == 255).all(), "QGIS left pixels inside the image undrawn"
     out = np.moveaxis(rgba[..., :3], -1, 0)
