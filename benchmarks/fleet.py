@@ -202,7 +202,7 @@ def main() -> None:
 
 
 def _port() -> int:
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     return free_port()
 

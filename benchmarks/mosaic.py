@@ -35,10 +35,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from servers import Server, start_oam_preview, start_titiler  # noqa: E402
-from tiles import free_port  # noqa: E402
 
 from oam_preview.fileserver import FileServer  # noqa: E402
 from oam_preview.tiles import TMS  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work" / "mosaic"
 X0, Y0 = 9_497_000.0, 3_211_000.0  # Kathmandu, EPSG:3857 metres

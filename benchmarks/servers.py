@@ -13,11 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oam_preview.cli import serve_command
+from tests.support.processes import serve_command, wait_for_healthz
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -124,21 +123,6 @@ class Server:
                 self.process.wait()
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Poll ``url`` until it answers 200; fail if the process dies first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # loopback
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"server for {url} did not start")
-        time.sleep(0.2)
-
-
 def wait_workers(server: Server, count: int, timeout: float = 30) -> None:
     """Wait until ``count`` worker processes exist (uvicorn and gunicorn fork them after binding)."""
     deadline = time.monotonic() + timeout
@@ -157,7 +141,7 @@ def _launch(
     """
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     base = f"http://127.0.0.1:{port}"
-    wait_ready(base + "/healthz", process)
+    wait_for_healthz(base, process)
     server = Server(name, base, process, *routes, images)
     wait_workers(server, workers)
     return server

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import load  # noqa: E402
 from servers import Server, cpu_seconds, start_oam_preview, start_titiler  # noqa: E402
 
 from oam_preview.fileserver import FileServer  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work"
 RESULTS = HERE / "results"
@@ -48,12 +48,6 @@ SEED = 20240
 ZOOM_WEIGHTS = {16: 0.1, 17: 0.2, 18: 0.3, 19: 0.4}
 #: TiTiler shows uint16 as stored unless told how to stretch; give it one range like ours.
 TITILER_UINT16 = "&bidx=1&bidx=2&bidx=3&rescale=300,3500"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the plan: which tiles each phase asks for ------------------------------------------------

@@ -80,16 +80,6 @@ def serve(
     _run_gunicorn(host, port, workers, threads, max_requests, metrics_dir if own_dir else None)
 
 
-def serve_command(
-    catalog: str, port: int, workers: int = 1, threads: int = 8, max_requests: int = 0
-) -> list[str]:
-    """The argv that runs ``oam-preview serve`` on 127.0.0.1 in a child process (tests, benchmarks)."""
-    return [
-        sys.executable, "-m", "oam_preview.cli", "serve", "--catalog", catalog, "--port", str(port),
-        "--workers", str(workers), "--threads", str(threads), "--max-requests", str(max_requests),
-    ]  # fmt: skip
-
-
 def _run_gunicorn(
     host: str,
     port: int,

@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,9 @@ from rasterio.transform import from_origin
 
 from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
-from oam_preview.cli import serve_command
 from oam_preview.fileserver import FileServer
+
+from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -154,12 +152,6 @@ def slow_server(tiff_dir: Path) -> Iterator[FileServer]:
         yield server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def catalog_doc(server_url: str, names: list[str], slow_url: str | None = None) -> dict[str, Any]:
     """A GeoJSON catalog of the served files, ids = file stems, plus fault cases."""
     features = [
@@ -226,16 +218,10 @@ def live_server(
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("oam-preview serve did not start") from None
-            time.sleep(0.2)
+    try:
+        wait_for_healthz(url, process, timeout=30)
+    except RuntimeError:
+        process.kill()
+        raise
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    stop_process(process)

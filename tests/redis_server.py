@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .support.processes import stop_process
+
 
 def redis_binary() -> str:
     """The redis-server binary; skips the test without one (fails in CI, which installs it)."""
@@ -59,12 +61,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
 
     def __enter__(self) -> RedisServer:

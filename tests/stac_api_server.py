@@ -28,6 +28,8 @@ import time
 import urllib.parse
 from typing import Any
 
+from .support.loopback import LoopbackServer
+
 
 def oam_item(n: int, geotiff_url: str = "https://example.org") -> dict[str, Any]:
     """The ``n``-th item: a 0.01° square on a grid, OAM's fields, dates and gsds that vary."""
@@ -81,20 +83,14 @@ class StacApiServer:
         self.hits: collections.Counter[tuple[str, str]] = collections.Counter()
         self.not_modified = 0
         self._lock = threading.Lock()
-        handler = self._handler()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.url
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
     def __enter__(self) -> StacApiServer:
         return self

@@ -6,7 +6,6 @@ import copy
 import http.server
 import json
 import logging
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,8 @@ from oam_preview.catalog import CatalogError, load
 from oam_preview.catalog.fetch import RETRY_BACKOFF
 from oam_preview.catalog.oam import page_url
 from oam_preview.fileserver import FileServer
+
+from .support.loopback import LoopbackServer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -54,19 +55,14 @@ class JsonServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.url
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture

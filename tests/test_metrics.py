@@ -14,8 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from oam_preview import create_app
 
-from .conftest import catalog_doc, free_port
+from .conftest import catalog_doc
 from .stress.harness import Server
+from .support.processes import free_port
 
 TILE_RULE = "/api/images/<image_id>/tiles/<z>/<x>/<name>"
 

@@ -309,11 +309,8 @@ def test_mosaic_tilejson_carries_the_query(mosaic_server, mosaic_dir):
 
 def test_gdal_reads_the_mosaic_wmts(mosaic_server, mosaic_dir, tmp_path):
     import subprocess
-    import sys
-    import time
-    import urllib.request
 
-    from .conftest import free_port, serve_command
+    from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(catalog_of(mosaic_server, mosaic_dir, list(IMAGES))))
@@ -323,12 +320,7 @@ def test_gdal_reads_the_mosaic_wmts(mosaic_server, mosaic_dir, tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_healthz(base, process, timeout=30)
         with (
             rasterio.Env(GDAL_HTTP_TIMEOUT=20),
             rasterio.open(f"WMTS:{base}/api/mosaic/WMTSCapabilities.xml") as ds,
@@ -340,9 +332,7 @@ def test_gdal_reads_the_mosaic_wmts(mosaic_server, mosaic_dir, tmp_path):
             out = ds.read(1, window=window, out_shape=(64, 64))
         assert out.std() > 5  # textured imagery, not an empty or uniform answer
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-    assert sys.executable
+        stop_process(process)
 
 
 # -- a world of 20,000 images --------------------------------------------------------------

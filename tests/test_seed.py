@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from oam_preview import create_app
 from oam_preview.cli import main
 
-from .conftest import catalog_doc, free_port
+from .conftest import catalog_doc
 from .redis_server import RedisServer
+from .support.processes import free_port
 
 redis = pytest.importorskip("redis")
 

@@ -15,8 +15,8 @@ from oam_preview import create_app
 from oam_preview.cache import CachedResponse, TieredCache, response_cache
 from oam_preview.errors import UpstreamTimeout
 
-from .conftest import free_port
 from .redis_server import RedisServer
+from .support.processes import free_port
 
 redis = pytest.importorskip("redis")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from ..support.processes import free_port
 from .conftest import XSS_TITLE, LiveApp, open_page, serve_app
 
 pytestmark = pytest.mark.browser
@@ -316,9 +316,7 @@ def test_works_under_a_url_prefix(browser_prefixed_app, browser_page):
 def test_page_stays_usable_when_the_basemap_fails(browser_catalog, browser_images, browser_page):
     page = browser_page
     # A port nothing listens on: every base map tile fails to connect.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()
     basemap = f"http://127.0.0.1:{dead_port}/{{z}}/{{x}}/{{y}}.png"
     with serve_app(browser_catalog, images=browser_images, basemap=basemap) as live:
         goto(page, live)

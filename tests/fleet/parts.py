@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..conftest import GEOTIFFS, catalog_doc, free_port, write_cog
+from ..conftest import GEOTIFFS, catalog_doc, write_cog
 from ..redis_server import RedisServer
 from ..stress.harness import Server, children
+from ..support.processes import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "oam-preview.conf.template"
@@ -119,12 +120,7 @@ class Nginx:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: lets it remove its pid file
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, sig=signal.SIGQUIT)  # graceful: lets it remove its pid file
             self.process = None
 
 

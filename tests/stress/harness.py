@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oam_preview.cli import serve_command
+from ..support.processes import serve_command, stop_process, wait_for_healthz
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,13 +102,11 @@ class Server:
         self.process = subprocess.Popen(
             self.command, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=self.log
         )
-        deadline = time.monotonic() + timeout
-        while get(self.url + "/healthz", timeout=2)[0] != 200:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("oam-preview serve did not start")
-            time.sleep(0.2)
-        SERVER_ERRORS.clear()  # the polls above, refused while gunicorn started
+        try:
+            wait_for_healthz(self.url, self.process, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
         threading.Thread(target=self._sample, daemon=True).start()
         return self
 
@@ -135,12 +133,7 @@ class Server:
     def stop(self) -> None:
         self._sampling.set()
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, timeout=30)
             self.process = None
 
     def __enter__(self) -> Server:

@@ -18,7 +18,8 @@ import pytest
 
 from oam_preview.tiles import TMS
 
-from ..conftest import catalog_doc, free_port, write_stripped
+from ..conftest import catalog_doc, write_stripped
+from ..support.processes import free_port
 from .faultserver import FaultServer
 from .harness import SERVER_ERRORS, Results, Server, background, get, percentile, run_clients, summary
 

@@ -1,0 +1,1 @@
+"""Plumbing the tests and benchmarks share: ports, child processes, loopback HTTP servers."""
