@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import mercantile
-
 from .config import Settings
+from .tiles import TMS
 
 DONE_PREFIX = "oam-preview:seed:v1:"
 BATCH = 32  # tiles per task handed to a process, and per done-marker round trip
@@ -54,7 +53,7 @@ class Outcome:
 def tiles(bounds: tuple[float, float, float, float], zooms: Iterable[int]) -> Iterator[tuple[int, int, int]]:
     """XYZ tiles covering ``bounds`` (west, south, east, north in EPSG:4326 degrees) at ``zooms``."""
     w, s, e, n = bounds
-    for tile in mercantile.tiles(w, s, e, n, list(zooms)):
+    for tile in TMS.tiles(w, s, e, n, list(zooms)):
         yield tile.z, tile.x, tile.y
 
 
