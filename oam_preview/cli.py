@@ -180,7 +180,12 @@ def catalog_command(source: str, first: int) -> None:
 
 
 @main.command("seed")
-@click.argument("image_ids", nargs=-1, required=True)
+@click.argument("image_ids", nargs=-1)
+@click.option(
+    "--mosaic",
+    default=None,
+    help="Seed the mosaic of this query instead, e.g. 'order=newest&gsd_max=1' ('' for all).",
+)
 @click.option("--zoom", required=True, help="A zoom or a range of zooms, e.g. 12-16.")
 @click.option("--bbox", default=None, help="west,south,east,north (EPSG:4326); default: each image's bounds.")
 @click.option("--catalog", default=None, help="Catalog path or URL (default: OAM_PREVIEW_CATALOG).")
@@ -197,6 +202,7 @@ def catalog_command(source: str, first: int) -> None:
 @click.option("--queue", default=None, help="redis://… of an RQ queue: enqueue for `oam-preview worker`.")
 def seed_command(
     image_ids: tuple[str, ...],
+    mosaic: str | None,
     zoom: str,
     bbox: str | None,
     catalog: str | None,
@@ -208,7 +214,8 @@ def seed_command(
     max_tiles: int,
     queue: str | None,
 ) -> None:
-    """Warm the shared cache with the tiles of IMAGE_IDS over a bbox and zoom range (resumable)."""
+    """Warm the shared cache with the tiles of IMAGE_IDS, or of a mosaic, over a bbox and zoom range
+    (resumable)."""
     import warnings
 
     from . import seed
@@ -226,14 +233,17 @@ def seed_command(
         raise click.UsageError("seeding needs the shared cache: --cache-url or OAM_PREVIEW_CACHE_URL")
     if box is not None and len(box) != 4:
         raise click.UsageError("--bbox is west,south,east,north")
+    if bool(image_ids) == (mosaic is not None):
+        raise click.UsageError("give IMAGE_IDS or --mosaic, one of them")
+    size = 512 if retina else 256
+    jobs = [seed.Job(i, fmt, size) for i in image_ids] or [seed.Job("mosaic", fmt, size, mosaic=mosaic)]
     here = seed.Seeder(settings)
     plan, skipped = [], 0
-    for image_id in image_ids:
+    for job in jobs:
         try:
-            doc = here.describe(image_id)
+            doc = here.describe(job)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
-        job = seed.Job(image_id, fmt, 512 if retina else 256)
         area = seed.intersect(tuple(doc["bounds"]), box)
         wanted = [] if area is None else list(seed.tiles(area, zooms))
         key = seed.done_key(job, doc["source_url"])
@@ -244,8 +254,8 @@ def seed_command(
     if total > max_tiles:
         raise click.UsageError(f"{total} tiles to seed, more than --max-tiles {max_tiles}")
     if queue:
-        jobs = seed.enqueue(queue, settings, plan)
-        click.echo(f"{total} tiles in {jobs} jobs on the queue {seed.QUEUE}; {skipped} already done")
+        queued = seed.enqueue(queue, settings, plan)
+        click.echo(f"{total} tiles in {queued} jobs on the queue {seed.QUEUE}; {skipped} already done")
         return
     with click.progressbar(length=total, label="seeding", file=sys.stderr) as bar:
         outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)

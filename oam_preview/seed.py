@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,16 +29,23 @@ BATCH = 32  # tiles per task handed to a process, and per done-marker round trip
 
 @dataclass(frozen=True)
 class Job:
-    """Tiles of one image to seed: ``fmt`` (png, jpg, webp, auto), ``size`` 256 or 512 px."""
+    """Tiles of one image, or of the mosaic of a query (``mosaic``: its query string, the
+    listing's filters and ``order``), to seed: ``fmt`` (png, jpg, webp, auto), ``size`` 256 or 512 px."""
 
     image_id: str
     fmt: str = "png"
     size: int = 256
+    mosaic: str | None = None
+
+    @property
+    def base(self) -> str:
+        return "/api/mosaic" if self.mosaic is not None else f"/api/images/{self.image_id}"
 
     def path(self, z: int, x: int, y: int) -> str:
         """The tile's URL path, relative to the blueprint's root."""
         suffix = "@2x" if self.size == 512 else ""
-        return f"/api/images/{self.image_id}/tiles/{z}/{x}/{y}{suffix}.{self.fmt}"
+        query = f"?{self.mosaic}" if self.mosaic else ""
+        return f"{self.base}/tiles/{z}/{x}/{y}{suffix}.{self.fmt}{query}"
 
 
 @dataclass(frozen=True)
@@ -83,13 +91,28 @@ class Seeder:
         self.client = self.app.test_client()
         self.redis = redis.Redis.from_url(settings.cache_url, socket_timeout=5)
 
-    def describe(self, image_id: str) -> dict[str, Any]:
-        """The image's TileJSON (bounds, zooms) and source URL; ``LookupError`` when unusable."""
-        answer = self.client.get(f"/api/images/{image_id}/tilejson.json")
+    def describe(self, job: Job) -> dict[str, Any]:
+        """The job's TileJSON (bounds, zooms) and ``source_url``, what its done markers are
+        keyed by (the mosaic's: its canonical tile URL); ``LookupError`` when unusable."""
+        query = f"?{job.mosaic}" if job.mosaic else ""
+        if job.mosaic is not None:
+            self._wait_for_footprints()
+        answer = self.client.get(f"{job.base}/tilejson.json{query}")
         if answer.status_code != 200:
-            raise LookupError(f"{image_id}: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
-        feature = self.client.get(f"/api/images/{image_id}").get_json()
-        return {**answer.get_json(), "source_url": feature["properties"]["source_url"]}
+            raise LookupError(f"{job.base}: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
+        doc = answer.get_json()
+        if job.mosaic is not None:
+            return {**doc, "source_url": doc["tiles"][0]}
+        feature = self.client.get(job.base).get_json()
+        return {**doc, "source_url": feature["properties"]["source_url"]}
+
+    def _wait_for_footprints(self, timeout: float = 120.0) -> None:
+        """A mosaic places images by their footprints: let the background fill the missing ones."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.client.get("/healthz").get_json()["catalog"].get("footprints_pending"):
+                return
+            time.sleep(0.2)
 
     def pending(self, key: str, batch: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         """The tiles of ``batch`` not marked done under ``key``."""

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from oam_preview import create_app
 from oam_preview.cli import main
+from oam_preview.tiles import TMS
 
 from .conftest import catalog_doc
 from .redis_server import RedisServer
@@ -105,3 +106,39 @@ def test_seed_through_an_rq_queue_and_a_worker(catalog_file, redis_url):
     assert result.returncode == 0, result.stderr[-2000:]
     again = CliRunner().invoke(main, args)  # the worker marked them done
     assert again.exit_code == 0 and f"{count} already done" in again.output, again.output
+
+
+def test_the_mosaic_of_a_query_is_seeded_and_served_from_redis(catalog_file, redis_url, tiff_server):
+    redis.Redis.from_url(redis_url).flushdb()
+    args = ["seed", "--mosaic", "ids=synthetic_cog&order=catalog", "--zoom", "15-16"]
+    run = CliRunner().invoke(main, [*args, "--catalog", str(catalog_file), "--cache-url", redis_url])
+    assert run.exit_code == 0, run.output
+    cached = int(run.output.split("tiles: ")[1].split(" cached")[0])
+    assert cached >= 2
+    again = CliRunner().invoke(main, [*args, "--catalog", str(catalog_file), "--cache-url", redis_url])
+    assert f"{cached} already done" in again.output, again.output
+
+    server = create_app(
+        {
+            "OAM_PREVIEW_CACHE_URL": redis_url,
+            "OAM_PREVIEW_CATALOG": str(catalog_file),
+            "OAM_PREVIEW_BASEMAP_URL": "",
+        }
+    ).test_client()
+    for _ in range(100):  # footprints from the headers, in the background
+        if server.get("/healthz").get_json()["catalog"]["footprints_pending"] == 0:
+            break
+        time.sleep(0.05)
+    tile = server.get("/api/mosaic/tilejson.json?ids=synthetic_cog&order=catalog").get_json()["tiles"][0]
+    lon, lat = server.get("/api/images/synthetic_cog/tilejson.json").get_json()["center"][:2]
+    t = TMS.tile(lon, lat, 16)
+    r = server.get(tile.split("localhost", 1)[1].replace("{z}/{x}/{y}", f"{t.z}/{t.x}/{t.y}"))
+    assert r.status_code == 200 and r.headers["X-Mosaic-Images"] == "synthetic_cog"
+    assert server.get("/healthz").get_json()["cache"]["renders"] == 0  # from the seeded cache
+
+
+def test_seed_takes_ids_or_a_mosaic(catalog_file, redis_url):
+    run = CliRunner().invoke(
+        main, ["seed", "--zoom", "3", "--catalog", str(catalog_file), "--cache-url", redis_url]
+    )
+    assert run.exit_code == 2 and "IMAGE_IDS or --mosaic" in run.output
