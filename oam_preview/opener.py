@@ -30,7 +30,7 @@ from . import deadline
 from .config import Settings
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
-from .freshness import Freshness, changed, head
+from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .memo import KeyedLocks
 from .upstream import UpstreamGuard
@@ -183,44 +183,77 @@ class Opener:
         self.changes = 0
 
     def recheck(self, url: str) -> int:
-        """This worker's generation of ``url``'s content, after asking upstream when due.
+        """This worker's generation of ``url``'s content, after asking upstream when due
+        (see :meth:`checked`)."""
+        return self.checked(url).generation
 
-        At most every ``upstream_recheck`` seconds (0: never) it asks the
-        server by a HEAD, through the guard, whether the file changed (ETag,
-        length, or modified after this worker first used it); if so, the
-        pool's datasets and GDAL's cached bytes of ``url`` are dropped and the
-        generation goes up, so everything keyed by it is computed anew. A HEAD
-        that fails changes nothing.
+    def checked(self, url: str) -> Version:
+        """This worker's :class:`Version` of ``url``'s content, after asking upstream when due.
+
+        At a file's first use, and then at most every ``upstream_recheck``
+        seconds (0: never again), one HEAD through the guard, within the
+        request's deadline, tells the file's ETag, length and Last-Modified:
+        the first answer gives the version token; a later one that shows a
+        change (new ETag or length, or modified later) drops the pool's
+        datasets and GDAL's cached bytes of ``url`` and raises the generation,
+        so everything keyed by it is computed anew and the token is new. A
+        HEAD that fails changes nothing (a token not yet known stays unknown).
+        Concurrent first uses send one HEAD: the others go on without a token.
         """
         with self._lock:
             known = self._fresh.get(url)
+            first = known is None
             if known is None:
                 known = self._fresh[url] = Freshness()
-                return known.generation
-            ttl = self.settings.upstream_recheck
-            if not ttl or time.monotonic() - known.checked_at < ttl:
-                return known.generation
-            known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
-        try:
-            with self.guard.request(url):
-                answer = head(url, max(0.1, deadline.remaining(self.settings.upstream_timeout)))
-        except OamPreviewError:
-            return known.generation
-        if answer is None:
-            return known.generation
-        etag, length, modified_at = answer
+            else:
+                ttl = self.settings.upstream_recheck
+                if not ttl or time.monotonic() - known.checked_at < ttl:
+                    return Version(known.generation, known.token)
+                known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
+        answer = self._head(url)
         with self._lock:
-            is_new = changed(known, etag, length, modified_at)
+            if answer is None:
+                return Version(known.generation, known.token)
+            etag, length, modified_at = answer
+            is_new = not first and changed(known, etag, length, modified_at)
             if is_new:
                 known.generation += 1
                 known.opened_at = time.time()
                 self.changes += 1
-            known.etag, known.length = etag, length
-            generation = known.generation
+            if is_new or known.token is None:
+                # Else the token stays: a mirror answering an older Last-Modified is no new version.
+                known.token = version_token(url, etag, length, modified_at)
+            known.etag, known.length, known.modified_at = etag, length, modified_at
+            version = Version(known.generation, known.token)
         if is_new:
             log.info("upstream %s changed: dropping what this worker kept of it", url)
             self._invalidate(url)
-        return generation
+        return version
+
+    def _head(self, url: str) -> tuple[str | None, str | None, float | None] | None:
+        """:func:`~oam_preview.freshness.head` through the guard, answered by the request's
+        deadline (on a reader thread, as :meth:`read`: a server may trickle its headers);
+        ``None`` when it failed or came too late, or for a local path."""
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            return None
+
+        def ask() -> tuple[str | None, str | None, float | None] | None:
+            with self.guard.request(url):
+                return head(url, left)
+
+        context = contextvars.copy_context()
+        future = self._readers.submit(lambda: context.run(ask))
+        try:
+            return future.result(timeout=left)
+        except (concurrent.futures.TimeoutError, OamPreviewError):
+            return None
+
+    def known(self, url: str) -> Version:
+        """This worker's :class:`Version` of ``url`` as last checked (no upstream request)."""
+        with self._lock:
+            known = self._fresh.get(url)
+            return Version(known.generation, known.token) if known else Version()
 
     def _invalidate(self, url: str) -> None:
         with self._lock:
@@ -232,9 +265,7 @@ class Opener:
 
     def generation(self, url: str) -> int:
         """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
-        with self._lock:
-            known = self._fresh.get(url)
-            return known.generation if known else 0
+        return self.known(url).generation
 
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
