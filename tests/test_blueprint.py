@@ -265,7 +265,9 @@ def test_tilejson(client):
     doc = r.get_json()
     assert doc["tilejson"] == "3.0.0"
     (tiles,) = doc["tiles"]
-    assert re.fullmatch(r"http://localhost/api/images/cogeo/tiles/\{z\}/\{x\}/\{y\}\.png\?v=[0-9a-f]{12}", tiles)
+    assert re.fullmatch(
+        r"http://localhost/api/images/cogeo/tiles/\{z\}/\{x\}/\{y\}\.png\?v=[0-9a-f]{12}", tiles
+    )
     assert doc["maxzoom"] == 19 and doc["minzoom"] <= 19
     w, s, e, n = doc["bounds"]
     assert 128.65 < w < e < 128.67 and 37.66 < s < n < 37.68
