@@ -52,10 +52,11 @@ class Imagery:
         """This worker's generation of ``image``'s file; rechecked upstream when due (see the Opener)."""
         return self.opener.recheck(image.source_url)
 
-    def current_version(self, image: Image) -> Version:
+    def current_version(self, image: Image, asked: str | None = None) -> Version:
         """The :class:`Version` of ``image``'s file (generation, and the token of its URLs'
-        ``v=``), rechecked upstream when due: the first use of a file costs one HEAD."""
-        return self.opener.checked(image.source_url)
+        ``v=``), rechecked upstream when due: the first use of a file costs one HEAD.
+        ``asked``: the request's ``v``; another than the known token makes a recheck due sooner."""
+        return self.opener.checked(image.source_url, asked)
 
     def known_version(self, image: Image) -> Version:
         """The :class:`Version` of ``image``'s file as this worker last saw it, asking upstream

@@ -41,6 +41,9 @@ T = TypeVar("T")
 #: Threads per worker process that run GDAL reads (see :meth:`Opener.read`). A read stuck on a
 #: hanging host holds one until GDAL gives up; the bulkhead bounds those per host.
 READ_THREADS = 64
+#: Seconds after which a request for a version token other than the one this worker knows
+#: rechecks the file (see :meth:`Opener.checked`): at most one HEAD this often per file.
+HINT_RECHECK = 2.0
 
 
 def quiet_reader_warnings() -> None:
@@ -187,7 +190,7 @@ class Opener:
         (see :meth:`checked`)."""
         return self.checked(url).generation
 
-    def checked(self, url: str) -> Version:
+    def checked(self, url: str, hint: str | None = None) -> Version:
         """This worker's :class:`Version` of ``url``'s content, after asking upstream when due.
 
         At a file's first use, and then at most every ``upstream_recheck``
@@ -199,6 +202,9 @@ class Opener:
         so everything keyed by it is computed anew and the token is new. A
         HEAD that fails changes nothing (a token not yet known stays unknown).
         Concurrent first uses send one HEAD: the others go on without a token.
+        ``hint`` is the token a client asked for: another than ours may be
+        one that another worker has seen, so it is due sooner
+        (:data:`HINT_RECHECK`), lest old pixels be served under a new URL.
         """
         with self._lock:
             known = self._fresh.get(url)
@@ -207,6 +213,8 @@ class Opener:
                 known = self._fresh[url] = Freshness()
             else:
                 ttl = self.settings.upstream_recheck
+                if hint is not None and hint != known.token:
+                    ttl = min(ttl, HINT_RECHECK)
                 if not ttl or time.monotonic() - known.checked_at < ttl:
                     return Version(known.generation, known.token)
                 known.checked_at = time.monotonic()  # one recheck at a time, even if it fails

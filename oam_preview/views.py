@@ -114,7 +114,7 @@ def images() -> Response:
 def image(image_id: str) -> Response:
     """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
     item = image_or_404(image_id)
-    token = current().imagery.current_version(item).token
+    token = current().imagery.current_version(item, request.args.get("v")).token
     return json_response(feature(item, api_root(), token), media_type="application/geo+json")
 
 
@@ -123,7 +123,7 @@ def thumbnail(image_id: str, fmt: str) -> Response:
     fmt = output_format(fmt)
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
     item = image_or_404(image_id)
-    version = imagery.current_version(item)
+    version = imagery.current_version(item, request.args.get("v"))
     key = imagery.thumbnail_key(item, max_size, fmt, version)
     policy = version_policy(version.token)
     return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size), fmt), policy)
@@ -133,7 +133,7 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
     imagery = current().imagery
     t = tile_address(z, x, name)
     item = image_or_404(image_id)
-    version = imagery.current_version(item)
+    version = imagery.current_version(item, request.args.get("v"))
     key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version)
     policy = version_policy(version.token)
     return cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt), policy)
@@ -143,7 +143,7 @@ def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
     imagery = current().imagery
     item = image_or_404(image_id)
-    token = imagery.current_version(item).token
+    token = imagery.current_version(item, request.args.get("v")).token
     layer = image_layer(item, imagery.tiled_info(item))
     doc = tilejson(layer, image_urls(item, api_root(), token)["tiles"])
     return document(json.dumps(doc), "application/json", version_policy(token))
@@ -152,7 +152,7 @@ def tilejson_doc(image_id: str) -> Response:
 def wmts(image_id: str) -> Response:
     imagery = current().imagery
     item = image_or_404(image_id)
-    token = imagery.current_version(item).token
+    token = imagery.current_version(item, request.args.get("v")).token
     info = imagery.tiled_info(item)
     root = api_root()
     xml = wmts_capabilities(

@@ -24,6 +24,7 @@ from oam_preview.catalog import load_document
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
 from oam_preview.freshness import Freshness, changed, version_token
+from oam_preview.opener import HINT_RECHECK
 from oam_preview.responses import IMMUTABLE, with_stale
 from oam_preview.tiles import TMS
 
@@ -254,3 +255,22 @@ def test_a_failed_version_head_is_no_error(tiff_dir):
         assert r.headers["Cache-Control"] == DEFAULT
         time.sleep(0.1)
         assert token_of(client.get("/api/images/cogeo/tilejson.json").get_json()["tiles"][0])
+
+
+def test_a_version_seen_by_another_worker_is_rechecked_soon(changing):
+    """Worker B knows version 1; a client brings B a URL of version 2 that worker C gave it:
+    B rechecks (its interval is long) rather than keep old pixels under the new URL."""
+    server, path = changing
+    b = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=1000)
+    tile = TMS.tile(*centre(path), 17)
+    url = f"/api/images/changing/tiles/{tile.z}/{tile.x}/{tile.y}.png"
+    first = token_of(b.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
+    before = b.get(f"{url}?v={first}")
+    write_version(path, 1)
+    c = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=1000)
+    second = token_of(c.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
+    assert second != first
+    time.sleep(HINT_RECHECK + 0.1)
+    after = b.get(f"{url}?v={second}")
+    assert after.headers["Cache-Control"] == IMMUTABLE
+    assert after.data == c.get(f"{url}?v={second}").data != before.data
