@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
-import queue
 import threading
 import time
 import warnings
@@ -33,6 +32,7 @@ from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
 from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .memo import KeyedLocks
+from .reader_threads import ReaderThreads
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -109,50 +109,6 @@ def vsi_path(url: str) -> str:
     if url.startswith(("http://", "https://")):
         return "/vsicurl/" + url
     return url
-
-
-class ReaderThreads:
-    """Up to ``size`` daemon threads, started as work needs them, that run GDAL reads.
-
-    Not ``concurrent.futures.ThreadPoolExecutor``: it refuses work once the
-    interpreter starts to exit, which is when a gunicorn worker restarting
-    (``--max-requests``) still finishes the requests it accepted; and its
-    threads would hold the exit up behind a read stuck on a hanging host.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = (
-            queue.SimpleQueue()
-        )
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._idle = 0
-
-    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._work.put((future, fn))
-        with self._lock:
-            start = self._idle == 0 and self._threads < self.size
-            if start:
-                self._threads += 1
-        if start:
-            threading.Thread(target=self._serve, name="oam-preview-read", daemon=True).start()
-        return future
-
-    def _serve(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            future, fn = self._work.get()
-            with self._lock:
-                self._idle -= 1
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the waiting request
-                future.set_exception(exc)
 
 
 class Opener:
