@@ -68,13 +68,18 @@ class Imagery:
     ) -> str:
         """The response cache key of a tile: changes when the upstream file does (``version``:
         as :meth:`current_version` just said, else asked now)."""
-        generation = (version or self.current_version(image)).generation
-        return f"tile|{image.source_url}|{generation}|{z}/{x}/{y}|{size}|{fmt}"
+        return f"tile|{image.source_url}|{self._key_version(image, version)}|{z}/{x}/{y}|{size}|{fmt}"
 
     def thumbnail_key(self, image: Image, max_size: int, fmt: str, version: Version | None = None) -> str:
         """The response cache key of a thumbnail: changes when the upstream file does."""
-        generation = (version or self.current_version(image)).generation
-        return f"thumb|{image.source_url}|{generation}|{max_size}|{fmt}"
+        return f"thumb|{image.source_url}|{self._key_version(image, version)}|{max_size}|{fmt}"
+
+    def _key_version(self, image: Image, version: Version | None) -> str:
+        """The version part of a cache key: the token, which every worker and instance that saw
+        the same HEAD answer shares (the shared cache must not give a worker that first used
+        the new file what one rendered of the old), else this worker's generation."""
+        known = version or self.current_version(image)
+        return known.token or f"g{known.generation}"
 
     def _key(self, image: Image) -> tuple[str, int]:
         return (image.source_url, self.opener.generation(image.source_url))

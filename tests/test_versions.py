@@ -24,7 +24,8 @@ from oam_preview.catalog import load_document
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
 from oam_preview.freshness import Freshness, changed, version_token
-from oam_preview.opener import HINT_RECHECK
+from oam_preview.gdal_safety import forget
+from oam_preview.opener import HINT_RECHECK, vsi_path
 from oam_preview.responses import IMMUTABLE, with_stale
 from oam_preview.tiles import TMS
 
@@ -165,6 +166,13 @@ def changing(tmp_path):
         yield server, root / "changing.tif"
 
 
+def as_a_new_process(server) -> None:
+    """Forget GDAL's process-wide cache of the served files, as a worker process of its own
+    would not have it (the apps of a test share one process)."""
+    for name in ("changing.tif", "other.tif"):
+        forget(vsi_path(f"{server.url}/{name}"))
+
+
 def app_over(server, **config):
     catalog = load_document(catalog_doc(server.url, ["changing.tif", "other.tif"]))
     return create_app({"OAM_PREVIEW_BASEMAP_URL": "", **config}, catalog=catalog).test_client()
@@ -267,6 +275,7 @@ def test_a_version_seen_by_another_worker_is_rechecked_soon(changing):
     first = token_of(b.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
     before = b.get(f"{url}?v={first}")
     write_version(path, 1)
+    as_a_new_process(server)
     c = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=1000)
     second = token_of(c.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
     assert second != first
@@ -274,3 +283,25 @@ def test_a_version_seen_by_another_worker_is_rechecked_soon(changing):
     after = b.get(f"{url}?v={second}")
     assert after.headers["Cache-Control"] == IMMUTABLE
     assert after.data == c.get(f"{url}?v={second}").data != before.data
+
+
+def test_the_shared_cache_keys_on_the_version_not_on_a_workers_count(changing, tmp_path):
+    """A worker that first uses the file after it changed (generation 0, as the first worker's
+    was) must not get from Redis what the first one rendered of the old file."""
+    pytest.importorskip("redis")
+    from .conftest import free_port
+    from .redis_server import RedisServer
+
+    server, path = changing
+    tile = TMS.tile(*centre(path), 17)
+    url = f"/api/images/changing/tiles/{tile.z}/{tile.x}/{tile.y}.png"
+    with RedisServer(free_port(), tmp_path) as redis_server:
+        before = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url).get(url)
+        write_version(path, 1)
+        as_a_new_process(server)
+        late = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url)
+        after = late.get(url)
+        assert after.status_code == 200 and after.data != before.data
+        again = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url)
+        assert again.get(url).data == after.data
+        assert again.get("/healthz").get_json()["cache"]["shared"]["hits"] >= 1
