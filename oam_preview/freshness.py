@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +30,8 @@ class Freshness:
     length: str | None = None
     modified_at: float | None = None  # Last-Modified of the last HEAD, Unix time
     token: str | None = None  # the version token of this version; None until a HEAD answered
+    #: Set once the first HEAD is over (answered or not): concurrent first uses wait for it.
+    first_head: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 @dataclass(frozen=True)

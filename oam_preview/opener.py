@@ -157,16 +157,20 @@ class Opener:
         datasets and GDAL's cached bytes of ``url`` and raises the generation,
         so everything keyed by it is computed anew and the token is new. A
         HEAD that fails changes nothing (a token not yet known stays unknown).
-        Concurrent first uses send one HEAD: the others go on without a token.
+        Concurrent first uses send one HEAD and wait for it (within their
+        deadline), so they all key their responses alike.
         ``hint`` is the token a client asked for: another than ours may be
         one that another worker has seen, so it is due sooner
         (:data:`HINT_RECHECK`), lest old pixels be served under a new URL.
         """
+        pending: Freshness | None = None
         with self._lock:
             known = self._fresh.get(url)
             first = known is None
             if known is None:
                 known = self._fresh[url] = Freshness()
+            elif not known.first_head.is_set():
+                pending = known
             else:
                 ttl = self.settings.upstream_recheck
                 if hint is not None and hint != known.token:
@@ -174,7 +178,22 @@ class Opener:
                 if not ttl or time.monotonic() - known.checked_at < ttl:
                     return Version(known.generation, known.token)
                 known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
-        answer = self._head(url)
+        if pending is not None:
+            pending.first_head.wait(max(0.0, deadline.remaining(self.settings.upstream_timeout)))
+            return self.known(url)
+        try:
+            return self._learn(url, known, first, self._head(url))
+        finally:
+            known.first_head.set()
+
+    def _learn(
+        self,
+        url: str,
+        known: Freshness,
+        first: bool,
+        answer: tuple[str | None, str | None, float | None] | None,
+    ) -> Version:
+        """Record a HEAD's ``answer`` about ``url`` (see :meth:`checked`); the version it leaves."""
         with self._lock:
             if answer is None:
                 return Version(known.generation, known.token)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -23,9 +24,9 @@ from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
-from oam_preview.freshness import Freshness, changed, version_token
+from oam_preview.freshness import Freshness, Version, changed, version_token
 from oam_preview.gdal_safety import forget
-from oam_preview.opener import HINT_RECHECK, vsi_path
+from oam_preview.opener import HINT_RECHECK, Opener, vsi_path
 from oam_preview.responses import IMMUTABLE, with_stale
 from oam_preview.tiles import TMS
 
@@ -305,3 +306,26 @@ def test_the_shared_cache_keys_on_the_version_not_on_a_workers_count(changing, t
         again = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url)
         assert again.get(url).data == after.data
         assert again.get("/healthz").get_json()["cache"]["shared"]["hits"] >= 1
+
+
+def test_concurrent_first_uses_wait_for_the_one_head(changing):
+    """Eight requests at once for a file new to the worker: one HEAD, and the same version for
+    all (else their cache keys would differ and the tile would be rendered twice)."""
+    server, _ = changing
+    opener = Opener(Settings())
+    url = f"{server.url}/changing.tif"
+    barrier = threading.Barrier(8)
+    seen: list[Version] = []
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(opener.checked(url))
+
+    server.traffic.reset()
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8 and len(set(seen)) == 1 and seen[0].token
+    assert server.traffic.requests == 1
