@@ -32,7 +32,7 @@ from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
 from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .memo import KeyedLocks
-from .reader_threads import ReaderThreads
+from .reader_threads import ReaderThreads, on_reader_thread
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,11 @@ class Opener:
             with self.guard.request(url):
                 return head(url, left)
 
+        if on_reader_thread():  # already off the request's thread, which waits by its deadline
+            try:
+                return ask()
+            except OamPreviewError:
+                return None
         context = contextvars.copy_context()
         future = self._readers.submit(lambda: context.run(ask))
         try:
@@ -258,7 +263,13 @@ class Opener:
 
     @contextlib.contextmanager
     def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
-        """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files."""
+        """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files.
+
+        A file is never opened before its first HEAD (:meth:`checked`): else a
+        dataset opened early (the catalog's header reads) could be of a version
+        that the first HEAD, seeing only the new one, would not know to drop."""
+        if url not in self._fresh:
+            self.checked(url)
         key = (url, sidecars)
         generation = self.generation(url)
         with self.guard.request(url):

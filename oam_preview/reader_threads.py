@@ -9,6 +9,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+THREAD_NAME = "oam-preview-read"
+
+
+def on_reader_thread() -> bool:
+    """Whether the calling thread is one of :class:`ReaderThreads`' (work on it must not wait
+    for more work on them: they may all be taken)."""
+    return threading.current_thread().name == THREAD_NAME
 
 
 class ReaderThreads:
@@ -37,7 +44,7 @@ class ReaderThreads:
             if start:
                 self._threads += 1
         if start:
-            threading.Thread(target=self._serve, name="oam-preview-read", daemon=True).start()
+            threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True).start()
         return future
 
     def _serve(self) -> None:

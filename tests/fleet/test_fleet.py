@@ -227,7 +227,8 @@ def test_a_cog_replaced_upstream_gets_new_urls_and_new_pixels_through_the_front(
     new_url = json.loads(body)["tiles"][0].format(z=t.z, x=t.x, y=t.y)
     assert token_of(new_url) == second
     after = get(new_url)
-    assert after[0] == 200 and after[2]["Cache-Control"] == IMMUTABLE and after[2]["X-Cache-Status"] == "MISS"
+    assert after[0] == 200, after
+    assert after[2]["Cache-Control"] == IMMUTABLE and after[2]["X-Cache-Status"] == "MISS"
     assert after[1] != before[1]
     # Every instance agrees on the new version's pixels (the shared cache keys on the version).
     path = new_url.removeprefix(front)
