@@ -329,3 +329,19 @@ def test_concurrent_first_uses_wait_for_the_one_head(changing):
         thread.join()
     assert len(seen) == 8 and len(set(seen)) == 1 and seen[0].token
     assert server.traffic.requests == 1
+
+
+def test_a_file_is_not_opened_before_its_version_is_known(changing):
+    """The catalog's header reads open files before any tile: the version comes first, so a
+    later change is seen as one (a dataset of the old file is dropped, not read as the new)."""
+    server, path = changing
+    opener = Opener(Settings(upstream_recheck=0.05))
+    url = f"{server.url}/changing.tif"
+    with opener.open(url) as dataset:
+        width = dataset.width
+    first = opener.known(url)
+    assert first.token and width == 1024
+    write_version(path, 1)
+    time.sleep(0.1)
+    second = opener.checked(url)
+    assert second.token != first.token and second.generation == first.generation + 1
