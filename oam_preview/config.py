@@ -32,7 +32,10 @@ class Settings:
     cache_max_mb: float = 128.0  # in-process response cache, megabytes
     cache_url: str = ""  # redis://host:port/db of a cache shared by workers and machines; "": none
     cache_ttl: float = 86400.0  # seconds a response stays in the shared cache
-    cache_control: str = "public, max-age=3600"
+    cache_control: str = "public, max-age=3600"  # images, TileJSON, WMTS (unversioned or an old `v`)
+    cache_stale_while_revalidate: int = 60  # seconds added as `stale-while-revalidate`; 0: omitted
+    cache_stale_if_error: int = 86400  # seconds added as `stale-if-error`; 0: omitted
+    cache_control_outside: str = "public, max-age=300"  # 404 outside_bounds / zoom_out_of_range
     dataset_pool_size: int = 64  # open datasets kept per worker process
     upstream_host_reads: int = 4  # reads of one upstream host in flight at once, per worker process
     upstream_image_reads: int = 3  # reads of one GeoTIFF in flight at once, per worker process
@@ -86,6 +89,10 @@ class Settings:
         for name in ("upstream_host_reads", "upstream_image_reads", "breaker_failures", "mosaic_max_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"OAM_PREVIEW_{name.upper()} must be >= 1")
+        if self.cache_stale_while_revalidate < 0 or self.cache_stale_if_error < 0:
+            raise ValueError(
+                "OAM_PREVIEW_CACHE_STALE_WHILE_REVALIDATE and OAM_PREVIEW_CACHE_STALE_IF_ERROR must be >= 0"
+            )
         if self.upstream_queue_timeout < 0 or self.breaker_cooldown < 0:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"

@@ -1,8 +1,16 @@
-"""Whether an upstream file changed under the same URL: one ``HEAD`` and what a worker knew of it."""
+"""Whether an upstream file changed under the same URL: one ``HEAD`` and what a worker knew of it.
+
+Also the file's *version token*, the ``v=`` of the URLs the server emits
+(:func:`version_token`): a short hash of the ETag, Last-Modified and length
+that a worker last saw, so a CDN can keep ``?v=<token>`` URLs for ever and a
+changed file gets new URLs.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +28,28 @@ class Freshness:
     checked_at: float = field(default_factory=time.monotonic)
     etag: str | None = None
     length: str | None = None
+    modified_at: float | None = None  # Last-Modified of the last HEAD, Unix time
+    token: str | None = None  # the version token of this version; None until a HEAD answered
+    #: Set once the first HEAD is over (answered or not): concurrent first uses wait for it.
+    first_head: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A worker's version of one file at one moment: ``generation`` keys what it keeps of it
+    (0, 1, … as it changes), ``token`` goes into URLs (``None``: not known yet)."""
+
+    generation: int = 0
+    token: str | None = None
+
+
+def version_token(url: str, etag: str | None, length: str | None, modified_at: float | None) -> str | None:
+    """12 hex digits naming the version of ``url``'s content that a HEAD described (its ETag,
+    Content-Length and Last-Modified as Unix time); ``None`` when the HEAD told none of them."""
+    if etag is None and length is None and modified_at is None:
+        return None
+    seen = f"{url}\n{etag}\n{length}\n{modified_at!r}".encode()
+    return hashlib.blake2b(seen, digest_size=6).hexdigest()
 
 
 def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None] | None:
@@ -46,9 +76,12 @@ def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None
 
 
 def changed(known: Freshness, etag: str | None, length: str | None, modified_at: float | None) -> bool:
-    """Whether a HEAD's answer shows a new version of a file known as ``known``."""
+    """Whether a HEAD's answer shows a new version of a file known as ``known``: a new ETag or
+    length, or a Last-Modified later than the last one seen (than its first use when none was)."""
     if known.etag is not None and etag is not None and etag != known.etag:
         return True
     if known.length is not None and length is not None and length != known.length:
         return True
-    return modified_at is not None and modified_at > known.opened_at
+    if modified_at is None:
+        return False
+    return modified_at > (known.modified_at if known.modified_at is not None else known.opened_at)

@@ -22,6 +22,7 @@ from .catalog.model import Image
 from .config import Settings
 from .description import ImageInfo, describe
 from .errors import OutsideBounds
+from .freshness import Version
 from .memo import Memo
 from .opener import Opener
 from .render import Pixels, to_pixels
@@ -48,16 +49,37 @@ class Imagery:
     # -- versions and cache keys ---------------------------------------------------------
 
     def version(self, image: Image) -> int:
-        """This worker's version of ``image``'s file; rechecked upstream when due (see the Opener)."""
+        """This worker's generation of ``image``'s file; rechecked upstream when due (see the Opener)."""
         return self.opener.recheck(image.source_url)
 
-    def tile_key(self, image: Image, z: int, x: int, y: int, size: int, fmt: str) -> str:
-        """The response cache key of a tile: changes when the upstream file does."""
-        return f"tile|{image.source_url}|{self.version(image)}|{z}/{x}/{y}|{size}|{fmt}"
+    def current_version(self, image: Image, asked: str | None = None) -> Version:
+        """The :class:`Version` of ``image``'s file (generation, and the token of its URLs'
+        ``v=``), rechecked upstream when due: the first use of a file costs one HEAD.
+        ``asked``: the request's ``v``; another than the known token makes a recheck due sooner."""
+        return self.opener.checked(image.source_url, asked)
 
-    def thumbnail_key(self, image: Image, max_size: int, fmt: str) -> str:
+    def known_version(self, image: Image) -> Version:
+        """The :class:`Version` of ``image``'s file as this worker last saw it, asking upstream
+        nothing: a listing gives ``v=`` only to files already used (token ``None`` otherwise)."""
+        return self.opener.known(image.source_url)
+
+    def tile_key(
+        self, image: Image, z: int, x: int, y: int, size: int, fmt: str, version: Version | None = None
+    ) -> str:
+        """The response cache key of a tile: changes when the upstream file does (``version``:
+        as :meth:`current_version` just said, else asked now)."""
+        return f"tile|{image.source_url}|{self._key_version(image, version)}|{z}/{x}/{y}|{size}|{fmt}"
+
+    def thumbnail_key(self, image: Image, max_size: int, fmt: str, version: Version | None = None) -> str:
         """The response cache key of a thumbnail: changes when the upstream file does."""
-        return f"thumb|{image.source_url}|{self.version(image)}|{max_size}|{fmt}"
+        return f"thumb|{image.source_url}|{self._key_version(image, version)}|{max_size}|{fmt}"
+
+    def _key_version(self, image: Image, version: Version | None) -> str:
+        """The version part of a cache key: the token, which every worker and instance that saw
+        the same HEAD answer shares (the shared cache must not give a worker that first used
+        the new file what one rendered of the old), else this worker's generation."""
+        known = version or self.current_version(image)
+        return known.token or f"g{known.generation}"
 
     def _key(self, image: Image) -> tuple[str, int]:
         return (image.source_url, self.opener.generation(image.source_url))

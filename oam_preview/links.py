@@ -1,4 +1,10 @@
-"""The URLs the server emits and the GeoJSON Feature of an image (absolute, prefix and proxies honoured)."""
+"""The URLs the server emits and the GeoJSON Feature of an image (absolute, prefix and proxies honoured).
+
+An image's URLs carry its file's version token as ``?v=<token>`` when it is
+known (:meth:`~oam_preview.imagery.Imagery.current_version`): a request with
+the current ``v`` may be cached for ever (see :mod:`oam_preview.responses`),
+and a file that changes upstream gets new URLs.
+"""
 
 from __future__ import annotations
 
@@ -19,26 +25,32 @@ def image_base(image: Image, root: str) -> str:
     return f"{root}api/images/{image.id}"
 
 
-def image_urls(image: Image, root: str) -> dict[str, str]:
-    """The thumbnail, TileJSON, XYZ template and WMTS URLs of ``image``."""
+def versioned(url: str, token: str | None) -> str:
+    """``url`` with ``v=token`` (``url`` has no query of its own); as it is when ``token`` is None.
+    Tokens are hex digits: nothing to escape."""
+    return f"{url}?v={token}" if token else url
+
+
+def image_urls(image: Image, root: str, token: str | None = None) -> dict[str, str]:
+    """The thumbnail, TileJSON, XYZ template and WMTS URLs of ``image``, of version ``token``."""
     base = image_base(image, root)
     return {
-        "thumbnail": f"{base}/thumbnail.png",
-        "tilejson": f"{base}/tilejson.json",
-        "tiles": f"{base}/tiles/{{z}}/{{x}}/{{y}}.png",
-        "wmts": f"{base}/WMTSCapabilities.xml",
+        "thumbnail": versioned(f"{base}/thumbnail.png", token),
+        "tilejson": versioned(f"{base}/tilejson.json", token),
+        "tiles": versioned(f"{base}/tiles/{{z}}/{{x}}/{{y}}.png", token),
+        "wmts": versioned(f"{base}/WMTSCapabilities.xml", token),
     }
 
 
-def wmts_tiles_url(image: Image, root: str) -> str:
-    """The WMTS ResourceURL template of ``image``'s tiles."""
-    return f"{image_base(image, root)}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
+def wmts_tiles_url(image: Image, root: str, token: str | None = None) -> str:
+    """The WMTS ResourceURL template of ``image``'s tiles, of version ``token``."""
+    return versioned(f"{image_base(image, root)}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png", token)
 
 
-def feature(image: Image, root: str) -> dict[str, Any]:
-    """The GeoJSON Feature of API.md for one image."""
+def feature(image: Image, root: str, token: str | None = None) -> dict[str, Any]:
+    """The GeoJSON Feature of API.md for one image; its URLs of version ``token``."""
     properties = image.feature_properties()
-    properties.update(image_urls(image, root))
+    properties.update(image_urls(image, root, token))
     doc: dict[str, Any] = {
         "type": "Feature",
         "id": image.id,

@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
-import queue
 import threading
 import time
 import warnings
@@ -30,9 +29,10 @@ from . import deadline
 from .config import Settings
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
-from .freshness import Freshness, changed, head
+from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .memo import KeyedLocks
+from .reader_threads import ReaderThreads, on_reader_thread
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ T = TypeVar("T")
 #: Threads per worker process that run GDAL reads (see :meth:`Opener.read`). A read stuck on a
 #: hanging host holds one until GDAL gives up; the bulkhead bounds those per host.
 READ_THREADS = 64
+#: Seconds after which a request for a version token other than the one this worker knows
+#: rechecks the file (see :meth:`Opener.checked`): at most one HEAD this often per file.
+HINT_RECHECK = 2.0
 
 
 def quiet_reader_warnings() -> None:
@@ -108,50 +111,6 @@ def vsi_path(url: str) -> str:
     return url
 
 
-class ReaderThreads:
-    """Up to ``size`` daemon threads, started as work needs them, that run GDAL reads.
-
-    Not ``concurrent.futures.ThreadPoolExecutor``: it refuses work once the
-    interpreter starts to exit, which is when a gunicorn worker restarting
-    (``--max-requests``) still finishes the requests it accepted; and its
-    threads would hold the exit up behind a read stuck on a hanging host.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = (
-            queue.SimpleQueue()
-        )
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._idle = 0
-
-    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._work.put((future, fn))
-        with self._lock:
-            start = self._idle == 0 and self._threads < self.size
-            if start:
-                self._threads += 1
-        if start:
-            threading.Thread(target=self._serve, name="oam-preview-read", daemon=True).start()
-        return future
-
-    def _serve(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            future, fn = self._work.get()
-            with self._lock:
-                self._idle -= 1
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the waiting request
-                future.set_exception(exc)
-
-
 class Opener:
     """Open datasets for URLs and keep them for reuse.
 
@@ -183,44 +142,106 @@ class Opener:
         self.changes = 0
 
     def recheck(self, url: str) -> int:
-        """This worker's generation of ``url``'s content, after asking upstream when due.
+        """This worker's generation of ``url``'s content, after asking upstream when due
+        (see :meth:`checked`)."""
+        return self.checked(url).generation
 
-        At most every ``upstream_recheck`` seconds (0: never) it asks the
-        server by a HEAD, through the guard, whether the file changed (ETag,
-        length, or modified after this worker first used it); if so, the
-        pool's datasets and GDAL's cached bytes of ``url`` are dropped and the
-        generation goes up, so everything keyed by it is computed anew. A HEAD
-        that fails changes nothing.
+    def checked(self, url: str, hint: str | None = None) -> Version:
+        """This worker's :class:`Version` of ``url``'s content, after asking upstream when due.
+
+        At a file's first use, and then at most every ``upstream_recheck``
+        seconds (0: never again), one HEAD through the guard, within the
+        request's deadline, tells the file's ETag, length and Last-Modified:
+        the first answer gives the version token; a later one that shows a
+        change (new ETag or length, or modified later) drops the pool's
+        datasets and GDAL's cached bytes of ``url`` and raises the generation,
+        so everything keyed by it is computed anew and the token is new. A
+        HEAD that fails changes nothing (a token not yet known stays unknown).
+        Concurrent first uses send one HEAD and wait for it (within their
+        deadline), so they all key their responses alike.
+        ``hint`` is the token a client asked for: another than ours may be
+        one that another worker has seen, so it is due sooner
+        (:data:`HINT_RECHECK`), lest old pixels be served under a new URL.
         """
+        pending: Freshness | None = None
         with self._lock:
             known = self._fresh.get(url)
+            first = known is None
             if known is None:
                 known = self._fresh[url] = Freshness()
-                return known.generation
-            ttl = self.settings.upstream_recheck
-            if not ttl or time.monotonic() - known.checked_at < ttl:
-                return known.generation
-            known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
+            elif not known.first_head.is_set():
+                pending = known
+            else:
+                ttl = self.settings.upstream_recheck
+                if hint is not None and hint != known.token:
+                    ttl = min(ttl, HINT_RECHECK)
+                if not ttl or time.monotonic() - known.checked_at < ttl:
+                    return Version(known.generation, known.token)
+                known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
+        if pending is not None:
+            pending.first_head.wait(max(0.0, deadline.remaining(self.settings.upstream_timeout)))
+            return self.known(url)
         try:
-            with self.guard.request(url):
-                answer = head(url, max(0.1, deadline.remaining(self.settings.upstream_timeout)))
-        except OamPreviewError:
-            return known.generation
-        if answer is None:
-            return known.generation
-        etag, length, modified_at = answer
+            return self._learn(url, known, first, self._head(url))
+        finally:
+            known.first_head.set()
+
+    def _learn(
+        self,
+        url: str,
+        known: Freshness,
+        first: bool,
+        answer: tuple[str | None, str | None, float | None] | None,
+    ) -> Version:
+        """Record a HEAD's ``answer`` about ``url`` (see :meth:`checked`); the version it leaves."""
         with self._lock:
-            is_new = changed(known, etag, length, modified_at)
+            if answer is None:
+                return Version(known.generation, known.token)
+            etag, length, modified_at = answer
+            is_new = not first and changed(known, etag, length, modified_at)
             if is_new:
                 known.generation += 1
                 known.opened_at = time.time()
                 self.changes += 1
-            known.etag, known.length = etag, length
-            generation = known.generation
+            if is_new or known.token is None:
+                # Else the token stays: a mirror answering an older Last-Modified is no new version.
+                known.token = version_token(url, etag, length, modified_at)
+            known.etag, known.length, known.modified_at = etag, length, modified_at
+            version = Version(known.generation, known.token)
         if is_new:
             log.info("upstream %s changed: dropping what this worker kept of it", url)
             self._invalidate(url)
-        return generation
+        return version
+
+    def _head(self, url: str) -> tuple[str | None, str | None, float | None] | None:
+        """:func:`~oam_preview.freshness.head` through the guard, answered by the request's
+        deadline (on a reader thread, as :meth:`read`: a server may trickle its headers);
+        ``None`` when it failed or came too late, or for a local path."""
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            return None
+
+        def ask() -> tuple[str | None, str | None, float | None] | None:
+            with self.guard.request(url):
+                return head(url, left)
+
+        if on_reader_thread():  # already off the request's thread, which waits by its deadline
+            try:
+                return ask()
+            except OamPreviewError:
+                return None
+        context = contextvars.copy_context()
+        future = self._readers.submit(lambda: context.run(ask))
+        try:
+            return future.result(timeout=left)
+        except (concurrent.futures.TimeoutError, OamPreviewError):
+            return None
+
+    def known(self, url: str) -> Version:
+        """This worker's :class:`Version` of ``url`` as last checked (no upstream request)."""
+        with self._lock:
+            known = self._fresh.get(url)
+            return Version(known.generation, known.token) if known else Version()
 
     def _invalidate(self, url: str) -> None:
         with self._lock:
@@ -232,9 +253,7 @@ class Opener:
 
     def generation(self, url: str) -> int:
         """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
-        with self._lock:
-            known = self._fresh.get(url)
-            return known.generation if known else 0
+        return self.known(url).generation
 
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
@@ -244,7 +263,13 @@ class Opener:
 
     @contextlib.contextmanager
     def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
-        """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files."""
+        """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files.
+
+        A file is never opened before its first HEAD (:meth:`checked`): else a
+        dataset opened early (the catalog's header reads) could be of a version
+        that the first HEAD, seeing only the new one, would not know to drop."""
+        if url not in self._fresh:
+            self.checked(url)
         key = (url, sidecars)
         generation = self.generation(url)
         with self.guard.request(url):

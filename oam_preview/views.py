@@ -4,6 +4,12 @@ Each view reads the services of its blueprint (:func:`~oam_preview.services.curr
 parses its input (:mod:`~oam_preview.query`), and answers through
 :mod:`~oam_preview.responses`. No view touches the Opener: pixels, versions and
 cache keys come from :class:`~oam_preview.imagery.Imagery`.
+
+Versions: the URLs a view emits carry the image's version token (``?v=``); the
+image routes answer a request whose ``v`` is the current token ``immutable``.
+A listing uses the versions this worker already knows (no upstream request per
+image); one image's Feature, its TileJSON and WMTS and its pixels recheck the
+file when due (its first use: one HEAD).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .ogc import image_layer, tilejson, wmts_capabilities
 from .query import THUMBNAIL_SIZES, output_format, query_int, tile_address
 from .render import encode
-from .responses import cached_image, document, json_response
+from .responses import cached_image, document, json_response, version_policy
 from .services import current
 
 #: The page's Content-Security-Policy: its own scripts only; tiles and thumbnails from anywhere.
@@ -87,6 +93,7 @@ def healthz() -> Response:
 def images() -> Response:
     """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
     limit, offset = page_from_args(request.args)
+    imagery = current().imagery
     result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
     root = api_root()
     links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
@@ -100,7 +107,7 @@ def images() -> Response:
             "type": "FeatureCollection",
             "numberMatched": result.matched,
             "numberReturned": len(result.images),
-            "features": [feature(image, root) for image in result.images],
+            "features": [feature(i, root, imagery.known_version(i).token) for i in result.images],
             "links": links,
         },
         media_type="application/geo+json",
@@ -108,7 +115,10 @@ def images() -> Response:
 
 
 def image(image_id: str) -> Response:
-    return json_response(feature(image_or_404(image_id), api_root()), media_type="application/geo+json")
+    """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
+    item = image_or_404(image_id)
+    token = current().imagery.current_version(item, request.args.get("v")).token
+    return json_response(feature(item, api_root(), token), media_type="application/geo+json")
 
 
 def thumbnail(image_id: str, fmt: str) -> Response:
@@ -116,32 +126,42 @@ def thumbnail(image_id: str, fmt: str) -> Response:
     fmt = output_format(fmt)
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
     item = image_or_404(image_id)
-    key = imagery.thumbnail_key(item, max_size, fmt)
-    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size), fmt))
+    version = imagery.current_version(item, request.args.get("v"))
+    key = imagery.thumbnail_key(item, max_size, fmt, version)
+    policy = version_policy(version.token)
+    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size), fmt), policy)
 
 
 def tile(image_id: str, z: str, x: str, name: str) -> Response:
     imagery = current().imagery
     t = tile_address(z, x, name)
     item = image_or_404(image_id)
-    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt)
-    return cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt))
+    version = imagery.current_version(item, request.args.get("v"))
+    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version)
+    policy = version_policy(version.token)
+    return cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt), policy)
 
 
 def tilejson_doc(image_id: str) -> Response:
+    """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
+    imagery = current().imagery
     item = image_or_404(image_id)
-    layer = image_layer(item, current().imagery.tiled_info(item))
-    return document(json.dumps(tilejson(layer, image_urls(item, api_root())["tiles"])), "application/json")
+    token = imagery.current_version(item, request.args.get("v")).token
+    layer = image_layer(item, imagery.tiled_info(item))
+    doc = tilejson(layer, image_urls(item, api_root(), token)["tiles"])
+    return document(json.dumps(doc), "application/json", version_policy(token))
 
 
 def wmts(image_id: str) -> Response:
+    imagery = current().imagery
     item = image_or_404(image_id)
-    info = current().imagery.tiled_info(item)
+    token = imagery.current_version(item, request.args.get("v")).token
+    info = imagery.tiled_info(item)
     root = api_root()
     xml = wmts_capabilities(
-        image_layer(item, info), wmts_tiles_url(item, root), image_urls(item, root)["wmts"]
+        image_layer(item, info), wmts_tiles_url(item, root, token), image_urls(item, root, token)["wmts"]
     )
-    return document(xml, "application/xml")
+    return document(xml, "application/xml", version_policy(token))
 
 
 #: Every route: (rule, view). GET only; Flask adds HEAD and OPTIONS.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -22,6 +23,11 @@ from .conftest import catalog_doc
 
 def png(response) -> np.ndarray:
     return np.asarray(PILImage.open(io.BytesIO(response.data)))
+
+
+def unversioned(url: str) -> str:
+    """``url`` without the version token (``?v=``) that a worker adds once it knows the file."""
+    return re.sub(r"\?v=[0-9a-f]{12}$", "", url)
 
 
 def error_of(response) -> str:
@@ -48,9 +54,10 @@ def test_images_lists_features_with_absolute_urls(client):
     for key in ("title", "source_url", "gsd", "acquisition_start", "acquisition_end", "provider", "license"):
         assert key in props
     fid = doc["features"][0]["id"]
-    assert props["thumbnail"] == f"http://localhost/api/images/{fid}/thumbnail.png"
-    assert props["tiles"] == f"http://localhost/api/images/{fid}/tiles/{{z}}/{{x}}/{{y}}.png"
-    assert props["tilejson"].endswith("/tilejson.json") and props["wmts"].endswith("/WMTSCapabilities.xml")
+    assert unversioned(props["thumbnail"]) == f"http://localhost/api/images/{fid}/thumbnail.png"
+    assert unversioned(props["tiles"]) == f"http://localhost/api/images/{fid}/tiles/{{z}}/{{x}}/{{y}}.png"
+    assert unversioned(props["tilejson"]).endswith("/tilejson.json")
+    assert unversioned(props["wmts"]).endswith("/WMTSCapabilities.xml")
 
 
 def test_paging_links(client):
@@ -257,7 +264,10 @@ def test_tilejson(client):
     r = client.get("/api/images/cogeo/tilejson.json")
     doc = r.get_json()
     assert doc["tilejson"] == "3.0.0"
-    assert doc["tiles"] == ["http://localhost/api/images/cogeo/tiles/{z}/{x}/{y}.png"]
+    (tiles,) = doc["tiles"]
+    assert re.fullmatch(
+        r"http://localhost/api/images/cogeo/tiles/\{z\}/\{x\}/\{y\}\.png\?v=[0-9a-f]{12}", tiles
+    )
     assert doc["maxzoom"] == 19 and doc["minzoom"] <= 19
     w, s, e, n = doc["bounds"]
     assert 128.65 < w < e < 128.67 and 37.66 < s < n < 37.68
@@ -271,7 +281,7 @@ def test_wmts_capabilities_escape_urls(client):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/xml")
     text = r.data.decode()
     assert "urn:ogc:def:crs:EPSG::3857" in text
-    assert 'template="http://localhost/api/images/cogeo/tiles/{TileMatrix}/{TileCol}/{TileRow}.png"' in text
+    assert 'template="http://localhost/api/images/cogeo/tiles/{TileMatrix}/{TileCol}/{TileRow}.png?v=' in text
     import xml.etree.ElementTree as ET
 
     ET.fromstring(r.data)
@@ -444,7 +454,10 @@ def test_reverse_proxy_headers(catalog):
         "X-Forwarded-Prefix": "/edge",
     }
     tj = client.get("/preview/api/images/cogeo/tilejson.json", headers=headers).get_json()
-    assert tj["tiles"][0] == "https://maps.example.org/edge/preview/api/images/cogeo/tiles/{z}/{x}/{y}.png"
+    assert (
+        unversioned(tj["tiles"][0])
+        == "https://maps.example.org/edge/preview/api/images/cogeo/tiles/{z}/{x}/{y}.png"
+    )
     # Untrusted: the same headers are ignored.
     plain = create_app({"OAM_PREVIEW_PREFIX": "/preview"}, catalog=catalog).test_client()
     tj = plain.get("/preview/api/images/cogeo/tilejson.json", headers=headers).get_json()

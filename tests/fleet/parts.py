@@ -210,6 +210,8 @@ class Fleet:
     threads: int = 4
     #: Synthetic 4096² COGs written for the fleet (ids = these names), each its own pixels.
     cogs: tuple[str, ...] = ("synthetic_cog",)
+    #: More ``OAM_PREVIEW_*`` environment of the instances (e.g. a short upstream recheck).
+    settings: dict[str, str] = field(default_factory=dict)
     origin: Nginx = field(init=False)
     redis: RedisServer = field(init=False)
     servers: list[Server] = field(init=False, default_factory=list)
@@ -224,13 +226,14 @@ class Fleet:
             write_cog(tiffs / f"{name}.tif", 4096, 4096, seed=seed)
         self.origin = origin(self.directory / "origin", tiffs, free_port()).start()
         self.origin_log = self.directory / "origin" / "access.log"
+        self.tiffs = tiffs
         redis_dir = self.directory / "redis"
         redis_dir.mkdir(exist_ok=True)
         self.redis = RedisServer(free_port(), redis_dir).start()
         names = sorted(p.name for p in tiffs.glob("*.tif"))
         catalog = self.directory / "catalog.json"
         catalog.write_text(json.dumps(catalog_doc(self.origin.url, names)))
-        env = {"OAM_PREVIEW_CACHE_URL": self.redis.url, "OAM_PREVIEW_TRUSTED_PROXIES": "1"}
+        env = {"OAM_PREVIEW_CACHE_URL": self.redis.url, "OAM_PREVIEW_TRUSTED_PROXIES": "1", **self.settings}
         self.servers = [
             # Each its own metrics directory, inside ours: a killed instance leaves nothing in /tmp.
             Server(catalog, free_port(), self.workers, self.threads,

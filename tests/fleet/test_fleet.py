@@ -7,8 +7,10 @@ is bounded in requests and time; nothing asserts on wall-clock speed.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -17,11 +19,17 @@ from collections import Counter
 
 import pytest
 
+from oam_preview.responses import IMMUTABLE
+from oam_preview.tiles import TMS
+
+from ..conftest import write_cog
 from ..stress.harness import SERVER_ERRORS, Results, background
 from .parts import Fleet, fleet, kill_instance, log_size, metric_sum, nginx_binary, origin_requests
 
 pytestmark = pytest.mark.slow
 
+#: Seconds between the instances' checks that a file is unchanged (short: a test replaces one).
+RECHECK = 1.0
 #: Tiles of the synthetic 4096² COG (0.6 m pixels over Kathmandu) that the mixed load asks for.
 LOAD_TILES = [(17, 96599 + dx, 55035 + dy) for dx in range(-1, 3) for dy in range(-1, 3)] + [
     (16, 48299 + dx, 27517 + dy) for dx in range(2) for dy in range(2)
@@ -35,7 +43,14 @@ def running(tmp_path_factory: pytest.TempPathFactory):
             pytest.fail("nginx is missing in CI (.ci/run installs it)")
         pytest.skip("nginx is not installed")
     pytest.importorskip("redis")
-    with fleet(tmp_path_factory.mktemp("fleet"), instances=2, workers=2, threads=4) as f:
+    with fleet(
+        tmp_path_factory.mktemp("fleet"),
+        instances=2,
+        workers=2,
+        threads=4,
+        cogs=("synthetic_cog", "replaced_cog"),  # replaced_cog: replaced upstream by a test
+        settings={"OAM_PREVIEW_UPSTREAM_RECHECK": str(RECHECK)},
+    ) as f:
         yield f
 
 
@@ -175,3 +190,56 @@ def test_redis_stopped_under_load_still_answers_200(running: Fleet):
         )
     finally:
         running.redis.start()
+
+
+def token_of(url: str) -> str | None:
+    found = re.search(r"\?v=([0-9a-f]{12})$", url)
+    return found.group(1) if found else None
+
+
+def test_a_cog_replaced_upstream_gets_new_urls_and_new_pixels_through_the_front(running: Fleet):
+    front = running.front.url
+    feature = json.loads(get(front + "/api/images/replaced_cog")[1])
+    first = token_of(feature["properties"]["tilejson"])
+    assert first and token_of(feature["properties"]["tiles"]) == first
+    status, body, headers = get(feature["properties"]["tilejson"])
+    assert status == 200 and headers["Cache-Control"] == IMMUTABLE
+    doc = json.loads(body)
+    assert token_of(doc["tiles"][0]) == first
+    lon, lat, _ = doc["center"]
+    t = TMS.tile(lon, lat, 17)
+    old_url = doc["tiles"][0].format(z=t.z, x=t.x, y=t.y)
+    before = get(old_url)
+    assert before[0] == 200 and before[2]["Cache-Control"] == IMMUTABLE
+    assert get(old_url)[2]["X-Cache-Status"] == "HIT"
+
+    # A new upload over the file at the origin (same place, other pixels), as an object store does.
+    served = running.tiffs / "replaced_cog.tif"
+    write_cog(served.with_name("replaced_cog.next.tif"), 4096, 4096, seed=99)
+    stamp = time.time() + 10  # Last-Modified has one-second resolution
+    os.utime(served.with_name("replaced_cog.next.tif"), (stamp, stamp))
+    os.replace(served.with_name("replaced_cog.next.tif"), served)
+    time.sleep(RECHECK + 0.5)  # every worker's next use of the file rechecks it
+
+    feature = json.loads(get(front + "/api/images/replaced_cog")[1])  # the listing's Feature: not cached
+    second = token_of(feature["properties"]["tilejson"])
+    assert second and second != first
+    status, body, headers = get(feature["properties"]["tilejson"])
+    assert status == 200 and headers["Cache-Control"] == IMMUTABLE
+    new_url = json.loads(body)["tiles"][0].format(z=t.z, x=t.x, y=t.y)
+    assert token_of(new_url) == second
+    after = get(new_url)
+    assert after[0] == 200, after
+    assert after[2]["Cache-Control"] == IMMUTABLE and after[2]["X-Cache-Status"] == "MISS"
+    assert after[1] != before[1]
+    # Every instance agrees on the new version's pixels (the shared cache keys on the version).
+    path = new_url.removeprefix(front)
+    for server in running.live():
+        direct = get(server.url + path)
+        assert direct[0] == 200 and direct[1] == after[1] and direct[2]["Cache-Control"] == IMMUTABLE
+    # The old URL names the old version: the front keeps it as it was (immutable); from the
+    # instances it is the file as it is now, cached the default time only.
+    assert get(old_url)[1] == before[1]
+    stale = get(running.live()[0].url + old_url.removeprefix(front))
+    assert stale[1] == after[1] and stale[2]["Cache-Control"] != IMMUTABLE
+    print(f"\nreplaced upstream: v={first} -> v={second}, new pixels through the front")
