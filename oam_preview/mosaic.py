@@ -136,6 +136,16 @@ class Selection:
         )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A tile's candidates (selection indexes, in order), their extents' longer side in 256 px
+    tile pixels, and which are too small to read."""
+
+    found: np.ndarray
+    span: np.ndarray
+    small: np.ndarray
+
+
 @dataclass
 class MosaicTile:
     """A composited tile: its pixels, the images it shows (top first), how many it drew as
@@ -167,20 +177,22 @@ class Mosaic:
         return found
 
     def key(self, selection: Selection, z: int, x: int, y: int, size: int, fmt: str) -> str:
-        """The response cache key of a tile: the canonical query's selection, the versions of
-        the files it may read, and the tile."""
-        opener = self.imagery.opener
-        if opener.changes:  # some file changed upstream in this worker: its images' tiles change
-            versions = hashlib.blake2b(digest_size=8)
-            for i in selection.candidates(z, x, y):
-                versions.update(b"%d," % opener.generation(selection.images[i].source_url))
-            files = versions.hexdigest()
+        """The response cache key of a tile: the canonical query's selection, the version tokens of
+        the files it may read (as this worker knows them: no upstream request), and the tile.
+        Coverage marks come from the catalog alone, so images too small to read do not count."""
+        versions = hashlib.blake2b(digest_size=8)
+        try:
+            plan = self._plan(selection, z, x, y)
+        except OamPreviewError as exc:  # answered as an error, never cached
+            versions.update(exc.code.encode())
         else:
-            files = "0"
-        return f"mosaic|{selection.digest}|{files}|{z}/{x}/{y}|{size}|{fmt}"
+            for i in plan.found[~plan.small]:
+                known = self.imagery.known_version(selection.images[int(i)])
+                versions.update(f"{known.token or known.generation},".encode())
+        return f"mosaic|{selection.digest}|{versions.hexdigest()}|{z}/{x}/{y}|{size}|{fmt}"
 
-    def tile(self, selection: Selection, z: int, x: int, y: int, size: int = 256) -> MosaicTile:
-        """The ``size``-pixel tile ``z/x/y`` of ``selection`` (API.md's compositing and bounded work)."""
+    def _plan(self, selection: Selection, z: int, x: int, y: int) -> _Plan:
+        """The images tile ``z/x/y`` may show, in order, and which of them are too small to read."""
         if not selection.images:
             raise NotFound("the query selects no image")
         found = selection.candidates(z, x, y)
@@ -188,15 +200,18 @@ class Mosaic:
             raise OutsideBounds(f"tile {z}/{x}/{y} is outside every selected image")
         native = selection.native[found]
         # An unknown native zoom is learnt from the header if the image is read.
-        in_range = np.isnan(native) | (z <= native + OVERZOOM)
-        found = found[in_range]
+        found = found[np.isnan(native) | (z <= native + OVERZOOM)]
         if found.size == 0:
             raise ZoomOutOfRange(f"zoom {z} is beyond every selected image's native zoom + {OVERZOOM}")
-        left, bottom, right, top = xy_bounds(z, x, y)
-        transform = from_bounds(left, bottom, right, top, size, size)
         extents = selection.extents[found]
         span = np.maximum(extents[:, 2] - extents[:, 0], extents[:, 3] - extents[:, 1]) / resolution(z)
-        small = span < self.min_pixels
+        return _Plan(found, span, span < self.min_pixels)
+
+    def tile(self, selection: Selection, z: int, x: int, y: int, size: int = 256) -> MosaicTile:
+        """The ``size``-pixel tile ``z/x/y`` of ``selection`` (API.md's compositing and bounded work)."""
+        plan = self._plan(selection, z, x, y)
+        found, span, small = plan.found, plan.span, plan.small
+        transform = from_bounds(*xy_bounds(z, x, y), size, size)
 
         data = np.zeros((3, size, size), dtype=np.uint8)
         alpha = np.zeros((size, size), dtype=np.uint8)
@@ -217,7 +232,7 @@ class Mosaic:
             reads += 1
             image = selection.images[i]
             try:
-                self.imagery.version(image)  # a changed file is read anew
+                self.imagery.current_version(image)  # a changed file is read anew
                 pixels = self.imagery.tile(image, z, x, y, size)
             except (OutsideBounds, ZoomOutOfRange):
                 continue

@@ -154,7 +154,9 @@ class Uncacheable(Exception):
         self.entry = entry
 
 
-def cached_response(key: str, render: Callable[[], CachedResponse], policy: CachePolicy = "default") -> Response:
+def cached_response(
+    key: str, render: Callable[[], CachedResponse], policy: CachePolicy = "default"
+) -> Response:
     """The response for ``key`` from the response cache, rendered on a miss: concurrent misses
     of one key render it once, in this process and (with Redis) across the fleet. A render
     that raises :class:`Uncacheable` is served with ``no-store`` and kept nowhere."""
