@@ -12,7 +12,8 @@ releases the lock with a compare-and-delete script (so an owner whose lock
 expired cannot delete another's). A miss that finds the lock taken polls for
 the result with back-off (10 ms doubling to 200 ms), taking the lock itself
 if it disappears without a result (the owner failed, or died and its lock
-expired), and renders without the lock once ``lock_wait`` seconds have passed.
+expired), and renders without the lock once ``lock_wait`` seconds have passed, or half
+the time the request has left before its deadline, whichever comes first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import deadline as request_deadline
 from .cache import CachedResponse, Produce, Tally
 
 log = logging.getLogger(__name__)
@@ -157,7 +159,9 @@ class SharedCache:
         ``render`` must store its result here before returning (waiters poll for it).
         """
         lock, token = self._lock_key(key), secrets.token_hex(16)
-        deadline = self.clock() + self.lock_wait
+        # Never wait out the request's own deadline: half of what it has left stays for the
+        # render itself (a lock whose owner died holds for lock_ttl; waiting that long made 504s).
+        deadline = self.clock() + min(self.lock_wait, request_deadline.remaining(self.lock_wait) / 2)
         delay, waiting = POLL_FIRST, False
         while True:
             ok, acquired = self._call(self._client.set, lock, token, nx=True, px=self.lock_ttl_ms)
