@@ -51,6 +51,8 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
     chosen = selection()
     mosaic = services.mosaic
 
+    key = mosaic.key(chosen, t.z, t.x, t.y, t.size, t.fmt)
+
     def render() -> CachedResponse:
         result = mosaic.tile(chosen, t.z, t.x, t.y, t.size)
         body, media_type = encode(result.pixels, t.fmt)
@@ -58,9 +60,14 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
         entry = CachedResponse(body, media_type, etag_of(body), headers)
         if result.failed:
             raise Uncacheable(entry)
+        # The render learnt the versions of the files it read: the next request's key holds
+        # them, so the entry is kept under that key too (else every cold tile renders twice).
+        learnt = mosaic.key(chosen, t.z, t.x, t.y, t.size, t.fmt)
+        if learnt != key:
+            services.cache.put(learnt, entry)
         return entry
 
-    return cached_response(mosaic.key(chosen, t.z, t.x, t.y, t.size, t.fmt), render)
+    return cached_response(key, render)
 
 
 def mosaic_tilejson() -> Response:

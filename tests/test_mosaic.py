@@ -390,5 +390,6 @@ def test_concurrent_first_requests_of_a_tile_render_it_once(mosaic_server, mosai
     for t in threads:
         t.join(60)
     assert statuses == [200] * 8
+    assert client.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png").status_code == 200  # now the files are known
     cache = client.get("/healthz").get_json()["cache"]
     assert cache["renders"] == 1, cache
