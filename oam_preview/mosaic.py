@@ -170,11 +170,8 @@ class Mosaic:
 
     def selection(self, catalog: Catalog, query: ImageQuery) -> Selection:
         """The selection of ``query`` in ``catalog`` (built once per worker, catalog and query)."""
-        key = (id(catalog), query)
-        found = self._selections.get(key, lambda: Selection.build(catalog, query))
-        if found.catalog is not catalog:  # an id reused by a newer catalog
-            found = Selection.build(catalog, query)
-        return found
+        # By the catalog's id: a kept Selection holds its catalog, so that id is not reused.
+        return self._selections.get((id(catalog), query), lambda: Selection.build(catalog, query))
 
     def key(self, selection: Selection, z: int, x: int, y: int, size: int, fmt: str) -> str:
         """The response cache key of a tile: the canonical query's selection, the version tokens of
