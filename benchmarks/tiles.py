@@ -174,7 +174,8 @@ def cold_phase(plan: list[tuple[int, int, int]], minimum: Callable[[int, int, in
 
 
 def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileServer], dict[str, Any]]:
-    """A 256 px PNG thumbnail of ``role`` twice on one connection (one worker), then as JPEG.
+    """A 256 px PNG thumbnail of ``role`` twice on one connection (one worker), then as JPEG,
+    then 128 px as PNG and 1024 px as WebP.
 
     Memory: the largest growth of one worker's peak RSS over its RSS before, MB.
     """
@@ -184,10 +185,12 @@ def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileSer
         client = load.Client(server.base)
         out: dict[str, Any] = {}
         try:
-            for label, fmt in (("first", "png"), ("second", "png"), ("other_format", "jpg")):
+            steps = (("first", "png", 256), ("second", "png", 256), ("other_format", "jpg", 256))
+            steps += (("smaller", "png", 128), ("larger", "webp", 1024))
+            for label, fmt, size in steps:
                 files.traffic.reset()
                 started = time.perf_counter()
-                status, body = client.get(server.thumbnail(role, fmt))
+                status, body = client.get(server.thumbnail(role, fmt, size))
                 elapsed = (time.perf_counter() - started) * 1000
                 requests, nbytes = files.traffic.snapshot()
                 out[label] = {
@@ -203,6 +206,9 @@ def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileSer
         out["rss_growth_mb"] = max((peaks[p] - rss0[p] for p in rss0), default=0.0)
         if minimum is not None:
             out["analytic_kb"] = minimum / 1000
+            out["bytes_vs_analytic"] = out["first"]["upstream_kb"] * 1000 / minimum if minimum else None
+        later = ("second", "other_format", "smaller", "larger")
+        out["later_kb"] = sum(out[k]["upstream_kb"] for k in later)
         return out
 
     return run
@@ -255,8 +261,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ("hit32", tile_phase("hit32", plan["hit32"], 32, "png", "big_cog", None)),
         ("uint16", tile_phase("uint16", plan["uint16"], 8, "png", "uint16", uint16.tile_bytes)),
         ("thumb_cog", thumbnail_phase("big_cog", big.thumbnail_bytes(256))),
-        ("thumb_noncog", thumbnail_phase("stripped", None)),
+        ("thumb_noncog", thumbnail_phase("stripped", analytic.sampled_block_bytes(paths["stripped"], 256))),
+        (
+            "thumb_deflate",
+            thumbnail_phase("deflate64", analytic.sampled_block_bytes(paths["deflate64"], 256)),
+        ),
+        ("thumb_pix4d", thumbnail_phase("pix4d", analytic.sampled_block_bytes(paths["pix4d"], 256))),
     ]
+    if args.phases:
+        wanted = set(args.phases.split(","))
+        phases = [(name, phase) for name, phase in phases if name in wanted]
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": _git_rev(),
@@ -367,11 +381,24 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("  overview minimum kB", "thumb_cog", "analytic_kb", "{:.1f}"),
     ("COG thumbnail upstream kB (2nd)", "thumb_cog.second", "upstream_kb", "{:.1f}"),
     ("non-COG thumbnail ms (1st)", "thumb_noncog.first", "ms", "{:.0f}"),
-    ("non-COG thumbnail upstream MB (1st)", "thumb_noncog.first", "upstream_kb", "{:.0f}e-3"),
+    ("non-COG thumbnail upstream MB (1st)", "thumb_noncog.first", "upstream_kb", "{:.1f}e-3"),
     ("non-COG thumbnail ms (2nd)", "thumb_noncog.second", "ms", "{:.0f}"),
     ("non-COG thumbnail upstream kB (2nd)", "thumb_noncog.second", "upstream_kb", "{:.1f}"),
     ("non-COG thumbnail upstream kB (as JPEG)", "thumb_noncog.other_format", "upstream_kb", "{:.1f}"),
     ("non-COG thumbnail worker RSS growth MB", "thumb_noncog", "rss_growth_mb", "{:.0f}"),
+    ("DEFLATE 64-row strips thumbnail ms (1st)", "thumb_deflate.first", "ms", "{:.0f}"),
+    ("DEFLATE 64-row strips thumbnail upstream MB (1st)", "thumb_deflate.first", "upstream_kb", "{:.1f}e-3"),
+    ("  requests (1st)", "thumb_deflate.first", "upstream_req", "{:.0f}"),
+    ("  sampled strips MB", "thumb_deflate", "analytic_kb", "{:.1f}e-3"),
+    ("  upstream / sampled strips", "thumb_deflate", "bytes_vs_analytic", "{:.2f}"),
+    ("  upstream kB: 2nd, JPEG, 128 px, 1024 px", "thumb_deflate", "later_kb", "{:.0f}"),
+    ("1-row LZW RGBA thumbnail ms (1st)", "thumb_pix4d.first", "ms", "{:.0f}"),
+    ("1-row LZW RGBA thumbnail upstream MB (1st)", "thumb_pix4d.first", "upstream_kb", "{:.1f}e-3"),
+    ("  requests (1st)", "thumb_pix4d.first", "upstream_req", "{:.0f}"),
+    ("  sampled strips MB", "thumb_pix4d", "analytic_kb", "{:.1f}e-3"),
+    ("  upstream / sampled strips", "thumb_pix4d", "bytes_vs_analytic", "{:.2f}"),
+    ("  upstream kB: 2nd, JPEG, 128 px, 1024 px", "thumb_pix4d", "later_kb", "{:.0f}"),
+    ("non-COG (raw) thumbnail upstream / sampled strips", "thumb_noncog", "bytes_vs_analytic", "{:.2f}"),
     ("peak worker RSS MB", "peak_rss_mb", "", "{:.0f}"),
 ]
 
@@ -404,7 +431,7 @@ def _cell(value: float | None, fmt: str) -> str:
     if value is None:
         return "—"
     if fmt.endswith("e-3"):
-        return f"{value / 1000:.1f}"
+        return fmt[: -len("e-3")].format(value / 1000)
     return fmt.format(value)
 
 
@@ -417,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each server")
     parser.add_argument("--threads", type=int, default=8, help="threads per oam-preview worker")
     parser.add_argument("--only", default="oam,titiler", help="comma-separated: oam, titiler")
+    parser.add_argument("--phases", default="", help="comma-separated phase names (default: all)")
     args = parser.parse_args(argv)
     try:
         import titiler.application  # noqa: F401

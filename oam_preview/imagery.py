@@ -20,6 +20,7 @@ from rio_tiler.reader import read as rio_read
 from .budget import check_read, read_cost, thumbnail_size, tile_read_cost
 from .catalog.model import Image
 from .config import Settings
+from .decimated import read_size, read_whole, shrink
 from .description import ImageInfo, describe
 from .errors import OutsideBounds
 from .memo import Memo
@@ -112,8 +113,9 @@ class Imagery:
 
         From the smallest internal overview that suffices. Thumbnails of files
         without internal overviews (a decimated read of megabytes of strips,
-        seconds) are kept per worker and computed by one thread at a time:
-        every format of one size then costs one read.
+        seconds) are kept per worker and computed by one thread at a time, read
+        at the largest size that needs no more strips: every format, and every
+        size it can be shrunk to, then costs one read.
         """
         key = self._key(image)
         info = self._infos.peek(key)
@@ -135,20 +137,27 @@ class Imagery:
                 return result
             info = result
         stripped = info
-        return self._thumbnails.get(
-            (*key, max_size), lambda: self._thumbnail_without_overviews(image, stripped, max_size)
-        )
-
-    def _thumbnail_without_overviews(self, image: Image, info: ImageInfo, max_size: int) -> Pixels:
-        """From a ``.ovr`` sidecar when there is one, else a decimated read of the full resolution."""
         width, height = thumbnail_size(info.width, info.height, max_size)
         sidecars = width < info.width and self._has_sidecar(image)
+        # One read per file serves every size of which it needs the same strips (see decimated).
+        size = max_size if sidecars else read_size(info.width, info.height, info.block_shape[0], max_size)
+        read = self._thumbnails.get(
+            (*key, size), lambda: self._thumbnail_without_overviews(stripped, size, sidecars, image)
+        )
+        return shrink(read, width, height)
+
+    def _thumbnail_without_overviews(
+        self, info: ImageInfo, max_size: int, sidecars: bool, image: Image
+    ) -> Pixels:
+        """From a ``.ovr`` sidecar when there is one, else a decimated read of the full resolution."""
+        width, height = thumbnail_size(info.width, info.height, max_size)
         if not sidecars:
             check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
 
         def work(dataset: Any) -> Pixels:
             if not sidecars:
-                return self._read_thumbnail(dataset, info, max_size, "nearest")
+                img = read_whole(dataset, width, height, info.bands, info.block_shape[0])
+                return to_pixels(img, info)
             with_ovr = replace(info, overviews=tuple(dataset.overviews(info.bands[0])))
             check_read(read_cost(with_ovr, info.width, info.height, width, height), self.max_read_bytes)
             return self._read_thumbnail(dataset, info, max_size, "average")
