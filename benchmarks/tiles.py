@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import analytic  # noqa: E402  (after the sys.path set-up)
+import floor  # noqa: E402
 import images  # noqa: E402
 import load  # noqa: E402
 from servers import Server, cpu_seconds, start_oam_preview, start_titiler  # noqa: E402
@@ -315,7 +316,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["servers"][server.name][name] = figures
                     print(f"  {server.name:12s} {name:12s} {_brief(figures)}", file=sys.stderr, flush=True)
             for server in servers:
-                results["servers"][server.name]["peak_rss_mb"] = server.peak_rss_mb()
+                figures = results["servers"][server.name]
+                figures["peak_rss_mb"] = server.peak_rss_mb()
+                for phase in ("c8", "c32"):
+                    if phase in figures:
+                        figures[phase]["top_share"] = max(figures[phase]["worker_cpu_split"], default=None)
+                if "c32" in figures and "warm" in figures:
+                    figures["c32"]["vs_sequential"] = figures["c32"]["cpu_ms"] / figures["warm"]["cpu_ms"]
+            # The same cold tiles as the sequential and 32-client phases, in this process.
+            results["floor"] = {
+                "warm": floor.floor(paths["big_cog"], plan["warm"]),
+                "c32": floor.floor(paths["big_cog"], plan["c32"]),
+            }
+            for figures in results["servers"].values():
+                for phase in ("warm", "c32"):
+                    if phase in figures:
+                        figures[phase]["vs_floor"] = (
+                            figures[phase]["cpu_ms"] / results["floor"][phase]["cpu_ms"]
+                        )
         finally:
             for server in servers:
                 server.stop()
@@ -355,12 +373,17 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("warm miss p50 ms (1 client)", "warm", "p50_ms", "{:.0f}"),
     ("warm miss p95 ms (1 client)", "warm", "p95_ms", "{:.0f}"),
     ("warm miss CPU ms/tile (1 client)", "warm", "cpu_ms", "{:.1f}"),
+    ("  / in-process floor (no HTTP, no server)", "warm", "vs_floor", "{:.2f}"),
     ("PNG miss tiles/s, 8 clients", "c8", "per_s", "{:.1f}"),
     ("PNG miss p95 ms, 8 clients", "c8", "p95_ms", "{:.0f}"),
+    ("  worker CPU shares, 8 clients (largest)", "c8", "top_share", "{:.2f}"),
     ("PNG miss tiles/s, 32 clients", "c32", "per_s", "{:.1f}"),
     ("PNG miss p50 ms, 32 clients", "c32", "p50_ms", "{:.0f}"),
     ("PNG miss p95 ms, 32 clients", "c32", "p95_ms", "{:.0f}"),
     ("PNG miss CPU ms/tile, 32 clients", "c32", "cpu_ms", "{:.1f}"),
+    ("  / in-process floor (no HTTP, no server)", "c32", "vs_floor", "{:.2f}"),
+    ("  / the same server's 1-client figure", "c32", "vs_sequential", "{:.2f}"),
+    ("  worker CPU shares, 32 clients (largest)", "c32", "top_share", "{:.2f}"),
     ("  file server CPU ms/tile, 32 clients", "c32", "fileserver_cpu_ms", "{:.1f}"),
     ("  load client CPU ms/tile, 32 clients", "c32", "client_cpu_ms", "{:.1f}"),
     ("  machine CPU busy, 32 clients", "c32", "machine_busy", "{:.0%}"),
@@ -403,6 +426,11 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("non-COG (raw) thumbnail upstream / sampled strips", "thumb_noncog", "bytes_vs_analytic", "{:.2f}"),
     ("peak worker RSS MB", "peak_rss_mb", "", "{:.0f}"),
 ]
+FLOOR_ROWS = [
+    ("in-process floor CPU ms/tile (the warm tiles)", "warm", "cpu_ms"),
+    ("  read (decode + warp) / to_pixels / PNG encode ms", "warm", "parts"),
+    ("in-process floor CPU ms/tile (the 32-client tiles)", "c32", "cpu_ms"),
+]
 
 
 def lookup(figures: dict[str, Any], phase: str, key: str) -> float | None:
@@ -426,6 +454,14 @@ def table(results: dict[str, Any]) -> str:
             a, b = values
             cells.append(f"{a / b:.2f}" if a is not None and b else "")
         lines.append("| " + " | ".join([label, *cells]) + " |")
+    for label, phase, key in FLOOR_ROWS if "floor" in results else []:
+        f = results["floor"][phase]
+        text = (
+            f"{f['read_ms']:.1f} / {f['pixels_ms']:.1f} / {f['encode_ms']:.1f}"
+            if key == "parts"
+            else f"{f[key]:.1f}"
+        )
+        lines.append("| " + " | ".join([label, text, *[""] * (len(header) - 2)]) + " |")
     return "\n".join(lines)
 
 
