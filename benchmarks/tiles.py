@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import socket
 import subprocess
@@ -35,6 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import analytic  # noqa: E402  (after the sys.path set-up)
+import chart  # noqa: E402
 import floor  # noqa: E402
 import images  # noqa: E402
 import load  # noqa: E402
@@ -136,6 +138,7 @@ def measure(
         "upstream_kb": nbytes / 1000 / n,
         "body_kb": result.body_bytes / 1000 / n,
         "worker_rss_mb": max(server.rss_mb().values(), default=0.0),
+        "latencies_ms": [round(v, 1) for v in result.latencies_ms],
     }
     if minimum_bytes is not None:
         figures["analytic_kb"] = minimum_bytes / 1000 / n
@@ -494,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             args.only = "oam"
     started = time.perf_counter()
+    load_before = os.getloadavg()
     results = run(args)
+    # Other users of the machine's cores make ratios noisy: say how busy it was.
+    results["load"] = " / ".join(f"{v:.1f}" for v in (*load_before, *os.getloadavg()[:1]))
     results["wall_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -504,10 +510,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{cfg['workers']} workers each; oam-preview {cfg['threads']} threads/worker; "
         f"upstream latency {cfg['latency_ms']:.0f} ms; {'quick' if cfg['quick'] else 'full'} run "
-        f"at {results['git']} in {results['wall_s']:.0f} s; ratio = oam-preview / TiTiler\n"
+        f"at {results['git']} in {results['wall_s']:.0f} s; ratio = oam-preview / TiTiler; "
+        f"load average (1, 5, 15 min before; 1 min after) {results['load']}\n"
     )
     print(table(results))
     print(f"\nJSON: {out.relative_to(HERE.parent)}")
+    if not args.phases:  # a whole run: its picture, and the README's copy
+        picture = chart.chart(results, out.with_suffix(".png"))
+        (HERE.parent / "docs" / "bench.png").write_bytes(picture.read_bytes())
+        print(f"chart: {picture.relative_to(HERE.parent)} (and docs/bench.png)")
     return 0
 
 
