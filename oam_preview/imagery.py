@@ -10,9 +10,11 @@ overviews. Tiles are Web Mercator XYZ tiles (:mod:`oam_preview.tiles`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
@@ -45,6 +47,9 @@ class Imagery:
         self._thumbnails: Memo[tuple[str, int, int], Pixels] = Memo(
             THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
         )
+        # The sizes read of each file without overviews: a smaller thumbnail is shrunk from one.
+        self._read_sizes: LRUCache[tuple[str, int], set[int]] = LRUCache(INFO_ENTRIES)
+        self._lock = threading.Lock()
 
     # -- versions and cache keys ---------------------------------------------------------
 
@@ -141,10 +146,22 @@ class Imagery:
         sidecars = width < info.width and self._has_sidecar(image)
         # One read per file serves every size of which it needs the same strips (see decimated).
         size = max_size if sidecars else read_size(info.width, info.height, info.block_shape[0], max_size)
-        read = self._thumbnails.get(
+        read = self._larger_read(key, size) or self._thumbnails.get(
             (*key, size), lambda: self._thumbnail_without_overviews(stripped, size, sidecars, image)
         )
+        with self._lock:
+            self._read_sizes.setdefault(key, set()).add(size)
         return shrink(read, width, height)
+
+    def _larger_read(self, key: tuple[str, int], size: int) -> Pixels | None:
+        """A kept thumbnail read of ``key`` at ``size`` or larger (the smallest such), if any."""
+        with self._lock:
+            sizes = sorted(s for s in self._read_sizes.get(key, ()) if s >= size)
+        for known in sizes:
+            pixels = self._thumbnails.peek((*key, known))
+            if pixels is not None:
+                return pixels
+        return None
 
     def _thumbnail_without_overviews(
         self, info: ImageInfo, max_size: int, sidecars: bool, image: Image

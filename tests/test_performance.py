@@ -255,6 +255,10 @@ def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(opener, tiff_
     pixels = imagery.thumbnail(image, 128)
     assert not pixels.opaque and pixels.mask.max() == 255  # the alpha band is the mask
     assert counted(tiff_server, lambda: imagery.thumbnail(image, 128)) == (0, 0)
+    # Smaller sizes are shrunk from the 128 px read; a larger one reads its own strips.
+    for size in (16, 64, 127):
+        assert counted(tiff_server, lambda s=size: imagery.thumbnail(image, s)) == (0, 0)
+    assert imagery.thumbnail(image, 64).data.shape == (3, 64, 64)
 
 
 @pytest.mark.parametrize("name", ["deflate64", "lzw1"])
