@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 from rio_tiler.models import ImageData
@@ -31,6 +32,8 @@ from .render import Pixels
 
 #: Stored bytes of one read call: under GDAL's 10 MB prefetch of a call's blocks.
 CALL_BYTES = 8 * 1024 * 1024
+#: Decoded bytes of a read above which each call decodes into a dataset of its own (see _reader).
+DECODED_BYTES = 32 * 1024 * 1024
 #: The largest thumbnail API.md allows, pixels.
 LARGEST_THUMBNAIL = 1024
 
@@ -110,25 +113,39 @@ def read_whole(
     if len(ranges) == 1 or (alpha and dataset.nodata is None and len(set(dataset.dtypes)) > 1):
         return rio_read(dataset, width=width, height=height, indexes=indexes)
     windows = [(Window(0, o0 * step, dataset.width, (o1 - o0) * step), o1 - o0) for o0, o1 in ranges]
+    read = _reader(dataset, len(np.unique(rows // block_rows)) * block_rows)
     if alpha and dataset.nodata is None:  # one call reads the bands and the alpha band
         bands = (*indexes, alpha)
         values = np.concatenate(
-            [dataset.read(bands, window=w, out_shape=(len(bands), n, width)) for w, n in windows], axis=1
+            [read(bands, window=w, out_shape=(len(bands), n, width)) for w, n in windows], axis=1
         )
         opaque = np.iinfo(values.dtype).max if values.dtype.kind in "ui" else 1
         data = np.ma.MaskedArray(values[:-1], mask=np.broadcast_to(values[-1] != opaque, values[:-1].shape))
         return ImageData(data, alpha_mask=values[-1], crs=dataset.crs)
     data = np.ma.concatenate(
-        [
-            dataset.read(indexes, window=w, out_shape=(len(indexes), n, width), masked=True)
-            for w, n in windows
-        ],
+        [read(indexes, window=w, out_shape=(len(indexes), n, width), masked=True) for w, n in windows],
         axis=1,
     )
     nodata = dataset.nodata
     if nodata is not None:
         data.mask = np.isnan(data.data) if np.isnan(nodata) else data.data == nodata
     return ImageData(data, crs=dataset.crs)
+
+
+def _reader(dataset: Any, rows_decoded: int) -> Callable[..., Any]:
+    """``dataset.read``, or, when the read decodes more than :data:`DECODED_BYTES`, a read on a
+    dataset of its own per call, closed after it: GDAL's block cache would otherwise fill with
+    blocks no tile will ask for again (a worker's RSS grew by its whole size). It opens from
+    GDAL's caches: no upstream request."""
+    if rows_decoded * dataset.width * dataset.count <= DECODED_BYTES:
+        return dataset.read
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        # The GeoTIFF driver only, as the Opener opens (see oam_preview.gdal_safety).
+        with rasterio.open(dataset.name, driver="GTiff") as own:
+            return own.read(*args, **kwargs)
+
+    return read
 
 
 def shrink(pixels: Pixels, width: int, height: int) -> Pixels:

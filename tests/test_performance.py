@@ -221,9 +221,12 @@ def strip_files(tiff_dir):
     }
 
 
+@pytest.mark.parametrize("own_datasets", [False, True])
 def test_a_stripped_deflate_thumbnail_reads_each_strip_once_then_every_size_from_memory(
-    opener, tiff_server, strip_files
+    opener, tiff_server, strip_files, own_datasets, monkeypatch
 ):
+    if own_datasets:  # each call decodes into a dataset of its own (large files): no more requests
+        monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 1024 * 1024)
     path = strip_files["deflate64"]
     imagery = Imagery(opener, Settings())
     image = Image(id="d", source_url=fresh_url(tiff_server, path.name))
