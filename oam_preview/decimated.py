@@ -32,7 +32,7 @@ from .render import Pixels
 
 #: Stored bytes of one read call: under GDAL's 10 MB prefetch of a call's blocks.
 CALL_BYTES = 8 * 1024 * 1024
-#: Decoded bytes of a read above which each call decodes into a dataset of its own (see _reader).
+#: Decoded bytes of a read above which each call decodes into a dataset of its own (see Decoder).
 DECODED_BYTES = 32 * 1024 * 1024
 #: The largest thumbnail API.md allows, pixels.
 LARGEST_THUMBNAIL = 1024
@@ -113,7 +113,24 @@ def read_whole(
     if len(ranges) == 1 or (alpha and dataset.nodata is None and len(set(dataset.dtypes)) > 1):
         return rio_read(dataset, width=width, height=height, indexes=indexes)
     windows = [(Window(0, o0 * step, dataset.width, (o1 - o0) * step), o1 - o0) for o0, o1 in ranges]
-    read = _reader(dataset, len(np.unique(rows // block_rows)) * block_rows)
+    row_bytes = block_rows * dataset.width * dataset.count  # decoded, one block row
+    decoded = [len(np.unique(rows[o0:o1] // block_rows)) * row_bytes for o0, o1 in ranges]
+    read = Decoder(dataset, decoded)
+    try:
+        return _read_calls(dataset, read, windows, width, indexes, alpha)
+    finally:
+        read.close()
+
+
+def _read_calls(
+    dataset: Any,
+    read: Callable[..., Any],
+    windows: list[tuple[Window, int]],
+    width: int,
+    indexes: tuple[int, ...],
+    alpha: int | None,
+) -> ImageData:
+    """The calls' pixels, one above the other, with rio-tiler's masks."""
     if alpha and dataset.nodata is None:  # one call reads the bands and the alpha band
         bands = (*indexes, alpha)
         values = np.concatenate(
@@ -132,20 +149,40 @@ def read_whole(
     return ImageData(data, crs=dataset.crs)
 
 
-def _reader(dataset: Any, rows_decoded: int) -> Callable[..., Any]:
-    """``dataset.read``, or, when the read decodes more than :data:`DECODED_BYTES`, a read on a
-    dataset of its own per call, closed after it: GDAL's block cache would otherwise fill with
-    blocks no tile will ask for again (a worker's RSS grew by its whole size). It opens from
-    GDAL's caches: no upstream request."""
-    if rows_decoded * dataset.width * dataset.count <= DECODED_BYTES:
-        return dataset.read
+class Decoder:
+    """``dataset.read`` for a read's calls, each of which decodes ``decoded[i]`` bytes; when they
+    add up to more than :data:`DECODED_BYTES`, on datasets of their own, one per that many bytes,
+    each closed after its calls. GDAL's block cache would otherwise fill with blocks no tile asks
+    for again (a worker's RSS grew by its whole size). They open from GDAL's caches: no upstream
+    request."""
 
-    def read(*args: Any, **kwargs: Any) -> Any:
-        # The GeoTIFF driver only, as the Opener opens (see oam_preview.gdal_safety).
-        with rasterio.open(dataset.name, driver="GTiff") as own:
-            return own.read(*args, **kwargs)
+    def __init__(self, dataset: Any, decoded: list[int]) -> None:
+        self.dataset = dataset
+        self.own = sum(decoded) > DECODED_BYTES
+        self.decoded = iter(decoded)
+        self.current: Any = None
+        self.budget = 0
 
-    return read
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.own:
+            return self.dataset.read(*args, **kwargs)
+        cost = next(self.decoded)
+        if self.current is None or self.budget < cost:
+            self.close()
+            # The GeoTIFF driver only, as the Opener opens (see oam_preview.gdal_safety).
+            self.current = rasterio.open(self.dataset.name, driver="GTiff")
+            self.budget = DECODED_BYTES
+        self.budget -= cost
+        try:
+            return self.current.read(*args, **kwargs)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
 
 
 def shrink(pixels: Pixels, width: int, height: int) -> Pixels:

@@ -244,7 +244,12 @@ def test_a_stripped_deflate_thumbnail_reads_each_strip_once_then_every_size_from
     assert imagery.thumbnail(image, 700).data.shape == (3, 700, 700)
 
 
-def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(opener, tiff_server, strip_files):
+@pytest.mark.parametrize("own_datasets", [False, True])
+def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(
+    opener, tiff_server, strip_files, own_datasets, monkeypatch
+):
+    if own_datasets:  # a dataset of its own per 64 kB decoded
+        monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 64 * 1024)
     path = strip_files["lzw1"]
     imagery = Imagery(opener, Settings())
     image = Image(id="p", source_url=fresh_url(tiff_server, path.name))
