@@ -76,7 +76,8 @@ def to_pixels(img: ImageData, info: ImageInfo) -> Pixels:
             data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
     else:
         data = array.data.astype(np.uint8, copy=False)
-    data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
+    if not mask.all():  # most tiles are opaque: no copy for them
+        data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
     return Pixels(np.ascontiguousarray(data), mask)
 
 
