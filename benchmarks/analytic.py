@@ -92,6 +92,20 @@ class BlockMap:
         found = []
         for t in TMS.tiles(w, s, e, n, zoom):
             tb = TMS.bounds(t)
-            if tb.west >= w and tb.east <= e and tb.south >= s and tb.north <= n:
+            if tb.left >= w and tb.right <= e and tb.bottom >= s and tb.top <= n:
                 found.append((t.x, t.y))
         return found
+
+
+def sampled_block_bytes(path: Path, max_size: int) -> int:
+    """Stored bytes of the block rows a nearest-neighbour thumbnail of ``max_size`` px samples at
+    full resolution (a file without overviews): the strips it needs, header excluded."""
+    from oam_preview.budget import thumbnail_size
+    from oam_preview.decimated import sampled
+
+    with rasterio.open(path) as ds:
+        _, rows = thumbnail_size(ds.width, ds.height, max_size)
+        block_rows, block_cols = ds.block_shapes[0]
+        n_cols = math.ceil(ds.width / block_cols)
+        needed = sorted({int(r) // block_rows for r in sampled(ds.height, rows)})
+        return sum(ds.block_size(1, r, c) for r in needed for c in range(n_cols))

@@ -4,6 +4,10 @@
   overviews down to one block, EPSG:3857 at 0.3 m (an aerial ortho of a city).
 - ``stripped``: 8000x8000 RGB uncompressed, stripped, no overviews (a raw upload).
 - ``uint16``: 4096x4096 4-band (R, G, B, NIR) uint16 DEFLATE COG with nodata 0.
+- ``deflate64``: 8000x8000 RGB DEFLATE + horizontal predictor, 64-row strips, no
+  overviews (a GIS export).
+- ``pix4d``: 8000x8000 RGBA LZW, 1-row strips, no overviews, an alpha footprint
+  (a Pix4D orthomosaic export).
 
 Every image is written block by block (never held whole in memory), first to
 a temporary tiled GeoTIFF, then copied to its final layout by GDAL's COG
@@ -36,6 +40,8 @@ NAMES = {
     "big_cog": f"big_cog_v{VERSION}.tif",
     "stripped": f"stripped_v{VERSION}.tif",
     "uint16": f"uint16_v{VERSION}.tif",
+    "deflate64": f"deflate64_v{VERSION}.tif",
+    "pix4d": f"pix4d_v{VERSION}.tif",
 }
 
 
@@ -177,7 +183,53 @@ def _to_cog(raw: Path, path: Path, **options: str | int) -> None:
     raw.unlink()
 
 
-BUILDERS = {"big_cog": build_big_cog, "stripped": build_stripped, "uint16": build_uint16}
+def build_strips(path: Path, compress: str, rows_per_strip: int, alpha: bool, **options: int) -> None:
+    """An 8000² stripped RGB (or RGBA with a diamond footprint) GeoTIFF without overviews."""
+    parcels, texture = _parcels(5, STRIPPED_SIZE // 96 + 1), _texture(6)
+    size = STRIPPED_SIZE
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 4 if alpha else 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32618",
+        "transform": from_origin(780000.0, 2052000.0, 0.5, 0.5),
+        "interleave": "pixel",
+        "compress": compress,
+        "blockysize": rows_per_strip,
+        **({} if alpha else {"photometric": "RGB"}),
+        **options,
+    }
+
+    def produce(w: Window) -> np.ndarray:
+        row0, rows = int(w.row_off), int(w.height)
+        rgb = rgb_block(row0, 0, rows, size, parcels, texture)
+        if not alpha:
+            return rgb
+        r = np.abs(np.arange(row0, row0 + rows)[:, None] - size / 2)
+        c = np.abs(np.arange(size)[None, :] - size / 2)
+        inside = (r + c) < size * 0.48  # a drone survey's footprint: the rest transparent
+        rgb = np.where(inside, rgb, 0).astype(np.uint8)
+        return np.concatenate([rgb, np.where(inside, 255, 0).astype(np.uint8)[None]])
+
+    tmp = path.with_suffix(".part.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for row in range(0, size, BLOCK):
+            window = Window(0, row, size, min(BLOCK, size - row))
+            dst.write(produce(window), window=window)
+        if alpha:
+            dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha)
+    os.replace(tmp, path)
+
+
+BUILDERS: dict[str, Callable[[Path], None]] = {
+    "big_cog": build_big_cog,
+    "stripped": build_stripped,
+    "uint16": build_uint16,
+    "deflate64": lambda p: build_strips(p, "DEFLATE", 64, alpha=False, predictor=2),
+    "pix4d": lambda p: build_strips(p, "LZW", 1, alpha=True),
+}
 
 
 def build(directory: Path, log: Callable[[str], None] = print) -> dict[str, Path]:

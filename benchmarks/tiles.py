@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import subprocess
 import sys
@@ -34,6 +35,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import analytic  # noqa: E402  (after the sys.path set-up)
+import chart  # noqa: E402
+import floor  # noqa: E402
 import images  # noqa: E402
 import load  # noqa: E402
 from servers import Server, cpu_seconds, start_oam_preview, start_titiler  # noqa: E402
@@ -128,6 +131,8 @@ def measure(
         "upstream_req": requests / n,
         "upstream_kb": nbytes / 1000 / n,
         "body_kb": result.body_bytes / 1000 / n,
+        "worker_rss_mb": max(server.rss_mb().values(), default=0.0),
+        "latencies_ms": [round(v, 1) for v in result.latencies_ms],
     }
     if minimum_bytes is not None:
         figures["analytic_kb"] = minimum_bytes / 1000 / n
@@ -168,7 +173,8 @@ def cold_phase(plan: list[tuple[int, int, int]], minimum: Callable[[int, int, in
 
 
 def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileServer], dict[str, Any]]:
-    """A 256 px PNG thumbnail of ``role`` twice on one connection (one worker), then as JPEG.
+    """A 256 px PNG thumbnail of ``role`` twice on one connection (one worker), then as JPEG,
+    then 128 px as PNG and 1024 px as WebP.
 
     Memory: the largest growth of one worker's peak RSS over its RSS before, MB.
     """
@@ -178,10 +184,12 @@ def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileSer
         client = load.Client(server.base)
         out: dict[str, Any] = {}
         try:
-            for label, fmt in (("first", "png"), ("second", "png"), ("other_format", "jpg")):
+            steps = (("first", "png", 256), ("second", "png", 256), ("other_format", "jpg", 256))
+            steps += (("smaller", "png", 128), ("larger", "webp", 1024))
+            for label, fmt, size in steps:
                 files.traffic.reset()
                 started = time.perf_counter()
-                status, body = client.get(server.thumbnail(role, fmt))
+                status, body = client.get(server.thumbnail(role, fmt, size))
                 elapsed = (time.perf_counter() - started) * 1000
                 requests, nbytes = files.traffic.snapshot()
                 out[label] = {
@@ -195,8 +203,12 @@ def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileSer
             client.close()
         peaks = {pid: analytic_peak(pid) for pid in rss0}
         out["rss_growth_mb"] = max((peaks[p] - rss0[p] for p in rss0), default=0.0)
+        out["worker_rss_mb"] = max(server.rss_mb().values(), default=0.0)
         if minimum is not None:
             out["analytic_kb"] = minimum / 1000
+            out["bytes_vs_analytic"] = out["first"]["upstream_kb"] * 1000 / minimum if minimum else None
+        later = ("second", "other_format", "smaller", "larger")
+        out["later_kb"] = sum(out[k]["upstream_kb"] for k in later)
         return out
 
     return run
@@ -249,8 +261,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ("hit32", tile_phase("hit32", plan["hit32"], 32, "png", "big_cog", None)),
         ("uint16", tile_phase("uint16", plan["uint16"], 8, "png", "uint16", uint16.tile_bytes)),
         ("thumb_cog", thumbnail_phase("big_cog", big.thumbnail_bytes(256))),
-        ("thumb_noncog", thumbnail_phase("stripped", None)),
+        ("thumb_noncog", thumbnail_phase("stripped", analytic.sampled_block_bytes(paths["stripped"], 256))),
+        (
+            "thumb_deflate",
+            thumbnail_phase("deflate64", analytic.sampled_block_bytes(paths["deflate64"], 256)),
+        ),
+        ("thumb_pix4d", thumbnail_phase("pix4d", analytic.sampled_block_bytes(paths["pix4d"], 256))),
     ]
+    if args.phases:
+        wanted = set(args.phases.split(","))
+        phases = [(name, phase) for name, phase in phases if name in wanted]
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": _git_rev(),
@@ -293,7 +313,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["servers"][server.name][name] = figures
                     print(f"  {server.name:12s} {name:12s} {_brief(figures)}", file=sys.stderr, flush=True)
             for server in servers:
-                results["servers"][server.name]["peak_rss_mb"] = server.peak_rss_mb()
+                figures = results["servers"][server.name]
+                figures["peak_rss_mb"] = server.peak_rss_mb()
+                for phase in ("c8", "c32"):
+                    if phase in figures:
+                        figures[phase]["top_share"] = max(figures[phase]["worker_cpu_split"], default=None)
+                if "c32" in figures and "warm" in figures:
+                    figures["c32"]["vs_sequential"] = figures["c32"]["cpu_ms"] / figures["warm"]["cpu_ms"]
+            # The same cold tiles as the sequential and 32-client phases, in this process.
+            results["floor"] = {
+                "warm": floor.floor(paths["big_cog"], plan["warm"]),
+                "c32": floor.floor(paths["big_cog"], plan["c32"]),
+            }
+            for figures in results["servers"].values():
+                for phase in ("warm", "c32"):
+                    if phase in figures:
+                        figures[phase]["vs_floor"] = (
+                            figures[phase]["cpu_ms"] / results["floor"][phase]["cpu_ms"]
+                        )
         finally:
             for server in servers:
                 server.stop()
@@ -333,12 +370,17 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("warm miss p50 ms (1 client)", "warm", "p50_ms", "{:.0f}"),
     ("warm miss p95 ms (1 client)", "warm", "p95_ms", "{:.0f}"),
     ("warm miss CPU ms/tile (1 client)", "warm", "cpu_ms", "{:.1f}"),
+    ("  / in-process floor (no HTTP, no server)", "warm", "vs_floor", "{:.2f}"),
     ("PNG miss tiles/s, 8 clients", "c8", "per_s", "{:.1f}"),
     ("PNG miss p95 ms, 8 clients", "c8", "p95_ms", "{:.0f}"),
+    ("  worker CPU shares, 8 clients (largest)", "c8", "top_share", "{:.2f}"),
     ("PNG miss tiles/s, 32 clients", "c32", "per_s", "{:.1f}"),
     ("PNG miss p50 ms, 32 clients", "c32", "p50_ms", "{:.0f}"),
     ("PNG miss p95 ms, 32 clients", "c32", "p95_ms", "{:.0f}"),
     ("PNG miss CPU ms/tile, 32 clients", "c32", "cpu_ms", "{:.1f}"),
+    ("  / in-process floor (no HTTP, no server)", "c32", "vs_floor", "{:.2f}"),
+    ("  / the same server's 1-client figure", "c32", "vs_sequential", "{:.2f}"),
+    ("  worker CPU shares, 32 clients (largest)", "c32", "top_share", "{:.2f}"),
     ("  file server CPU ms/tile, 32 clients", "c32", "fileserver_cpu_ms", "{:.1f}"),
     ("  load client CPU ms/tile, 32 clients", "c32", "client_cpu_ms", "{:.1f}"),
     ("  machine CPU busy, 32 clients", "c32", "machine_busy", "{:.0%}"),
@@ -361,12 +403,30 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("  overview minimum kB", "thumb_cog", "analytic_kb", "{:.1f}"),
     ("COG thumbnail upstream kB (2nd)", "thumb_cog.second", "upstream_kb", "{:.1f}"),
     ("non-COG thumbnail ms (1st)", "thumb_noncog.first", "ms", "{:.0f}"),
-    ("non-COG thumbnail upstream MB (1st)", "thumb_noncog.first", "upstream_kb", "{:.0f}e-3"),
+    ("non-COG thumbnail upstream MB (1st)", "thumb_noncog.first", "upstream_kb", "{:.1f}e-3"),
     ("non-COG thumbnail ms (2nd)", "thumb_noncog.second", "ms", "{:.0f}"),
     ("non-COG thumbnail upstream kB (2nd)", "thumb_noncog.second", "upstream_kb", "{:.1f}"),
     ("non-COG thumbnail upstream kB (as JPEG)", "thumb_noncog.other_format", "upstream_kb", "{:.1f}"),
     ("non-COG thumbnail worker RSS growth MB", "thumb_noncog", "rss_growth_mb", "{:.0f}"),
+    ("DEFLATE 64-row strips thumbnail ms (1st)", "thumb_deflate.first", "ms", "{:.0f}"),
+    ("DEFLATE 64-row strips thumbnail upstream MB (1st)", "thumb_deflate.first", "upstream_kb", "{:.1f}e-3"),
+    ("  requests (1st)", "thumb_deflate.first", "upstream_req", "{:.0f}"),
+    ("  sampled strips MB", "thumb_deflate", "analytic_kb", "{:.1f}e-3"),
+    ("  upstream / sampled strips", "thumb_deflate", "bytes_vs_analytic", "{:.2f}"),
+    ("  upstream kB: 2nd, JPEG, 128 px, 1024 px", "thumb_deflate", "later_kb", "{:.0f}"),
+    ("1-row LZW RGBA thumbnail ms (1st)", "thumb_pix4d.first", "ms", "{:.0f}"),
+    ("1-row LZW RGBA thumbnail upstream MB (1st)", "thumb_pix4d.first", "upstream_kb", "{:.1f}e-3"),
+    ("  requests (1st)", "thumb_pix4d.first", "upstream_req", "{:.0f}"),
+    ("  sampled strips MB", "thumb_pix4d", "analytic_kb", "{:.1f}e-3"),
+    ("  upstream / sampled strips", "thumb_pix4d", "bytes_vs_analytic", "{:.2f}"),
+    ("  upstream kB: 2nd, JPEG, 128 px, 1024 px", "thumb_pix4d", "later_kb", "{:.0f}"),
+    ("non-COG (raw) thumbnail upstream / sampled strips", "thumb_noncog", "bytes_vs_analytic", "{:.2f}"),
     ("peak worker RSS MB", "peak_rss_mb", "", "{:.0f}"),
+]
+FLOOR_ROWS = [
+    ("in-process floor CPU ms/tile (the warm tiles)", "warm", "cpu_ms"),
+    ("  read (decode + warp) / to_pixels / PNG encode ms", "warm", "parts"),
+    ("in-process floor CPU ms/tile (the 32-client tiles)", "c32", "cpu_ms"),
 ]
 
 
@@ -391,6 +451,14 @@ def table(results: dict[str, Any]) -> str:
             a, b = values
             cells.append(f"{a / b:.2f}" if a is not None and b else "")
         lines.append("| " + " | ".join([label, *cells]) + " |")
+    for label, phase, key in FLOOR_ROWS if "floor" in results else []:
+        f = results["floor"][phase]
+        text = (
+            f"{f['read_ms']:.1f} / {f['pixels_ms']:.1f} / {f['encode_ms']:.1f}"
+            if key == "parts"
+            else f"{f[key]:.1f}"
+        )
+        lines.append("| " + " | ".join([label, text, *[""] * (len(header) - 2)]) + " |")
     return "\n".join(lines)
 
 
@@ -398,7 +466,7 @@ def _cell(value: float | None, fmt: str) -> str:
     if value is None:
         return "—"
     if fmt.endswith("e-3"):
-        return f"{value / 1000:.1f}"
+        return fmt[: -len("e-3")].format(value / 1000)
     return fmt.format(value)
 
 
@@ -411,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each server")
     parser.add_argument("--threads", type=int, default=8, help="threads per oam-preview worker")
     parser.add_argument("--only", default="oam,titiler", help="comma-separated: oam, titiler")
+    parser.add_argument("--phases", default="", help="comma-separated phase names (default: all)")
     args = parser.parse_args(argv)
     try:
         import titiler.application  # noqa: F401
@@ -422,7 +491,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             args.only = "oam"
     started = time.perf_counter()
+    load_before = os.getloadavg()
     results = run(args)
+    # Other users of the machine's cores make ratios noisy: say how busy it was.
+    results["load"] = " / ".join(f"{v:.1f}" for v in (*load_before, *os.getloadavg()[:1]))
     results["wall_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -432,10 +504,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{cfg['workers']} workers each; oam-preview {cfg['threads']} threads/worker; "
         f"upstream latency {cfg['latency_ms']:.0f} ms; {'quick' if cfg['quick'] else 'full'} run "
-        f"at {results['git']} in {results['wall_s']:.0f} s; ratio = oam-preview / TiTiler\n"
+        f"at {results['git']} in {results['wall_s']:.0f} s; ratio = oam-preview / TiTiler; "
+        f"load average (1, 5, 15 min before; 1 min after) {results['load']}\n"
     )
     print(table(results))
     print(f"\nJSON: {out.relative_to(HERE.parent)}")
+    if not args.phases:  # a whole run: its picture, and the README's copy
+        picture = chart.chart(results, out.with_suffix(".png"))
+        (HERE.parent / "docs" / "bench.png").write_bytes(picture.read_bytes())
+        print(f"chart: {picture.relative_to(HERE.parent)} (and docs/bench.png)")
     return 0
 
 

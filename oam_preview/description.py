@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .budget import check_read, read_cost, thumbnail_size
 from .catalog.model import BBox
+from .decimated import read_whole
 from .errors import NotGeoreferenced, OutsideBounds, ZoomOutOfRange
 from .geometry import MAX_LATITUDE, bbox_intersects, footprint_bbox
 from .georeference import footprint_of_grid, georeference, ground_resolution
@@ -226,7 +227,10 @@ def _with_statistics(dataset: Any, info: ImageInfo, max_read_bytes: float) -> Im
     """``info`` with per-band 2nd-98th percentile ranges of valid pixels from a small overview."""
     width, height = thumbnail_size(info.width, info.height, STATS_SIZE)
     check_read(read_cost(info, info.width, info.height, width, height), max_read_bytes)
-    img = rio_read(dataset, width=width, height=height, indexes=info.bands)
+    if info.overviews:
+        img = rio_read(dataset, width=width, height=height, indexes=info.bands)
+    else:  # a decimated read of the full resolution: each strip fetched once (see decimated)
+        img = read_whole(dataset, width, height, info.bands, info.block_shape[0])
     ranges = []
     for band in img.array:
         valid = band.compressed()

@@ -70,6 +70,9 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
     """Answers HEAD/GET for files under ``server.root``, honouring ``Range``."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY each small answer waits
+    # ~40 ms for the client's delayed ACK (Nagle), as no production server (nginx, S3) does.
+    disable_nagle_algorithm = True
     server: FileServerHTTP
 
     def log_message(self, format: str, *args: object) -> None:

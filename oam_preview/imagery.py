@@ -10,9 +10,11 @@ overviews. Tiles are Web Mercator XYZ tiles (:mod:`oam_preview.tiles`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
@@ -20,6 +22,7 @@ from rio_tiler.reader import read as rio_read
 from .budget import check_read, read_cost, thumbnail_size, tile_read_cost
 from .catalog.model import Image
 from .config import Settings
+from .decimated import read_size, read_whole, shrink
 from .description import ImageInfo, describe
 from .errors import OutsideBounds
 from .freshness import Version
@@ -45,6 +48,9 @@ class Imagery:
         self._thumbnails: Memo[tuple[str, int, int], Pixels] = Memo(
             THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
         )
+        # The sizes read of each file without overviews: a smaller thumbnail is shrunk from one.
+        self._read_sizes: LRUCache[tuple[str, int], set[int]] = LRUCache(INFO_ENTRIES)
+        self._lock = threading.Lock()
 
     # -- versions and cache keys ---------------------------------------------------------
 
@@ -134,8 +140,9 @@ class Imagery:
 
         From the smallest internal overview that suffices. Thumbnails of files
         without internal overviews (a decimated read of megabytes of strips,
-        seconds) are kept per worker and computed by one thread at a time:
-        every format of one size then costs one read.
+        seconds) are kept per worker and computed by one thread at a time, read
+        at the largest size that needs no more strips: every format, and every
+        size it can be shrunk to, then costs one read.
         """
         key = self._key(image)
         info = self._infos.peek(key)
@@ -157,20 +164,39 @@ class Imagery:
                 return result
             info = result
         stripped = info
-        return self._thumbnails.get(
-            (*key, max_size), lambda: self._thumbnail_without_overviews(image, stripped, max_size)
-        )
-
-    def _thumbnail_without_overviews(self, image: Image, info: ImageInfo, max_size: int) -> Pixels:
-        """From a ``.ovr`` sidecar when there is one, else a decimated read of the full resolution."""
         width, height = thumbnail_size(info.width, info.height, max_size)
         sidecars = width < info.width and self._has_sidecar(image)
+        # One read per file serves every size of which it needs the same strips (see decimated).
+        size = max_size if sidecars else read_size(info.width, info.height, info.block_shape[0], max_size)
+        read = self._larger_read(key, size) or self._thumbnails.get(
+            (*key, size), lambda: self._thumbnail_without_overviews(stripped, size, sidecars, image)
+        )
+        with self._lock:
+            self._read_sizes.setdefault(key, set()).add(size)
+        return shrink(read, width, height)
+
+    def _larger_read(self, key: tuple[str, int], size: int) -> Pixels | None:
+        """A kept thumbnail read of ``key`` at ``size`` or larger (the smallest such), if any."""
+        with self._lock:
+            sizes = sorted(s for s in self._read_sizes.get(key, ()) if s >= size)
+        for known in sizes:
+            pixels = self._thumbnails.peek((*key, known))
+            if pixels is not None:
+                return pixels
+        return None
+
+    def _thumbnail_without_overviews(
+        self, info: ImageInfo, max_size: int, sidecars: bool, image: Image
+    ) -> Pixels:
+        """From a ``.ovr`` sidecar when there is one, else a decimated read of the full resolution."""
+        width, height = thumbnail_size(info.width, info.height, max_size)
         if not sidecars:
             check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
 
         def work(dataset: Any) -> Pixels:
             if not sidecars:
-                return self._read_thumbnail(dataset, info, max_size, "nearest")
+                img = read_whole(dataset, width, height, info.bands, info.block_shape[0])
+                return to_pixels(img, info)
             with_ovr = replace(info, overviews=tuple(dataset.overviews(info.bands[0])))
             check_read(read_cost(with_ovr, info.width, info.height, width, height), self.max_read_bytes)
             return self._read_thumbnail(dataset, info, max_size, "average")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +33,12 @@ MEDIA_TYPES = {
 #   JPEG q85 0.2 ms, 18.8 kB (what ``auto`` gives an opaque tile).
 # PNG level 2 is 4x faster than the default for 6 % more bytes; WebP method 0
 # is 1.8x faster than method 2 for 9 % more bytes, at the same quality setting.
+# PNG is written by :func:`png` with every row "Up"-filtered: Pillow tries all five
+# filters on every row, which took 4.3 ms of a 256 px aerial tile's 13 ms in-process;
+# one numpy filter and zlib level 2 take 2.3 ms for 85.0 kB (Pillow: 84.1 kB).
 PNG_COMPRESS_LEVEL = 2
+#: PNG colour types by number of channels: grey, grey + alpha, RGB, RGBA.
+PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 JPEG_QUALITY = 85
 WEBP_QUALITY = 80
 WEBP_METHOD = 0
@@ -69,7 +76,8 @@ def to_pixels(img: ImageData, info: ImageInfo) -> Pixels:
             data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
     else:
         data = array.data.astype(np.uint8, copy=False)
-    data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
+    if not mask.all():  # most tiles are opaque: no copy for them
+        data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
     return Pixels(np.ascontiguousarray(data), mask)
 
 
@@ -97,19 +105,45 @@ def encode(pixels: Pixels, fmt: str) -> tuple[bytes, str]:
     buffer = io.BytesIO()
     if fmt == "jpg":
         PILImage.fromarray(np.ascontiguousarray(base), mode).save(buffer, "JPEG", quality=JPEG_QUALITY)
-    else:
-        if pixels.opaque:
-            img = PILImage.fromarray(np.ascontiguousarray(base), mode)
-        elif mode == "L":
-            img = PILImage.fromarray(np.dstack([base, pixels.mask]), "LA")
-        else:
-            img = PILImage.fromarray(np.dstack([base, pixels.mask]), "RGBA")
-        if fmt == "png":
-            img.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
-        else:
-            if img.mode == "LA":  # WebP has no grey: expand
-                img = img.convert("RGBA")
-            elif img.mode == "L":
-                img = img.convert("RGB")
-            img.save(buffer, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+        return buffer.getvalue(), MEDIA_TYPES[fmt]
+    channels = np.ascontiguousarray(base) if pixels.opaque else np.dstack([base, pixels.mask])
+    if fmt == "png":
+        return png(channels), MEDIA_TYPES[fmt]
+    img = PILImage.fromarray(channels, mode if pixels.opaque else ("LA" if mode == "L" else "RGBA"))
+    if img.mode == "LA":  # WebP has no grey: expand
+        img = img.convert("RGBA")
+    elif img.mode == "L":
+        img = img.convert("RGB")
+    img.save(buffer, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
     return buffer.getvalue(), MEDIA_TYPES[fmt]
+
+
+def png(channels: np.ndarray) -> bytes:
+    """A PNG of uint8 ``channels``, (rows, cols) grey or (rows, cols, 1-4) grey/grey+alpha/RGB/RGBA.
+
+    Each row is filtered "Up" (its difference from the row above, modulo 256),
+    then zlib at :data:`PNG_COMPRESS_LEVEL`: one filter for the whole image,
+    which suits continuous-tone imagery and costs one numpy subtraction.
+    """
+    if channels.ndim == 2:
+        channels = channels[:, :, np.newaxis]
+    rows, cols, count = channels.shape
+    flat = np.ascontiguousarray(channels, dtype=np.uint8).reshape(rows, cols * count)
+    filtered = np.empty((rows, cols * count + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # filter type "Up"
+    filtered[0, 1:] = flat[0]
+    np.subtract(flat[1:], flat[:-1], out=filtered[1:, 1:])
+    header = struct.pack(">IIBBBBB", cols, rows, 8, PNG_COLOUR_TYPES[count], 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", zlib.compress(filtered.tobytes(), PNG_COMPRESS_LEVEL)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image as PILImage
 
@@ -69,3 +70,13 @@ def test_catalog_command_on_an_unreadable_source(tmp_path):
 def test_serve_rejects_bad_settings():
     result = CliRunner().invoke(main, ["serve", "--prefix", "no-slash"])
     assert result.exit_code == 2 and "OAM_PREVIEW_PREFIX" in result.output
+
+
+def test_serve_tunes_glibc_malloc_before_forking_workers():
+    import platform
+
+    from oam_preview.cli import tune_malloc
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's mallopt only")
+    assert tune_malloc()  # both mallopt calls accepted

@@ -7,6 +7,7 @@ other tests may already have read the same files.
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 
@@ -17,6 +18,7 @@ from rasterio.env import get_gdal_config
 from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
+from oam_preview.decimated import CALL_BYTES
 from oam_preview.imagery import Imagery
 from oam_preview.opener import BLOCK_CACHE_BYTES, Opener
 from oam_preview.tiles import TMS
@@ -164,3 +166,129 @@ def test_concurrent_non_cog_thumbnails_read_once(opener, tiff_server):
     _, four_reads = counted(tiff_server, race)
     assert len(results) == 4 and all(r is results[0] for r in results)
     assert four_reads <= one_read * 1.1
+
+
+def write_strips(
+    path, size: int, bands: int, compress: str, rows_per_strip: int, predictor: int | None = None
+):
+    """A stripped RGB(A) GeoTIFF without overviews: DEFLATE + predictor in 64-row strips like a
+    GIS export, or LZW RGBA in 1-row strips like a Pix4D one; textured, so strips differ in size."""
+    import numpy as np
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(size + bands)
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": bands,
+        "dtype": "uint8",
+        "crs": "EPSG:32618",
+        "transform": from_origin(780000.0, 2052000.0, 0.5, 0.5),
+        "compress": compress,
+        "blockysize": rows_per_strip,
+        "interleave": "pixel",
+        **({"predictor": predictor} if predictor else {}),
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        rows, cols = np.mgrid[0:size, 0:size]
+        base = ((np.sin(cols / 37.0) + np.cos(rows / 23.0)) * 60 + 120).astype(np.float32)
+        for b in range(3):
+            noisy = base + rng.normal(0, 12, base.shape) + b * 20
+            dst.write(np.clip(noisy, 0, 255).astype(np.uint8), b + 1)
+        if bands == 4:
+            dst.write(np.where(rows + cols < size // 2, 0, 255).astype(np.uint8), 4)
+            dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha)
+    return path
+
+
+def needed_strip_bytes(path, out_rows: int) -> int:
+    """Stored bytes of the strips a nearest-neighbour decimation to ``out_rows`` samples."""
+    from oam_preview.decimated import sampled
+
+    with rasterio.open(path) as ds:
+        rows_per_strip = ds.block_shapes[0][0]
+        strips = sorted({int(r) // rows_per_strip for r in sampled(ds.height, out_rows)})
+        return sum(ds.block_size(1, s, 0) for s in strips)
+
+
+@pytest.fixture(scope="module")
+def strip_files(tiff_dir):
+    return {
+        "deflate64": write_strips(tiff_dir / "deflate_strips.tif", 2400, 3, "DEFLATE", 64, predictor=2),
+        "lzw1": write_strips(tiff_dir / "lzw_rows.tif", 1600, 4, "LZW", 1),
+    }
+
+
+@pytest.mark.parametrize("own_datasets", [False, True])
+def test_a_stripped_deflate_thumbnail_reads_each_strip_once_then_every_size_from_memory(
+    opener, tiff_server, strip_files, own_datasets, monkeypatch
+):
+    if own_datasets:  # each call decodes into a dataset of its own (large files): no more requests
+        monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 1024 * 1024)
+    path = strip_files["deflate64"]
+    imagery = Imagery(opener, Settings())
+    image = Image(id="d", source_url=fresh_url(tiff_server, path.name))
+    imagery.info(image)  # the header: the open, counted apart
+    requests, nbytes = counted(tiff_server, lambda: imagery.thumbnail(image, 256))
+    # 256 rows of 2400 sample every 64-row strip: the strips are the whole file's data.
+    needed = needed_strip_bytes(path, 256)
+    assert needed <= nbytes <= needed * 1.02
+    # Never the file again: at most the header's 32 kB, where the first strip's range begins.
+    assert nbytes <= path.stat().st_size + 32 * 1024
+    # A few ranges per call of at most CALL_BYTES (GDAL's prefetch), never one per strip or band.
+    assert requests <= 3 * math.ceil(needed / CALL_BYTES)
+    for size in (16, 128, 255, 700, 1024):
+        assert counted(tiff_server, lambda s=size: imagery.thumbnail(image, s)) == (0, 0)
+    assert imagery.thumbnail(image, 700).data.shape == (3, 700, 700)
+
+
+@pytest.mark.parametrize("own_datasets", [False, True])
+def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(
+    opener, tiff_server, strip_files, own_datasets, monkeypatch
+):
+    if own_datasets:  # a dataset of its own per 64 kB decoded
+        monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 64 * 1024)
+    path = strip_files["lzw1"]
+    imagery = Imagery(opener, Settings())
+    image = Image(id="p", source_url=fresh_url(tiff_server, path.name))
+    imagery.info(image)
+    requests, nbytes = counted(tiff_server, lambda: imagery.thumbnail(image, 128))
+    needed = needed_strip_bytes(path, 128)
+    # One request per sampled strip; GDAL rounds a lone range to its 16 kB chunks.
+    assert needed <= nbytes <= needed + 128 * 32 * 1024
+    assert nbytes < path.stat().st_size / 3  # 1 strip in 12.5 sampled (the whole file before)
+    assert requests <= 128 + 8  # and the strip offsets and byte counts, fetched as needed
+    pixels = imagery.thumbnail(image, 128)
+    assert not pixels.opaque and pixels.mask.max() == 255  # the alpha band is the mask
+    assert counted(tiff_server, lambda: imagery.thumbnail(image, 128)) == (0, 0)
+    # Smaller sizes are shrunk from the 128 px read; a larger one reads its own strips.
+    for size in (16, 64, 127):
+        assert counted(tiff_server, lambda s=size: imagery.thumbnail(image, s)) == (0, 0)
+    assert imagery.thumbnail(image, 64).data.shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize("name", ["deflate64", "lzw1"])
+def test_a_decimated_read_equals_one_whole_image_read(strip_files, name):
+    from rio_tiler.reader import read as rio_read
+
+    from oam_preview.decimated import block_row_bytes, calls, read_whole, sampled
+
+    path = strip_files[name]
+    with rasterio.open(path) as ds:
+        rows_per_strip = ds.block_shapes[0][0]
+        bands = (1, 2, 3)
+        whole = rio_read(ds, width=300, height=300, indexes=bands)
+        parts = read_whole(ds, 300, 300, bands, rows_per_strip)
+        assert (parts.array.data == whole.array.data).all()
+        assert (parts.array.mask == whole.array.mask).all()
+        assert (parts.alpha_mask is None) == (whole.alpha_mask is None)
+        cap = CALL_BYTES // 16
+        sampled_rows = sampled(ds.height, 300)
+        for o0, o1 in calls(
+            sampled_rows, rows_per_strip, lambda r: block_row_bytes(ds, rows_per_strip, r), cap
+        ):
+            blocks = sorted({int(r) // rows_per_strip for r in sampled_rows[o0:o1]})
+            assert blocks == list(range(blocks[0], blocks[-1] + 1))  # no block row skipped inside
+            assert sum(block_row_bytes(ds, rows_per_strip, b) for b in blocks) <= cap or len(blocks) == 1

@@ -56,3 +56,23 @@ def test_resolve_format():
     assert resolve_format("jpeg", pixels(3, False)) == "jpg"
     assert resolve_format("auto", pixels(3, False)) == "jpg"
     assert resolve_format("auto", pixels(1, True)) == "png"
+
+
+@pytest.mark.parametrize(
+    ("bands", "transparent", "mode"), [(1, False, "L"), (1, True, "LA"), (3, False, "RGB"), (3, True, "RGBA")]
+)
+def test_png_decodes_to_the_exact_pixels_whatever_the_rows(bands, transparent, mode):
+    rng = np.random.default_rng(bands)
+    data = rng.integers(0, 256, (bands, 37, 53), dtype=np.uint8)  # the Up filter wraps modulo 256
+    mask = np.full((37, 53), 255, np.uint8)
+    if transparent:
+        mask[5:9, 3:40] = 0
+        data[:, mask == 0] = 0
+    img = decode(encode(Pixels(data, mask), "png")[0])
+    img.load()  # checks every chunk's CRC and the zlib stream
+    assert img.mode == mode
+    array = np.asarray(img)
+    array = array[..., np.newaxis] if array.ndim == 2 else array
+    np.testing.assert_array_equal(np.moveaxis(array[..., :bands], -1, 0), data)
+    if transparent:
+        np.testing.assert_array_equal(array[..., -1], mask)

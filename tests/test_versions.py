@@ -290,8 +290,8 @@ def test_the_shared_cache_keys_on_the_version_not_on_a_workers_count(changing, t
     """A worker that first uses the file after it changed (generation 0, as the first worker's
     was) must not get from Redis what the first one rendered of the old file."""
     pytest.importorskip("redis")
-    from .conftest import free_port
     from .redis_server import RedisServer
+    from .support.processes import free_port
 
     server, path = changing
     tile = TMS.tile(*centre(path), 17)
