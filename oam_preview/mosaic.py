@@ -27,6 +27,7 @@ from shapely import STRtree
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from .cache import SingleFlight
 from .catalog import Catalog, Image
 from .catalog.query import ImageQuery
 from .errors import NotFound, OamPreviewError, OutsideBounds, ZoomOutOfRange
@@ -165,8 +166,12 @@ class Mosaic:
         self.max_images = max_images
         self.min_pixels = min_pixels
         self._selections: Memo[tuple[int, ImageQuery], Selection] = Memo(SELECTIONS_KEPT)
+        # By tile, not by cache key: a key holds the versions of the files a tile reads, which
+        # the first render learns, so concurrent first requests may ask under two keys.
+        self._rendering = SingleFlight()
         self._lock = threading.Lock()
         self.failures = 0  # image reads that failed inside a mosaic tile, for /healthz
+        self.rendered = 0  # tiles composited, for /healthz
 
     def selection(self, catalog: Catalog, query: ImageQuery) -> Selection:
         """The selection of ``query`` in ``catalog`` (built once per worker, catalog and query)."""
@@ -205,7 +210,15 @@ class Mosaic:
         return _Plan(found, span, span < self.min_pixels)
 
     def tile(self, selection: Selection, z: int, x: int, y: int, size: int = 256) -> MosaicTile:
-        """The ``size``-pixel tile ``z/x/y`` of ``selection`` (API.md's compositing and bounded work)."""
+        """The ``size``-pixel tile ``z/x/y`` of ``selection`` (API.md's compositing and bounded
+        work), composited once for concurrent requests of this worker."""
+        return self._rendering.run(
+            (selection.digest, z, x, y, size), lambda: self._tile(selection, z, x, y, size)
+        )[0]
+
+    def _tile(self, selection: Selection, z: int, x: int, y: int, size: int) -> MosaicTile:
+        with self._lock:
+            self.rendered += 1
         plan = self._plan(selection, z, x, y)
         found, span, small = plan.found, plan.span, plan.small
         transform = from_bounds(*xy_bounds(z, x, y), size, size)

@@ -85,7 +85,10 @@ def healthz() -> Response:
             "catalog": services.store.status().to_dict(),
             "cache": services.cache.stats(),
             "upstream": services.opener.guard.status(),
-            "mosaic": {"image_failures": services.mosaic.failures},
+            "mosaic": {
+                "tiles_rendered": services.mosaic.rendered,
+                "image_failures": services.mosaic.failures,
+            },
         }
     )
 

@@ -391,5 +391,5 @@ def test_concurrent_first_requests_of_a_tile_render_it_once(mosaic_server, mosai
         t.join(60)
     assert statuses == [200] * 8
     assert client.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png").status_code == 200  # now the files are known
-    cache = client.get("/healthz").get_json()["cache"]
-    assert cache["renders"] == 1, cache
+    health = client.get("/healthz").get_json()
+    assert health["mosaic"]["tiles_rendered"] == 1, health
