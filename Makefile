@@ -39,6 +39,7 @@ format: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/tiles.py
+	$(BIN)/python benchmarks/mosaic.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache tests/artifacts
