@@ -54,10 +54,6 @@ class Imagery:
 
     # -- versions and cache keys ---------------------------------------------------------
 
-    def version(self, image: Image) -> int:
-        """This worker's generation of ``image``'s file; rechecked upstream when due (see the Opener)."""
-        return self.opener.recheck(image.source_url)
-
     def current_version(self, image: Image, asked: str | None = None) -> Version:
         """The :class:`Version` of ``image``'s file (generation, and the token of its URLs'
         ``v=``), rechecked upstream when due: the first use of a file costs one HEAD.
@@ -102,7 +98,7 @@ class Imagery:
 
     def tiled_info(self, image: Image) -> ImageInfo:
         """The description of an image that has tiles; :class:`NotGeoreferenced` otherwise."""
-        self.version(image)  # a changed file is described anew
+        self.current_version(image)  # a changed file is described anew
         return self.info(image).require_tiles()
 
     def _described(self, key: tuple[str, int], dataset: Any) -> ImageInfo:

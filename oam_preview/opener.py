@@ -138,13 +138,6 @@ class Opener:
         # worker kept of the old one.
         self._fresh: dict[str, Freshness] = {}
         self._readers = ReaderThreads(READ_THREADS)
-        #: How many times a file was seen changed upstream (0: every generation is 0).
-        self.changes = 0
-
-    def recheck(self, url: str) -> int:
-        """This worker's generation of ``url``'s content, after asking upstream when due
-        (see :meth:`checked`)."""
-        return self.checked(url).generation
 
     def checked(self, url: str, hint: str | None = None) -> Version:
         """This worker's :class:`Version` of ``url``'s content, after asking upstream when due.
@@ -202,7 +195,6 @@ class Opener:
             if is_new:
                 known.generation += 1
                 known.opened_at = time.time()
-                self.changes += 1
             if is_new or known.token is None:
                 # Else the token stays: a mirror answering an older Last-Modified is no new version.
                 known.token = version_token(url, etag, length, modified_at)
