@@ -18,7 +18,7 @@ import rasterio
 from rio_tiler.io import Reader
 
 from oam_preview.description import describe
-from oam_preview.opener import set_block_cache
+from oam_preview.gdal_settings import set_block_cache
 from oam_preview.render import encode, to_pixels
 from oam_preview.tiles import TMS
 

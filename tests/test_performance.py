@@ -19,8 +19,9 @@ from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
 from oam_preview.decimated import CALL_BYTES
+from oam_preview.gdal_settings import BLOCK_CACHE_BYTES
 from oam_preview.imagery import Imagery
-from oam_preview.opener import BLOCK_CACHE_BYTES, Opener
+from oam_preview.opener import Opener
 from oam_preview.tiles import TMS
 
 from .test_imagery import centre

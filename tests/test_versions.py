@@ -26,7 +26,8 @@ from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
 from oam_preview.freshness import Freshness, Version, changed, version_token
 from oam_preview.gdal_safety import forget
-from oam_preview.opener import HINT_RECHECK, Opener, vsi_path
+from oam_preview.gdal_settings import vsi_path
+from oam_preview.opener import HINT_RECHECK, Opener
 from oam_preview.responses import IMMUTABLE, with_stale
 from oam_preview.tiles import TMS
 
