@@ -39,7 +39,8 @@ RATIOS = [
 COLOURS = {"oam-preview": "#1f77b4", "titiler": "#ff7f0e"}
 
 
-def _value(figures: dict[str, Any], phase: str, key: str) -> float | None:
+def lookup(figures: dict[str, Any], phase: str, key: str) -> float | None:
+    """The figure at ``phase`` (dotted path) and ``key`` of one server's results, if a number."""
     node: Any = figures
     for part in phase.split("."):
         node = node.get(part) if isinstance(node, dict) else None
@@ -83,7 +84,7 @@ def chart(results: dict[str, Any], out: Path) -> Path:
     if len(names) == 2:
         labels, ratios, colours = [], [], []
         for label, phase, key, lower_better in RATIOS:
-            a, b = (_value(servers[n], phase, key) for n in names)
+            a, b = (lookup(servers[n], phase, key) for n in names)
             if a is None or not b:
                 continue
             ratio = a / b

@@ -430,22 +430,13 @@ FLOOR_ROWS = [
 ]
 
 
-def lookup(figures: dict[str, Any], phase: str, key: str) -> float | None:
-    node: Any = figures
-    for part in phase.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    if key:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node if isinstance(node, int | float) else None
-
-
 def table(results: dict[str, Any]) -> str:
     """The figures as a Markdown table, one column per server and oam-preview/TiTiler ratios."""
     names = list(results["servers"])
     header = ["measure", *names] + (["ratio"] if len(names) == 2 else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, phase, key, fmt in ROWS:
-        values = [lookup(results["servers"][n], phase, key) for n in names]
+        values = [chart.lookup(results["servers"][n], phase, key) for n in names]
         cells = [_cell(v, fmt) for v in values]
         if len(values) == 2:
             a, b = values
