@@ -51,10 +51,11 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
     chosen = selection()
     mosaic = services.mosaic
 
-    key = mosaic.key(chosen, t.z, t.x, t.y, t.size, t.fmt)
+    plan = mosaic.plan(chosen, t.z, t.x, t.y)  # a tile that shows nothing: its error, now
+    key = mosaic.key(chosen, plan, t.size, t.fmt)
 
     def render() -> CachedResponse:
-        result = mosaic.tile(chosen, t.z, t.x, t.y, t.size)
+        result = mosaic.tile(chosen, plan, t.size)
         body, media_type = encode(result.pixels, t.fmt)
         headers = (("X-Mosaic-Images", ", ".join(result.images)), ("X-Mosaic-Coverage", str(result.coverage)))
         entry = CachedResponse(body, media_type, etag_of(body), headers)
@@ -62,7 +63,7 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
             raise Uncacheable(entry)
         # The render learnt the versions of the files it read: the next request's key holds
         # them, so the entry is kept under that key too (else every cold tile renders twice).
-        learnt = mosaic.key(chosen, t.z, t.x, t.y, t.size, t.fmt)
+        learnt = mosaic.key(chosen, plan, t.size, t.fmt)
         if learnt != key:
             services.cache.put(learnt, entry)
         return entry
