@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -31,9 +32,13 @@ def create_app(
         app.config.from_mapping(config)
     settings = Settings.from_mapping(app.config)
     if catalog is None and settings.catalog == "demo":
-        from .demo import running_demo_catalog
+        from .demo import allowing_demo, build, running_demo_catalog, start_server
 
         catalog = running_demo_catalog()
+        # The demo reads its images from its own server on loopback: allowed, explicitly.
+        allow = allowing_demo(settings.upstream_allow, start_server(build()))
+        settings = replace(settings, upstream_allow=allow)
+        app.config["OAM_PREVIEW_UPSTREAM_ALLOW"] = allow
     app.register_blueprint(create_blueprint(catalog, settings), url_prefix=settings.prefix or None)
     if settings.trusted_proxies:
         n = settings.trusted_proxies

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -61,102 +61,22 @@ def serve(
     if settings.catalog == "demo":
         # One file server for every worker, started here, so each worker reads
         # the same catalog file instead of starting a server of its own.
-        from .demo import build, start_server, write_catalog
+        from .demo import allowing_demo, build, start_server, write_catalog
 
         directory = build()
         server = start_server(directory)
         env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
+        env["OAM_PREVIEW_UPSTREAM_ALLOW"] = allowing_demo(settings.upstream_allow, server)
         click.echo(f"demo images served from {server.url} ({directory})", err=True)
-    if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
-        from .gdal_safety import SERVER_DRIVERS
-
-        env["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     os.environ.update(env)
-    from .multiproc import prepare_directory
+    from . import serve as gunicorn_server
 
-    # Before any worker imports prometheus-client: every worker's metrics go there, summed.
-    metrics_dir, own_dir = prepare_directory()
+    # Before any worker imports prometheus-client: every worker's metrics go to one directory.
+    remove_at_exit = gunicorn_server.prepare_process()
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
-    _run_gunicorn(host, port, workers, threads, max_requests, metrics_dir if own_dir else None)
-
-
-#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`tune_malloc` gives them.
-MALLOPT = {
-    "M_ARENA_MAX": (-8, 2),  # arenas, whatever the thread count
-    "M_MMAP_THRESHOLD": (-3, 1024 * 1024),  # blocks this large are mmapped, returned on free
-    "M_TRIM_THRESHOLD": (-1, 8 * 1024 * 1024),  # free heap top kept before it is returned
-    "M_TOP_PAD": (-2, 2 * 1024 * 1024),  # heap grown this much at a time
-}
-
-
-def tune_malloc() -> bool:
-    """Keep a worker's RSS near the memory it holds (glibc only; inherited by forked workers).
-
-    GDAL's block cache and /vsicurl/ buffers churn through blocks of 0.5-2 MB
-    from a dozen threads: glibc gives each thread an arena of its own (8 per
-    core) and, once such a block is freed, raises its mmap threshold so the
-    next ones come from the arenas' heaps, where freed memory stays resident.
-    Two arenas and a fixed threshold took a worker's peak RSS in ``make bench``
-    from 777 to about 500 MB. A fixed threshold also fixes the trim threshold
-    at 128 kB, and a heap trimmed and regrown for every 200 kB array doubled
-    the cost of ``to_pixels``: hence the trim threshold and the top pad. At
-    256 kB every decoded block was mmapped and page-faulted in afresh (+45 % CPU
-    for a thumbnail decoding 190 MB of strips); 1 MB keeps the peak as low.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        accepted = [bool(libc.mallopt(param, value)) for param, value in MALLOPT.values()]  # every one
-        return all(accepted)
-    except (OSError, AttributeError):  # not glibc: its allocator's defaults
-        return False
-
-
-def _run_gunicorn(
-    host: str,
-    port: int,
-    workers: int,
-    threads: int,
-    max_requests: int = 0,
-    remove_at_exit: Path | None = None,
-) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    from . import multiproc
-
-    tune_malloc()
-
-    def on_exit(server: Any) -> None:
-        if remove_at_exit is not None:
-            multiproc.remove_directory(remove_at_exit)
-
-    class Application(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in {
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
-                "timeout": 60,
-                "graceful_timeout": 30,
-                "keepalive": 5,
-                "accesslog": "-",
-                "max_requests": max_requests,
-                # Spread restarts so the workers don't all restart at once.
-                "max_requests_jitter": max_requests // 10,
-                "post_worker_init": multiproc.post_worker_init,
-                "child_exit": multiproc.child_exit,
-                "on_exit": on_exit,
-            }.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            from .app import create_app
-
-            return create_app()
-
-    Application().run()
+    gunicorn_server.run(
+        gunicorn_server.gunicorn_settings(f"{host}:{port}", workers, threads, max_requests, remove_at_exit)
+    )
 
 
 @main.command()
@@ -179,11 +99,15 @@ def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> 
     settings = Settings.from_env()
     if "://" in source or Path(source).exists():
         image = Image(id=slugify(Path(source).name), source_url=source)
+        # The operator's own URL on the command line, not a catalog record: no policy applies.
+        settings = replace(settings, upstream_allow="any")
     else:
         if catalog is None and settings.catalog == "demo":
-            from .demo import running_demo_catalog
+            from .demo import allowing_demo, build, running_demo_catalog, start_server
 
             found = running_demo_catalog().get(source)
+            allow = allowing_demo(settings.upstream_allow, start_server(build()))
+            settings = replace(settings, upstream_allow=allow)
         else:
             found = load(catalog or settings.catalog).get(source)
         if found is None:

@@ -22,6 +22,8 @@ class Settings:
     catalog: str = "demo"
     prefix: str = ""
     upstream_timeout: float = 10.0  # seconds
+    # Where image URLs may point beyond public addresses: host, host:port, CIDR; "any": anywhere.
+    upstream_allow: str = ""
     upstream_recheck: float = 300.0  # seconds between checks that a remote file is unchanged; 0: never
     max_read_mb: float = 256.0  # megabytes of upstream data per request
     trusted_proxies: int = 0
@@ -97,6 +99,9 @@ class Settings:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"
             )
+        from .upstream_policy import Allowance
+
+        Allowance.parse(self.upstream_allow)  # raises ValueError naming a bad entry
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
             raise ValueError("OAM_PREVIEW_PREFIX must start with '/' and not end with it")
 

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,12 @@ def start_server(directory: Path) -> FileServer:
             _server = FileServer(directory).start()
             atexit.register(_server.stop)
         return _server
+
+
+def allowing_demo(allow: str, server: FileServer) -> str:
+    """``OAM_PREVIEW_UPSTREAM_ALLOW`` plus the demo's own file server (on loopback)."""
+    netloc = urllib.parse.urlsplit(server.url).netloc
+    return f"{allow} {netloc}".strip()
 
 
 def running_demo_catalog() -> Catalog:

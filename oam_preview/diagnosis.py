@@ -11,7 +11,8 @@ import contextlib
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
@@ -105,7 +106,9 @@ def chained_message(exc: BaseException) -> str:
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def diagnose(url: str, timeout: float) -> OamPreviewError | None:
+def diagnose(
+    url: str, timeout: float, urlopen: Callable[..., Any] = urllib.request.urlopen
+) -> OamPreviewError | None:
     """Why GDAL could not open ``url``, asked of the server directly (8 bytes).
 
     GDAL reports a refused connection, an HTTP error and an HTML page alike
@@ -116,7 +119,7 @@ def diagnose(url: str, timeout: float) -> OamPreviewError | None:
         return None
     request = urllib.request.Request(url, headers={"Range": "bytes=0-7", "User-Agent": "oam-preview"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # a catalog URL, never a client's
+        with urlopen(request, timeout=timeout) as response:  # a catalog URL, never a client's
             head = response.read(8)
     except urllib.error.HTTPError as exc:
         if exc.code == 416:  # not even 8 bytes to give

@@ -127,6 +127,20 @@ class HostUnavailable(UpstreamError):
         super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
+class UpstreamForbidden(OamPreviewError):
+    """An image URL outside ``OAM_PREVIEW_UPSTREAM_ALLOW`` (403): never read, whatever listens there."""
+
+    code, status = "upstream_forbidden", 403
+
+    @classmethod
+    def refused(cls) -> UpstreamForbidden:
+        # One message for every refusal: it must not tell what listens at the address.
+        return cls(
+            "the image's URL points at an address this server does not read "
+            "(a private, loopback or reserved network; see OAM_PREVIEW_UPSTREAM_ALLOW)"
+        )
+
+
 class UpstreamTimeout(OamPreviewError):
     """The remote server answered slower than ``OAM_PREVIEW_UPSTREAM_TIMEOUT`` (504)."""
 

@@ -14,7 +14,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import UpstreamError, UpstreamTimeout
 
@@ -52,14 +54,17 @@ def version_token(url: str, etag: str | None, length: str | None, modified_at: f
     return hashlib.blake2b(seen, digest_size=6).hexdigest()
 
 
-def head(url: str, timeout: float) -> tuple[str | None, str | None, float | None] | None:
-    """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request;
-    ``None`` for a local path. A failure raises the API error it amounts to."""
+def head(
+    url: str, timeout: float, urlopen: Callable[..., Any] = urllib.request.urlopen
+) -> tuple[str | None, str | None, float | None] | None:
+    """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request
+    sent with ``urlopen`` (the upstream policy's); ``None`` for a local path. A failure raises
+    the API error it amounts to."""
     if not url.startswith(("http://", "https://")):
         return None
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "oam-preview"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # a catalog URL, never a client's
+        with urlopen(request, timeout=timeout) as response:  # a catalog URL, never a client's
             headers = response.headers
     except urllib.error.HTTPError as exc:
         raise UpstreamError.http(exc.code) from None

@@ -2,7 +2,7 @@
 
 ``register(bp)`` adds the request timing hooks and the ``/metrics`` route to a
 blueprint. Under ``oam-preview serve`` (or ``deploy/gunicorn.conf.py``; see
-:mod:`oam_preview.multiproc`) the metrics use prometheus-client's multiprocess
+:mod:`oam_preview.serve`) the metrics use prometheus-client's multiprocess
 mode: ``PROMETHEUS_MULTIPROC_DIR`` is set before the workers start, each
 worker writes its values there, any
 worker answers ``/metrics`` with the sum, and a worker that exits is marked
@@ -22,7 +22,7 @@ import time
 from flask import Blueprint, Response, g, request
 
 from . import cache, upstream
-from .multiproc import MULTIPROC_ENV
+from .serve import MULTIPROC_ENV
 
 _BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 _UPSTREAM_OUTCOMES = {True: "ok", False: "error", None: "busy"}

@@ -25,13 +25,14 @@ import rasterio
 from . import deadline
 from .config import Settings
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
-from .errors import OamPreviewError, UpstreamError, UpstreamTimeout
+from .errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
 from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
 from .memo import KeyedLocks
 from .reader_threads import ReaderThreads, on_reader_thread
 from .upstream import UpstreamGuard
+from .upstream_policy import UpstreamPolicy
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Opener:
         self.options = gdal_options(settings)
         set_block_cache()
         self.guard = UpstreamGuard(settings)
+        self.policy = UpstreamPolicy.from_setting(settings.upstream_allow)
         restrict_drivers(settings.gdal_drivers)  # see oam_preview.gdal_safety
         quiet_reader_warnings()
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
@@ -89,6 +91,7 @@ class Opener:
         one that another worker has seen, so it is due sooner
         (:data:`HINT_RECHECK`), lest old pixels be served under a new URL.
         """
+        self.policy.check(url)  # before anything is sent
         pending: Freshness | None = None
         with self._lock:
             known = self._fresh.get(url)
@@ -148,17 +151,21 @@ class Opener:
 
         def ask() -> tuple[str | None, str | None, float | None] | None:
             with self.guard.request(url):
-                return head(url, left)
+                return head(url, left, self.policy.urlopen)
 
         if on_reader_thread():  # already off the request's thread, which waits by its deadline
             try:
                 return ask()
+            except UpstreamForbidden:
+                raise  # a redirect into a refused network: the URL is not read at all
             except OamPreviewError:
                 return None
         context = contextvars.copy_context()
         future = self._readers.submit(lambda: context.run(ask))
         try:
             return future.result(timeout=left)
+        except UpstreamForbidden:
+            raise
         except (concurrent.futures.TimeoutError, OamPreviewError):
             return None
 
@@ -193,6 +200,7 @@ class Opener:
         A file is never opened before its first HEAD (:meth:`checked`): else a
         dataset opened early (the catalog's header reads) could be of a version
         that the first HEAD, seeing only the new one, would not know to drop."""
+        self.policy.check(url)
         if url not in self._fresh:
             self.checked(url)
         key = (url, sidecars)
@@ -228,7 +236,7 @@ class Opener:
         left = deadline.remaining(self.settings.upstream_timeout)
         if left <= 0:
             return UpstreamTimeout.no_answer()
-        return diagnose(url, left) or classify(str(exc))
+        return diagnose(url, left, self.policy.urlopen) or classify(str(exc))
 
     def read(self, url: str, work: Callable[[Any], T], sidecars: bool = False) -> T:
         """``work(dataset)`` on a dataset of ``url`` (see :meth:`open`), answered by the request's

@@ -15,6 +15,7 @@ file when due (its first use: one HEAD).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from flask import Response, current_app, render_template, request, send_from_directory
@@ -30,6 +31,7 @@ from .ogc import image_layer, tilejson, wmts_capabilities
 from .query import THUMBNAIL_SIZES, output_format, query_int, tile_address
 from .render import encode
 from .responses import cached_image, document, json_response, version_policy
+from .serve import WORKER
 from .services import current
 
 #: The page's Content-Security-Policy: its own scripts only; tiles and thumbnails from anywhere.
@@ -84,7 +86,9 @@ def healthz() -> Response:
             "version": __version__,
             "catalog": services.store.status().to_dict(),
             "cache": services.cache.stats(),
-            "upstream": services.opener.guard.status(),
+            # Refused reads by host: catalog records pointing where OAM_PREVIEW_UPSTREAM_ALLOW forbids.
+            "upstream": {**services.opener.guard.status(), "forbidden": services.opener.policy.refused()},
+            "worker": {"pid": os.getpid(), **WORKER},  # what the gunicorn hooks did in this worker
             "mosaic": {
                 "tiles_rendered": services.mosaic.rendered,
                 "image_failures": services.mosaic.failures,

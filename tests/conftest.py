@@ -24,7 +24,12 @@ from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
 from oam_preview.fileserver import FileServer
 
+from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
+
+# Every app and server the tests start reads the tests' own servers on loopback, which the
+# upstream policy refuses by default: allowed here, explicitly (children inherit it).
+os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"

@@ -19,6 +19,7 @@ from oam_preview.catalog import load_document
 from oam_preview.tiles import TMS
 
 from .conftest import catalog_doc
+from .support.loopback import LOOPBACK_ALLOW
 
 
 def png(response) -> np.ndarray:
@@ -416,6 +417,7 @@ def test_blueprint_in_a_host_app_under_a_prefix(catalog):
     def home():
         return "host home"
 
+    host.config["OAM_PREVIEW_UPSTREAM_ALLOW"] = LOOPBACK_ALLOW  # the host app's config, not the environment
     host.register_blueprint(create_blueprint(catalog), url_prefix="/preview")
     client = host.test_client()
     assert client.get("/").data == b"host home"
@@ -432,6 +434,7 @@ def test_blueprint_in_a_host_app_under_a_prefix(catalog):
 def test_two_blueprints_in_one_app(catalog):
     host = Flask("host")
     host.jinja_loader = DictLoader({"index.html": "the host's own page"})  # must not shadow ours
+    host.config["OAM_PREVIEW_UPSTREAM_ALLOW"] = LOOPBACK_ALLOW
     host.register_blueprint(create_blueprint(catalog, name="a"), url_prefix="/a")
     host.register_blueprint(create_blueprint(catalog, name="b"), url_prefix="/b")
     client = host.test_client()

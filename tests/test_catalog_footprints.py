@@ -20,12 +20,14 @@ from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
 from oam_preview.opener import Opener
 
+from .support.loopback import LOOPBACK_ALLOW
+
 
 class CountingOpener:
     """A real :class:`Opener` that counts the datasets it lends, by URL."""
 
     def __init__(self) -> None:
-        self.opener = Opener(Settings(upstream_timeout=3))
+        self.opener = Opener(Settings(upstream_allow=LOOPBACK_ALLOW, upstream_timeout=3))
         self.opened: dict[str, int] = {}
         self._lock = threading.Lock()
 

@@ -75,7 +75,7 @@ def test_serve_rejects_bad_settings():
 def test_serve_tunes_glibc_malloc_before_forking_workers():
     import platform
 
-    from oam_preview.cli import tune_malloc
+    from oam_preview.serve import tune_malloc
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc's mallopt only")

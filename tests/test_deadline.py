@@ -28,6 +28,7 @@ from oam_preview.tiles import TMS, xy_bounds
 
 from .conftest import catalog_doc
 from .stress.faultserver import FaultServer
+from .support.loopback import LOOPBACK_ALLOW
 
 TIMEOUT = 2.0
 MARGIN = 2.0  # API.md's
@@ -139,7 +140,7 @@ def write_fiji_survey(path: Path) -> Path:
 def test_an_antimeridian_survey_tiles_at_its_native_zoom_on_both_sides(tmp_path):
     survey = write_fiji_survey(tmp_path / "fiji.tif")
     with FaultServer(tmp_path) as server:
-        settings = Settings()
+        settings = Settings(upstream_allow=LOOPBACK_ALLOW)
         imagery = Imagery(Opener(settings), settings)
         image = Image(id="fiji", source_url=f"{server.url}/fiji.tif")
         info = imagery.info(image)
@@ -200,7 +201,7 @@ def test_no_request_swaps_the_process_warnings_filters(tiff_server):
 
 def test_a_failed_sidecar_probe_is_not_remembered(tiff_dir):
     with FaultServer(tiff_dir) as server:
-        settings = Settings(upstream_timeout=TIMEOUT, breaker_failures=100)
+        settings = Settings(upstream_allow=LOOPBACK_ALLOW, upstream_timeout=TIMEOUT, breaker_failures=100)
         imagery = Imagery(Opener(settings), settings)
         image = Image(id="sidecar", source_url=f"{server.url}/sidecar.tif")
         imagery.info(image)

@@ -24,6 +24,7 @@ from oam_preview.opener import Opener
 from oam_preview.tiles import TMS, resolution, xy_bounds, zoom_for_resolution
 
 from .conftest import shared_file
+from .support.loopback import LOOPBACK_ALLOW
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
 CI = ColorInterp
@@ -31,7 +32,7 @@ CI = ColorInterp
 
 @pytest.fixture(scope="module")
 def imagery():
-    settings = Settings()
+    settings = Settings(upstream_allow=LOOPBACK_ALLOW)
     return Imagery(Opener(settings), settings)
 
 
@@ -279,7 +280,7 @@ def test_zoom_limit(imagery, tiff_server):
 
 
 def test_read_limit_on_a_file_without_overviews(tiff_server):
-    settings = Settings(max_read_mb=2)
+    settings = Settings(upstream_allow=LOOPBACK_ALLOW, max_read_mb=2)
     imagery = Imagery(Opener(settings), settings)
     with pytest.raises(TooLarge):
         imagery.thumbnail(remote(tiff_server, "stripped.tif"), 1024)

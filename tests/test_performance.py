@@ -24,6 +24,7 @@ from oam_preview.imagery import Imagery
 from oam_preview.opener import Opener
 from oam_preview.tiles import TMS
 
+from .support.loopback import LOOPBACK_ALLOW
 from .test_imagery import centre
 
 
@@ -41,7 +42,7 @@ def counted(server, action) -> tuple[int, int]:
 
 @pytest.fixture()
 def opener():
-    return Opener(Settings())
+    return Opener(Settings(upstream_allow=LOOPBACK_ALLOW))
 
 
 def test_opening_a_cog_costs_at_most_two_requests(opener, tiff_server):
@@ -95,7 +96,7 @@ def test_block_cache_is_sized_in_bytes_and_survives_envs(opener):
 
 
 def test_the_same_tile_again_reads_nothing_upstream(opener, tiff_server, tiff_dir):
-    imagery = Imagery(opener, Settings())
+    imagery = Imagery(opener, Settings(upstream_allow=LOOPBACK_ALLOW))
     image = Image(id="perf", source_url=fresh_url(tiff_server, "synthetic_cog.tif"))
     t = TMS.tile(*centre(tiff_dir / "synthetic_cog.tif"), 17)
     first = imagery.tile(image, t.z, t.x, t.y)
@@ -147,7 +148,7 @@ def test_non_cog_thumbnail_is_read_once_for_every_format(perf_app, tiff_server):
 
 
 def test_concurrent_non_cog_thumbnails_read_once(opener, tiff_server):
-    imagery = Imagery(opener, Settings())
+    imagery = Imagery(opener, Settings(upstream_allow=LOOPBACK_ALLOW))
     single = Image(id="a", source_url=fresh_url(tiff_server, "stripped.tif"))
     imagery.info(single)
     _, one_read = counted(tiff_server, lambda: imagery.thumbnail(single, 128))
@@ -229,7 +230,7 @@ def test_a_stripped_deflate_thumbnail_reads_each_strip_once_then_every_size_from
     if own_datasets:  # each call decodes into a dataset of its own (large files): no more requests
         monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 1024 * 1024)
     path = strip_files["deflate64"]
-    imagery = Imagery(opener, Settings())
+    imagery = Imagery(opener, Settings(upstream_allow=LOOPBACK_ALLOW))
     image = Image(id="d", source_url=fresh_url(tiff_server, path.name))
     imagery.info(image)  # the header: the open, counted apart
     requests, nbytes = counted(tiff_server, lambda: imagery.thumbnail(image, 256))
@@ -252,7 +253,7 @@ def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(
     if own_datasets:  # a dataset of its own per 64 kB decoded
         monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 64 * 1024)
     path = strip_files["lzw1"]
-    imagery = Imagery(opener, Settings())
+    imagery = Imagery(opener, Settings(upstream_allow=LOOPBACK_ALLOW))
     image = Image(id="p", source_url=fresh_url(tiff_server, path.name))
     imagery.info(image)
     requests, nbytes = counted(tiff_server, lambda: imagery.thumbnail(image, 128))

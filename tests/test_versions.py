@@ -33,6 +33,7 @@ from oam_preview.tiles import TMS
 
 from .conftest import ROUTES, catalog_doc, write_cog
 from .stress.faultserver import FaultServer
+from .support.loopback import LOOPBACK_ALLOW
 from .test_imagery import centre
 
 DEFAULT = "public, max-age=3600, stale-while-revalidate=60, stale-if-error=86400"
@@ -313,7 +314,7 @@ def test_concurrent_first_uses_wait_for_the_one_head(changing):
     """Eight requests at once for a file new to the worker: one HEAD, and the same version for
     all (else their cache keys would differ and the tile would be rendered twice)."""
     server, _ = changing
-    opener = Opener(Settings())
+    opener = Opener(Settings(upstream_allow=LOOPBACK_ALLOW))
     url = f"{server.url}/changing.tif"
     barrier = threading.Barrier(8)
     seen: list[Version] = []
@@ -336,7 +337,7 @@ def test_a_file_is_not_opened_before_its_version_is_known(changing):
     """The catalog's header reads open files before any tile: the version comes first, so a
     later change is seen as one (a dataset of the old file is dropped, not read as the new)."""
     server, path = changing
-    opener = Opener(Settings(upstream_recheck=0.05))
+    opener = Opener(Settings(upstream_allow=LOOPBACK_ALLOW, upstream_recheck=0.05))
     url = f"{server.url}/changing.tif"
     with opener.open(url) as dataset:
         width = dataset.width

@@ -4,7 +4,7 @@ Every read goes through an opener with the interface of
 :class:`oam_preview.opener.Opener` (``with opener.open(url) as dataset``,
 failures raised as :mod:`oam_preview.errors`), so catalog loads and the
 background footprints share the service's deadline, circuit breaker and
-bulkhead. :class:`LazyOpener` builds ``Opener(Settings())`` at its first use
+bulkhead. :class:`LazyOpener` builds ``Opener(Settings.from_env())`` at its first use
 when none is given (not at import: GDAL is heavy and a host app configures it).
 """
 
@@ -41,7 +41,7 @@ class LazyOpener:
                 from ..config import Settings
                 from ..opener import Opener
 
-                self._opener = Opener(Settings())
+                self._opener = Opener(Settings.from_env())  # the operator's OAM_PREVIEW_* (upstream policy)
         with self._opener.open(url) as dataset:
             yield dataset
 

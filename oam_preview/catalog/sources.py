@@ -104,7 +104,7 @@ def load(
     ``previous`` is the catalog last read from ``src``: when it has a
     revision, the document is asked for only if it changed, and an unchanged
     one (``304``) returns ``previous`` itself, unparsed. GeoTIFF headers are
-    read through ``opener`` (default: ``Opener(Settings())``, built at first use).
+    read through ``opener`` (default: ``Opener(Settings.from_env())``, built at first use).
     """
     if not is_url(src) and urllib.parse.urlsplit(src).scheme.lower() in ("", "file"):
         local = Path(file_url_path(src) if src.lower().startswith("file:") else src)

@@ -90,6 +90,8 @@ class Nginx:
         self.conf = directory / "nginx.conf"
         self.conf.write_text(main_config(directory, http))
         self.process: subprocess.Popen[bytes] | None = None
+        self.tls_port: int | None = None
+        self.cert: Path | None = None
 
     def command(self, *extra: str) -> list[str]:
         binary = nginx_binary()
@@ -137,18 +139,47 @@ def origin(directory: Path, root: Path, port: int) -> Nginx:
     return Nginx(directory, http, port)
 
 
-def front(directory: Path, port: int, backends: list[str]) -> Nginx:
-    """nginx with the config rendered from deploy/'s template, in front of ``backends``."""
+#: The template's documented per-client limits; the fleet's load tests raise them (one client).
+CLIENT_LIMITS = {"OAM_PREVIEW_CLIENT_RATE": "50r/s", "OAM_PREVIEW_CLIENT_BURST": "400",
+                 "OAM_PREVIEW_CLIENT_CONNECTIONS": "32"}  # fmt: skip
+UNLIMITED = {"OAM_PREVIEW_CLIENT_RATE": "100000r/s", "OAM_PREVIEW_CLIENT_BURST": "100000",
+             "OAM_PREVIEW_CLIENT_CONNECTIONS": "10000"}  # fmt: skip
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 made by ``openssl`` (the front's TLS in tests)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def front(directory: Path, port: int, backends: list[str], limits: dict[str, str] | None = None) -> Nginx:
+    """nginx with the config rendered from deploy/'s template, in front of ``backends``; its TLS
+    port is ``nginx.tls_port`` (a self-signed certificate)."""
+    cert, key = self_signed(directory / "tls")
+    tls_port = free_port()
     http = render_template(
         TEMPLATE.read_text(),
         {
             "OAM_PREVIEW_LISTEN": f"127.0.0.1:{port}",
+            "OAM_PREVIEW_LISTEN_TLS": f"127.0.0.1:{tls_port}",
+            "OAM_PREVIEW_TLS_CERT": str(cert),
+            "OAM_PREVIEW_TLS_KEY": str(key),
             "OAM_PREVIEW_CACHE_DIR": str(directory / "cache"),
             "OAM_PREVIEW_CACHE_SIZE": "200m",
+            **(UNLIMITED if limits is None else limits),
         },
         backends,
     )
-    return Nginx(directory, http, port)
+    nginx = Nginx(directory, http, port)
+    nginx.tls_port = tls_port
+    nginx.cert = cert
+    return nginx
 
 
 @dataclass(frozen=True)

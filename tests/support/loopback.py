@@ -6,6 +6,9 @@ import http.server
 import threading
 from typing import Any
 
+#: ``OAM_PREVIEW_UPSTREAM_ALLOW`` of the tests: they serve their GeoTIFFs themselves, on loopback.
+LOOPBACK_ALLOW = "127.0.0.0/8 ::1/128 localhost"
+
 
 class LoopbackServer:
     """``handler`` (a ``BaseHTTPRequestHandler`` class) served on a free port from a daemon thread."""

@@ -1,0 +1,174 @@
+"""Everything gunicorn: one source of the worker settings for ``oam-preview serve`` and ``deploy/``.
+
+``oam-preview serve`` runs :func:`run`; ``deploy/gunicorn.conf.py`` (what the
+systemd unit runs) takes its settings from :func:`config_from_environment`.
+Both build them with :func:`gunicorn_settings`, so the hooks (malloc tuning in
+every worker, the multiprocess metrics) apply whichever way the server starts.
+
+prometheus-client picks its multiprocess storage when it is first imported,
+so ``PROMETHEUS_MULTIPROC_DIR`` must be in the environment before any worker
+imports it; this module imports it only inside the hooks, after that.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The WSGI app every worker loads.
+WSGI_APP = "oam_preview.app:create_app()"
+
+#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`tune_malloc` gives them.
+MALLOPT = {
+    "M_ARENA_MAX": (-8, 2),  # arenas, whatever the thread count
+    "M_MMAP_THRESHOLD": (-3, 1024 * 1024),  # blocks this large are mmapped, returned on free
+    "M_TRIM_THRESHOLD": (-1, 8 * 1024 * 1024),  # free heap top kept before it is returned
+    "M_TOP_PAD": (-2, 2 * 1024 * 1024),  # heap grown this much at a time
+}
+
+#: What this process's hooks did, for ``/healthz`` (``worker``): set in a worker by the hooks.
+WORKER: dict[str, Any] = {}
+
+
+def tune_malloc() -> bool:
+    """Keep a worker's RSS near the memory it holds (glibc only).
+
+    GDAL's block cache and /vsicurl/ buffers churn through blocks of 0.5-2 MB
+    from a dozen threads: glibc gives each thread an arena of its own (8 per
+    core) and, once such a block is freed, raises its mmap threshold so the
+    next ones come from the arenas' heaps, where freed memory stays resident.
+    Two arenas and a fixed threshold took a worker's peak RSS in ``make bench``
+    from 777 to about 500 MB. A fixed threshold also fixes the trim threshold
+    at 128 kB, and a heap trimmed and regrown for every 200 kB array doubled
+    the cost of ``to_pixels``: hence the trim threshold and the top pad. At
+    256 kB every decoded block was mmapped and page-faulted in afresh (+45 % CPU
+    for a thumbnail decoding 190 MB of strips); 1 MB keeps the peak as low.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        accepted = [bool(libc.mallopt(param, value)) for param, value in MALLOPT.values()]  # every one
+        return all(accepted)
+    except (OSError, AttributeError):  # not glibc: its allocator's defaults
+        return False
+
+
+def prepare_directory() -> tuple[Path, bool]:
+    """Before the workers start: ``PROMETHEUS_MULTIPROC_DIR`` emptied, or a new temporary one set
+    in the environment; ``(directory, whether it is ours to remove at exit)``."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.db"):  # a previous run's values would be summed in
+            old.unlink()
+        return directory, False
+    directory = Path(tempfile.mkdtemp(prefix="oam-preview-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(directory)
+    return directory, True
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """gunicorn hook, in a worker right after the fork, before its threads start."""
+    WORKER["malloc_tuned"] = tune_malloc()
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook, in a worker once its app is loaded: count its threads as capacity."""
+    from .metrics import worker_started
+
+    threads = int(worker.cfg.threads)
+    WORKER.update(threads=threads, worker_class=str(worker.cfg.worker_class_str), timeout=worker.cfg.timeout)
+    worker_started(threads)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook, in the master when a worker exits: drop its live gauges (counters stay)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def gunicorn_settings(
+    bind: str, workers: int, threads: int, max_requests: int = 0, remove_at_exit: Path | None = None
+) -> dict[str, Any]:
+    """The gunicorn settings of one oam-preview server (threaded workers), hooks included.
+
+    Call it in the master before the workers start: it points the workers'
+    metrics at one directory (:func:`prepare_directory`) and, for the
+    standalone server, keeps GDAL to the drivers a remote GeoTIFF needs.
+    """
+
+    def on_exit(server: Any) -> None:
+        if remove_at_exit is not None:
+            shutil.rmtree(remove_at_exit, ignore_errors=True)
+
+    return {
+        "wsgi_app": WSGI_APP,
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-",
+        "max_requests": max_requests,
+        # Spread restarts so the workers don't all restart at once.
+        "max_requests_jitter": max_requests // 10,
+        "post_fork": post_fork,
+        "post_worker_init": post_worker_init,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
+    }
+
+
+def prepare_process(environ: dict[str, str] | None = None) -> Path | None:
+    """The master's environment for its workers: GDAL drivers and the metrics directory.
+    The directory to remove at exit, when it is ours."""
+    environ = os.environ if environ is None else environ
+    if "OAM_PREVIEW_GDAL_DRIVERS" not in environ:
+        from .gdal_safety import SERVER_DRIVERS
+
+        environ["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
+    directory, own = prepare_directory()
+    return directory if own else None
+
+
+def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings of ``deploy/gunicorn.conf.py``: :func:`gunicorn_settings` from
+    ``OAM_PREVIEW_BIND``, ``_WORKERS``, ``_THREADS`` and ``_MAX_REQUESTS``."""
+    env = os.environ if environ is None else environ
+    remove_at_exit = prepare_process()
+    return gunicorn_settings(
+        bind=env.get("OAM_PREVIEW_BIND", "127.0.0.1:8000"),
+        workers=int(env.get("OAM_PREVIEW_WORKERS", os.cpu_count() or 1)),
+        threads=int(env.get("OAM_PREVIEW_THREADS", 8)),
+        max_requests=int(env.get("OAM_PREVIEW_MAX_REQUESTS", 0)),
+        remove_at_exit=remove_at_exit,
+    )
+
+
+def run(settings: dict[str, Any], load: Callable[[], Any] | None = None) -> None:
+    """Run gunicorn in this process with ``settings`` (see :func:`gunicorn_settings`)."""
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                if key != "wsgi_app":
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from .app import create_app
+
+            return (load or create_app)()
+
+    Application().run()

@@ -1,0 +1,105 @@
+"""The front from deploy/'s template with its documented limits: TLS, HTTP/2, per-client rates.
+
+Clients are told apart by their address: the tests send from 127.0.0.2,
+127.0.0.3… (all of 127/8 is loopback), so one client's flood can be seen not
+to slow another.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from .parts import CLIENT_LIMITS, front, nginx_binary
+
+pytestmark = pytest.mark.slow
+
+#: 16 tiles of the cogeo fixture at z18 (the front caches them after the first request).
+TILES = [f"/api/images/cogeo/tiles/18/{224756 + dx}/{101421 + dy}.png" for dx in range(4) for dy in range(4)]
+
+
+@pytest.fixture(scope="module")
+def limited(live_server: str, tmp_path_factory: pytest.TempPathFactory):
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed")
+    backend = live_server.removeprefix("http://")
+    nginx = front(tmp_path_factory.mktemp("front"), _free_port(), [backend], limits=CLIENT_LIMITS).start()
+    try:
+        yield nginx
+    finally:
+        nginx.stop()
+
+
+def _free_port() -> int:
+    from ..support.processes import free_port
+
+    return free_port()
+
+
+def statuses(port: int, paths: list[str], client: str, connections: int) -> Counter:
+    """GET every path from source address ``client`` over ``connections`` keep-alive connections."""
+
+    def run(share: list[str]) -> list[int]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(client, 0))
+        got = []
+        try:
+            for path in share:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                got.append(response.status)
+        finally:
+            conn.close()
+        return got
+
+    shares = [paths[i::connections] for i in range(connections)]
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        return Counter(s for got in pool.map(run, shares) for s in got)
+
+
+def test_a_map_like_load_never_meets_the_limits(limited):
+    """A first screenful (80 tiles), then 10 pans of 30 new tiles, 2 a second, on 6 connections."""
+    assert set(statuses(limited.port, TILES, "127.0.0.2", 6)) <= {
+        200,
+        404,
+    }  # warm the front's cache (404: outside)
+    time.sleep(8)  # let the bucket drain: the warm-up was this client's too
+    seen = statuses(limited.port, [TILES[i % 16] for i in range(80)], "127.0.0.2", 6)
+    for _ in range(10):
+        time.sleep(0.5)
+        seen += statuses(limited.port, [TILES[i % 16] for i in range(30)], "127.0.0.2", 6)
+    assert seen.total() == 380 and set(seen) <= {200, 404}  # not one 429
+
+
+def test_a_flood_gets_429s_while_another_client_is_served(limited):
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        flood = pool.submit(statuses, limited.port, [TILES[i % 16] for i in range(1500)], "127.0.0.3", 16)
+        time.sleep(0.3)
+        other = statuses(limited.port, TILES, "127.0.0.4", 2)
+        flooded = flood.result(timeout=120)
+    assert flooded[429] > 500 and flooded.total() - flooded[429] >= 400  # the burst, then the rate
+    assert set(flooded) <= {200, 404, 429}
+    assert other.total() == 16 and set(other) <= {200, 404}  # served: not one 429
+
+
+def test_tls_and_http2_at_the_front(limited):
+    context = ssl.create_default_context(cafile=str(limited.cert))
+    url = f"https://127.0.0.1:{limited.tls_port}/api/images/cogeo/tilejson.json"
+    with urllib.request.urlopen(url, context=context, timeout=20) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    version = subprocess.run(
+        ["curl", "-s", "--http2", "--cacert", str(limited.cert), "-o", "/dev/null", "-w", "%{http_version}",
+         f"https://127.0.0.1:{limited.tls_port}/healthz"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert version == "2"

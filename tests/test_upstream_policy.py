@@ -1,0 +1,199 @@
+"""The upstream network policy: catalog records cannot make the server reach private networks."""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from oam_preview import create_app
+from oam_preview.catalog import load_document
+from oam_preview.config import Settings
+from oam_preview.errors import UpstreamForbidden
+from oam_preview.fileserver import FileServer
+from oam_preview.upstream_policy import Allowance, UpstreamPolicy, is_public
+
+from .support.loopback import LoopbackServer
+
+REFUSED_ADDRESSES = [
+    "127.0.0.1",  # loopback
+    "10.1.2.3",  # RFC 1918
+    "172.16.0.9",
+    "192.168.1.1",
+    "169.254.169.254",  # link-local: cloud metadata
+    "100.64.0.1",  # CGNAT
+    "224.0.0.251",  # multicast
+    "240.0.0.1",  # reserved
+    "0.0.0.0",
+    "::1",
+    "fc00::1",  # ULA
+    "fe80::1",  # link-local
+    "::ffff:127.0.0.1",  # IPv4-mapped loopback
+    "ff02::1",  # multicast
+]
+
+
+@pytest.mark.parametrize("address", REFUSED_ADDRESSES)
+def test_non_public_addresses_are_refused(address):
+    assert not is_public(ipaddress.ip_address(address))
+    url = f"http://[{address}]/a.tif" if ":" in address else f"http://{address}/a.tif"
+    with pytest.raises(UpstreamForbidden):
+        UpstreamPolicy.from_setting("").check(url)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "151.101.1.1", "2a04:4e42::1"])
+def test_public_addresses_pass(address):
+    assert is_public(ipaddress.ip_address(address))
+
+
+def resolver(table: dict[str, list[str]]):
+    """A stand-in for DNS: ``check`` never connects, it only asks what a name resolves to."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise OSError("no such name")
+        return table[host]
+
+    return resolve
+
+
+def test_a_name_is_judged_by_every_address_it_resolves_to():
+    policy = UpstreamPolicy(
+        Allowance.parse(""),
+        resolve=resolver(
+            {
+                "public.example": ["93.184.216.34"],
+                "inside.example": ["10.0.0.5"],
+                "both.example": ["93.184.216.34", "127.0.0.1"],
+            }
+        ),
+    )
+    policy.check("https://public.example/a.tif")
+    for url in ("http://inside.example/a.tif", "http://both.example/a.tif", "http://unknown.example/a.tif"):
+        with pytest.raises(UpstreamForbidden):
+            policy.check(url)
+    assert policy.refused() == {"inside.example": 1, "both.example": 1, "unknown.example": 1}
+
+
+def test_one_message_whatever_the_target():
+    messages = set()
+    for url in (
+        "http://127.0.0.1:6379/",
+        "http://10.0.0.1/a.tif",
+        "ftp://example.org/a.tif",
+        "/vsicurl/http://x/a.tif",
+    ):
+        with pytest.raises(UpstreamForbidden) as caught:
+            UpstreamPolicy.from_setting("").check(url)
+        messages.add(caught.value.message)
+    assert len(messages) == 1 and caught.value.status == 403 and caught.value.code == "upstream_forbidden"
+
+
+def test_allow_entries_let_named_hosts_and_networks_through():
+    policy = UpstreamPolicy(
+        Allowance.parse("tiles.internal, 127.0.0.1:8080 10.20.0.0/16 [::1]:9000"),
+        resolve=resolver({"tiles.internal": ["10.9.9.9"], "nas.internal": ["10.20.3.4"]}),
+    )
+    for url in (
+        "http://tiles.internal/a.tif",
+        "http://tiles.internal:81/a.tif",
+        "http://127.0.0.1:8080/a.tif",
+        "http://10.20.1.1/a.tif",
+        "http://nas.internal/a.tif",
+        "http://[::1]:9000/a.tif",
+    ):
+        policy.check(url)
+    for url in ("http://127.0.0.1:8081/a.tif", "http://10.21.0.1/a.tif", "http://[::1]:9001/a.tif"):
+        with pytest.raises(UpstreamForbidden):
+            policy.check(url)
+    UpstreamPolicy.from_setting("any").check("http://127.0.0.1:6379/")
+    UpstreamPolicy.from_setting("").check("/srv/imagery/local.tif")  # the operator's own directory catalog
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "host:99999", "host:x"])
+def test_a_malformed_allow_entry_is_a_configuration_error(bad):
+    with pytest.raises(ValueError, match="OAM_PREVIEW_UPSTREAM_ALLOW"):
+        Settings.from_mapping({"OAM_PREVIEW_UPSTREAM_ALLOW": bad})
+
+
+# --- Through the app: records pointing at the tests' own loopback canary. ---------------------------------
+
+
+@pytest.fixture()
+def canary(tiff_dir: Path):
+    """A GeoTIFF server that counts every request it gets: it must get none."""
+    with FileServer(tiff_dir) as server:
+        server.traffic.reset()
+        yield server
+
+
+class Redirector(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a redirect to ``target`` (set on the class)."""
+
+    target = ""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+
+def app_over(records: dict[str, str], allow: str):
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": image_id, "geometry": None, "properties": {"source_url": url}}
+            for image_id, url in records.items()
+        ],
+    }
+    return create_app({"OAM_PREVIEW_UPSTREAM_ALLOW": allow}, catalog=load_document(doc))
+
+
+ROUTES = ("/thumbnail.png", "/tiles/18/224757/101422.png", "/tilejson.json", "/WMTSCapabilities.xml")
+
+
+def test_records_pointing_at_loopback_are_refused_and_nothing_reaches_them(canary):
+    port = canary.url.rsplit(":", 1)[1]
+    records = {
+        "loopback": f"{canary.url}/cogeo.tif",
+        "by_name": f"http://localhost:{port}/cogeo.tif",
+        "mapped": f"http://[::ffff:127.0.0.1]:{port}/cogeo.tif",
+    }
+    client = app_over(records, "").test_client()
+    answers = set()
+    for image_id in records:
+        for route in ROUTES:
+            r = client.get(f"/api/images/{image_id}{route}")
+            assert r.status_code == 403, (image_id, route, r.data)
+            answers.add((r.get_json()["error"]["code"], r.get_json()["error"]["message"]))
+    assert len(answers) == 1 and next(iter(answers))[0] == "upstream_forbidden"
+    assert canary.traffic.requests == 0
+    forbidden = client.get("/healthz").get_json()["upstream"]["forbidden"]
+    assert forbidden["127.0.0.1"] >= 4 and forbidden["localhost"] >= 4
+
+
+def test_a_redirect_into_a_refused_network_is_refused(canary):
+    Redirector.target = f"{canary.url}/cogeo.tif"
+    with LoopbackServer(Redirector) as redirector:
+        netloc = redirector.url.split("//", 1)[1]
+        client = app_over({"hop": f"{redirector.url}/cogeo.tif"}, netloc).test_client()  # the redirector only
+        for route in ROUTES:
+            r = client.get(f"/api/images/hop{route}")
+            assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", r.data
+    assert canary.traffic.requests == 0
+
+
+def test_the_allow_list_lets_a_named_host_through(canary):
+    netloc = canary.url.split("//", 1)[1]
+    client = app_over({"cogeo": f"{canary.url}/cogeo.tif"}, netloc).test_client()
+    r = client.get("/api/images/cogeo/tiles/18/224757/101422.png")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert canary.traffic.requests > 0
