@@ -130,14 +130,13 @@ def gunicorn_settings(
     }
 
 
-def prepare_process(environ: dict[str, str] | None = None) -> Path | None:
+def prepare_process() -> Path | None:
     """The master's environment for its workers: GDAL drivers and the metrics directory.
     The directory to remove at exit, when it is ours."""
-    environ = os.environ if environ is None else environ
-    if "OAM_PREVIEW_GDAL_DRIVERS" not in environ:
+    if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
         from .gdal_safety import SERVER_DRIVERS
 
-        environ["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
+        os.environ["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     directory, own = prepare_directory()
     return directory if own else None
 

@@ -216,7 +216,7 @@ class UpstreamPolicy:
 
 
 def _system_resolve(host: str, port: int) -> list[str]:
-    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
