@@ -13,6 +13,7 @@ import urllib.parse
 from flask import Response, request
 
 from .cache import CachedResponse
+from .capture import capture_headers
 from .catalog.query import ImageQuery
 from .links import api_root
 from .mosaic import Selection
@@ -57,7 +58,12 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
     def render() -> CachedResponse:
         result = mosaic.tile(chosen, plan, t.size)
         body, media_type = encode(result.pixels, t.fmt)
-        headers = (("X-Mosaic-Images", ", ".join(result.images)), ("X-Mosaic-Coverage", str(result.coverage)))
+        headers = (
+            ("X-Mosaic-Images", ", ".join(result.images)),
+            ("X-Mosaic-Coverage", str(result.coverage)),
+            # Of the images that gave pixels, as this render found them: kept with the body.
+            *capture_headers(i for i in map(chosen.catalog.get, result.images) if i is not None),
+        )
         entry = CachedResponse(body, media_type, etag_of(body), headers)
         if result.failed:
             raise Uncacheable(entry)

@@ -80,7 +80,9 @@ _HTTP_CODES = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
 def add_common_headers(response: Response) -> Response:
     """CORS for every response (browser editors ``fetch()`` tiles) and ``nosniff``."""
     response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = "ETag, X-Mosaic-Images, X-Mosaic-Coverage"
+    response.headers["Access-Control-Expose-Headers"] = (
+        "ETag, X-Mosaic-Images, X-Mosaic-Coverage, X-VE-TILEMETA-CaptureDatesRange, X-OIN-Provider"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"

@@ -22,6 +22,7 @@ from flask import Response, current_app, render_template, request, send_from_dir
 from jinja2 import TemplateNotFound
 
 from . import __version__, metrics, mosaic_views
+from .capture import capture_headers
 from .catalog import Image
 from .catalog.model import ID_PATTERN
 from .catalog.query import ImageQuery, page_from_args
@@ -146,7 +147,10 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
     version = imagery.current_version(item, request.args.get("v"))
     key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version)
     policy = version_policy(version.token)
-    return cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt), policy)
+    response = cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt), policy)
+    # From the record, not kept with the body: a corrected record shows at once.
+    response.headers.extend(capture_headers([item]))
+    return response
 
 
 def tilejson_doc(image_id: str) -> Response:

@@ -221,6 +221,21 @@ def test_holes_and_collars_let_the_next_image_show(mosaic_server, mosaic_dir):
     assert shown[0] == "drone-2025" and len(shown) >= 2, shown
 
 
+def test_a_mosaic_tile_carries_the_capture_dates_of_the_images_that_gave_pixels(mosaic_server, mosaic_dir):
+    client = client_of(mosaic_server, mosaic_dir)
+    t = TMS.tile(*TMS.lnglat(X0 + 278.0, Y0 - 278.0), 17)  # the drone survey over older images
+    first = client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png")
+    again = client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png")  # from the cache: headers kept
+    for r in (first, again):
+        shown = r.headers["X-Mosaic-Images"].split(", ")
+        dates = sorted(IMAGES[name][-1] for name in shown)
+        y0, m0, d0 = (int(p) for p in dates[0].split("-"))
+        y1, m1, d1 = (int(p) for p in dates[-1].split("-"))
+        assert r.headers["X-VE-TILEMETA-CaptureDatesRange"] == f"{m0}/{d0}/{y0}-{m1}/{d1}/{y1}"
+        assert r.headers["X-OIN-Provider"] == "tests"
+    assert first.headers["X-VE-TILEMETA-CaptureDatesRange"].endswith("2/1/2025")
+
+
 def test_an_image_under_filled_pixels_is_never_opened(mosaic_server, mosaic_dir):
     client = client_of(mosaic_server, mosaic_dir)
     mosaic_server.traffic.reset()
