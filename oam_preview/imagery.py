@@ -29,6 +29,7 @@ from .freshness import Version
 from .memo import Memo
 from .opener import Opener
 from .render import Pixels, to_pixels
+from .rendering import DEFAULT, Rendering
 from .tiles import TMS
 
 #: Descriptions (and sidecar answers) kept per worker.
@@ -45,7 +46,7 @@ class Imagery:
         self.max_read_bytes = settings.max_read_mb * 1e6
         self._infos: Memo[tuple[str, int], ImageInfo] = Memo(INFO_ENTRIES)
         self._sidecars: Memo[tuple[str, int], bool] = Memo(INFO_ENTRIES)
-        self._thumbnails: Memo[tuple[str, int, int], Pixels] = Memo(
+        self._thumbnails: Memo[tuple[str, int, int, str], Pixels] = Memo(
             THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
         )
         # The sizes read of each file without overviews: a smaller thumbnail is shrunk from one.
@@ -66,15 +67,32 @@ class Imagery:
         return self.opener.known(image.source_url)
 
     def tile_key(
-        self, image: Image, z: int, x: int, y: int, size: int, fmt: str, version: Version | None = None
+        self,
+        image: Image,
+        z: int,
+        x: int,
+        y: int,
+        size: int,
+        fmt: str,
+        version: Version | None = None,
+        rendering: Rendering = DEFAULT,
     ) -> str:
         """The response cache key of a tile: changes when the upstream file does (``version``:
-        as :meth:`current_version` just said, else asked now)."""
-        return f"tile|{image.source_url}|{self._key_version(image, version)}|{z}/{x}/{y}|{size}|{fmt}"
+        as :meth:`current_version` just said, else asked now); ``rendering`` in canonical form."""
+        version_part = self._key_version(image, version)
+        return f"tile|{image.source_url}|{version_part}|{z}/{x}/{y}|{size}|{fmt}|{rendering.key()}"
 
-    def thumbnail_key(self, image: Image, max_size: int, fmt: str, version: Version | None = None) -> str:
+    def thumbnail_key(
+        self,
+        image: Image,
+        max_size: int,
+        fmt: str,
+        version: Version | None = None,
+        rendering: Rendering = DEFAULT,
+    ) -> str:
         """The response cache key of a thumbnail: changes when the upstream file does."""
-        return f"thumb|{image.source_url}|{self._key_version(image, version)}|{max_size}|{fmt}"
+        version_part = self._key_version(image, version)
+        return f"thumb|{image.source_url}|{version_part}|{max_size}|{fmt}|{rendering.key()}"
 
     def _key_version(self, image: Image, version: Version | None) -> str:
         """The version part of a cache key: the token, which every worker and instance that saw
@@ -107,8 +125,11 @@ class Imagery:
 
     # -- pixels --------------------------------------------------------------------------
 
-    def tile(self, image: Image, z: int, x: int, y: int, size: int = 256) -> Pixels:
-        """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout)."""
+    def tile(
+        self, image: Image, z: int, x: int, y: int, size: int = 256, rendering: Rendering = DEFAULT
+    ) -> Pixels:
+        """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout),
+        shown as ``rendering`` asks."""
         key = self._key(image)
         info = self._infos.peek(key)
         if info is not None:  # a tile it can't serve costs no checkout
@@ -119,11 +140,12 @@ class Imagery:
             if info is None:
                 self._check_tile(described, z, x, y, size)
             with Reader(None, dataset=dataset, tms=TMS) as reader:
+                bands = rendering.bands(described.bands, described.count)
                 try:
-                    img = reader.tile(x, y, z, tilesize=size, indexes=described.bands)
+                    img = reader.tile(x, y, z, tilesize=size, indexes=bands, **rendering.read_options())
                 except TileOutsideBounds:
                     raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
-            return to_pixels(img, described)
+            return to_pixels(img, described, rendering)
 
         return self.opener.read(image.source_url, work)
 
@@ -131,7 +153,7 @@ class Imagery:
         info.check_tile(z, x, y)
         check_read(tile_read_cost(info, z, x, y, size), self.max_read_bytes)
 
-    def thumbnail(self, image: Image, max_size: int = 256) -> Pixels:
+    def thumbnail(self, image: Image, max_size: int = 256, rendering: Rendering = DEFAULT) -> Pixels:
         """The whole image in its own pixel grid, longest side ``max_size`` (never upscaled).
 
         From the smallest internal overview that suffices. Thumbnails of files
@@ -152,7 +174,7 @@ class Imagery:
             check_read(
                 read_cost(described, described.width, described.height, width, height), self.max_read_bytes
             )
-            return self._read_thumbnail(dataset, described, max_size, "average")
+            return self._read_thumbnail(dataset, described, max_size, "average", rendering)
 
         if info is None or info.overviews:
             result = self.opener.read(image.source_url, from_overviews)
@@ -164,25 +186,28 @@ class Imagery:
         sidecars = width < info.width and self._has_sidecar(image)
         # One read per file serves every size of which it needs the same strips (see decimated).
         size = max_size if sidecars else read_size(info.width, info.height, info.block_shape[0], max_size)
-        read = self._larger_read(key, size) or self._thumbnails.get(
-            (*key, size), lambda: self._thumbnail_without_overviews(stripped, size, sidecars, image)
+        shown = rendering.key()
+        read = self._larger_read(key, size, shown) or self._thumbnails.get(
+            (*key, size, shown),
+            lambda: self._thumbnail_without_overviews(stripped, size, sidecars, image, rendering),
         )
         with self._lock:
             self._read_sizes.setdefault(key, set()).add(size)
         return shrink(read, width, height)
 
-    def _larger_read(self, key: tuple[str, int], size: int) -> Pixels | None:
-        """A kept thumbnail read of ``key`` at ``size`` or larger (the smallest such), if any."""
+    def _larger_read(self, key: tuple[str, int], size: int, shown: str) -> Pixels | None:
+        """A kept thumbnail read of ``key`` rendered as ``shown`` at ``size`` or larger (the
+        smallest such), if any."""
         with self._lock:
             sizes = sorted(s for s in self._read_sizes.get(key, ()) if s >= size)
         for known in sizes:
-            pixels = self._thumbnails.peek((*key, known))
+            pixels = self._thumbnails.peek((*key, known, shown))
             if pixels is not None:
                 return pixels
         return None
 
     def _thumbnail_without_overviews(
-        self, info: ImageInfo, max_size: int, sidecars: bool, image: Image
+        self, info: ImageInfo, max_size: int, sidecars: bool, image: Image, rendering: Rendering
     ) -> Pixels:
         """From a ``.ovr`` sidecar when there is one, else a decimated read of the full resolution."""
         width, height = thumbnail_size(info.width, info.height, max_size)
@@ -190,23 +215,33 @@ class Imagery:
             check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
 
         def work(dataset: Any) -> Pixels:
-            if not sidecars:
-                img = read_whole(dataset, width, height, info.bands, info.block_shape[0])
-                return to_pixels(img, info)
+            bands = rendering.bands(info.bands, info.count)
+            if not sidecars:  # nodata is applied by to_pixels: the strips are read as stored
+                img = read_whole(dataset, width, height, bands, info.block_shape[0])
+                return to_pixels(img, info, rendering)
             with_ovr = replace(info, overviews=tuple(dataset.overviews(info.bands[0])))
             check_read(read_cost(with_ovr, info.width, info.height, width, height), self.max_read_bytes)
-            return self._read_thumbnail(dataset, info, max_size, "average")
+            return self._read_thumbnail(dataset, info, max_size, "average", rendering)
 
         return self.opener.read(image.source_url, work, sidecars=sidecars)
 
     def _read_thumbnail(
-        self, dataset: Any, info: ImageInfo, max_size: int, resampling: Literal["nearest", "average"]
+        self,
+        dataset: Any,
+        info: ImageInfo,
+        max_size: int,
+        resampling: Literal["nearest", "average"],
+        rendering: Rendering = DEFAULT,
     ) -> Pixels:
         width, height = thumbnail_size(info.width, info.height, max_size)
         if info.mode == "palette":  # averaging palette indexes makes colours that aren't there
             resampling = "nearest"
-        img = rio_read(dataset, width=width, height=height, indexes=info.bands, resampling_method=resampling)
-        return to_pixels(img, info)
+        bands = rendering.bands(info.bands, info.count)
+        img = rio_read(
+            dataset, width=width, height=height, indexes=bands, resampling_method=resampling,
+            **rendering.read_options(),
+        )  # fmt: skip
+        return to_pixels(img, info, rendering)
 
     def _has_sidecar(self, image: Image) -> bool:
         """Whether a ``.ovr`` overview file sits beside an image without internal overviews.

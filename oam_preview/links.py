@@ -8,12 +8,14 @@ and a file that changes upstream gets new URLs.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from flask import request, url_for
 from shapely.geometry import mapping
 
 from .catalog import Image
+from .rendering import DEFAULT, Rendering
 
 
 def api_root() -> str:
@@ -25,32 +27,39 @@ def image_base(image: Image, root: str) -> str:
     return f"{root}api/images/{image.id}"
 
 
-def versioned(url: str, token: str | None) -> str:
-    """``url`` with ``v=token`` (``url`` has no query of its own); as it is when ``token`` is None.
-    Tokens are hex digits: nothing to escape."""
-    return f"{url}?v={token}" if token else url
+def versioned(url: str, token: str | None, rendering: Rendering = DEFAULT) -> str:
+    """``url`` (which has no query of its own) with ``rendering``'s canonical parameters and
+    ``v=token``; as it is for the default rendering when ``token`` is None."""
+    pairs = [*rendering.to_args(), *([("v", token)] if token else [])]
+    return f"{url}?{urllib.parse.urlencode(pairs, safe=',')}" if pairs else url
 
 
-def image_urls(image: Image, root: str, token: str | None = None) -> dict[str, str]:
-    """The thumbnail, TileJSON, XYZ template and WMTS URLs of ``image``, of version ``token``."""
+def image_urls(
+    image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT
+) -> dict[str, str]:
+    """The thumbnail, TileJSON, XYZ template and WMTS URLs of ``image``, of version ``token``,
+    shown as ``rendering`` asks."""
     base = image_base(image, root)
     return {
-        "thumbnail": versioned(f"{base}/thumbnail.png", token),
-        "tilejson": versioned(f"{base}/tilejson.json", token),
-        "tiles": versioned(f"{base}/tiles/{{z}}/{{x}}/{{y}}.png", token),
-        "wmts": versioned(f"{base}/WMTSCapabilities.xml", token),
+        "thumbnail": versioned(f"{base}/thumbnail.png", token, rendering),
+        "tilejson": versioned(f"{base}/tilejson.json", token, rendering),
+        "tiles": versioned(f"{base}/tiles/{{z}}/{{x}}/{{y}}.png", token, rendering),
+        "wmts": versioned(f"{base}/WMTSCapabilities.xml", token, rendering),
     }
 
 
-def wmts_tiles_url(image: Image, root: str, token: str | None = None) -> str:
+def wmts_tiles_url(image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT) -> str:
     """The WMTS ResourceURL template of ``image``'s tiles, of version ``token``."""
-    return versioned(f"{image_base(image, root)}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png", token)
+    tiles = f"{image_base(image, root)}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
+    return versioned(tiles, token, rendering)
 
 
-def feature(image: Image, root: str, token: str | None = None) -> dict[str, Any]:
+def feature(
+    image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT
+) -> dict[str, Any]:
     """The GeoJSON Feature of API.md for one image; its URLs of version ``token``."""
     properties = image.feature_properties()
-    properties.update(image_urls(image, root, token))
+    properties.update(image_urls(image, root, token, rendering))
     doc: dict[str, Any] = {
         "type": "Feature",
         "id": image.id,

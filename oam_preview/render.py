@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image as PILImage
+
+from .errors import BadRequest
+from .rendering import DEFAULT, Rendering
 
 if TYPE_CHECKING:
     from rio_tiler.models import ImageData
@@ -57,20 +61,49 @@ class Pixels:
         return bool(self.mask.min() == 255) if self.mask.size else True
 
 
-def to_pixels(img: ImageData, info: ImageInfo) -> Pixels:
-    """Display-ready 8-bit pixels from read data: palette expanded, non-8-bit data stretched."""
+def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, float], ...] | None:
+    """The (min, max) stretched to 0-255 per shown band: the request's ``rescale``, else the
+    image's automatic 2-98 % ranges (8-bit data: none, shown as stored)."""
+    bands = rendering.bands(info.bands, info.count)
+    asked = rendering.ranges(len(bands))
+    if asked is not None or info.rescale is None:
+        return asked
+    auto = dict(zip(info.bands, info.rescale, strict=True))
+    missing = [b for b in bands if b not in auto]
+    if missing:
+        raise BadRequest(
+            f"rescale=min,max is needed to show band {missing[0]} of this {info.dtype} image "
+            f"(its automatic stretch covers bands {', '.join(map(str, info.bands))})"
+        )
+    return tuple(auto[b] for b in bands)
+
+
+def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -> Pixels:
+    """Display-ready 8-bit pixels from read data (of the bands ``rendering`` shows): palette
+    expanded, non-8-bit data stretched, ``nodata`` transparent."""
     array = img.array
-    invalid = np.ma.getmaskarray(array).any(axis=0)
+    if rendering.nodata is None:
+        invalid = np.ma.getmaskarray(array).any(axis=0)
+    else:
+        # As rio-tiler: a pixel is nodata where every band is (a collar is black in all three;
+        # a dark pixel inside the image is not). Checked here too because a decimated read of
+        # strips does not apply it.
+        with np.errstate(invalid="ignore"):
+            hit = np.isnan(array.data) if math.isnan(rendering.nodata) else array.data == rendering.nodata
+        invalid = (np.ma.getmaskarray(array) | hit).all(axis=0)
     mask = np.where(invalid, 0, 255).astype(np.uint8)
     if img.alpha_mask is not None and img.alpha_mask.dtype == np.uint8:
         mask = np.minimum(mask, img.alpha_mask)
-    if info.mode == "palette" and info.palette is not None:
+    ranges = display_ranges(info, rendering)
+    palette = info.mode == "palette" and info.palette is not None and rendering.bidx in (None, info.bands)
+    if palette and rendering.rescale is None:
+        assert info.palette is not None
         rgba = info.palette[np.clip(array.data[0], 0, 255).astype(np.uint8)]
         data = np.moveaxis(rgba[..., :3], -1, 0)
         mask = np.minimum(mask, rgba[..., 3])
-    elif info.rescale is not None:
+    elif ranges is not None:
         data = np.empty(array.shape, dtype=np.uint8)
-        for i, (low, high) in enumerate(info.rescale):
+        for i, (low, high) in enumerate(ranges):
             with np.errstate(invalid="ignore", over="ignore"):
                 scaled = (array.data[i].astype(np.float32) - low) * (255.0 / (high - low))
             data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)

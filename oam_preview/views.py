@@ -31,6 +31,7 @@ from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .ogc import image_layer, tilejson, wmts_capabilities
 from .query import THUMBNAIL_SIZES, output_format, query_int, tile_address
 from .render import encode
+from .rendering import Rendering
 from .responses import cached_image, document, json_response, version_policy
 from .serve import WORKER
 from .services import current
@@ -125,29 +126,34 @@ def images() -> Response:
 def image(image_id: str) -> Response:
     """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
     item = image_or_404(image_id)
+    rendering = Rendering.from_args(request.args)
     token = current().imagery.current_version(item, request.args.get("v")).token
-    return json_response(feature(item, api_root(), token), media_type="application/geo+json")
+    return json_response(feature(item, api_root(), token, rendering), media_type="application/geo+json")
 
 
 def thumbnail(image_id: str, fmt: str) -> Response:
     imagery = current().imagery
     fmt = output_format(fmt)
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
+    rendering = Rendering.from_args(request.args)
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"))
-    key = imagery.thumbnail_key(item, max_size, fmt, version)
+    key = imagery.thumbnail_key(item, max_size, fmt, version, rendering)
     policy = version_policy(version.token)
-    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size), fmt), policy)
+    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size, rendering), fmt), policy)
 
 
 def tile(image_id: str, z: str, x: str, name: str) -> Response:
     imagery = current().imagery
     t = tile_address(z, x, name)
+    rendering = Rendering.from_args(request.args)
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"))
-    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version)
+    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version, rendering)
     policy = version_policy(version.token)
-    response = cached_image(key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size), t.fmt), policy)
+    response = cached_image(
+        key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering), t.fmt), policy
+    )
     # From the record, not kept with the body: a corrected record shows at once.
     response.headers.extend(capture_headers([item]))
     return response
@@ -157,20 +163,24 @@ def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
     imagery = current().imagery
     item = image_or_404(image_id)
+    rendering = Rendering.from_args(request.args)
     token = imagery.current_version(item, request.args.get("v")).token
     layer = image_layer(item, imagery.tiled_info(item))
-    doc = tilejson(layer, image_urls(item, api_root(), token)["tiles"])
+    doc = tilejson(layer, image_urls(item, api_root(), token, rendering)["tiles"])
     return document(json.dumps(doc), "application/json", version_policy(token))
 
 
 def wmts(image_id: str) -> Response:
     imagery = current().imagery
     item = image_or_404(image_id)
+    rendering = Rendering.from_args(request.args)
     token = imagery.current_version(item, request.args.get("v")).token
     info = imagery.tiled_info(item)
     root = api_root()
     xml = wmts_capabilities(
-        image_layer(item, info), wmts_tiles_url(item, root, token), image_urls(item, root, token)["wmts"]
+        image_layer(item, info),
+        wmts_tiles_url(item, root, token, rendering),
+        image_urls(item, root, token, rendering)["wmts"],
     )
     return document(xml, "application/xml", version_policy(token))
 

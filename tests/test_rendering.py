@@ -1,0 +1,194 @@
+"""Rendering options (TiTiler's names): nodata, bidx, rescale; pixels compared with rio-tiler's own."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image as PILImage
+from rasterio.transform import from_origin
+from rio_tiler.io import Reader
+from werkzeug.datastructures import MultiDict
+
+from oam_preview import create_app
+from oam_preview.catalog import load_document
+from oam_preview.errors import BadRequest
+from oam_preview.fileserver import FileServer
+from oam_preview.rendering import Rendering
+from oam_preview.tiles import TMS
+
+from .conftest import GEOTIFFS
+
+
+def write_collared(path: Path) -> Path:
+    """A 768² RGB uint8 aerial-like GeoTIFF over Kathmandu with a 96 px black collar and no nodata
+    tag: what a lossy upload of a rotated survey looks like."""
+    rng = np.random.default_rng(3)
+    data = rng.integers(40, 220, (3, 768, 768), dtype=np.uint8)
+    data[:, :96, :] = data[:, -96:, :] = data[:, :, :96] = data[:, :, -96:] = 0
+    profile = {
+        "driver": "GTiff", "width": 768, "height": 768, "count": 3, "dtype": "uint8", "crs": "EPSG:3857",
+        "transform": from_origin(9497000.0, 3211000.0, 0.6, 0.6), "tiled": True, "blockxsize": 256,
+        "blockysize": 256, "photometric": "RGB",
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.build_overviews([2, 4])
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("rendering")
+    write_collared(root / "collared.tif")
+    shutil.copy(GEOTIFFS / "rgb_uint16.tif", root / "rgb_uint16.tif")
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(files):
+    with FileServer(files) as server:
+        doc = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": p.stem,
+                    "geometry": None,
+                    "properties": {"source_url": f"{server.url}/{p.name}"},
+                }
+                for p in sorted(files.glob("*.tif"))
+            ],
+        }
+        yield create_app({"OAM_PREVIEW_BASEMAP_URL": ""}, catalog=load_document(doc)).test_client()
+
+
+def rgba(body: bytes) -> np.ndarray:
+    return np.asarray(PILImage.open(io.BytesIO(body)).convert("RGBA"))
+
+
+def centre_tile(path: Path, zoom: int):
+    with Reader(str(path)) as reader:
+        w, s, e, n = reader.get_geographic_bounds("epsg:4326")
+    return TMS.tile((w + e) / 2, (s + n) / 2, zoom)
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def test_two_spellings_of_one_rendering_are_one_canonical_form():
+    a = Rendering.from_args(MultiDict([("bidx", "3"), ("bidx", "2"), ("bidx", "1"), ("nodata", "0.0")]))
+    b = Rendering.from_args(MultiDict([("bidx", "3,2,1"), ("nodata", "0")]))
+    assert a == b and a.key() == b.key() == "bidx=3,2,1&nodata=0"
+    assert Rendering.from_args(MultiDict([("nodata", "nan")])).key() == "nodata=nan"
+    assert Rendering.from_args(MultiDict()).key() == ""
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        ([("nodata", "black")], "nodata"),
+        ([("nodata", "inf")], "nodata"),
+        ([("bidx", "0")], "bidx"),
+        ([("bidx", "1,2")], "bidx"),
+        ([("bidx", "x")], "bidx"),
+        ([("rescale", "5")], "rescale"),
+        ([("rescale", "9,1")], "rescale"),
+        ([("bidx", "1,2,3"), ("rescale", "0,1"), ("rescale", "0,2")], "rescale"),
+    ],
+)
+def test_a_bad_value_names_the_parameter(args, named):
+    with pytest.raises(BadRequest, match=named):
+        Rendering.from_args(MultiDict(args))
+
+
+def test_bad_values_answer_400_json(client, files):
+    t = centre_tile(files / "collared.tif", 18)
+    for query in ("nodata=black", "bidx=7", "rescale=9,1"):
+        r = client.get(f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png?{query}")
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_request", query
+    r = client.get("/api/images/collared/thumbnail.png?bidx=4")
+    assert r.status_code == 400 and "3 bands" in r.get_json()["error"]["message"]
+
+
+# -- pixels against rio-tiler --------------------------------------------------------------------------
+
+
+def test_nodata_makes_the_collar_transparent_as_rio_tiler_does(client, files):
+    path = files / "collared.tif"
+    # 62 m inside the north-west corner: just past the 57.6 m collar (the image is in EPSG:3857).
+    lon, lat = TMS.lnglat(9497000.0 + 62, 3211000.0 - 62)
+    compared = collars = 0
+    for zoom in (16, 17, 18):
+        t = TMS.tile(lon, lat, zoom)
+        plain = rgba(client.get(f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png").data)
+        r = client.get(f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png?nodata=0")
+        assert r.status_code == 200
+        ours = rgba(r.data)
+        with Reader(str(path)) as reader:
+            ref = reader.tile(t.x, t.y, t.z, tilesize=256, nodata=0)
+        assert ((ours[..., 3] > 0) == (ref.mask > 0)).mean() > 0.999, zoom
+        # Without nodata the collar is black and opaque; with it, transparent.
+        collar = (plain[..., 3] > 0) & (ours[..., 3] == 0)
+        assert (plain[..., :3][collar] == 0).all(axis=1).mean() > 0.99  # black
+        collars += int(collar.sum())
+        valid = ref.mask > 0
+        compared += int(valid.sum())
+        if valid.any():
+            assert np.abs(ours[..., :3][valid].astype(int) - np.moveaxis(ref.data, 0, -1)[valid]).max() <= 1
+    assert compared > 10_000 and collars > 10_000
+
+
+def test_nodata_on_the_thumbnail(client, files):
+    ours = rgba(client.get("/api/images/collared/thumbnail.png?nodata=0&max_size=128").data)
+    with Reader(str(files / "collared.tif")) as reader:
+        ref = reader.preview(max_size=128, nodata=0)
+    assert ours.shape[:2] == ref.mask.shape
+    assert abs((ours[..., 3] == 0).mean() - (ref.mask == 0).mean()) < 0.02  # the 1/8 collar each side
+    assert abs((ours[..., 3] == 0).mean() - (1 - 0.75**2)) < 0.03
+
+
+def test_bidx_and_rescale_equal_rio_tilers_rescaled_tile(client, files):
+    path = files / "rgb_uint16.tif"
+    t = centre_tile(path, 9)
+    r = client.get(f"/api/images/rgb_uint16/tiles/{t.z}/{t.x}/{t.y}.png?bidx=3,2,1&rescale=0,20000")
+    assert r.status_code == 200
+    ours = rgba(r.data)
+    with Reader(str(path)) as reader:
+        ref = reader.tile(t.x, t.y, t.z, tilesize=256, indexes=(3, 2, 1))
+    ref_data = ref.rescale(in_range=((0, 20000),)).data
+    valid = ref.mask > 0
+    assert ((ours[..., 3] > 0) == valid).mean() > 0.999
+    assert (
+        np.abs(ours[..., :3][valid].astype(int) - np.moveaxis(ref_data, 0, -1)[valid].astype(int)).max() <= 1
+    )
+
+
+def test_one_band_is_grey(client, files):
+    t = centre_tile(files / "rgb_uint16.tif", 9)
+    r = client.get(f"/api/images/rgb_uint16/tiles/{t.z}/{t.x}/{t.y}.png?bidx=2&rescale=0,30000")
+    img = PILImage.open(io.BytesIO(r.data))
+    assert r.status_code == 200 and img.mode in ("LA", "L")
+
+
+def test_spellings_share_one_cache_entry_and_urls_keep_the_rendering(client, files):
+    t = centre_tile(files / "collared.tif", 18)
+    base = f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png"
+    first = client.get(base + "?nodata=0.0&bidx=1&bidx=2&bidx=3")
+    hits = client.get("/healthz").get_json()["cache"]["hits"]
+    again = client.get(base + "?bidx=1,2,3&nodata=0")
+    assert first.headers["ETag"] == again.headers["ETag"]
+    assert client.get("/healthz").get_json()["cache"]["hits"] == hits + 1
+    tj = client.get("/api/images/collared/tilejson.json?nodata=0&bidx=3,2,1").get_json()
+    assert "?bidx=3,2,1&nodata=0" in tj["tiles"][0]
+    feature = client.get("/api/images/collared?rescale=0,200").get_json()
+    assert (
+        "rescale=0,200" in feature["properties"]["tiles"]
+        and "rescale=0,200" in feature["properties"]["thumbnail"]
+    )
+    wmts = client.get("/api/images/collared/WMTSCapabilities.xml?nodata=0").data.decode()
+    assert "nodata=0" in wmts
