@@ -14,8 +14,10 @@ import threading
 from dataclasses import replace
 from typing import Any, Literal
 
+import numpy as np
 from cachetools import LRUCache
-from rio_tiler.errors import TileOutsideBounds
+from rasterio.warp import transform as transform_points
+from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
 
@@ -146,6 +148,36 @@ class Imagery:
                 except TileOutsideBounds:
                     raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
             return to_pixels(img, described, rendering)
+
+        return self.opener.read(image.source_url, work)
+
+    def point(self, image: Image, lon: float, lat: float, rendering: Rendering = DEFAULT) -> dict[str, Any]:
+        """The values of every band (or ``bidx``'s) at ``lon, lat`` (EPSG:4326 degrees), read at
+        full resolution: one block. Also the pixel's validity (``mask``: 255 valid, 0 not, with
+        ``nodata`` applied) and the point in the image's CRS. :class:`OutsideBounds` outside."""
+        info = self.tiled_info(image)
+        bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
+
+        def work(dataset: Any) -> dict[str, Any]:
+            with Reader(None, dataset=dataset) as reader:
+                try:
+                    found = reader.point(lon, lat, indexes=bands, **rendering.read_options())
+                except PointOutsideBounds:
+                    raise OutsideBounds(f"the point {lon},{lat} is outside this image") from None
+            values = found.array
+            valid = ~np.ma.getmaskarray(values)
+            assert info.crs is not None  # tiled_info: georeferenced
+            (x,), (y,) = transform_points("EPSG:4326", info.crs, [lon], [lat])
+            return {
+                "coordinates": [lon, lat],
+                "crs": info.crs.to_string(),
+                "crs_coordinates": [x, y],
+                "pixel": list(found.pixel_location) if found.pixel_location is not None else None,
+                "bands": list(bands),
+                "values": [None if not ok else v.item() for v, ok in zip(values.data, valid, strict=True)],
+                # As the tiles show it (render.to_pixels): with ``nodata``, invalid where every band is.
+                "mask": 255 if (valid.any() if rendering.nodata is not None else valid.all()) else 0,
+            }
 
         return self.opener.read(image.source_url, work)
 

@@ -56,3 +56,14 @@ def output_format(fmt: str) -> str:
 def query_int(name: str, default: int, low: int, high: int) -> int:
     """Query value ``name`` as a whole number from ``low`` to ``high``; ``default`` when absent."""
     return parse_int(request.args, name, default, low, high)
+
+
+def lonlat(text: str) -> tuple[float, float]:
+    """``lon,lat`` of a point route: EPSG:4326 degrees, -180..180 and -90..90."""
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BadRequest("a point is /point/{lon},{lat} in degrees (EPSG:4326)") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadRequest("a point needs -180 <= lon <= 180 and -90 <= lat <= 90")
+    return lon, lat

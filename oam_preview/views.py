@@ -29,7 +29,7 @@ from .catalog.query import ImageQuery, page_from_args
 from .errors import NotFound
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .ogc import image_layer, tilejson, wmts_capabilities
-from .query import THUMBNAIL_SIZES, output_format, query_int, tile_address
+from .query import THUMBNAIL_SIZES, lonlat, output_format, query_int, tile_address
 from .render import encode
 from .rendering import Rendering
 from .responses import cached_image, document, json_response, version_policy
@@ -159,6 +159,17 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
     return response
 
 
+def point(image_id: str, coordinates: str) -> Response:
+    """``/point/{lon},{lat}``: every band's value there (API additions, "Point values")."""
+    lon, lat = lonlat(coordinates)
+    rendering = Rendering.from_args(request.args)
+    item = image_or_404(image_id)
+    doc = current().imagery.point(item, lon, lat, rendering)
+    response = json_response({"id": item.id, **doc})
+    response.headers["Cache-Control"] = "no-store"  # one pixel: cheap, and not worth a cache entry
+    return response
+
+
 def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
     imagery = current().imagery
@@ -196,6 +207,7 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/images/<image_id>/thumbnail.<fmt>", thumbnail),
     ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
     ("/api/images/<image_id>/tilejson.json", tilejson_doc),
+    ("/api/images/<image_id>/point/<coordinates>", point),
     ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),

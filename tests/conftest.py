@@ -111,6 +111,7 @@ ROUTES = (
     "/api/images/cogeo/tiles/18/224757/101422.png",
     "/api/images/cogeo/tilejson.json",
     "/api/images/cogeo/WMTSCapabilities.xml",
+    "/api/images/cogeo/point/128.658,37.6685",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

@@ -192,3 +192,40 @@ def test_spellings_share_one_cache_entry_and_urls_keep_the_rendering(client, fil
     )
     wmts = client.get("/api/images/collared/WMTSCapabilities.xml?nodata=0").data.decode()
     assert "nodata=0" in wmts
+
+
+# -- point values -------------------------------------------------------------------------------
+
+
+def test_point_values_equal_rasterios_sample(client, files):
+    path = files / "rgb_uint16.tif"
+    with rasterio.open(path) as ds:
+        x, y = ds.xy(100, 120)  # a pixel centre, in the image's CRS
+        from rasterio.warp import transform as warp
+
+        (lon,), (lat,) = warp(ds.crs, "EPSG:4326", [x], [y])
+        want = [int(v) for v in next(ds.sample([(x, y)]))]
+        crs = ds.crs.to_string()
+    r = client.get(f"/api/images/rgb_uint16/point/{lon},{lat}")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    doc = r.get_json()
+    assert doc["values"] == want and doc["bands"] == [1, 2, 3] and doc["crs"] == crs
+    assert doc["crs_coordinates"] == pytest.approx([x, y], abs=1e-3)
+    assert doc["mask"] == (255 if all(want) else 0)
+    one = client.get(f"/api/images/rgb_uint16/point/{lon},{lat}?bidx=2").get_json()
+    assert one["values"] == [want[1]] and one["bands"] == [2]
+
+
+def test_point_in_the_collar_with_nodata(client, files):
+    lon, lat = TMS.lnglat(9497000.0 + 10, 3211000.0 - 10)  # 10 m inside the corner: the black collar
+    plain = client.get(f"/api/images/collared/point/{lon},{lat}").get_json()
+    assert plain["values"] == [0, 0, 0] and plain["mask"] == 255
+    masked = client.get(f"/api/images/collared/point/{lon},{lat}?nodata=0").get_json()
+    assert masked["mask"] == 0 and masked["values"] == [None, None, None]
+
+
+@pytest.mark.parametrize("where, status, code", [("0,0", 404, "outside_bounds"), ("x,1", 400, "bad_request"),
+                                                 ("200,0", 400, "bad_request"), ("nan,nan", 400, "bad_request")])  # fmt: skip
+def test_point_errors(client, where, status, code):
+    r = client.get(f"/api/images/collared/point/{where}")
+    assert r.status_code == status and r.get_json()["error"]["code"] == code
