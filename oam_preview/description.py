@@ -223,6 +223,37 @@ def palette_lut(colormap: dict[int, Sequence[int]]) -> np.ndarray:
     return lut
 
 
+def band_statistics(array: np.ma.MaskedArray, bands: Sequence[int], nodata: float | None) -> dict[str, Any]:
+    """``{"b1": {min, max, mean, std, count, valid_percent, percentile_2, percentile_98,
+    histogram: [counts, edges]}, …}`` of the valid pixels of ``array`` (bands, rows, cols)
+    whose bands are ``bands``; ``nodata`` also masks (a band's own value)."""
+    doc: dict[str, Any] = {}
+    for index, band in zip(bands, array, strict=True):
+        values = band.compressed()
+        if nodata is not None:
+            values = values[~np.isnan(values)] if math.isnan(nodata) else values[values != nodata]
+        if values.dtype.kind == "f":
+            values = values[np.isfinite(values)]
+        total = band.size
+        if values.size == 0:
+            doc[f"b{index}"] = {"count": 0, "valid_percent": 0.0}
+            continue
+        counts, edges = np.histogram(values, bins=10)
+        p2, p98 = (float(v) for v in np.percentile(values, (2, 98)))
+        doc[f"b{index}"] = {
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "count": int(values.size),
+            "valid_percent": round(100.0 * values.size / total, 2),
+            "percentile_2": p2,
+            "percentile_98": p98,
+            "histogram": [counts.tolist(), edges.tolist()],
+        }
+    return doc
+
+
 def _with_statistics(dataset: Any, info: ImageInfo, max_read_bytes: float) -> ImageInfo:
     """``info`` with per-band 2nd-98th percentile ranges of valid pixels from a small overview."""
     width, height = thumbnail_size(info.width, info.height, STATS_SIZE)

@@ -25,7 +25,7 @@ from .budget import check_read, read_cost, thumbnail_size, tile_read_cost
 from .catalog.model import Image
 from .config import Settings
 from .decimated import read_size, read_whole, shrink
-from .description import ImageInfo, describe
+from .description import STATS_SIZE, ImageInfo, band_statistics, describe
 from .errors import OutsideBounds
 from .freshness import Version
 from .memo import Memo
@@ -51,6 +51,7 @@ class Imagery:
         self._thumbnails: Memo[tuple[str, int, int, str], Pixels] = Memo(
             THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
         )
+        self._statistics: Memo[tuple[str, int, str], dict[str, Any]] = Memo(INFO_ENTRIES)
         # The sizes read of each file without overviews: a smaller thumbnail is shrunk from one.
         self._read_sizes: LRUCache[tuple[str, int], set[int]] = LRUCache(INFO_ENTRIES)
         self._lock = threading.Lock()
@@ -180,6 +181,26 @@ class Imagery:
             }
 
         return self.opener.read(image.source_url, work)
+
+    def statistics(self, image: Image, rendering: Rendering = DEFAULT) -> dict[str, Any]:
+        """Per shown band (every band, or ``bidx``'s): min, max, mean, std, valid percent, the 2nd
+        and 98th percentiles and a 10-bin histogram, of the valid pixels of a read of at most
+        :data:`STATS_SIZE` px a side (from an overview; the read budget applies), kept per worker
+        and file version like the description."""
+        key = self._key(image)
+        info = self.info(image)
+        bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
+
+        def work(dataset: Any) -> dict[str, Any]:
+            width, height = thumbnail_size(info.width, info.height, STATS_SIZE)
+            check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
+            if info.overviews:
+                img = rio_read(dataset, width=width, height=height, indexes=bands, **rendering.read_options())
+            else:  # each strip fetched once (see decimated); nodata applied below
+                img = read_whole(dataset, width, height, bands, info.block_shape[0])
+            return band_statistics(img.array, bands, rendering.nodata)
+
+        return self._statistics.get((*key, rendering.key()), lambda: self.opener.read(image.source_url, work))
 
     def _check_tile(self, info: ImageInfo, z: int, x: int, y: int, size: int) -> None:
         info.check_tile(z, x, y)

@@ -170,6 +170,16 @@ def point(image_id: str, coordinates: str) -> Response:
     return response
 
 
+def statistics(image_id: str) -> Response:
+    """Per-band statistics of an overview read (API additions, "Statistics")."""
+    rendering = Rendering.from_args(request.args)
+    item = image_or_404(image_id)
+    imagery = current().imagery
+    version = imagery.current_version(item, request.args.get("v"))
+    doc = {"id": item.id, **imagery.statistics(item, rendering)}
+    return document(json.dumps(doc), "application/json", version_policy(version.token))
+
+
 def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
     imagery = current().imagery
@@ -208,6 +218,7 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
     ("/api/images/<image_id>/tilejson.json", tilejson_doc),
     ("/api/images/<image_id>/point/<coordinates>", point),
+    ("/api/images/<image_id>/statistics", statistics),
     ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),

@@ -112,6 +112,7 @@ ROUTES = (
     "/api/images/cogeo/tilejson.json",
     "/api/images/cogeo/WMTSCapabilities.xml",
     "/api/images/cogeo/point/128.658,37.6685",
+    "/api/images/cogeo/statistics",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

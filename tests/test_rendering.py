@@ -229,3 +229,38 @@ def test_point_in_the_collar_with_nodata(client, files):
 def test_point_errors(client, where, status, code):
     r = client.get(f"/api/images/collared/point/{where}")
     assert r.status_code == status and r.get_json()["error"]["code"] == code
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+def test_statistics_equal_numpy_on_the_same_read(client, files):
+    from rio_tiler.reader import read as rio_read
+
+    from oam_preview.budget import thumbnail_size
+    from oam_preview.description import STATS_SIZE
+
+    path = files / "rgb_uint16.tif"
+    r = client.get("/api/images/rgb_uint16/statistics")
+    assert r.status_code == 200 and r.headers.get("ETag")
+    doc = r.get_json()
+    with rasterio.open(path) as ds:
+        width, height = thumbnail_size(ds.width, ds.height, STATS_SIZE)
+        img = rio_read(ds, width=width, height=height, indexes=(1, 2, 3))
+    for i, band in enumerate(img.array, start=1):
+        values = band.compressed()
+        got = doc[f"b{i}"]
+        assert got["min"] == values.min() and got["max"] == values.max()
+        assert got["mean"] == pytest.approx(values.mean()) and got["std"] == pytest.approx(values.std())
+        assert got["percentile_2"] == pytest.approx(np.percentile(values, 2))
+        assert got["percentile_98"] == pytest.approx(np.percentile(values, 98))
+        assert got["valid_percent"] == pytest.approx(100 * values.size / band.size, abs=0.01)
+        assert got["histogram"][0] == np.histogram(values, bins=10)[0].tolist()
+    assert 60 < doc["b1"]["valid_percent"] < 80  # the file's nodata=0 (30 % of it)
+
+
+def test_statistics_with_bidx_and_nodata(client):
+    doc = client.get("/api/images/collared/statistics?bidx=2").get_json()
+    assert list(doc) == ["id", "b2"] and doc["b2"]["min"] == 0
+    masked = client.get("/api/images/collared/statistics?bidx=2&nodata=0").get_json()["b2"]
+    assert masked["min"] >= 40 and masked["valid_percent"] == pytest.approx(100 * 0.75**2, abs=1.5)
