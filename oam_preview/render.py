@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from .errors import BadRequest
-from .rendering import DEFAULT, Rendering
+from .rendering import DEFAULT, Rendering, colormap_lut
 
 if TYPE_CHECKING:
     from rio_tiler.models import ImageData
@@ -96,7 +96,7 @@ def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -
         mask = np.minimum(mask, img.alpha_mask)
     ranges = display_ranges(info, rendering)
     palette = info.mode == "palette" and info.palette is not None and rendering.bidx in (None, info.bands)
-    if palette and rendering.rescale is None:
+    if palette and rendering.rescale is None and rendering.colormap_name is None:
         assert info.palette is not None
         rgba = info.palette[np.clip(array.data[0], 0, 255).astype(np.uint8)]
         data = np.moveaxis(rgba[..., :3], -1, 0)
@@ -109,6 +109,12 @@ def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -
             data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
     else:
         data = array.data.astype(np.uint8, copy=False)
+    if rendering.colormap_name is not None:
+        if data.shape[0] != 1:
+            raise BadRequest("colormap_name colours one band: this image shows three (use bidx=N)")
+        rgba = colormap_lut(rendering.colormap_name)[data[0]]
+        data = np.moveaxis(rgba[..., :3], -1, 0)
+        mask = np.minimum(mask, rgba[..., 3])
     if not mask.all():  # most tiles are opaque: no copy for them
         data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
     return Pixels(np.ascontiguousarray(data), mask)

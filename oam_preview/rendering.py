@@ -1,4 +1,4 @@
-"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx`` and ``rescale``.
+"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx``, ``rescale``, ``colormap_name``.
 
 TiTiler's parameter names. A :class:`Rendering` is an immutable value parsed
 from a query (a bad value is a 400 ``bad_request`` naming the parameter); its
@@ -8,9 +8,12 @@ URLs the server emits, so two spellings of one rendering share one entry.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from .errors import BadRequest
 
@@ -36,6 +39,8 @@ class Rendering:
     nodata: float | None = None
     bidx: tuple[int, ...] | None = None
     rescale: tuple[tuple[float, float], ...] | None = None
+    #: One of rio-tiler's colormaps, for one shown band (its 0-255 values after the stretch).
+    colormap_name: str | None = None
 
     @classmethod
     def from_args(cls, args: Args) -> Rendering:
@@ -74,11 +79,23 @@ class Rendering:
             rescale = tuple(parsed)
             if bidx is not None and len(rescale) not in (1, len(bidx)):
                 raise BadRequest("rescale must be given once, or once per band of bidx")
-        return cls(nodata, bidx, rescale)
+        colormap_name = None
+        names = args.getlist("colormap_name")
+        if names:
+            colormap_name = names[-1].lower()
+            if colormap_name not in colormap_names():
+                raise BadRequest(
+                    f"colormap_name {names[-1][:40]!r} is not a colormap: see /api/colormaps for the names"
+                )
+            if bidx is not None and len(bidx) != 1:
+                raise BadRequest("colormap_name colours one band: use it with one bidx")
+        return cls(nodata, bidx, rescale, colormap_name)
 
     @property
     def is_default(self) -> bool:
-        return self.nodata is None and self.bidx is None and self.rescale is None
+        return (
+            self.nodata is None and self.bidx is None and self.rescale is None and self.colormap_name is None
+        )
 
     def to_args(self) -> list[tuple[str, str]]:
         """The canonical query pairs of this rendering (none for the default one)."""
@@ -89,6 +106,8 @@ class Rendering:
             pairs.append(("nodata", _number(str(self.nodata))))
         for low, high in self.rescale or ():
             pairs.append(("rescale", f"{_number(str(low))},{_number(str(high))}"))
+        if self.colormap_name is not None:
+            pairs.append(("colormap_name", self.colormap_name))
         return pairs
 
     def key(self) -> str:
@@ -116,3 +135,25 @@ class Rendering:
 
 
 DEFAULT = Rendering()
+
+
+@functools.cache
+def colormap_names() -> frozenset[str]:
+    """rio-tiler's colormap names (loaded once: importing its colormaps reads their files)."""
+    from rio_tiler.colormap import cmap
+
+    return frozenset(cmap.list())
+
+
+@functools.cache
+def colormap_lut(name: str) -> np.ndarray:
+    """The (256, 4) uint8 RGBA lookup table of colormap ``name``."""
+    from rio_tiler.colormap import cmap
+
+    colours = cmap.get(name)
+    assert isinstance(colours, dict)  # rio-tiler's own colormaps are 256 entries, not intervals
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    for value, rgba in colours.items():
+        if 0 <= int(value) < 256:
+            lut[int(value)] = tuple(int(c) for c in rgba)
+    return lut

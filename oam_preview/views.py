@@ -31,7 +31,7 @@ from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .ogc import image_layer, tilejson, wmts_capabilities
 from .query import THUMBNAIL_SIZES, lonlat, output_format, query_int, tile_address
 from .render import encode
-from .rendering import Rendering
+from .rendering import Rendering, colormap_lut, colormap_names
 from .responses import cached_image, document, json_response, version_policy
 from .serve import WORKER
 from .services import current
@@ -180,6 +180,20 @@ def statistics(image_id: str) -> Response:
     return document(json.dumps(doc), "application/json", version_policy(version.token))
 
 
+def colormaps() -> Response:
+    """The names ``colormap_name`` accepts."""
+    return document(json.dumps({"colormaps": sorted(colormap_names())}), "application/json")
+
+
+def colormap(name: str) -> Response:
+    """One colormap's 256 stops ``[value, [r, g, b, a]]``: a legend for a page."""
+    if name.lower() not in colormap_names():
+        raise NotFound(f"no colormap {name[:40]!r}: see /api/colormaps")
+    lut = colormap_lut(name.lower())
+    doc = {"name": name.lower(), "stops": [[i, lut[i].tolist()] for i in range(256)]}
+    return document(json.dumps(doc), "application/json")
+
+
 def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
     imagery = current().imagery
@@ -219,6 +233,8 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/images/<image_id>/tilejson.json", tilejson_doc),
     ("/api/images/<image_id>/point/<coordinates>", point),
     ("/api/images/<image_id>/statistics", statistics),
+    ("/api/colormaps", colormaps),
+    ("/api/colormaps/<name>", colormap),
     ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),

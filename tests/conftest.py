@@ -113,6 +113,8 @@ ROUTES = (
     "/api/images/cogeo/WMTSCapabilities.xml",
     "/api/images/cogeo/point/128.658,37.6685",
     "/api/images/cogeo/statistics",
+    "/api/colormaps",
+    "/api/colormaps/viridis",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

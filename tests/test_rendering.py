@@ -264,3 +264,37 @@ def test_statistics_with_bidx_and_nodata(client):
     assert list(doc) == ["id", "b2"] and doc["b2"]["min"] == 0
     masked = client.get("/api/images/collared/statistics?bidx=2&nodata=0").get_json()["b2"]
     assert masked["min"] >= 40 and masked["valid_percent"] == pytest.approx(100 * 0.75**2, abs=1.5)
+
+
+# -- colormaps ----------------------------------------------------------------------------------
+
+
+def test_colormap_name_equals_rio_tilers_colormapped_tile(client, files):
+    from rio_tiler.colormap import apply_cmap, cmap
+
+    path = files / "rgb_uint16.tif"
+    t = centre_tile(path, 9)
+    url = f"/api/images/rgb_uint16/tiles/{t.z}/{t.x}/{t.y}.png?bidx=1&rescale=0,20000&colormap_name=viridis"
+    r = client.get(url)
+    assert r.status_code == 200
+    ours = rgba(r.data)
+    with Reader(str(path)) as reader:
+        ref = reader.tile(t.x, t.y, t.z, tilesize=256, indexes=(1,))
+    data, alpha = apply_cmap(ref.rescale(in_range=((0, 20000),)).data, cmap.get("viridis"))
+    valid = (ref.mask > 0) & (alpha > 0)
+    assert ((ours[..., 3] > 0) == valid).mean() > 0.999
+    assert np.abs(ours[..., :3][valid].astype(int) - np.moveaxis(data, 0, -1)[valid].astype(int)).max() <= 3
+
+
+def test_colormap_errors_and_legend(client, files):
+    t = centre_tile(files / "collared.tif", 18)
+    tile = f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png"
+    r = client.get(tile + "?colormap_name=nope")
+    assert r.status_code == 400 and "colormap_name" in r.get_json()["error"]["message"]
+    r = client.get(tile + "?colormap_name=viridis")  # three bands shown
+    assert r.status_code == 400 and "one band" in r.get_json()["error"]["message"]
+    assert client.get(tile + "?colormap_name=viridis&bidx=1").status_code == 200
+    legend = client.get("/api/colormaps/viridis").get_json()
+    assert len(legend["stops"]) == 256 and legend["stops"][0] == [0, [68, 1, 84, 255]]
+    assert "viridis" in client.get("/api/colormaps").get_json()["colormaps"]
+    assert client.get("/api/colormaps/nope").status_code == 404
