@@ -41,16 +41,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    directory = geotiff_dir()
-    if directory is None:
-        print("shared/data/geotiff not found", file=sys.stderr)
-        return 2
     from playwright.sync_api import sync_playwright
 
     from oam_preview.fileserver import FileServer
 
     images = synthetic_images(args.records)
-    with tempfile.TemporaryDirectory() as tmp, FileServer(directory) as files:
+    with tempfile.TemporaryDirectory() as tmp, FileServer(geotiff_dir(Path(tmp) / "geotiffs")) as files:
         catalog = write_catalog(Path(tmp) / "catalog.geojson", images, files.url)
         started = time.perf_counter()
         with serve_app(catalog, images=images) as live, sync_playwright() as playwright:

@@ -24,6 +24,7 @@ from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
 from oam_preview.fileserver import FileServer
 
+from .support import geotiffs
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
@@ -34,16 +35,6 @@ os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GEOTIFFS = DATA / "geotiff"
-#: The project's shared data, beside the repository; tests using it skip without it.
-SHARED = HERE.parent.parent / "shared" / "data"
-SHARED_GEOTIFFS = SHARED / "geotiff"
-
-
-def shared_file(name: str) -> Path:
-    path = SHARED_GEOTIFFS / name
-    if not path.exists():
-        pytest.skip(f"../shared/data/geotiff/{name} is not here")
-    return path
 
 
 def write_cog(path: Path, width: int, height: int, *, seed: int = 0, overviews: bool = True) -> Path:
@@ -101,7 +92,8 @@ def write_stripped(path: Path, width: int, height: int, crs: str = "EPSG:32618")
     return path
 
 
-#: Every route of the API with an image that exists, for tests that sweep them all.
+#: A URL of every route rule, with an image that exists, for the tests that sweep them all
+#: (``test_routes_reach_every_rule`` checks that none is missing).
 ROUTES = (
     "/",
     "/healthz",
@@ -115,6 +107,10 @@ ROUTES = (
     "/api/images/cogeo/statistics",
     "/api/colormaps",
     "/api/colormaps/viridis",
+    "/api/mosaic/tiles/18/224757/101422.png?ids=cogeo",
+    "/api/mosaic/tilejson.json",
+    "/api/mosaic/WMTSCapabilities.xml",
+    "/metrics",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )
@@ -122,14 +118,11 @@ ROUTES = (
 
 @pytest.fixture(scope="session")
 def tiff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files the test server serves: fixtures, shared files when present, generated and broken ones."""
+    """The files the test server serves: the committed fixtures, generated ones and broken ones."""
     root = tmp_path_factory.mktemp("tiffs")
     for src in sorted(GEOTIFFS.glob("*.tif")):
         shutil.copy(src, root / src.name)
-    if SHARED_GEOTIFFS.is_dir():
-        for src in sorted(SHARED_GEOTIFFS.glob("*.tif")):
-            if not (root / src.name).exists():
-                shutil.copy(src, root / src.name)
+    geotiffs.write_all(root)
     write_cog(root / "synthetic_cog.tif", 2048, 2048)
     write_stripped(root / "stripped.tif", 2000, 1500)
     # A stripped file with an external .ovr, as `gdaladdo` leaves it.
@@ -194,7 +187,11 @@ def catalog_doc(server_url: str, names: list[str], slow_url: str | None = None) 
 @pytest.fixture(scope="session")
 def catalog(tiff_server: FileServer, tiff_dir: Path, slow_server: FileServer) -> Catalog:
     names = sorted(p.name for p in tiff_dir.glob("*.tif"))
-    return load_document(catalog_doc(tiff_server.url, names, slow_server.url))
+    doc = catalog_doc(tiff_server.url, names, slow_server.url)
+    # One record with its footprint, as a catalog gives it, so the mosaic has an image to show.
+    (cogeo,) = (f for f in doc["features"] if f["id"] == "cogeo")
+    cogeo["bbox"] = [128.65540, 37.66643, 128.66089, 37.67078]
+    return load_document(doc)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +17,11 @@ from rasterio.warp import transform_bounds
 
 from oam_preview import create_app, create_blueprint
 from oam_preview.catalog import load_document
+from oam_preview.fileserver import FileServer
 from oam_preview.tiles import TMS
 
-from .conftest import catalog_doc
+from .conftest import GEOTIFFS, catalog_doc
+from .support.geotiffs import GENERATED
 from .support.loopback import LOOPBACK_ALLOW
 
 
@@ -307,12 +310,10 @@ def test_etag_and_304(client):
 
 
 def test_not_georeferenced(client):
-    if client.get("/api/images/cog_no_gcps").status_code == 404:
-        pytest.skip("cog_no_gcps.tif comes from ../shared")
-    r = client.get("/api/images/cog_no_gcps/tiles/1/0/0.png")
+    r = client.get("/api/images/no_georef/tiles/1/0/0.png")
     assert r.status_code == 422 and error_of(r) == "not_georeferenced"
-    assert client.get("/api/images/cog_no_gcps/thumbnail.png").status_code == 200
-    assert error_of(client.get("/api/images/cog_no_gcps/tilejson.json")) == "not_georeferenced"
+    assert client.get("/api/images/no_georef/thumbnail.png").status_code == 200
+    assert error_of(client.get("/api/images/no_georef/tilejson.json")) == "not_georeferenced"
 
 
 @pytest.mark.parametrize(
@@ -467,21 +468,21 @@ def test_reverse_proxy_headers(catalog):
     assert tj["tiles"][0].startswith("http://localhost/preview/")
 
 
-def test_no_route_takes_a_url_to_fetch(client, tiff_server):
-    """A client-supplied URL is never fetched: the canary server sees no request."""
-    canary = f"{tiff_server.url}/cogeo.tif"
-    tiff_server.traffic.reset()
-    for path in (
-        f"/api/images?url={canary}",
-        f"/api/images/cogeo/thumbnail.png?url={canary}&max_size=17",
-        f"/api/images/{canary}/thumbnail.png",
-        f"/?url={canary}",
-    ):
-        client.get(path)
-    by_path = tiff_server.traffic.by_path
-    # cogeo may be read for its own (catalog) thumbnail, but only through the catalog's URL,
-    # and nothing else is asked for.
-    assert set(by_path) <= {"/cogeo.tif"}
+def test_no_route_takes_a_url_to_fetch(client, tiff_dir):
+    """A client-supplied URL is never fetched: a canary server that no catalog lists sees no request."""
+    with FileServer(tiff_dir) as canary_server:
+        canary = f"{canary_server.url}/cogeo.tif"
+        for path in (
+            f"/api/images?url={canary}",
+            f"/api/images/cogeo/thumbnail.png?url={canary}&max_size=17",
+            f"/api/images/cogeo/tiles/18/224757/101422.png?url={canary}&source={canary}",
+            f"/api/images/cogeo/tilejson.json?url={canary}",
+            f"/api/mosaic/tiles/18/224757/101422.png?url={canary}",
+            f"/api/images/{canary}/thumbnail.png",
+            f"/?url={canary}",
+        ):
+            assert client.get(path).status_code < 500, path
+        assert canary_server.traffic.requests == 0, canary_server.traffic.by_path
 
 
 def test_catalog_file_settings(tmp_path, tiff_server):
@@ -491,34 +492,18 @@ def test_catalog_file_settings(tmp_path, tiff_server):
     assert app.test_client().get("/api/images/cogeo/tilejson.json").status_code == 200
 
 
-SHARED_NAMES = [
-    "NE1_50M_SR",
-    "RGB.byte",
-    "bahamas_rgb",
-    "cog_cmap",
-    "cog_dateline",
-    "cog_gcps",
-    "cog_no_gcps",
-    "cog_rgb_mask",
-    "cog_rgba",
-    "cogeo",
-    "dem",
-    "goes",
-    "nt_20201024_f18_nrt_s",
-    "pix4d_alpha_nodata",
-    "rgb_uint16",
-]
+#: Every GeoTIFF the test server holds that a catalog could list: the committed real files and the
+#: generated ones (tests/support/geotiffs.py).
+REAL_NAMES = sorted(p.stem for p in GEOTIFFS.glob("*.tif")) + sorted(Path(n).stem for n in GENERATED)
 
 
-@pytest.mark.parametrize("image_id", SHARED_NAMES)
+@pytest.mark.parametrize("image_id", REAL_NAMES)
 def test_every_real_file_renders_or_answers_a_clear_error(client, image_id):
-    if client.get(f"/api/images/{image_id}").status_code == 404:
-        pytest.skip(f"{image_id}.tif comes from ../shared")
     thumb = client.get(f"/api/images/{image_id}/thumbnail.png")
     assert thumb.status_code == 200
     assert max(PILImage.open(io.BytesIO(thumb.data)).size) <= 256
     tj = client.get(f"/api/images/{image_id}/tilejson.json")
-    if image_id == "cog_no_gcps":
+    if image_id == "no_georef":
         assert error_of(tj) == "not_georeferenced"
         return
     doc = tj.get_json()

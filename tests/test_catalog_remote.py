@@ -6,6 +6,7 @@ import copy
 import http.server
 import json
 import logging
+import shutil
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,9 +21,10 @@ from oam_preview.catalog.fetch import RETRY_BACKOFF
 from oam_preview.catalog.oam import page_url
 from oam_preview.fileserver import FileServer
 
+from .support.geotiffs import GENERATED, write_all
 from .support.loopback import LoopbackServer
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 #: path -> handler(query) -> (status, JSON-able body or bytes)
 Routes = dict[str, Callable[[dict[str, str]], tuple[int, object]]]
@@ -83,10 +85,8 @@ def serve() -> Iterator[Callable[[Routes], JsonServer]]:
 
 @pytest.fixture
 def oam_records() -> list[dict]:
-    """25 records made from the real 10-record /meta response (ids made unique)."""
-    path = SHARED / "catalogs" / "oam_meta_api_response10.json"
-    if not path.is_file():
-        pytest.skip(f"{path} is not present")
+    """25 records made from a 10-record /meta page (ids made unique)."""
+    path = DATA / "catalogs" / "oam_meta_page.json"
     real = json.loads(path.read_text())["results"]
     records = []
     for n in range(25):
@@ -319,19 +319,20 @@ def test_directory_of_geotiffs(geotiff_dir):
     assert [name for name, _ in catalog.skipped] == ["broken.tif"]
 
 
-def test_directory_of_the_shared_geotiffs():
-    root = SHARED / "geotiff"
-    if not root.is_dir():
-        pytest.skip(f"{root} is not present")
-    catalog = load(str(root))
-    assert len(catalog) == 15 and catalog.skipped == ()
-    assert catalog.get("RGB.byte").bbox == pytest.approx((-78.959, 23.565, -76.575, 25.551), abs=1e-3)
-    assert catalog.get("RGB.byte").gsd == pytest.approx(300, rel=1e-3)
+def test_directory_of_the_test_geotiffs(tmp_path):
+    """Every committed and generated fixture, as a directory catalog: one image each, none skipped."""
+    for src in (DATA / "geotiff").glob("*.tif"):
+        shutil.copy(src, tmp_path / src.name)
+    write_all(tmp_path)
+    catalog = load(str(tmp_path))
+    assert len(catalog) == 8 + len(GENERATED) and catalog.skipped == ()
+    assert catalog.get("landsat_stripped").bbox == pytest.approx((-78.959, 23.565, -76.575, 25.551), abs=1e-3)
+    assert catalog.get("landsat_stripped").gsd == pytest.approx(300, rel=1e-3)
     west, _, east, _ = catalog.get("cog_dateline").bbox
     assert (west, east) == pytest.approx((177.999, -178.514), abs=1e-3)
-    assert catalog.get("cog_no_gcps").footprint is None  # listed: its thumbnail still works
-    assert catalog.get("cog_gcps").bbox is not None  # from its GCPs
+    assert catalog.get("no_georef").footprint is None  # listed: its thumbnail still works
+    assert catalog.get("gcps").bbox == pytest.approx((75.6, 9.3, 78.1, 11.2), abs=0.02)  # from its GCPs
     # Corners off the Earth: the footprint is the bbox of the visible disk.
     west, south, east, north = catalog.get("goes").bbox
     assert -150 < west < -140 and -10 < east < 0 and -70 < south < -60 and 60 < north < 70
-    assert catalog.get("nt_20201024_f18_nrt_s").bbox[1] == -90.0  # contains the pole
+    assert catalog.get("south_pole").bbox[1] == -90.0  # contains the pole

@@ -20,15 +20,6 @@ from oam_preview.catalog.records import gsd_in_metres
 from oam_preview.geometry import degrees_to_metres, footprint_from_bbox, metres_per_degree
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogs"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "catalogs"
-
-
-def shared(name: str) -> Path:
-    """An AGPL-licensed fixture that stays in ../shared (see tests/data/catalogs/README.md)."""
-    path = SHARED / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not present")
-    return path
 
 
 def utc(text: str) -> datetime:
@@ -39,21 +30,21 @@ def utc(text: str) -> datetime:
 
 
 def test_oam_api_response_page():
-    catalog = load(str(shared("oam_meta_api_response10.json")))
+    catalog = load(str(DATA / "oam_meta_page.json"))
     assert len(catalog) == 10 and catalog.skipped == ()
-    image = catalog.get("59e62b863d6412ef72209ae1")
+    image = catalog.get("5f00a0b0c0d0e0f0a0b0c000")
     assert image.source_url == (
-        "http://oin-hotosm-temp.s3.amazonaws.com/573a17d4cd0663bb003c32b6/0/575fcf142b67227a79b4fbfd.tif"
+        "https://oin-example.s3.amazonaws.com/5f00a0b0c0d0e0f0a0b0d000/0/5f00a0b0c0d0e0f0a0b0c000.tif"
     )
-    assert image.title == "Carretera _ Puente Rio Chico"
-    assert image.bbox == pytest.approx((-80.4248105, -0.9801462, -80.418725308, -0.9748217))
+    assert image.title == "Bridge over the Rio Verde"
+    assert image.bbox == pytest.approx((-78.5153, -0.2235, -78.5093, -0.2185))
     assert isinstance(image.footprint, Polygon)
-    # gsd 1.857e-07 is in degrees (EPSG:4326 record): about 2 cm on the ground.
-    assert image.gsd == pytest.approx(0.0206, abs=0.0005)
-    assert image.acquisition_start == utc("2016-04-27T05:00:00")
-    assert image.acquisition_end == utc("2016-04-28T17:00:03")
+    # gsd 1.347e-07 is in degrees (EPSG:4326 record): 1.5 cm on the ground.
+    assert image.gsd == pytest.approx(0.015, rel=0.005)  # written with 111,320 m a degree: a sphere
+    assert image.acquisition_start == utc("2017-01-10T05:00:00")
+    assert image.acquisition_end == utc("2017-01-10T17:30:00")
     assert image.license == "CC-BY 4.0"  # from the envelope's meta
-    assert image.provider == "redacted"
+    assert image.provider == "Survey team 1"
     assert image.platform == "uav"
     assert image.properties["oam_tms"].endswith("/{z}/{x}/{y}.png")
     assert "contact" not in image.properties
@@ -65,10 +56,10 @@ def test_oam_api_response_page():
 
 
 def test_oam_meta_single_record_response():
-    doc = json.loads(shared("oam_meta_api_response10.json").read_text())
+    doc = json.loads((DATA / "oam_meta_page.json").read_text())
     doc["results"] = doc["results"][4]  # /meta/{id} answers one object
     catalog = load_document(doc)
-    assert [i.id for i in catalog.images] == ["59e62b903d6412ef7220a02f"]
+    assert [i.id for i in catalog.images] == ["5f00a0b0c0d0e0f0a0b0c004"]
 
 
 def test_oin_meta_json():
@@ -138,19 +129,19 @@ def test_stac_item_collection_without_media_types():
 
 
 def test_oam_stac_item_matches_meta_record():
-    (item,) = load(str(shared("oam_stac_item_59e62b903d6412ef7220a02f.json"))).images
-    meta = load(str(shared("oam_meta_api_response10.json"))).get(item.id)
+    (item,) = load(str(DATA / "oam_stac_item.json")).images
+    meta = load(str(DATA / "oam_meta_page.json")).get(item.id)
     assert item.source_url == meta.source_url
     assert item.properties["stac_asset"] == "image"
-    assert item.title == "Pisgah Crater Cinder Cone" == meta.title
-    # STAC gsd 2.99e-07 with proj:code EPSG:4326 is degrees too: same metres as /meta.
+    assert item.title == "Cinder cone north flank" == meta.title
+    # STAC gsd 2.95e-07 with proj:code EPSG:4326 is degrees too: same metres as /meta.
     assert item.gsd == pytest.approx(meta.gsd)
-    assert item.license == "CC-BY-4.0" and item.provider == "redacted"
+    assert item.license == "CC-BY-4.0" and item.provider == "Survey team 5"
     assert item.bbox == pytest.approx(meta.bbox)
 
 
 def test_oam_stac_collection_without_items_is_empty():
-    catalog = load(str(shared("oam_stac_collection.json")))
+    catalog = load(str(DATA / "oam_stac_collection.json"))
     assert len(catalog) == 0 and catalog.skipped == ()
 
 

@@ -23,7 +23,6 @@ from oam_preview.imagery import Imagery
 from oam_preview.opener import Opener
 from oam_preview.tiles import TMS, resolution, xy_bounds, zoom_for_resolution
 
-from .conftest import shared_file
 from .support.loopback import LOOPBACK_ALLOW
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
@@ -201,10 +200,9 @@ def test_thumbnail_reads_an_overview_not_full_resolution(imagery, tiff_server, t
 
 
 def test_cog_and_stripped_copies_give_the_same_tile(imagery, tiff_server):
-    shared_file("RGB.byte.tif")
     t = TMS.tile(-77.7, 24.6, 9)  # native zoom: no overview involved
-    a = imagery.tile(remote(tiff_server, "RGB.byte.tif"), t.z, t.x, t.y)
-    b = imagery.tile(remote(tiff_server, "bahamas_rgb.tif"), t.z, t.x, t.y)
+    a = imagery.tile(remote(tiff_server, "landsat_stripped.tif"), t.z, t.x, t.y)
+    b = imagery.tile(remote(tiff_server, "landsat_cog.tif"), t.z, t.x, t.y)
     np.testing.assert_array_equal(a.mask, b.mask)
     np.testing.assert_array_equal(a.data, b.data)
 
@@ -233,8 +231,7 @@ def test_dateline_image_tiles_on_both_sides(imagery, tiff_server, lon):
 
 
 def test_polar_image_tiles_within_web_mercator(imagery, tiff_server):
-    shared_file("nt_20201024_f18_nrt_s.tif")
-    image = remote(tiff_server, "nt_20201024_f18_nrt_s.tif")
+    image = remote(tiff_server, "south_pole.tif")
     info = imagery.info(image)
     assert info.mercator_bounds()[1] == pytest.approx(-85.0511, abs=1e-3)
     pixels = imagery.tile(image, 2, 1, 3)
@@ -244,12 +241,11 @@ def test_polar_image_tiles_within_web_mercator(imagery, tiff_server):
 
 
 def test_gcp_image_is_warped_with_its_gcps(imagery, tiff_server, tiff_dir):
-    shared_file("cog_gcps.tif")
-    image = remote(tiff_server, "cog_gcps.tif")
+    image = remote(tiff_server, "gcps.tif")
     assert imagery.info(image).georeference == "gcps"
     t = TMS.tile(77.0, 10.2, 10)
     ours = imagery.tile(image, t.z, t.x, t.y)
-    with warnings.catch_warnings(), Reader(str(tiff_dir / "cog_gcps.tif")) as reader:
+    with warnings.catch_warnings(), Reader(str(tiff_dir / "gcps.tif")) as reader:
         warnings.simplefilter("ignore")
         ref = reader.tile(t.x, t.y, t.z)
     np.testing.assert_array_equal(ours.mask > 0, ref.mask > 0)
@@ -257,9 +253,8 @@ def test_gcp_image_is_warped_with_its_gcps(imagery, tiff_server, tiff_dir):
 
 
 def test_not_georeferenced_has_thumbnail_not_tiles(imagery, tiff_server):
-    shared_file("cog_no_gcps.tif")
-    image = remote(tiff_server, "cog_no_gcps.tif")
-    assert imagery.thumbnail(image, 128).data.shape == (1, 84, 128)
+    image = remote(tiff_server, "no_georef.tif")
+    assert imagery.thumbnail(image, 128).data.shape == (3, 84, 128)
     with pytest.raises(NotGeoreferenced):
         imagery.tile(image, 0, 0, 0)
 
@@ -304,24 +299,21 @@ def test_upstream_requests_per_tile(imagery, tiff_server, tiff_dir):
 
 
 def test_gcp_footprint_covers_every_corner(tiff_dir):
-    shared_file("cog_gcps.tif")
-    with rasterio.open(tiff_dir / "cog_gcps.tif") as ds:
+    with rasterio.open(tiff_dir / "gcps.tif") as ds:
         footprint, gsd = geographic_footprint(ds)
-    # The README's WGS84 bounds of the GCP-warped image.
-    assert footprint.bounds == pytest.approx((75.605, 9.226, 78.204, 11.190), abs=0.02)
-    assert 150 < gsd < 250
+    # The outermost of its GCPs (tests/support/geotiffs.py): 640 x 420 px over about 2.5 x 1.9 degrees.
+    assert footprint.bounds == pytest.approx((75.6, 9.3, 78.1, 11.2), abs=0.02)
+    assert 400 < gsd < 480
 
 
 def test_degree_gsd_is_converted_at_the_image_latitude(tiff_dir):
-    shared_file("NE1_50M_SR.tif")
-    with rasterio.open(tiff_dir / "NE1_50M_SR.tif") as ds:
+    with rasterio.open(tiff_dir / "lonlat_stripped.tif") as ds:
         footprint, gsd = geographic_footprint(ds)
     assert footprint.bounds == pytest.approx((129, 29, 146, 54))
     assert gsd == pytest.approx(3210, rel=0.01)  # 0.0333°, square of the same area at 41.5°N
 
 
 def test_polar_footprint_reaches_the_pole(tiff_dir):
-    shared_file("nt_20201024_f18_nrt_s.tif")
-    with rasterio.open(tiff_dir / "nt_20201024_f18_nrt_s.tif") as ds:
+    with rasterio.open(tiff_dir / "south_pole.tif") as ds:
         footprint, _ = geographic_footprint(ds)
     assert footprint.bounds == pytest.approx((-180, -90, 180, -39.23), abs=0.01)

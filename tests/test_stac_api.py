@@ -19,7 +19,7 @@ from oam_preview.catalog.store import CatalogStore
 
 from .stac_api_server import StacApiServer, oam_item
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "catalogs"
+DATA = Path(__file__).resolve().parent / "data" / "catalogs"
 ITEMS = 1000
 
 
@@ -169,12 +169,9 @@ def test_oam_style_items(api: StacApiServer) -> None:
     assert "oam:producer_name" not in props and props["platform"] == "satellite"
 
 
-def test_the_shared_oam_stac_item() -> None:
-    path = SHARED / "oam_stac_item_59e62b903d6412ef7220a02f.json"
-    if not path.exists():
-        pytest.skip(f"{path} is not here")
-    (image,) = load(str(path)).images
-    assert image.platform == "uav" and image.provider == "redacted" and image.license == "CC-BY-4.0"
+def test_an_oam_stac_item() -> None:
+    (image,) = load(str(DATA / "oam_stac_item.json")).images
+    assert image.platform == "uav" and image.provider == "Survey team 5" and image.license == "CC-BY-4.0"
     assert image.feature_properties()["source_thumbnail"].endswith("_thumb.png")
     assert 0.02 < image.gsd < 0.05  # 3e-7 degrees at 34.7° N
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.system import missing
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = os.environ.get("OAM_PREVIEW_CHROMIUM", "/usr/bin/chromium")
@@ -38,24 +40,18 @@ CHROMIUM_ARGS = [
 
 XSS_TITLE = '<script>window.__xss = "script"</script><img src=x onerror="window.__xss = \'img\'">'
 
-# The shared test GeoTIFFs: where a session finds them, and where CI lays
-# its copy of shared/ beside the clone.
-GEOTIFF_DIRS = [
-    os.environ.get("OAM_PREVIEW_GEOTIFF_DIR", ""),
-    str(REPO.parent / "shared" / "data" / "geotiff"),
-    "/work/shared/data/geotiff",
-]
+GEOTIFFS = REPO / "tests" / "data" / "geotiff"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+def geotiff_dir(root: Path) -> Path:
+    """``root`` filled with the page tests' GeoTIFFs: the committed fixtures and the generated ones."""
+    from tests.support.geotiffs import write_all
 
-
-def geotiff_dir() -> Path | None:
-    for candidate in GEOTIFF_DIRS:
-        if candidate and (Path(candidate) / "cogeo.tif").is_file():
-            return Path(candidate)
-    return None
+    root.mkdir(parents=True, exist_ok=True)
+    for src in GEOTIFFS.glob("*.tif"):
+        shutil.copy(src, root / src.name)
+    write_all(root)
+    return root
 
 
 # ------------------------------------------------------------------ catalog
@@ -90,7 +86,7 @@ def footprint_bbox(path: Path) -> tuple[float, float, float, float]:
 def catalog_images(directory: Path) -> list[Image]:
     """The small catalog most tests use: three real images and a hostile title."""
     korea = footprint_bbox(directory / "cogeo.tif")
-    bahamas = footprint_bbox(directory / "bahamas_rgb.tif")
+    bahamas = footprint_bbox(directory / "landsat_cog.tif")
     colorado = footprint_bbox(directory / "cog_rgba.tif")
     return [
         Image(
@@ -105,7 +101,7 @@ def catalog_images(directory: Path) -> list[Image]:
         ),
         Image(
             "bahamas-landsat",
-            "bahamas_rgb.tif",
+            "landsat_cog.tif",
             "Bahamas satellite mosaic",
             bahamas,
             "2018-06-01",
@@ -236,11 +232,14 @@ def serve_app(
 
 
 @pytest.fixture(scope="session")
-def browser_geotiffs() -> Iterator[str]:
-    """Base URL of a range-request file server over the shared GeoTIFFs."""
-    directory = geotiff_dir()
-    if directory is None:
-        pytest.skip("the shared test GeoTIFFs (shared/data/geotiff) are not here")
+def browser_geotiff_dir(tmp_path_factory) -> Path:
+    return geotiff_dir(tmp_path_factory.mktemp("browser-geotiffs"))
+
+
+@pytest.fixture(scope="session")
+def browser_geotiffs(browser_geotiff_dir: Path) -> Iterator[str]:
+    """Base URL of a range-request file server over the page tests' GeoTIFFs."""
+    directory = browser_geotiff_dir
     from oam_preview.fileserver import FileServer
 
     with FileServer(directory) as fs:
@@ -248,11 +247,8 @@ def browser_geotiffs() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser_images() -> list[Image]:
-    directory = geotiff_dir()
-    if directory is None:
-        pytest.skip("the shared test GeoTIFFs (shared/data/geotiff) are not here")
-    return catalog_images(directory)
+def browser_images(browser_geotiff_dir: Path) -> list[Image]:
+    return catalog_images(browser_geotiff_dir)
 
 
 @pytest.fixture(scope="session")
@@ -280,16 +276,12 @@ def browser_prefixed_app(browser_catalog, browser_images) -> Iterator[LiveApp]:
 def browser_chromium():
     """One headless Chromium for the whole session (the machine has two cores)."""
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        if in_ci():
-            pytest.fail("playwright is not installed")
-        pytest.skip("playwright is not installed")
+        missing("the Python package playwright")
+        raise
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
