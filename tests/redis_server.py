@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from .support.processes import stop_process
+from .support.system import missing
 
 
 def redis_binary() -> str:
     """The redis-server binary; skips the test without one (fails in CI, which installs it)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is missing in CI (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+        missing("redis-server")
+        raise AssertionError  # unreachable: missing() raises
     return binary
 
 

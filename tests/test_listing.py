@@ -161,8 +161,8 @@ def test_image_query_from_args_and_select() -> None:
         ImageQuery.from_args({"order": "worst"})
 
 
-def test_select_is_fast_enough_on_20000_images() -> None:
-    """Counts, not clocks: the bbox path reads candidates from the spatial index only."""
+def test_select_and_search_over_20000_images() -> None:
+    """A small bbox selects only the few images it touches; a search counts every match."""
     features = [
         {
             "type": "Feature",

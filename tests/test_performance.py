@@ -45,7 +45,7 @@ def opener():
     return Opener(Settings(upstream_allow=LOOPBACK_ALLOW))
 
 
-def test_opening_a_cog_costs_at_most_two_requests(opener, tiff_server):
+def test_opening_a_cog_costs_at_most_three_requests_and_64_kib(opener, tiff_server):
     url = fresh_url(tiff_server, "synthetic_cog.tif")
 
     def open_once():

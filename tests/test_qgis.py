@@ -23,6 +23,7 @@ import pytest
 import rasterio
 from PIL import Image as PILImage
 
+from .support.system import missing
 from .test_clients import web_mercator_reference
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -52,11 +53,9 @@ def qgis_missing() -> str | None:
 @pytest.fixture(scope="module")
 def qgis_python() -> str:
     """The interpreter that runs QGIS; skips without it, except in CI, where it fails."""
-    missing = qgis_missing()
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
+    why = qgis_missing()
+    if why:
+        missing(why)
     return SYSTEM_PYTHON
 
 

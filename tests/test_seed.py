@@ -18,8 +18,9 @@ from oam_preview.tiles import TMS
 from .conftest import catalog_doc
 from .redis_server import RedisServer
 from .support.processes import free_port
+from .support.system import need_module
 
-redis = pytest.importorskip("redis")
+redis = need_module("redis")
 
 #: The tiles of the synthetic 2048² COG at zoom 16 (0.6 m pixels over Kathmandu): 3 x 3.
 Z16 = [(16, x, y) for x in range(48298, 48301) for y in range(27516, 27519)]
@@ -94,7 +95,7 @@ def test_seed_needs_the_shared_cache(catalog_file):
 
 
 def test_seed_through_an_rq_queue_and_a_worker(catalog_file, redis_url):
-    pytest.importorskip("rq")
+    need_module("rq")
     redis.Redis.from_url(redis_url).flushdb()
     args = ["seed", "synthetic_cog", "--zoom", "16", "--catalog", str(catalog_file), "--cache-url", redis_url]
     queued = CliRunner().invoke(main, [*args, "--queue", redis_url])

@@ -17,8 +17,9 @@ from oam_preview.errors import UpstreamTimeout
 
 from .redis_server import RedisServer
 from .support.processes import free_port
+from .support.system import need_module
 
-redis = pytest.importorskip("redis")
+redis = need_module("redis")
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from oam_preview.tiles import TMS
 from .conftest import ROUTES, catalog_doc, write_cog
 from .stress.faultserver import FaultServer
 from .support.loopback import LOOPBACK_ALLOW
+from .support.system import need_module
 from .test_imagery import centre
 
 DEFAULT = "public, max-age=3600, stale-while-revalidate=60, stale-if-error=86400"
@@ -291,7 +292,7 @@ def test_a_version_seen_by_another_worker_is_rechecked_soon(changing):
 def test_the_shared_cache_keys_on_the_version_not_on_a_workers_count(changing, tmp_path):
     """A worker that first uses the file after it changed (generation 0, as the first worker's
     was) must not get from Redis what the first one rendered of the old file."""
-    pytest.importorskip("redis")
+    need_module("redis")
     from .redis_server import RedisServer
     from .support.processes import free_port
 

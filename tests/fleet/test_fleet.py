@@ -24,6 +24,7 @@ from oam_preview.tiles import TMS
 
 from ..conftest import write_cog
 from ..stress.harness import SERVER_ERRORS, Results, background
+from ..support.system import missing, need_module
 from .parts import Fleet, fleet, kill_instance, log_size, metric_sum, nginx_binary, origin_requests
 
 pytestmark = pytest.mark.slow
@@ -39,10 +40,8 @@ LOAD_TILES = [(17, 96599 + dx, 55035 + dy) for dx in range(-1, 3) for dy in rang
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory):
     if nginx_binary() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("nginx is missing in CI (.ci/run installs it)")
-        pytest.skip("nginx is not installed")
-    pytest.importorskip("redis")
+        missing("nginx")
+    need_module("redis")
     with fleet(
         tmp_path_factory.mktemp("fleet"),
         instances=2,

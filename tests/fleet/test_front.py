@@ -18,6 +18,7 @@ from collections import Counter
 
 import pytest
 
+from ..support.system import missing
 from .parts import CLIENT_LIMITS, front, nginx_binary
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ TILES = [f"/api/images/cogeo/tiles/18/{224756 + dx}/{101421 + dy}.png" for dx in
 @pytest.fixture(scope="module")
 def limited(live_server: str, tmp_path_factory: pytest.TempPathFactory):
     if nginx_binary() is None:
-        pytest.skip("nginx is not installed")
+        missing("nginx")
     backend = live_server.removeprefix("http://")
     nginx = front(tmp_path_factory.mktemp("front"), _free_port(), [backend], limits=CLIENT_LIMITS).start()
     try:
@@ -96,7 +97,7 @@ def test_tls_and_http2_at_the_front(limited):
     with urllib.request.urlopen(url, context=context, timeout=20) as response:
         assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+        missing("curl")
     version = subprocess.run(
         ["curl", "-s", "--http2", "--cacert", str(limited.cert), "-o", "/dev/null", "-w", "%{http_version}",
          f"https://127.0.0.1:{limited.tls_port}/healthz"],
