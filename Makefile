@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy oam_preview
+	$(BIN)/lint-imports  # the layers of setup.cfg's [importlinter]
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -16,7 +16,7 @@ from pathlib import Path
 import rasterio
 from rasterio.warp import transform_bounds
 
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
 
 #: GDAL's oversampling tolerance for nearest-neighbour overview choice.
 NEAREST_THRESHOLD = 1.2
@@ -100,8 +100,8 @@ class BlockMap:
 def sampled_block_bytes(path: Path, max_size: int) -> int:
     """Stored bytes of the block rows a nearest-neighbour thumbnail of ``max_size`` px samples at
     full resolution (a file without overviews): the strips it needs, header excluded."""
-    from oam_preview.budget import thumbnail_size
-    from oam_preview.decimated import sampled
+    from oam_preview.tiler.budget import thumbnail_size
+    from oam_preview.tiler.decimated import sampled
 
     with rasterio.open(path) as ds:
         _, rows = thumbnail_size(ds.width, ds.height, max_size)

@@ -2,7 +2,7 @@
 
 Each tile is what oam-preview's tile path does minus everything around it:
 rio-tiler's ``Reader.tile`` on the local file (only the blocks under the tile
-decoded, with the same block cache), :func:`~oam_preview.render.to_pixels`,
+decoded, with the same block cache), :func:`~oam_preview.tiler.render.to_pixels`,
 and the PNG encoder. CPU is this process's ``time.process_time()``, one tile
 after another; the server's CPU per tile divided by it is what HTTP, GDAL's
 curl client, gunicorn, Flask and the hand-offs cost.
@@ -17,10 +17,10 @@ from typing import Any
 import rasterio
 from rio_tiler.io import Reader
 
-from oam_preview.description import describe
-from oam_preview.gdal_settings import set_block_cache
-from oam_preview.render import encode, to_pixels
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
+from oam_preview.remote.gdal_settings import set_block_cache
+from oam_preview.tiler.description import describe
+from oam_preview.tiler.render import encode, to_pixels
 
 
 def floor(path: Path, tiles: list[tuple[int, int, int]], fmt: str = "png") -> dict[str, Any]:

@@ -12,10 +12,10 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "create_app", "create_blueprint", "init_app"]
 
 if TYPE_CHECKING:
-    from .app import create_app
-    from .blueprint import create_blueprint, init_app
+    from .web.app import create_app
+    from .web.blueprint import create_blueprint, init_app
 
-_LAZY = {"create_app": "app", "create_blueprint": "blueprint", "init_app": "blueprint"}
+_LAZY = {"create_app": "web.app", "create_blueprint": "web.blueprint", "init_app": "web.blueprint"}
 
 
 def __getattr__(name: str) -> Any:

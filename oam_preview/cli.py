@@ -91,9 +91,9 @@ def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> 
     from .catalog import Image, load
     from .catalog.model import slugify
     from .errors import OamPreviewError
-    from .imagery import Imagery
-    from .opener import Opener
-    from .render import encode
+    from .remote.opener import Opener
+    from .tiler.imagery import Imagery
+    from .tiler.render import encode
 
     warnings.simplefilter("ignore")
     settings = Settings.from_env()

@@ -6,10 +6,14 @@ A :class:`Settings` is built from a Flask config (or any mapping, such as
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_BASEMAP_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_BASEMAP_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -47,7 +51,7 @@ class Settings:
     mosaic_max_images: int = 8  # most images read for one mosaic tile
     mosaic_min_pixels: int = 16  # images smaller than this (pixels across) are coverage marks
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
-    # process is its own), `oam-preview serve` keeps only oam_preview.gdal_safety.SERVER_DRIVERS.
+    # process is its own), `oam-preview serve` keeps only oam_preview.remote.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""
 
     @classmethod
@@ -99,8 +103,6 @@ class Settings:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"
             )
-        from .upstream_policy import Allowance
-
         Allowance.parse(self.upstream_allow)  # raises ValueError naming a bad entry
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
             raise ValueError("OAM_PREVIEW_PREFIX must start with '/' and not end with it")
@@ -108,3 +110,59 @@ class Settings:
     def as_config(self) -> dict[str, Any]:
         """The settings as Flask config keys."""
         return {"OAM_PREVIEW_" + f.name.upper(): getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """The parsed ``OAM_PREVIEW_UPSTREAM_ALLOW``: names (with or without a port) and networks."""
+
+    anything: bool = False
+    hosts: frozenset[str] = frozenset()  # lower-case names or addresses, any port
+    host_ports: frozenset[tuple[str, int]] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Allowance:
+        """Parse the setting; raise ``ValueError`` naming a malformed entry."""
+        hosts: set[str] = set()
+        host_ports: set[tuple[str, int]] = set()
+        networks: list[IPNetwork] = []
+        for entry in text.replace(",", " ").split():
+            if entry.lower() == "any":
+                return cls(anything=True)
+            if "/" in entry:
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    raise ValueError(f"OAM_PREVIEW_UPSTREAM_ALLOW: {entry!r} is not a CIDR block") from None
+                continue
+            host, port = _split_host_port(entry)
+            if port is None:
+                hosts.add(host)
+            else:
+                host_ports.add((host, port))
+        return cls(False, frozenset(hosts), frozenset(host_ports), tuple(networks))
+
+    def names(self, host: str, port: int) -> bool:
+        """Whether the entries name ``host`` (and ``port``) themselves."""
+        return host in self.hosts or (host, port) in self.host_ports
+
+    def covers(self, address: IPAddress) -> bool:
+        """Whether a CIDR entry holds ``address`` (or an address entry is it)."""
+        return str(address) in self.hosts or any(address in net for net in self.networks)
+
+
+def _split_host_port(entry: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` -> (lower-case host, port or None)."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif entry.count(":") == 1:
+        host, port = entry.split(":")
+    else:  # a name, an IPv4 address or a bare IPv6 address
+        host, port = entry, None
+    if port is None:
+        return host.lower(), None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"OAM_PREVIEW_UPSTREAM_ALLOW: {entry!r} has no valid port")
+    return host.lower(), int(port)

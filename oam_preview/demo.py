@@ -22,13 +22,11 @@ from shapely.geometry import mapping
 
 from .catalog import Catalog, load_document
 from .fileserver import FileServer
-from .georeference import geographic_footprint
+from .geo.georeference import geographic_footprint
 from .synthetic import DemoImage, windows, write_image
 
 #: Bump when the generated images change, so old caches are not reused.
 DEMO_VERSION = "1"
-BLOCK = 1024
-
 
 DEMO_IMAGES = (
     DemoImage(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
-from .tiles import TMS
+from .geo.tiles import TMS
 
 DONE_PREFIX = "oam-preview:seed:v1:"
 BATCH = 32  # tiles per task handed to a process, and per done-marker round trip
@@ -84,7 +84,7 @@ class Seeder:
     def __init__(self, settings: Settings) -> None:
         import redis
 
-        from .app import create_app
+        from .web.app import create_app
 
         self.settings = settings
         self.app = create_app(settings.as_config() | {"OAM_PREVIEW_PREFIX": ""})

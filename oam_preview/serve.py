@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from .web.metrics import MULTIPROC_ENV, WORKER, worker_started
+
 #: The WSGI app every worker loads.
-WSGI_APP = "oam_preview.app:create_app()"
+WSGI_APP = "oam_preview.web.app:create_app()"
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values :func:`tune_malloc` gives them.
 MALLOPT = {
@@ -30,9 +31,6 @@ MALLOPT = {
     "M_TRIM_THRESHOLD": (-1, 8 * 1024 * 1024),  # free heap top kept before it is returned
     "M_TOP_PAD": (-2, 2 * 1024 * 1024),  # heap grown this much at a time
 }
-
-#: What this process's hooks did, for ``/healthz`` (``worker``): set in a worker by the hooks.
-WORKER: dict[str, Any] = {}
 
 
 def tune_malloc() -> bool:
@@ -81,8 +79,6 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """gunicorn hook, in a worker once its app is loaded: count its threads as capacity."""
-    from .metrics import worker_started
-
     threads = int(worker.cfg.threads)
     WORKER.update(threads=threads, worker_class=str(worker.cfg.worker_class_str), timeout=worker.cfg.timeout)
     worker_started(threads)
@@ -134,7 +130,7 @@ def prepare_process() -> Path | None:
     """The master's environment for its workers: GDAL drivers and the metrics directory.
     The directory to remove at exit, when it is ours."""
     if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
-        from .gdal_safety import SERVER_DRIVERS
+        from .remote.gdal_safety import SERVER_DRIVERS
 
         os.environ["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     directory, own = prepare_directory()
@@ -166,7 +162,7 @@ def run(settings: dict[str, Any], load: Callable[[], Any] | None = None) -> None
                     self.cfg.set(key, value)
 
         def load(self) -> Any:
-            from .app import create_app
+            from .web.app import create_app
 
             return (load or create_app)()
 

@@ -18,7 +18,7 @@ from rasterio.warp import transform_bounds
 from oam_preview import create_app, create_blueprint
 from oam_preview.catalog import load_document
 from oam_preview.fileserver import FileServer
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
 
 from .conftest import GEOTIFFS, catalog_doc
 from .support.geotiffs import GENERATED

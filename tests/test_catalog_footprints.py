@@ -18,7 +18,7 @@ from oam_preview.catalog.query import ImageQuery
 from oam_preview.catalog.store import CatalogStore
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
-from oam_preview.opener import Opener
+from oam_preview.remote.opener import Opener
 
 from .support.loopback import LOOPBACK_ALLOW
 

@@ -17,7 +17,7 @@ from oam_preview.catalog import CatalogError, load, load_document
 from oam_preview.catalog.fetch import resolve_href
 from oam_preview.catalog.model import ID_PATTERN, slugify
 from oam_preview.catalog.records import gsd_in_metres
-from oam_preview.geometry import degrees_to_metres, footprint_from_bbox, metres_per_degree
+from oam_preview.geo.geometry import degrees_to_metres, footprint_from_bbox, metres_per_degree
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogs"
 

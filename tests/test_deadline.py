@@ -22,9 +22,9 @@ from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
 from oam_preview.errors import OamPreviewError
-from oam_preview.imagery import Imagery
-from oam_preview.opener import Opener
-from oam_preview.tiles import TMS, xy_bounds
+from oam_preview.geo.tiles import TMS, xy_bounds
+from oam_preview.remote.opener import Opener
+from oam_preview.tiler.imagery import Imagery
 
 from .conftest import catalog_doc
 from .stress.faultserver import FaultServer

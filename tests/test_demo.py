@@ -8,7 +8,7 @@ import pytest
 from PIL import Image as PILImage
 
 from oam_preview import create_app, demo
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,15 @@ from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
 
-from oam_preview.budget import read_cost, thumbnail_size
 from oam_preview.catalog import Image
 from oam_preview.config import Settings
-from oam_preview.description import select_bands
 from oam_preview.errors import NotGeoreferenced, OutsideBounds, TooLarge, ZoomOutOfRange
-from oam_preview.georeference import geographic_footprint
-from oam_preview.imagery import Imagery
-from oam_preview.opener import Opener
-from oam_preview.tiles import TMS, resolution, xy_bounds, zoom_for_resolution
+from oam_preview.geo.georeference import geographic_footprint
+from oam_preview.geo.tiles import TMS, resolution, xy_bounds, zoom_for_resolution
+from oam_preview.remote.opener import Opener
+from oam_preview.tiler.budget import read_cost, thumbnail_size
+from oam_preview.tiler.imagery import Imagery
+from oam_preview.tiler.info import select_bands
 
 from .support.loopback import LOOPBACK_ALLOW
 
@@ -92,7 +92,7 @@ def test_zoom_exactly_at_a_level(zoom):
     ],
 )
 def test_select_bands(colorinterp, count, expected):
-    assert select_bands(colorinterp, count) == expected
+    assert select_bands(colorinterp) == expected
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,11 @@ from rasterio.env import get_gdal_config
 from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
-from oam_preview.decimated import CALL_BYTES
-from oam_preview.gdal_settings import BLOCK_CACHE_BYTES
-from oam_preview.imagery import Imagery
-from oam_preview.opener import Opener
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
+from oam_preview.remote.gdal_settings import BLOCK_CACHE_BYTES
+from oam_preview.remote.opener import Opener
+from oam_preview.tiler.decimated import CALL_BYTES
+from oam_preview.tiler.imagery import Imagery
 
 from .support.loopback import LOOPBACK_ALLOW
 from .test_imagery import centre
@@ -207,7 +207,7 @@ def write_strips(
 
 def needed_strip_bytes(path, out_rows: int) -> int:
     """Stored bytes of the strips a nearest-neighbour decimation to ``out_rows`` samples."""
-    from oam_preview.decimated import sampled
+    from oam_preview.tiler.decimated import sampled
 
     with rasterio.open(path) as ds:
         rows_per_strip = ds.block_shapes[0][0]
@@ -228,7 +228,7 @@ def test_a_stripped_deflate_thumbnail_reads_each_strip_once_then_every_size_from
     opener, tiff_server, strip_files, own_datasets, monkeypatch
 ):
     if own_datasets:  # each call decodes into a dataset of its own (large files): no more requests
-        monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 1024 * 1024)
+        monkeypatch.setattr("oam_preview.tiler.decimated.DECODED_BYTES", 1024 * 1024)
     path = strip_files["deflate64"]
     imagery = Imagery(opener, Settings(upstream_allow=LOOPBACK_ALLOW))
     image = Image(id="d", source_url=fresh_url(tiff_server, path.name))
@@ -251,7 +251,7 @@ def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(
     opener, tiff_server, strip_files, own_datasets, monkeypatch
 ):
     if own_datasets:  # a dataset of its own per 64 kB decoded
-        monkeypatch.setattr("oam_preview.decimated.DECODED_BYTES", 64 * 1024)
+        monkeypatch.setattr("oam_preview.tiler.decimated.DECODED_BYTES", 64 * 1024)
     path = strip_files["lzw1"]
     imagery = Imagery(opener, Settings(upstream_allow=LOOPBACK_ALLOW))
     image = Image(id="p", source_url=fresh_url(tiff_server, path.name))
@@ -275,7 +275,7 @@ def test_a_one_row_strip_thumbnail_fetches_only_the_sampled_strips(
 def test_a_decimated_read_equals_one_whole_image_read(strip_files, name):
     from rio_tiler.reader import read as rio_read
 
-    from oam_preview.decimated import block_row_bytes, calls, read_whole, sampled
+    from oam_preview.tiler.decimated import block_row_bytes, calls, read_whole, sampled
 
     path = strip_files[name]
     with rasterio.open(path) as ds:

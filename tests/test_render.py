@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from oam_preview.render import Pixels, encode, resolve_format
+from oam_preview.tiler.render import Pixels, encode, resolve_format
 
 
 def pixels(bands: int, transparent: bool) -> Pixels:

@@ -18,8 +18,8 @@ from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.errors import BadRequest
 from oam_preview.fileserver import FileServer
-from oam_preview.rendering import Rendering
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
+from oam_preview.tiler.rendering import Rendering
 
 from .conftest import GEOTIFFS
 
@@ -237,8 +237,8 @@ def test_point_errors(client, where, status, code):
 def test_statistics_equal_numpy_on_the_same_read(client, files):
     from rio_tiler.reader import read as rio_read
 
-    from oam_preview.budget import thumbnail_size
-    from oam_preview.description import STATS_SIZE
+    from oam_preview.tiler.budget import thumbnail_size
+    from oam_preview.tiler.description import STATS_SIZE
 
     path = files / "rgb_uint16.tif"
     r = client.get("/api/images/rgb_uint16/statistics")

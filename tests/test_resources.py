@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
-from oam_preview.resources import PACKAGE_DIR, resource_dir
+from oam_preview.web.resources import PACKAGE_DIR, resource_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

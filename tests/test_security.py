@@ -168,7 +168,7 @@ def test_server_process_keeps_only_safe_gdal_drivers(tiff_server):
         os.environ["OAM_PREVIEW_GDAL_DRIVERS"] = "GTiff COG MEM VRT"
         from oam_preview import create_app
         from oam_preview.catalog import load_document
-        from oam_preview.gdal_safety import registered_drivers
+        from oam_preview.remote.gdal_safety import registered_drivers
         from tests.conftest import catalog_doc
         app = create_app(catalog=load_document(catalog_doc({tiff_server.url!r}, ["cogeo.tif", "sidecar.tif"])))
         c = app.test_client()

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from oam_preview import create_app
 from oam_preview.cli import main
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
 
 from .conftest import catalog_doc
 from .redis_server import RedisServer

@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 from oam_preview import create_app
-from oam_preview.cache import CachedResponse, TieredCache, response_cache
+from oam_preview.cache.entry import CachedResponse
+from oam_preview.cache.tiered import TieredCache, response_cache
 from oam_preview.errors import UpstreamTimeout
 
 from .redis_server import RedisServer

@@ -18,9 +18,9 @@ import pytest
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Settings
-from oam_preview.diagnosis import classify
 from oam_preview.errors import HostBusy, HostUnavailable, UpstreamError, UpstreamTimeout
-from oam_preview.upstream import UpstreamGuard, host_of, is_host_failure
+from oam_preview.remote.diagnosis import classify
+from oam_preview.remote.upstream import UpstreamGuard, host_of, is_host_failure
 
 from .conftest import catalog_doc
 from .stress.faultserver import FaultServer
@@ -386,7 +386,7 @@ def test_a_failed_url_is_asked_again_once_the_upstream_is_back(fault, fault_clie
 def test_gdal_errors_rasterio_raises_directly_are_upstream_errors():
     from rasterio._err import CPLE_AppDefinedError
 
-    from oam_preview.diagnosis import upstream_errors
+    from oam_preview.remote.diagnosis import upstream_errors
 
     with pytest.raises(UpstreamError), upstream_errors():
         raise CPLE_AppDefinedError(

@@ -13,7 +13,8 @@ from oam_preview.catalog import load_document
 from oam_preview.config import Settings
 from oam_preview.errors import UpstreamForbidden
 from oam_preview.fileserver import FileServer
-from oam_preview.upstream_policy import Allowance, UpstreamPolicy, is_public
+from oam_preview.config import Allowance
+from oam_preview.remote.policy import UpstreamPolicy, is_public
 
 from .support.loopback import LoopbackServer
 

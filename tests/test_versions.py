@@ -24,12 +24,12 @@ from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
-from oam_preview.freshness import Freshness, Version, changed, version_token
-from oam_preview.gdal_safety import forget
-from oam_preview.gdal_settings import vsi_path
-from oam_preview.opener import HINT_RECHECK, Opener
-from oam_preview.responses import IMMUTABLE, with_stale
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
+from oam_preview.remote.freshness import Freshness, Version, changed, version_token
+from oam_preview.remote.gdal_safety import forget
+from oam_preview.remote.gdal_settings import vsi_path
+from oam_preview.remote.opener import HINT_RECHECK, Opener
+from oam_preview.web.responses import IMMUTABLE, with_stale
 
 from .conftest import ROUTES, catalog_doc, write_cog
 from .stress.faultserver import FaultServer

@@ -9,7 +9,6 @@ nor floods the server holding the files.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +23,6 @@ from .records import (
     Skip,
     build_image,
 )
-
-log = logging.getLogger(__name__)
 
 #: Headers read at once: the Opener's bulkhead admits 4 reads of one host by default
 #: (``OAM_PREVIEW_UPSTREAM_HOST_READS``); more threads would only queue there.

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ..geometry import footprint_bbox
+from ..geo.geometry import footprint_bbox
 from .headers import DatasetOpener, Header, HeaderError, read_header
 from .model import Image
 from .search import Catalog
@@ -56,7 +56,6 @@ class FootprintFiller:
         self._opener = opener
         self._publish = publish
         self._known: dict[str, Header] = {}  # by GeoTIFF URL, across versions
-        self._failed: set[str] = set()  # URLs whose header could not be read in this version
         self._pending = 0
         self._generation = 0
         self._lock = threading.Lock()
@@ -73,7 +72,6 @@ class FootprintFiller:
         with self._lock:
             self._generation += 1
             generation = self._generation
-            self._failed.clear()
             known = {
                 image.id: with_header(image, self._known[image.source_url])
                 for image in missing
@@ -113,9 +111,7 @@ class FootprintFiller:
                 with self._lock:
                     if not self._current(generation):
                         return  # the pool's remaining reads return at once
-                    if header is None:
-                        self._failed.add(image.source_url)
-                    else:
+                    if header is not None:
                         self._known[image.source_url] = header
                         batch[image.id] = with_header(image, header)
                     self._pending -= 1

@@ -1,7 +1,7 @@
 """Reading a GeoTIFF's header for the catalog: footprint, GSD and a few facts, through an opener.
 
 Every read goes through an opener with the interface of
-:class:`oam_preview.opener.Opener` (``with opener.open(url) as dataset``,
+:class:`oam_preview.remote.opener.Opener` (``with opener.open(url) as dataset``,
 failures raised as :mod:`oam_preview.errors`), so catalog loads and the
 background footprints share the service's deadline, circuit breaker and
 bulkhead. :class:`LazyOpener` builds ``Opener(Settings.from_env())`` at its first use
@@ -22,13 +22,13 @@ from ..errors import OamPreviewError
 
 
 class DatasetOpener(Protocol):
-    """What the catalog needs of :class:`oam_preview.opener.Opener`."""
+    """What the catalog needs of :class:`oam_preview.remote.opener.Opener`."""
 
     def open(self, url: str) -> contextlib.AbstractContextManager[Any]: ...
 
 
 class LazyOpener:
-    """An :class:`~oam_preview.opener.Opener` of default settings, built at first use."""
+    """An :class:`~oam_preview.remote.opener.Opener` of default settings, built at first use."""
 
     def __init__(self) -> None:
         self._opener: Any = None
@@ -39,7 +39,7 @@ class LazyOpener:
         with self._lock:
             if self._opener is None:
                 from ..config import Settings
-                from ..opener import Opener
+                from ..remote.opener import Opener
 
                 self._opener = Opener(Settings.from_env())  # the operator's OAM_PREVIEW_* (upstream policy)
         with self._opener.open(url) as dataset:
@@ -64,7 +64,7 @@ def read_header(opener: DatasetOpener, location: str) -> Header:
     """The header of the GeoTIFF at ``location`` (URL or path); :class:`HeaderError` if unreadable."""
     from rasterio.errors import RasterioError  # heavy; only header reads need it
 
-    from ..georeference import geographic_footprint
+    from ..geo.georeference import geographic_footprint
 
     try:
         with opener.open(location) as ds:

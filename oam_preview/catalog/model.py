@@ -12,7 +12,7 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from ..geometry import BBox
+from ..geo.geometry import BBox
 
 #: Ids are opaque strings of these characters (API.md).
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

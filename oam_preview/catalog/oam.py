@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from ..geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
+from ..geo.geometry import footprint_from_bbox, footprint_from_geojson, footprint_from_wkt
 from .fetch import fetch_json_retrying, href_file_stem, is_url, resolve_href
 from .model import ID_PATTERN, Image, slugify
 from .progress import Progress

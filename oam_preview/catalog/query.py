@@ -14,11 +14,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from ..errors import BadRequest
-from ..geometry import BBox
+from ..geo.geometry import BBox
 from .model import ID_PATTERN
+from .records import parse_datetime
 
 #: Orders API.md names; ``catalog`` keeps the catalog's order (or that of ``ids``).
 ORDERS = ("catalog", "newest", "oldest", "best")
@@ -161,14 +162,11 @@ def parse_date(args: Mapping[str, str], name: str, end_of_day: bool) -> datetime
     text = raw.strip()
     try:
         if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
+            day = date.fromisoformat(text)
             return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        return parse_datetime(text)
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 date or datetime, not {raw[:40]!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def parse_ids(args: Mapping[str, str]) -> tuple[str, ...] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from ..geometry import degrees_to_metres, footprint_bbox, footprint_from_bbox, footprint_from_geojson
+from ..geo.geometry import degrees_to_metres, footprint_bbox, footprint_from_bbox, footprint_from_geojson
 from .model import Image
 
 #: Properties the server sets itself on each Feature (API.md); a source's own

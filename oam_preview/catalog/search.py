@@ -10,7 +10,7 @@ from datetime import datetime
 
 from shapely import STRtree
 
-from ..geometry import bbox_geometry
+from ..geo.geometry import bbox_geometry
 from .fetch import Revision
 from .model import BBox, Image
 from .query import EVERYTHING, ImageQuery

@@ -42,11 +42,17 @@ LOADERS: list[tuple[Callable[[Any], bool], Loader]] = [
 ]
 
 
-def load_document(doc: Any, base: str = "", max_records: int = DEFAULT_MAX_RECORDS) -> Catalog:
-    """Build a catalog from a parsed JSON document; ``base`` resolves relative URLs."""
+def load_document(
+    doc: Any, base: str = "", max_records: int = DEFAULT_MAX_RECORDS, revision: Revision | None = None
+) -> Catalog:
+    """Build a catalog from a parsed JSON document; ``base`` resolves relative URLs.
+
+    ``revision`` is the fetched document's; the catalog keeps it only when the
+    document is the whole catalog (:func:`is_whole_catalog`).
+    """
     for predicate, loader in LOADERS:
         if predicate(doc):
-            return collect(loader(doc, base), max_records)
+            return collect(loader(doc, base), max_records, revision if is_whole_catalog(doc) else None)
     raise CatalogError(
         "unrecognised catalog format (expected an OpenAerialMap /meta response, an OIN "
         "_meta.json, STAC, a GeoJSON FeatureCollection with properties.source_url, "
@@ -122,11 +128,7 @@ def load(
         if files.is_url_list(text):
             return collect(files.load_url_list(text, base, opener), max_records, fetched.revision)
         raise CatalogError(f"catalog {src} is neither JSON nor a list of URLs: {exc}") from None
-    for predicate, loader in LOADERS:
-        if predicate(doc):
-            revision = fetched.revision if is_whole_catalog(doc) else None
-            return collect(loader(doc, base), max_records, revision)
-    return load_document(doc, base, max_records)  # raises: no loader took it
+    return load_document(doc, base, max_records, fetched.revision)
 
 
 def is_whole_catalog(doc: Any) -> bool:

@@ -18,7 +18,6 @@ Feature property ``source_thumbnail`` (the server still renders its own).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ from .records import (
     parse_datetime,
     positive_number,
 )
-
-log = logging.getLogger(__name__)
 
 #: Asset keys tried first, in order (API.md).
 PREFERRED_ASSETS = ("visual", "image", "data")

@@ -93,7 +93,7 @@ class CatalogStore:
 
     With ``footprints``, images of each new catalog that have no footprint get
     one from their GeoTIFF's header in the background (:mod:`.footprints`),
-    read through ``opener`` (the interface of :class:`oam_preview.opener.Opener`;
+    read through ``opener`` (the interface of :class:`oam_preview.remote.opener.Opener`;
     default: ``Opener(Settings.from_env())``, built at its first use).
     """
 

@@ -19,8 +19,8 @@ from collections import Counter
 
 import pytest
 
-from oam_preview.responses import IMMUTABLE
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
+from oam_preview.web.responses import IMMUTABLE
 
 from ..conftest import write_cog
 from ..stress.harness import SERVER_ERRORS, Results, background

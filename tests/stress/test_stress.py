@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from oam_preview.tiles import TMS
+from oam_preview.geo.tiles import TMS
 
 from ..conftest import catalog_doc, write_stripped
 from ..support.processes import free_port

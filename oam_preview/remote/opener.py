@@ -1,0 +1,305 @@
+"""The one seam for remote reads: a pool of open datasets, reads by the request's deadline, typed errors.
+
+Everything that touches a remote GeoTIFF goes through :class:`Opener`. It opens
+``http(s)`` URLs through GDAL's ``/vsicurl/`` with the settings of
+:mod:`~oam_preview.remote.gdal_settings` (tuned for cloud-optimized GeoTIFFs), keeps
+open datasets for reuse (rasterio datasets are not thread-safe, so each one is
+checked out by one thread at a time), and turns GDAL's failures into the
+:mod:`oam_preview.errors` of API.md.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import contextvars
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import rasterio
+
+from .. import deadline
+from ..config import Settings
+from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
+from ..memo import KeyedLocks
+from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
+from .freshness import Freshness, Version, changed, head, version_token
+from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
+from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
+from .policy import UpstreamPolicy
+from .reader_threads import ReaderThreads, on_reader_thread
+from .upstream import UpstreamGuard
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Threads per worker process that run GDAL reads (see :meth:`Opener.read`). A read stuck on a
+#: hanging host holds one until GDAL gives up; the bulkhead bounds those per host.
+READ_THREADS = 64
+#: Seconds after which a request for a version token other than the one this worker knows
+#: rechecks the file (see :meth:`Opener.checked`): at most one HEAD this often per file.
+HINT_RECHECK = 2.0
+
+
+class Opener:
+    """Open datasets for URLs and keep them for reuse.
+
+    ``open(url)`` is a context manager lending a dataset to the calling thread;
+    on normal exit the dataset goes back to the pool (at most ``pool_size``
+    idle datasets, least recently used closed first), on an upstream error it
+    is closed, so a broken handle is never reused.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = gdal_options(settings)
+        set_block_cache()
+        self.guard = UpstreamGuard(settings)
+        self.policy = UpstreamPolicy.from_setting(settings.upstream_allow)
+        restrict_drivers(settings.gdal_drivers)  # see oam_preview.remote.gdal_safety
+        quiet_reader_warnings()
+        self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
+        self._idle_count = 0
+        self._lock = threading.Lock()
+        # Concurrent first requests for a file open it one at a time: only the first
+        # reads the header upstream, the others open from GDAL's /vsicurl/ cache.
+        self._opening = KeyedLocks()
+        # Upstream files change under the same URL: each is rechecked (one HEAD) at
+        # most every `upstream_recheck` seconds, and a new version drops what this
+        # worker kept of the old one.
+        self._fresh: dict[str, Freshness] = {}
+        self._readers = ReaderThreads(READ_THREADS)
+
+    def checked(self, url: str, hint: str | None = None) -> Version:
+        """This worker's :class:`Version` of ``url``'s content, after asking upstream when due.
+
+        At a file's first use, and then at most every ``upstream_recheck``
+        seconds (0: never again), one HEAD through the guard, within the
+        request's deadline, tells the file's ETag, length and Last-Modified:
+        the first answer gives the version token; a later one that shows a
+        change (new ETag or length, or modified later) drops the pool's
+        datasets and GDAL's cached bytes of ``url`` and raises the generation,
+        so everything keyed by it is computed anew and the token is new. A
+        HEAD that fails changes nothing (a token not yet known stays unknown).
+        Concurrent first uses send one HEAD and wait for it (within their
+        deadline), so they all key their responses alike.
+        ``hint`` is the token a client asked for: another than ours may be
+        one that another worker has seen, so it is due sooner
+        (:data:`HINT_RECHECK`), lest old pixels be served under a new URL.
+        """
+        self.policy.check(url)  # before anything is sent
+        pending: Freshness | None = None
+        with self._lock:
+            known = self._fresh.get(url)
+            first = known is None
+            if known is None:
+                known = self._fresh[url] = Freshness()
+            elif not known.first_head.is_set():
+                pending = known
+            else:
+                ttl = self.settings.upstream_recheck
+                if hint is not None and hint != known.token:
+                    ttl = min(ttl, HINT_RECHECK)
+                if not ttl or time.monotonic() - known.checked_at < ttl:
+                    return Version(known.generation, known.token)
+                known.checked_at = time.monotonic()  # one recheck at a time, even if it fails
+        if pending is not None:
+            pending.first_head.wait(max(0.0, deadline.remaining(self.settings.upstream_timeout)))
+            return self.known(url)
+        try:
+            return self._learn(url, known, first, self._head(url))
+        finally:
+            known.first_head.set()
+
+    def _learn(
+        self,
+        url: str,
+        known: Freshness,
+        first: bool,
+        answer: tuple[str | None, str | None, float | None] | None,
+    ) -> Version:
+        """Record a HEAD's ``answer`` about ``url`` (see :meth:`checked`); the version it leaves."""
+        with self._lock:
+            if answer is None:
+                return Version(known.generation, known.token)
+            etag, length, modified_at = answer
+            is_new = not first and changed(known, etag, length, modified_at)
+            if is_new:
+                known.generation += 1
+                known.opened_at = time.time()
+            if is_new or known.token is None:
+                # Else the token stays: a mirror answering an older Last-Modified is no new version.
+                known.token = version_token(url, etag, length, modified_at)
+            known.etag, known.length, known.modified_at = etag, length, modified_at
+            version = Version(known.generation, known.token)
+        if is_new:
+            log.info("upstream %s changed: dropping what this worker kept of it", url)
+            self._invalidate(url)
+        return version
+
+    def _head(self, url: str) -> tuple[str | None, str | None, float | None] | None:
+        """:func:`~oam_preview.remote.freshness.head` through the guard, answered by the request's
+        deadline (on a reader thread, as :meth:`read`: a server may trickle its headers);
+        ``None`` when it failed or came too late, or for a local path."""
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            return None
+
+        def ask() -> tuple[str | None, str | None, float | None] | None:
+            with self.guard.request(url):
+                return head(url, left, self.policy.urlopen)
+
+        if on_reader_thread():  # already off the request's thread, which waits by its deadline
+            try:
+                return ask()
+            except UpstreamForbidden:
+                raise  # a redirect into a refused network: the URL is not read at all
+            except OamPreviewError:
+                return None
+        context = contextvars.copy_context()
+        future = self._readers.submit(lambda: context.run(ask))
+        try:
+            return future.result(timeout=left)
+        except UpstreamForbidden:
+            raise
+        except (concurrent.futures.TimeoutError, OamPreviewError):
+            return None
+
+    def known(self, url: str) -> Version:
+        """This worker's :class:`Version` of ``url`` as last checked (no upstream request)."""
+        with self._lock:
+            known = self._fresh.get(url)
+            return Version(known.generation, known.token) if known else Version()
+
+    def _invalidate(self, url: str) -> None:
+        with self._lock:
+            stale = [d for key in [(url, False), (url, True)] for d in self._idle.pop(key, [])]
+            self._idle_count -= len(stale)
+        for dataset in stale:
+            dataset.close()
+        forget(vsi_path(url))
+
+    def generation(self, url: str) -> int:
+        """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
+        return self.known(url).generation
+
+    @contextlib.contextmanager
+    def env(self) -> Iterator[None]:
+        """GDAL settings for the calling thread, with errors mapped to API errors."""
+        with rasterio.Env(**self.options), upstream_errors(self.settings.upstream_timeout):
+            yield
+
+    @contextlib.contextmanager
+    def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
+        """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files.
+
+        A file is never opened before its first HEAD (:meth:`checked`): else a
+        dataset opened early (the catalog's header reads) could be of a version
+        that the first HEAD, seeing only the new one, would not know to drop."""
+        self.policy.check(url)
+        if url not in self._fresh:
+            self.checked(url)
+        key = (url, sidecars)
+        generation = self.generation(url)
+        with self.guard.request(url):
+            dataset = self._take(key)
+            with self.env():
+                if dataset is None:
+                    with self._opening(key):
+                        dataset = self._take(key)  # one may have come back while we waited
+                        if dataset is None:
+                            try:
+                                dataset = self._open(url, sidecars)
+                            except GDAL_ERRORS as exc:
+                                # Else GDAL answers the next open from its failure cache.
+                                forget(vsi_path(url))
+                                raise self._open_failure(url, exc) from exc
+                try:
+                    yield dataset
+                except BaseException as exc:
+                    dataset.close()
+                    if isinstance(exc, (*GDAL_ERRORS, UpstreamError, UpstreamTimeout)):
+                        forget(vsi_path(url))
+                    raise
+            if self.generation(url) == generation:
+                self._give(key, dataset)
+            else:  # the file changed while this dataset was out: don't pool the old version
+                dataset.close()
+
+    def _open_failure(self, url: str, exc: Exception) -> OamPreviewError:
+        """Why opening ``url`` failed: asked of the server (8 bytes) in the time the request has left.
+        Past the deadline it was slowness: a trickled header reads as "not a TIFF" to GDAL."""
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            return UpstreamTimeout.no_answer()
+        return diagnose(url, left, self.policy.urlopen) or classify(str(exc))
+
+    def read(self, url: str, work: Callable[[Any], T], sidecars: bool = False) -> T:
+        """``work(dataset)`` on a dataset of ``url`` (see :meth:`open`), answered by the request's
+        deadline (:mod:`oam_preview.deadline`).
+
+        GDAL cannot be interrupted and fixes its HTTP timeouts when a dataset is
+        opened, so the work runs on a reader thread while the request waits at
+        most the time it has left; past it the request answers 504 and the
+        read finishes (or fails) on its own, its dataset then pooled or closed.
+        """
+        left = deadline.remaining(self.settings.upstream_timeout)
+        if left <= 0:
+            raise UpstreamTimeout.no_answer()
+
+        at = deadline.current()
+
+        def run() -> T:
+            deadline.resume(at)
+            with self.open(url, sidecars=sidecars) as dataset:
+                return work(dataset)
+
+        # A fresh context, not a copy of the request's: rasterio keeps its error stack in a
+        # context variable holding a list, and a copy would share that list with a read of
+        # the same request thread still running in the background (its errors became ours).
+        future = self._readers.submit(lambda: contextvars.Context().run(run))
+        try:
+            return future.result(timeout=left)
+        except concurrent.futures.TimeoutError:
+            raise UpstreamTimeout("the server holding the GeoTIFF did not send the data in time") from None
+
+    def _open(self, url: str, sidecars: bool) -> Any:
+        options: dict[str, str] = {}
+        # GDAL opens sidecars (.ovr/.msk) with any driver, VRT included: check them first.
+        if sidecars and sidecars_are_geotiffs(vsi_path(url)):
+            # PAM off: an .aux.xml may point OVERVIEW_FILE anywhere (see oam_preview.remote.gdal_safety).
+            options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE", "GDAL_PAM_ENABLED": "NO"}
+        with rasterio.Env(**options):
+            # Only the GeoTIFF driver: a crafted "GeoTIFF" that is really a VRT
+            # must not make the server read local files.
+            return rasterio.open(vsi_path(url), driver="GTiff")
+
+    def _take(self, key: tuple[str, bool]) -> Any | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if not idle:
+                return None
+            dataset = idle.pop()
+            self._idle_count -= 1
+            if not idle:
+                del self._idle[key]
+            return dataset
+
+    def _give(self, key: tuple[str, bool], dataset: Any) -> None:
+        evicted = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(dataset)
+            self._idle.move_to_end(key)
+            self._idle_count += 1
+            while self._idle_count > self.settings.dataset_pool_size:
+                old_key, old = next(iter(self._idle.items()))
+                evicted.append(old.pop(0))
+                self._idle_count -= 1
+                if not old:
+                    del self._idle[old_key]
+        for old_dataset in evicted:
+            old_dataset.close()

@@ -1,0 +1,177 @@
+"""Which network addresses an image URL may reach: ``OAM_PREVIEW_UPSTREAM_ALLOW``.
+
+A catalog record is someone else's input: anyone can publish a record whose
+URL names ``http://169.254.169.254/…``, ``http://127.0.0.1:6379/`` or a host
+inside the operator's network. By default an image URL may only reach public
+(globally routed) addresses; the policy is checked on the addresses the host
+name resolves to, before the first byte is sent, and on every redirect hop of
+the requests oam-preview sends itself (``HEAD``, the 8-byte diagnosis).
+
+The setting is a comma- or space-separated list of entries that allow more:
+``host`` (any port), ``host:port``, ``[v6]:port`` or a CIDR block
+(``10.0.0.0/8``, ``127.0.0.1/32``); ``any`` turns the policy off. A refused
+URL answers the same :class:`~oam_preview.errors.UpstreamForbidden` whatever
+listens there, so the error tells a publisher nothing about the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import Allowance, IPAddress
+from ..errors import UpstreamForbidden
+
+log = logging.getLogger(__name__)
+
+#: Seconds a host's verdict is kept: a name's addresses are looked up again after it.
+VERDICT_TTL = 60.0
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether ``address`` is globally routed: not loopback, private (RFC 1918, ULA),
+    link-local, CGNAT (100.64/10), multicast, reserved or unspecified."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
+
+
+@dataclass
+class UpstreamPolicy:
+    """The check every upstream URL passes before it is read, with its refusals counted.
+
+    ``resolve(host, port)`` gives the addresses a name stands for (the system
+    resolver by default; a seam for tests).
+    """
+
+    allowance: Allowance
+    resolve: Any = None
+    _verdicts: dict[tuple[str, int], tuple[bool, float]] = field(default_factory=dict, repr=False)
+    _refused: dict[str, int] = field(default_factory=dict, repr=False)
+    #: URLs whose redirect pointed somewhere refused, with when: GDAL follows redirects on
+    #: its own, so such a URL is refused before GDAL is given it.
+    _redirected: dict[str, float] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_setting(cls, text: str) -> UpstreamPolicy:
+        return cls(Allowance.parse(text))
+
+    def check(self, url: str) -> None:
+        """Return if ``url`` may be read, else raise :class:`UpstreamForbidden`.
+
+        A local path (a directory catalog of the operator's own files) is not a
+        network read and passes; any other scheme than http(s) is refused.
+        """
+        if self.allowance.anything:
+            return
+        if url.startswith("/vsi"):  # a GDAL virtual path names a network or archive read of its own
+            self._refuse("/vsi")
+        if "://" not in url:
+            return
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self._refuse(parts.hostname or url[:40])
+        assert parts.hostname is not None
+        host = parts.hostname.lower()
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a port out of range
+            self._refuse(host)
+        key = (host, port)
+        now = time.monotonic()
+        with self._lock:
+            known = self._verdicts.get(key)
+            redirected = self._redirected.get(url)
+        if redirected is not None and now - redirected <= VERDICT_TTL:
+            self._refuse(host)
+        if known is None or now - known[1] > VERDICT_TTL:
+            known = (self._allowed(host, port), now)
+            with self._lock:
+                self._verdicts[key] = known
+        if not known[0]:
+            self._refuse(host)
+
+    def _allowed(self, host: str, port: int) -> bool:
+        if self.allowance.names(host, port):
+            return True
+        addresses = list(self._addresses(host, port))
+        # Every address the name has must pass: a client may connect to any of them.
+        return bool(addresses) and all(is_public(a) or self.allowance.covers(a) for a in addresses)
+
+    def _addresses(self, host: str, port: int) -> Iterable[IPAddress]:
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            pass
+        resolve = self.resolve or _system_resolve
+        try:
+            found = resolve(host, port)
+        except OSError:
+            return []  # a name that does not resolve is refused like any other
+        addresses = []
+        for text in found:
+            try:
+                addresses.append(ipaddress.ip_address(text.split("%")[0]))
+            except ValueError:
+                continue
+        return addresses
+
+    def _refuse(self, host: str) -> Any:
+        with self._lock:
+            first = host not in self._refused
+            self._refused[host] = self._refused.get(host, 0) + 1
+        if first:
+            log.warning(
+                "upstream host %s is refused by OAM_PREVIEW_UPSTREAM_ALLOW (not a public address): "
+                "its images answer 403 upstream_forbidden",
+                host,
+            )
+        raise UpstreamForbidden.refused()
+
+    def refuse_redirect(self, url: str) -> None:
+        """Remember that ``url`` redirected somewhere refused (for :data:`VERDICT_TTL`)."""
+        with self._lock:
+            if len(self._redirected) > 10_000:  # bounded: a hostile catalog may have many
+                self._redirected.clear()
+            self._redirected[url] = time.monotonic()
+
+    def refused(self) -> dict[str, int]:
+        """Refused reads per host since the worker started (``/healthz``)."""
+        with self._lock:
+            return dict(self._refused)
+
+    def urlopen(self, request: urllib.request.Request, timeout: float) -> Any:
+        """``urllib.request.urlopen`` whose every redirect hop passes :meth:`check` first."""
+        self.check(request.full_url)
+        return urllib.request.build_opener(_CheckedRedirects(self, request.full_url)).open(
+            request, timeout=timeout
+        )
+
+
+def _system_resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL the policy allows (a public URL may point inside)."""
+
+    def __init__(self, policy: UpstreamPolicy, origin: str) -> None:
+        self.policy = policy
+        self.origin = origin
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        try:
+            self.policy.check(newurl)
+        except UpstreamForbidden:
+            self.policy.refuse_redirect(self.origin)
+            raise
+        return super().redirect_request(req, fp, code, msg, headers, newurl)

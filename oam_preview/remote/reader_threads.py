@@ -1,0 +1,62 @@
+"""Threads of our own that run GDAL reads for :class:`~oam_preview.remote.opener.Opener`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+THREAD_NAME = "oam-preview-read"
+
+
+def on_reader_thread() -> bool:
+    """Whether the calling thread is one of :class:`ReaderThreads`' (work on it must not wait
+    for more work on them: they may all be taken)."""
+    return threading.current_thread().name == THREAD_NAME
+
+
+class ReaderThreads:
+    """Up to ``size`` daemon threads, started as work needs them, that run GDAL reads.
+
+    Not ``concurrent.futures.ThreadPoolExecutor``: it refuses work once the
+    interpreter starts to exit, which is when a gunicorn worker restarting
+    (``--max-requests``) still finishes the requests it accepted; and its
+    threads would hold the exit up behind a read stuck on a hanging host.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._work.put((future, fn))
+        with self._lock:
+            start = self._idle == 0 and self._threads < self.size
+            if start:
+                self._threads += 1
+        if start:
+            threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, fn = self._work.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiting request
+                future.set_exception(exc)

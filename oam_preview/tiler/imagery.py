@@ -1,0 +1,312 @@
+"""Pixels of one catalog image: XYZ tiles and thumbnails, with their versions and cache keys.
+
+:class:`Imagery` is the tile path's one service: the routes ask it for a
+response's cache key (which holds the upstream file's version) and for the
+pixels; it asks the :class:`~oam_preview.remote.opener.Opener` for datasets and
+keeps, per worker and per file version, each image's :class:`ImageInfo`,
+whether it has a ``.ovr`` sidecar, and the thumbnails of files without
+overviews. Tiles are Web Mercator XYZ tiles (:mod:`oam_preview.geo.tiles`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any, Literal
+
+import numpy as np
+from cachetools import LRUCache
+from rasterio.warp import transform as transform_points
+from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.reader import read as rio_read
+
+from ..catalog.model import Image
+from ..config import Settings
+from ..errors import OutsideBounds
+from ..geo.tiles import TMS
+from ..memo import Memo
+from ..remote.freshness import Version
+from ..remote.opener import Opener
+from .budget import check_read, read_cost, thumbnail_size, tile_read_cost
+from .decimated import read_size, read_whole, shrink
+from .description import STATS_SIZE, band_statistics, describe
+from .info import ImageInfo
+from .render import Pixels, to_pixels
+from .rendering import DEFAULT, Rendering
+
+#: Descriptions (and sidecar answers) kept per worker.
+INFO_ENTRIES = 4096
+#: Decoded thumbnails of files without overviews kept per worker, bytes (a 1024 px RGB one is 4 MB).
+THUMBNAIL_CACHE_BYTES = 32 * 1024 * 1024
+
+
+class Imagery:
+    """Tiles and thumbnails of catalog images; what it keeps is per worker and per file version."""
+
+    def __init__(self, opener: Opener, settings: Settings) -> None:
+        self.opener = opener
+        self.max_read_bytes = settings.max_read_mb * 1e6
+        self._infos: Memo[tuple[str, int], ImageInfo] = Memo(INFO_ENTRIES)
+        self._sidecars: Memo[tuple[str, int], bool] = Memo(INFO_ENTRIES)
+        self._thumbnails: Memo[tuple[str, int, int, str], Pixels] = Memo(
+            THUMBNAIL_CACHE_BYTES, getsizeof=lambda p: p.data.nbytes + p.mask.nbytes
+        )
+        self._statistics: Memo[tuple[str, int, str], dict[str, Any]] = Memo(INFO_ENTRIES)
+        # The sizes read of each file without overviews: a smaller thumbnail is shrunk from one.
+        self._read_sizes: LRUCache[tuple[str, int], set[int]] = LRUCache(INFO_ENTRIES)
+        self._lock = threading.Lock()
+
+    # -- versions and cache keys ---------------------------------------------------------
+
+    def current_version(self, image: Image, asked: str | None = None) -> Version:
+        """The :class:`Version` of ``image``'s file (generation, and the token of its URLs'
+        ``v=``), rechecked upstream when due: the first use of a file costs one HEAD.
+        ``asked``: the request's ``v``; another than the known token makes a recheck due sooner."""
+        return self.opener.checked(image.source_url, asked)
+
+    def known_version(self, image: Image) -> Version:
+        """The :class:`Version` of ``image``'s file as this worker last saw it, asking upstream
+        nothing: a listing gives ``v=`` only to files already used (token ``None`` otherwise)."""
+        return self.opener.known(image.source_url)
+
+    def tile_key(
+        self,
+        image: Image,
+        z: int,
+        x: int,
+        y: int,
+        size: int,
+        fmt: str,
+        version: Version | None = None,
+        rendering: Rendering = DEFAULT,
+    ) -> str:
+        """The response cache key of a tile: changes when the upstream file does (``version``:
+        as :meth:`current_version` just said, else asked now); ``rendering`` in canonical form."""
+        version_part = self._key_version(image, version)
+        return f"tile|{image.source_url}|{version_part}|{z}/{x}/{y}|{size}|{fmt}|{rendering.key()}"
+
+    def thumbnail_key(
+        self,
+        image: Image,
+        max_size: int,
+        fmt: str,
+        version: Version | None = None,
+        rendering: Rendering = DEFAULT,
+    ) -> str:
+        """The response cache key of a thumbnail: changes when the upstream file does."""
+        version_part = self._key_version(image, version)
+        return f"thumb|{image.source_url}|{version_part}|{max_size}|{fmt}|{rendering.key()}"
+
+    def _key_version(self, image: Image, version: Version | None) -> str:
+        """The version part of a cache key: the token, which every worker and instance that saw
+        the same HEAD answer shares (the shared cache must not give a worker that first used
+        the new file what one rendered of the old), else this worker's generation."""
+        known = version or self.current_version(image)
+        return known.token or f"g{known.generation}"
+
+    def _key(self, image: Image) -> tuple[str, int]:
+        return (image.source_url, self.opener.generation(image.source_url))
+
+    # -- descriptions --------------------------------------------------------------------
+
+    def info(self, image: Image) -> ImageInfo:
+        """The description of ``image``'s GeoTIFF, computed once per worker and file version."""
+        key = self._key(image)
+        known = self._infos.peek(key)
+        if known is not None:
+            return known
+        return self.opener.read(image.source_url, lambda dataset: self._described(key, dataset))
+
+    def tiled_info(self, image: Image) -> ImageInfo:
+        """The description of an image that has tiles; :class:`NotGeoreferenced` otherwise."""
+        self.current_version(image)  # a changed file is described anew
+        return self.info(image).require_tiles()
+
+    def _described(self, key: tuple[str, int], dataset: Any) -> ImageInfo:
+        """The description of ``key``'s file, from ``dataset`` (already lent) when not yet known."""
+        return self._infos.get(key, lambda: describe(dataset, self.max_read_bytes))
+
+    # -- pixels --------------------------------------------------------------------------
+
+    def tile(
+        self, image: Image, z: int, x: int, y: int, size: int = 256, rendering: Rendering = DEFAULT
+    ) -> Pixels:
+        """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout),
+        shown as ``rendering`` asks."""
+        key = self._key(image)
+        info = self._infos.peek(key)
+        if info is not None:  # a tile it can't serve costs no checkout
+            self._check_tile(info, z, x, y, size)
+
+        def work(dataset: Any) -> Pixels:
+            described = info or self._described(key, dataset)
+            if info is None:
+                self._check_tile(described, z, x, y, size)
+            with Reader(None, dataset=dataset, tms=TMS) as reader:
+                bands = rendering.bands(described.bands, described.count)
+                try:
+                    img = reader.tile(x, y, z, tilesize=size, indexes=bands, **rendering.read_options())
+                except TileOutsideBounds:
+                    raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
+            return to_pixels(img, described, rendering)
+
+        return self.opener.read(image.source_url, work)
+
+    def point(self, image: Image, lon: float, lat: float, rendering: Rendering = DEFAULT) -> dict[str, Any]:
+        """The values of every band (or ``bidx``'s) at ``lon, lat`` (EPSG:4326 degrees), read at
+        full resolution: one block. Also the pixel's validity (``mask``: 255 valid, 0 not, with
+        ``nodata`` applied) and the point in the image's CRS. :class:`OutsideBounds` outside."""
+        info = self.tiled_info(image)
+        bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
+
+        def work(dataset: Any) -> dict[str, Any]:
+            with Reader(None, dataset=dataset) as reader:
+                try:
+                    found = reader.point(lon, lat, indexes=bands, **rendering.read_options())
+                except PointOutsideBounds:
+                    raise OutsideBounds(f"the point {lon},{lat} is outside this image") from None
+            values = found.array
+            valid = ~np.ma.getmaskarray(values)
+            assert info.crs is not None  # tiled_info: georeferenced
+            (x,), (y,) = transform_points("EPSG:4326", info.crs, [lon], [lat])
+            return {
+                "coordinates": [lon, lat],
+                "crs": info.crs.to_string(),
+                "crs_coordinates": [x, y],
+                "pixel": list(found.pixel_location) if found.pixel_location is not None else None,
+                "bands": list(bands),
+                "values": [None if not ok else v.item() for v, ok in zip(values.data, valid, strict=True)],
+                # As the tiles show it (render.to_pixels): with ``nodata``, invalid where every band is.
+                "mask": 255 if (valid.any() if rendering.nodata is not None else valid.all()) else 0,
+            }
+
+        return self.opener.read(image.source_url, work)
+
+    def statistics(self, image: Image, rendering: Rendering = DEFAULT) -> dict[str, Any]:
+        """Per shown band (every band, or ``bidx``'s): min, max, mean, std, valid percent, the 2nd
+        and 98th percentiles and a 10-bin histogram, of the valid pixels of a read of at most
+        :data:`STATS_SIZE` px a side (from an overview; the read budget applies), kept per worker
+        and file version like the description."""
+        key = self._key(image)
+        info = self.info(image)
+        bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
+
+        def work(dataset: Any) -> dict[str, Any]:
+            width, height = thumbnail_size(info.width, info.height, STATS_SIZE)
+            check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
+            if info.overviews:
+                img = rio_read(dataset, width=width, height=height, indexes=bands, **rendering.read_options())
+            else:  # each strip fetched once (see decimated); nodata applied below
+                img = read_whole(dataset, width, height, bands, info.block_shape[0])
+            return band_statistics(img.array, bands, rendering.nodata)
+
+        return self._statistics.get((*key, rendering.key()), lambda: self.opener.read(image.source_url, work))
+
+    def _check_tile(self, info: ImageInfo, z: int, x: int, y: int, size: int) -> None:
+        info.check_tile(z, x, y)
+        check_read(tile_read_cost(info, z, x, y, size), self.max_read_bytes)
+
+    def thumbnail(self, image: Image, max_size: int = 256, rendering: Rendering = DEFAULT) -> Pixels:
+        """The whole image in its own pixel grid, longest side ``max_size`` (never upscaled).
+
+        From the smallest internal overview that suffices. Thumbnails of files
+        without internal overviews (a decimated read of megabytes of strips,
+        seconds) are kept per worker and computed by one thread at a time, read
+        at the largest size that needs no more strips: every format, and every
+        size it can be shrunk to, then costs one read.
+        """
+        key = self._key(image)
+        info = self._infos.peek(key)
+
+        def from_overviews(dataset: Any) -> Pixels | ImageInfo:
+            """The thumbnail, or the description of a file that has no internal overviews."""
+            described = info or self._described(key, dataset)
+            if not described.overviews:
+                return described
+            width, height = thumbnail_size(described.width, described.height, max_size)
+            check_read(
+                read_cost(described, described.width, described.height, width, height), self.max_read_bytes
+            )
+            return self._read_thumbnail(dataset, described, max_size, "average", rendering)
+
+        if info is None or info.overviews:
+            result = self.opener.read(image.source_url, from_overviews)
+            if isinstance(result, Pixels):
+                return result
+            info = result
+        stripped = info
+        width, height = thumbnail_size(info.width, info.height, max_size)
+        sidecars = width < info.width and self._has_sidecar(image)
+        # One read per file serves every size of which it needs the same strips (see decimated).
+        size = max_size if sidecars else read_size(info.width, info.height, info.block_shape[0], max_size)
+        shown = rendering.key()
+        read = self._larger_read(key, size, shown) or self._thumbnails.get(
+            (*key, size, shown),
+            lambda: self._thumbnail_without_overviews(stripped, size, sidecars, image, rendering),
+        )
+        with self._lock:
+            self._read_sizes.setdefault(key, set()).add(size)
+        return shrink(read, width, height)
+
+    def _larger_read(self, key: tuple[str, int], size: int, shown: str) -> Pixels | None:
+        """A kept thumbnail read of ``key`` rendered as ``shown`` at ``size`` or larger (the
+        smallest such), if any."""
+        with self._lock:
+            sizes = sorted(s for s in self._read_sizes.get(key, ()) if s >= size)
+        for known in sizes:
+            pixels = self._thumbnails.peek((*key, known, shown))
+            if pixels is not None:
+                return pixels
+        return None
+
+    def _thumbnail_without_overviews(
+        self, info: ImageInfo, max_size: int, sidecars: bool, image: Image, rendering: Rendering
+    ) -> Pixels:
+        """From a ``.ovr`` sidecar when there is one, else a decimated read of the full resolution."""
+        width, height = thumbnail_size(info.width, info.height, max_size)
+        if not sidecars:
+            check_read(read_cost(info, info.width, info.height, width, height), self.max_read_bytes)
+
+        def work(dataset: Any) -> Pixels:
+            bands = rendering.bands(info.bands, info.count)
+            if not sidecars:  # nodata is applied by to_pixels: the strips are read as stored
+                img = read_whole(dataset, width, height, bands, info.block_shape[0])
+                return to_pixels(img, info, rendering)
+            with_ovr = replace(info, overviews=tuple(dataset.overviews(info.bands[0])))
+            check_read(read_cost(with_ovr, info.width, info.height, width, height), self.max_read_bytes)
+            return self._read_thumbnail(dataset, info, max_size, "average", rendering)
+
+        return self.opener.read(image.source_url, work, sidecars=sidecars)
+
+    def _read_thumbnail(
+        self,
+        dataset: Any,
+        info: ImageInfo,
+        max_size: int,
+        resampling: Literal["nearest", "average"],
+        rendering: Rendering = DEFAULT,
+    ) -> Pixels:
+        width, height = thumbnail_size(info.width, info.height, max_size)
+        if info.mode == "palette":  # averaging palette indexes makes colours that aren't there
+            resampling = "nearest"
+        bands = rendering.bands(info.bands, info.count)
+        img = rio_read(
+            dataset, width=width, height=height, indexes=bands, resampling_method=resampling,
+            **rendering.read_options(),
+        )  # fmt: skip
+        return to_pixels(img, info, rendering)
+
+    def _has_sidecar(self, image: Image) -> bool:
+        """Whether a ``.ovr`` overview file sits beside an image without internal overviews.
+
+        Only a definite answer is kept: a probe that fails (a timeout, a 5xx)
+        raises and is asked again next time.
+        """
+
+        def probe() -> bool:
+            return self.opener.read(
+                image.source_url, lambda dataset: bool(dataset.overviews(1)), sidecars=True
+            )
+
+        return self._sidecars.get(self._key(image), probe)

@@ -1,0 +1,159 @@
+"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx``, ``rescale``, ``colormap_name``.
+
+TiTiler's parameter names. A :class:`Rendering` is an immutable value parsed
+from a query (a bad value is a 400 ``bad_request`` naming the parameter); its
+canonical form (:meth:`Rendering.to_args`) goes into cache keys, ETags and the
+URLs the server emits, so two spellings of one rendering share one entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import BadRequest
+
+#: Most bands one request may name (grey: one, RGB: three).
+BAND_COUNTS = (1, 3)
+
+
+class Args(Protocol):
+    def getlist(self, key: str) -> list[str]: ...
+
+
+def _number(text: str) -> str:
+    """The canonical spelling of a number: ``0``, ``0.0`` and ``0e0`` are all ``0``."""
+    return format(float(text), "g")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """``nodata``: a value that becomes transparent (NaN allowed), in the image's units.
+    ``bidx``: 1-based band indexes shown (one: grey, three: RGB). ``rescale``: per shown band,
+    the (min, max) stretched linearly to 0-255, instead of the automatic 2nd-98th percentiles."""
+
+    nodata: float | None = None
+    bidx: tuple[int, ...] | None = None
+    rescale: tuple[tuple[float, float], ...] | None = None
+    #: One of rio-tiler's colormaps, for one shown band (its 0-255 values after the stretch).
+    colormap_name: str | None = None
+
+    @classmethod
+    def from_args(cls, args: Args) -> Rendering:
+        """Parse ``nodata``, ``bidx`` (repeated or comma separated) and ``rescale`` (once, or once
+        per band); :class:`BadRequest` naming the parameter and what it accepts."""
+        nodata = None
+        values = args.getlist("nodata")
+        if values:
+            try:
+                nodata = float(values[-1])
+            except ValueError:
+                raise BadRequest(f"nodata must be a number or nan, not {values[-1][:40]!r}") from None
+            if math.isinf(nodata):
+                raise BadRequest("nodata must be a finite number or nan")
+        bidx = None
+        parts = [p for value in args.getlist("bidx") for p in value.split(",") if p.strip()]
+        if parts:
+            try:
+                bidx = tuple(int(p) for p in parts)
+            except ValueError:
+                raise BadRequest("bidx must be band numbers from 1, e.g. bidx=1 or bidx=3,2,1") from None
+            if any(b < 1 for b in bidx) or len(bidx) not in BAND_COUNTS:
+                raise BadRequest("bidx must name 1 band (grey) or 3 bands (RGB), numbered from 1")
+        rescale = None
+        ranges = args.getlist("rescale")
+        if ranges:
+            parsed = []
+            for text in ranges:
+                try:
+                    low, high = (float(v) for v in text.split(","))
+                except ValueError:
+                    raise BadRequest(f"rescale must be min,max (numbers), not {text[:40]!r}") from None
+                if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                    raise BadRequest(f"rescale must be min,max with min < max, not {text[:40]!r}")
+                parsed.append((low, high))
+            rescale = tuple(parsed)
+            if bidx is not None and len(rescale) not in (1, len(bidx)):
+                raise BadRequest("rescale must be given once, or once per band of bidx")
+        colormap_name = None
+        names = args.getlist("colormap_name")
+        if names:
+            colormap_name = names[-1].lower()
+            if colormap_name not in colormap_names():
+                raise BadRequest(
+                    f"colormap_name {names[-1][:40]!r} is not a colormap: see /api/colormaps for the names"
+                )
+            if bidx is not None and len(bidx) != 1:
+                raise BadRequest("colormap_name colours one band: use it with one bidx")
+        return cls(nodata, bidx, rescale, colormap_name)
+
+    @property
+    def is_default(self) -> bool:
+        return (
+            self.nodata is None and self.bidx is None and self.rescale is None and self.colormap_name is None
+        )
+
+    def to_args(self) -> list[tuple[str, str]]:
+        """The canonical query pairs of this rendering (none for the default one)."""
+        pairs: list[tuple[str, str]] = []
+        if self.bidx is not None:
+            pairs.append(("bidx", ",".join(str(b) for b in self.bidx)))
+        if self.nodata is not None:
+            pairs.append(("nodata", _number(str(self.nodata))))
+        for low, high in self.rescale or ():
+            pairs.append(("rescale", f"{_number(str(low))},{_number(str(high))}"))
+        if self.colormap_name is not None:
+            pairs.append(("colormap_name", self.colormap_name))
+        return pairs
+
+    def key(self) -> str:
+        """The canonical form as a cache-key part (``""`` for the default rendering)."""
+        return "&".join(f"{k}={v}" for k, v in self.to_args())
+
+    def bands(self, default: tuple[int, ...], count: int) -> tuple[int, ...]:
+        """The bands to read: ``bidx`` (checked against the image's ``count``), else ``default``."""
+        if self.bidx is None:
+            return default
+        for band in self.bidx:
+            if band > count:
+                raise BadRequest(f"bidx {band}: this image has {count} band{'s' if count > 1 else ''}")
+        return self.bidx
+
+    def ranges(self, n: int) -> tuple[tuple[float, float], ...] | None:
+        """``rescale`` for ``n`` shown bands (one range given: for every band)."""
+        if self.rescale is None:
+            return None
+        return self.rescale * n if len(self.rescale) == 1 else self.rescale
+
+    def read_options(self) -> dict[str, Any]:
+        """rio-tiler read options: ``nodata`` overrides the file's own."""
+        return {} if self.nodata is None else {"nodata": self.nodata}
+
+
+DEFAULT = Rendering()
+
+
+@functools.cache
+def colormap_names() -> frozenset[str]:
+    """rio-tiler's colormap names (loaded once: importing its colormaps reads their files)."""
+    from rio_tiler.colormap import cmap
+
+    return frozenset(cmap.list())
+
+
+@functools.cache
+def colormap_lut(name: str) -> np.ndarray:
+    """The (256, 4) uint8 RGBA lookup table of colormap ``name``."""
+    from rio_tiler.colormap import cmap
+
+    colours = cmap.get(name)
+    assert isinstance(colours, dict)  # rio-tiler's own colormaps are 256 entries, not intervals
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    for value, rgba in colours.items():
+        if 0 <= int(value) < 256:
+            lut[int(value)] = tuple(int(c) for c in rgba)
+    return lut

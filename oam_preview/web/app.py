@@ -1,0 +1,49 @@
+"""The standalone app: the blueprint at ``OAM_PREVIEW_PREFIX``, JSON errors for every URL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..catalog import Catalog
+from ..catalog.store import CatalogStore
+from ..config import Settings
+from .blueprint import create_blueprint
+from .responses import add_common_headers, error_response
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    catalog: Catalog | CatalogStore | None = None,
+) -> Flask:
+    """Build the oam-preview app.
+
+    Settings come from ``OAM_PREVIEW_*`` environment variables, overridden by
+    ``config``. ``catalog`` overrides ``OAM_PREVIEW_CATALOG``; the catalog
+    ``demo`` starts the embedded demo (see :mod:`oam_preview.demo`).
+    """
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(Settings.from_env().as_config())
+    if config:
+        app.config.from_mapping(config)
+    settings = Settings.from_mapping(app.config)
+    if catalog is None and settings.catalog == "demo":
+        from ..demo import allowing_demo, build, running_demo_catalog, start_server
+
+        catalog = running_demo_catalog()
+        # The demo reads its images from its own server on loopback: allowed, explicitly.
+        allow = allowing_demo(settings.upstream_allow, start_server(build()))
+        settings = replace(settings, upstream_allow=allow)
+        app.config["OAM_PREVIEW_UPSTREAM_ALLOW"] = allow
+    app.register_blueprint(create_blueprint(catalog, settings), url_prefix=settings.prefix or None)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
+    # Outside the blueprint's routes too (unknown URLs, 405s): JSON errors and CORS.
+    app.register_error_handler(Exception, error_response)
+    app.after_request(add_common_headers)
+    return app

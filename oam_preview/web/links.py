@@ -1,0 +1,77 @@
+"""The URLs the server emits and the GeoJSON Feature of an image (absolute, prefix and proxies honoured).
+
+An image's URLs carry its file's version token as ``?v=<token>`` when it is
+known (:meth:`~oam_preview.tiler.imagery.Imagery.current_version`): a request with
+the current ``v`` may be cached for ever (see :mod:`oam_preview.web.responses`),
+and a file that changes upstream gets new URLs.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from flask import request, url_for
+from shapely.geometry import mapping
+
+from ..catalog import Image
+from ..tiler.rendering import DEFAULT, Rendering
+
+
+def api_root() -> str:
+    """Absolute URL of the blueprint's root, ending in ``/``."""
+    return url_for(f"{request.blueprint}.index", _external=True)
+
+
+def image_base(image: Image, root: str) -> str:
+    return f"{root}api/images/{image.id}"
+
+
+def versioned(url: str, token: str | None, rendering: Rendering = DEFAULT) -> str:
+    """``url`` (which has no query of its own) with ``rendering``'s canonical parameters and
+    ``v=token``; as it is for the default rendering when ``token`` is None."""
+    pairs = [*rendering.to_args(), *([("v", token)] if token else [])]
+    return f"{url}?{urllib.parse.urlencode(pairs, safe=',')}" if pairs else url
+
+
+def image_urls(
+    image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT
+) -> dict[str, str]:
+    """The thumbnail, TileJSON, XYZ template and WMTS URLs of ``image``, of version ``token``,
+    shown as ``rendering`` asks."""
+    base = image_base(image, root)
+    return {
+        "thumbnail": versioned(f"{base}/thumbnail.png", token, rendering),
+        "tilejson": versioned(f"{base}/tilejson.json", token, rendering),
+        "tiles": versioned(f"{base}/tiles/{{z}}/{{x}}/{{y}}.png", token, rendering),
+        "wmts": versioned(f"{base}/WMTSCapabilities.xml", token, rendering),
+    }
+
+
+def wmts_tiles_url(image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT) -> str:
+    """The WMTS ResourceURL template of ``image``'s tiles, of version ``token``."""
+    tiles = f"{image_base(image, root)}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
+    return versioned(tiles, token, rendering)
+
+
+def feature(
+    image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT
+) -> dict[str, Any]:
+    """The GeoJSON Feature of API.md for one image; its URLs of version ``token``."""
+    properties = image.feature_properties()
+    properties.update(image_urls(image, root, token, rendering))
+    doc: dict[str, Any] = {
+        "type": "Feature",
+        "id": image.id,
+        "geometry": mapping(image.footprint) if image.footprint is not None else None,
+        "properties": properties,
+    }
+    if image.bbox is not None:
+        doc["bbox"] = list(image.bbox)
+    return doc
+
+
+def page_link(rel: str, args: dict[str, str], offset: int) -> dict[str, str]:
+    """A ``next``/``prev`` link of the listing: the same query at another ``offset``."""
+    href = url_for(f"{request.blueprint}.images", _external=True, **{**args, "offset": str(offset)})
+    return {"rel": rel, "href": href, "type": "application/geo+json"}

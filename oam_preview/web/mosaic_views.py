@@ -1,0 +1,91 @@
+"""The mosaic's views (API.md "Mosaic"): tiles, TileJSON and WMTS of the images a query selects.
+
+Listed in :data:`oam_preview.web.views.ROUTES`. The query is the listing's
+(:class:`~oam_preview.catalog.query.ImageQuery`) with ``order=newest`` by
+default; every URL the documents emit carries it in canonical form.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+from flask import Response, request
+
+from ..cache.entry import CachedResponse
+from ..catalog.query import ImageQuery
+from ..tiler.mosaic import Selection
+from ..tiler.ogc import tilejson, wmts_capabilities
+from ..tiler.render import encode
+from .capture import capture_headers
+from .links import api_root
+from .responses import Uncacheable, cached_response, document, etag_of
+from .services import current
+from .tile_path import tile_address
+
+#: The title of the mosaic layer in its documents.
+LAYER_TITLE = "oam-preview: all imagery"
+
+
+def selection() -> Selection:
+    """The selection of this request's query in the current catalog."""
+    services = current()
+    query = ImageQuery.from_args(request.args, default_order="newest")
+    return services.mosaic.selection(services.store.catalog, query)
+
+
+def mosaic_urls(selection: Selection) -> dict[str, str]:
+    """The XYZ template, TileJSON and WMTS URLs of a selection's mosaic (its canonical query)."""
+    base = f"{api_root()}api/mosaic"
+    query = "?" + urllib.parse.urlencode(selection.query.to_args())
+    return {
+        "tiles": f"{base}/tiles/{{z}}/{{x}}/{{y}}.png{query}",
+        "wmts_tiles": f"{base}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png{query}",
+        "tilejson": f"{base}/tilejson.json{query}",
+        "wmts": f"{base}/WMTSCapabilities.xml{query}",
+    }
+
+
+def mosaic_tile(z: str, x: str, name: str) -> Response:
+    services = current()
+    t = tile_address(z, x, name)
+    chosen = selection()
+    mosaic = services.mosaic
+
+    plan = mosaic.plan(chosen, t.z, t.x, t.y)  # a tile that shows nothing: its error, now
+    key = mosaic.key(chosen, plan, t.size, t.fmt)
+
+    def render() -> CachedResponse:
+        result = mosaic.tile(chosen, plan, t.size)
+        body, media_type = encode(result.pixels, t.fmt)
+        headers = (
+            ("X-Mosaic-Images", ", ".join(result.images)),
+            ("X-Mosaic-Coverage", str(result.coverage)),
+            # Of the images that gave pixels, as this render found them: kept with the body.
+            *capture_headers(i for i in map(chosen.catalog.get, result.images) if i is not None),
+        )
+        entry = CachedResponse(body, media_type, etag_of(body), headers)
+        if result.failed:
+            raise Uncacheable(entry)
+        # The render learnt the versions of the files it read: the next request's key holds
+        # them, so the entry is kept under that key too (else every cold tile renders twice).
+        learnt = mosaic.key(chosen, plan, t.size, t.fmt)
+        if learnt != key:
+            services.cache.put(learnt, entry)
+        return entry
+
+    return cached_response(key, render)
+
+
+def mosaic_tilejson() -> Response:
+    chosen = selection()
+    doc = tilejson(chosen.layer(LAYER_TITLE), mosaic_urls(chosen)["tiles"])
+    return document(json.dumps(doc), "application/json")
+
+
+def mosaic_wmts() -> Response:
+    chosen = selection()
+    urls = mosaic_urls(chosen)
+    return document(
+        wmts_capabilities(chosen.layer(LAYER_TITLE), urls["wmts_tiles"], urls["wmts"]), "application/xml"
+    )

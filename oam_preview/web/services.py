@@ -1,0 +1,60 @@
+"""The services behind one registration of the blueprint, and how a request finds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g
+
+from ..cache.local import ResponseCache
+from ..cache.tiered import TieredCache, response_cache
+from ..catalog.store import CatalogStore
+from ..config import Settings
+from ..remote.opener import Opener
+from ..tiler.imagery import Imagery
+from ..tiler.mosaic import Mosaic
+
+
+@dataclass
+class Services:
+    """What the routes of one blueprint use: settings, the catalog, remote reads, caches.
+
+    Built when an app registers the blueprint (:meth:`build`), or given to
+    :func:`~oam_preview.web.blueprint.create_blueprint` whole, as a host app or a
+    test injects its own.
+    """
+
+    settings: Settings
+    store: CatalogStore
+    opener: Opener
+    imagery: Imagery
+    cache: ResponseCache | TieredCache
+    mosaic: Mosaic
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        store: CatalogStore,
+        opener: Opener | None = None,
+        imagery: Imagery | None = None,
+        cache: ResponseCache | TieredCache | None = None,
+    ) -> Services:
+        """The services for ``settings``; any one given is used as it is."""
+        opener = opener or Opener(settings)
+        imagery = imagery or Imagery(opener, settings)
+        return cls(
+            settings=settings,
+            store=store,
+            opener=opener,
+            imagery=imagery,
+            cache=cache
+            or response_cache(int(settings.cache_max_mb * 1e6), settings.cache_url, settings.cache_ttl),
+            mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
+        )
+
+
+def current() -> Services:
+    """The services of the blueprint handling this request (bound to ``g`` before each request)."""
+    services: Services = g.oam_preview
+    return services

@@ -1,0 +1,242 @@
+"""The view functions of API.md's routes; :mod:`oam_preview.web.blueprint` lists them in one table.
+
+Each view reads the services of its blueprint (:func:`~oam_preview.web.services.current`),
+parses its input (:mod:`~oam_preview.web.tile_path`), and answers through
+:mod:`~oam_preview.web.responses`. No view touches the Opener: pixels, versions and
+cache keys come from :class:`~oam_preview.tiler.imagery.Imagery`.
+
+Versions: the URLs a view emits carry the image's version token (``?v=``); the
+image routes answer a request whose ``v`` is the current token ``immutable``.
+A listing uses the versions this worker already knows (no upstream request per
+image); one image's Feature, its TileJSON and WMTS and its pixels recheck the
+file when due (its first use: one HEAD).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from flask import Response, current_app, render_template, request, send_from_directory
+from jinja2 import TemplateNotFound
+
+from .. import __version__
+from ..catalog import Image
+from ..catalog.model import ID_PATTERN
+from ..catalog.query import ImageQuery, page_from_args
+from ..errors import NotFound
+from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
+from ..tiler.render import encode
+from ..tiler.rendering import Rendering, colormap_lut, colormap_names
+from . import metrics, mosaic_views
+from .capture import capture_headers
+from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
+from .responses import cached_image, document, json_response, version_policy
+from .services import current
+from .tile_path import THUMBNAIL_SIZES, lonlat, output_format, query_int, tile_address
+
+#: The page's Content-Security-Policy: its own scripts only; tiles and thumbnails from anywhere.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src * data: blob:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def image_or_404(image_id: str) -> Image:
+    image = current().store.catalog.get(image_id) if ID_PATTERN.match(image_id) else None
+    if image is None:
+        raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
+    return image
+
+
+def index() -> Response:
+    """The map page."""
+    settings = current().settings
+    root = api_root()
+    page = {
+        "api_root": root.rstrip("/"),
+        "images_url": root + "api/images",
+        "mosaic_tilejson_url": root + "api/mosaic/tilejson.json",
+        "mosaic_wmts_url": root + "api/mosaic/WMTSCapabilities.xml",
+        "basemap_url": settings.basemap_url,
+        "basemap_attribution": settings.basemap_attribution,
+        "version": __version__,
+    }
+    try:
+        html = render_template("oam_preview/index.html", page=page)
+    except TemplateNotFound:  # installed without its data files: still a usable answer
+        html = f"<!doctype html><title>oam-preview</title><p>oam-preview: <a href='{root}api/images'>images</a></p>"
+    response = current_app.response_class(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def leaflet(filename: str) -> Response:
+    """Leaflet's files, from the XStatic-Leaflet package (the page works offline)."""
+    from xstatic.pkg import leaflet as xleaflet
+
+    return send_from_directory(xleaflet.BASE_DIR, filename, max_age=86400)
+
+
+def healthz() -> Response:
+    services = current()
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "catalog": services.store.status().to_dict(),
+            "cache": services.cache.stats(),
+            # Refused reads by host: catalog records pointing where OAM_PREVIEW_UPSTREAM_ALLOW forbids.
+            "upstream": {**services.opener.guard.status(), "forbidden": services.opener.policy.refused()},
+            "worker": {"pid": os.getpid(), **metrics.WORKER},  # what the gunicorn hooks did in this worker
+            "mosaic": {
+                "tiles_rendered": services.mosaic.rendered,
+                "image_failures": services.mosaic.failures,
+            },
+        }
+    )
+
+
+def images() -> Response:
+    """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
+    limit, offset = page_from_args(request.args)
+    imagery = current().imagery
+    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
+    root = api_root()
+    links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
+    args = request.args.to_dict()
+    if offset + len(result.images) < result.matched and limit > 0:
+        links.append(page_link("next", args, offset + limit))
+    if offset > 0:
+        links.append(page_link("prev", args, max(0, offset - limit)))
+    return json_response(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": result.matched,
+            "numberReturned": len(result.images),
+            "features": [feature(i, root, imagery.known_version(i).token) for i in result.images],
+            "links": links,
+        },
+        media_type="application/geo+json",
+    )
+
+
+def image(image_id: str) -> Response:
+    """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
+    item = image_or_404(image_id)
+    rendering = Rendering.from_args(request.args)
+    token = current().imagery.current_version(item, request.args.get("v")).token
+    return json_response(feature(item, api_root(), token, rendering), media_type="application/geo+json")
+
+
+def thumbnail(image_id: str, fmt: str) -> Response:
+    imagery = current().imagery
+    fmt = output_format(fmt)
+    max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
+    rendering = Rendering.from_args(request.args)
+    item = image_or_404(image_id)
+    version = imagery.current_version(item, request.args.get("v"))
+    key = imagery.thumbnail_key(item, max_size, fmt, version, rendering)
+    policy = version_policy(version.token)
+    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size, rendering), fmt), policy)
+
+
+def tile(image_id: str, z: str, x: str, name: str) -> Response:
+    imagery = current().imagery
+    t = tile_address(z, x, name)
+    rendering = Rendering.from_args(request.args)
+    item = image_or_404(image_id)
+    version = imagery.current_version(item, request.args.get("v"))
+    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version, rendering)
+    policy = version_policy(version.token)
+    response = cached_image(
+        key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering), t.fmt), policy
+    )
+    # From the record, not kept with the body: a corrected record shows at once.
+    response.headers.extend(capture_headers([item]))
+    return response
+
+
+def point(image_id: str, coordinates: str) -> Response:
+    """``/point/{lon},{lat}``: every band's value there (API additions, "Point values")."""
+    lon, lat = lonlat(coordinates)
+    rendering = Rendering.from_args(request.args)
+    item = image_or_404(image_id)
+    doc = current().imagery.point(item, lon, lat, rendering)
+    response = json_response({"id": item.id, **doc})
+    response.headers["Cache-Control"] = "no-store"  # one pixel: cheap, and not worth a cache entry
+    return response
+
+
+def statistics(image_id: str) -> Response:
+    """Per-band statistics of an overview read (API additions, "Statistics")."""
+    rendering = Rendering.from_args(request.args)
+    item = image_or_404(image_id)
+    imagery = current().imagery
+    version = imagery.current_version(item, request.args.get("v"))
+    doc = {"id": item.id, **imagery.statistics(item, rendering)}
+    return document(json.dumps(doc), "application/json", version_policy(version.token))
+
+
+def colormaps() -> Response:
+    """The names ``colormap_name`` accepts."""
+    return document(json.dumps({"colormaps": sorted(colormap_names())}), "application/json")
+
+
+def colormap(name: str) -> Response:
+    """One colormap's 256 stops ``[value, [r, g, b, a]]``: a legend for a page."""
+    if name.lower() not in colormap_names():
+        raise NotFound(f"no colormap {name[:40]!r}: see /api/colormaps")
+    lut = colormap_lut(name.lower())
+    doc = {"name": name.lower(), "stops": [[i, lut[i].tolist()] for i in range(256)]}
+    return document(json.dumps(doc), "application/json")
+
+
+def tilejson_doc(image_id: str) -> Response:
+    """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
+    imagery = current().imagery
+    item = image_or_404(image_id)
+    rendering = Rendering.from_args(request.args)
+    token = imagery.current_version(item, request.args.get("v")).token
+    layer = image_layer(item, imagery.tiled_info(item))
+    doc = tilejson(layer, image_urls(item, api_root(), token, rendering)["tiles"])
+    return document(json.dumps(doc), "application/json", version_policy(token))
+
+
+def wmts(image_id: str) -> Response:
+    imagery = current().imagery
+    item = image_or_404(image_id)
+    rendering = Rendering.from_args(request.args)
+    token = imagery.current_version(item, request.args.get("v")).token
+    info = imagery.tiled_info(item)
+    root = api_root()
+    xml = wmts_capabilities(
+        image_layer(item, info),
+        wmts_tiles_url(item, root, token, rendering),
+        image_urls(item, root, token, rendering)["wmts"],
+    )
+    return document(xml, "application/xml", version_policy(token))
+
+
+#: Every route: (rule, view). GET only; Flask adds HEAD and OPTIONS.
+ROUTES: tuple[tuple[str, Any], ...] = (
+    ("/", index),
+    ("/vendor/leaflet/<path:filename>", leaflet),
+    ("/healthz", healthz),
+    ("/metrics", metrics.view),
+    ("/api/images", images),
+    ("/api/images/<image_id>", image),
+    ("/api/images/<image_id>/thumbnail.<fmt>", thumbnail),
+    ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
+    ("/api/images/<image_id>/tilejson.json", tilejson_doc),
+    ("/api/images/<image_id>/point/<coordinates>", point),
+    ("/api/images/<image_id>/statistics", statistics),
+    ("/api/colormaps", colormaps),
+    ("/api/colormaps/<name>", colormap),
+    ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
+    ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
+    ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),
+    ("/api/mosaic/WMTSCapabilities.xml", mosaic_views.mosaic_wmts),
+)
