@@ -23,6 +23,29 @@ from ..errors import OamPreviewError, UpstreamError, UpstreamTimeout
 #: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
 GDAL_ERRORS = (RasterioError, OSError, CPLE_BaseError)
 
+# GDAL's messages, in one place (lower case; matched as substrings of lower-cased messages).
+#: The connection to the host failed: nothing was read.
+UNREACHABLE = (
+    "couldn't connect",
+    "failed to connect",
+    "connection refused",
+    "connection reset",
+    "recv failure",
+    "empty reply",
+    "could not resolve",
+    "send failure",
+)
+#: The file is there but is not a GeoTIFF: a definite "no".
+NOT_GEOTIFF = (
+    "not recognized as",
+    "not a tiff",
+    "not a supported file format",
+    "tiffreaddirectory",
+    "cannot read tiff header",
+)
+#: What GDAL says of a /vsicurl/ file it could not stat: answered as "not a GeoTIFF" too.
+NO_FILE = "does not exist in the file system"
+
 
 def classify(message: str, slow: bool = False) -> OamPreviewError:
     """Map a GDAL/rasterio error message about a remote file to an API error.
@@ -39,28 +62,10 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
         return UpstreamError.http(code)
     if code is not None:  # a success status, then a failed transfer
         return UpstreamError.broken_transfer()
-    for needle in (
-        "couldn't connect",
-        "failed to connect",
-        "connection refused",
-        "connection reset",
-        "recv failure",
-        "empty reply",
-        "could not resolve",
-        "send failure",
-    ):
-        if needle in text:
-            return UpstreamError.unreachable_host()
-    for needle in (
-        "not recognized as",
-        "not a tiff",
-        "not a supported file format",
-        "tiffreaddirectory",
-        "cannot read tiff header",
-        "does not exist in the file system",
-    ):
-        if needle in text:
-            return UpstreamError.not_geotiff()
+    if any(needle in text for needle in UNREACHABLE):
+        return UpstreamError.unreachable_host()
+    if NO_FILE in text or any(needle in text for needle in NOT_GEOTIFF):
+        return UpstreamError.not_geotiff()
     if slow:
         return UpstreamTimeout("the server holding the GeoTIFF did not send the pixel data in time")
     return UpstreamError.undecodable(message)

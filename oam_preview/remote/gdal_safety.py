@@ -42,6 +42,8 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
+from .diagnosis import NOT_GEOTIFF
+
 log = logging.getLogger(__name__)
 
 #: Drivers (besides VRT, handled by :func:`sidecars_are_geotiffs`) that read other files or
@@ -67,15 +69,6 @@ UNSAFE_DRIVERS = frozenset(
 SERVER_DRIVERS = "GTiff COG MEM VRT"
 #: The sidecar files GDAL opens with any driver once it may list a remote "directory".
 SIDECAR_SUFFIXES = (".ovr", ".msk")
-
-#: What GDAL says of a file that is there but not a GeoTIFF: a definite "no".
-NOT_GEOTIFF = (
-    "not recognized as",
-    "not a tiff",
-    "not a supported file format",
-    "tiffreaddirectory",
-    "cannot read tiff header",
-)
 
 _lock = threading.Lock()
 
