@@ -21,7 +21,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request, send_from_directory
 from jinja2 import TemplateNotFound
 
-from . import __version__, metrics, mosaic_views
+from . import __version__, export_views, metrics, mosaic_views
 from .capture import capture_headers
 from .catalog import Image
 from .catalog.model import ID_PATTERN
@@ -220,8 +220,8 @@ def wmts(image_id: str) -> Response:
     return document(xml, "application/xml", version_policy(token))
 
 
-#: Every route: (rule, view). GET only; Flask adds HEAD and OPTIONS.
-ROUTES: tuple[tuple[str, Any], ...] = (
+#: Every route: (rule, view) for GET, or (rule, view, methods); Flask adds HEAD and OPTIONS.
+ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/", index),
     ("/vendor/leaflet/<path:filename>", leaflet),
     ("/healthz", healthz),
@@ -239,4 +239,6 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),
     ("/api/mosaic/WMTSCapabilities.xml", mosaic_views.mosaic_wmts),
+    ("/api/exports", export_views.create_export, ("POST",)),
+    ("/api/exports/<job_id>", export_views.export_job),
 )

@@ -197,3 +197,159 @@ def test_a_killed_export_resumes_without_asking_again_for_done_tiles(catalog_fil
         with out.open("rb") as f:
             assert Reader(MmapSource(f)).header()["max_zoom"] == 19
         assert not working.exists()
+
+
+# -- POST /api/exports ----------------------------------------------------------------------
+
+
+def exports_app(catalog_file: Path, directory: Path, **settings: object):
+    config = {
+        "OAM_PREVIEW_CATALOG": str(catalog_file),
+        "OAM_PREVIEW_BASEMAP_URL": "",
+        "OAM_PREVIEW_EXPORT_DIR": str(directory),
+        **{f"OAM_PREVIEW_EXPORT_{k.upper()}": v for k, v in settings.items()},
+    }
+    client = create_app(config).test_client()
+    for _ in range(200):  # mosaics place images by footprints, read in the background
+        if client.get("/healthz").get_json()["catalog"]["footprints_pending"] == 0:
+            break
+        time.sleep(0.05)
+    return client
+
+
+def finished(client, url: str, timeout: float = 120.0):
+    """The job's answer once it is no longer 202."""
+    path = url.split("localhost", 1)[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get(path)
+        if answer.status_code != 202:
+            return answer
+        doc = answer.get_json()
+        assert doc["state"] in ("queued", "running") and "tiles_done" in doc["progress"]
+        time.sleep(0.2)
+    raise AssertionError(f"{url} still running after {timeout} s")
+
+
+def test_an_export_job_gives_its_state_then_the_file_range_capable(catalog_file, routes, tmp_path):
+    client = exports_app(catalog_file, tmp_path / "exports")
+    body = {"ids": ["synthetic_cog"], "format": "mbtiles", "minzoom": 14, "maxzoom": 16}
+    made = client.post("/api/exports", json=body)
+    assert made.status_code == 202, made.data
+    doc = made.get_json()
+    assert doc["state"] in ("queued", "running") and made.headers["Location"] == doc["url"]
+    assert doc["progress"]["tiles_total"] >= 6 and doc["request"]["ids"] == ["synthetic_cog"]
+
+    answer = finished(client, doc["url"])
+    assert answer.status_code == 200, answer.data
+    assert answer.headers["Content-Type"] == "application/vnd.sqlite3"
+    disposition = answer.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and ".mbtiles" in disposition
+    out = tmp_path / "got.mbtiles"
+    out.write_bytes(answer.data)
+    with rasterio.open(out) as ds:
+        assert ds.driver == "MBTiles"
+    for (z, x, y), data in mbtiles_tiles(out).items():
+        assert routes.get(f"/api/images/synthetic_cog/tiles/{z}/{x}/{y}.png").data == data
+
+    path = doc["url"].split("localhost", 1)[1]
+    part = client.get(path, headers={"Range": "bytes=0-15"})
+    assert part.status_code == 206 and part.data == b"SQLite format 3\0"
+    assert part.headers["Content-Range"] == f"bytes 0-15/{len(answer.data)}"
+    assert client.head(path).status_code == 200
+
+
+def test_a_pmtiles_job_of_a_mosaic(catalog_file, routes, tmp_path):
+    client = exports_app(catalog_file, tmp_path / "exports")
+    body = {"mosaic": {"ids": "synthetic_cog"}, "format": "pmtiles", "minzoom": 15, "maxzoom": 15}
+    made = client.post("/api/exports", json={**body, "tile_format": "jpg"})
+    assert made.status_code == 202, made.data
+    answer = finished(client, made.get_json()["url"])
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/vnd.pmtiles"
+    from pmtiles.reader import MemorySource
+
+    tiles = dict(all_tiles(MemorySource(answer.data)))
+    assert tiles
+    for (z, x, y), data in tiles.items():
+        assert routes.get(f"/api/mosaic/tiles/{z}/{x}/{y}.jpg?ids=synthetic_cog&order=newest").data == data
+
+
+def test_two_identical_requests_make_one_job(catalog_file, tmp_path):
+    client = exports_app(catalog_file, tmp_path / "exports")
+    first = client.post("/api/exports", json={"ids": ["cogeo"], "bidx": [1], "rescale": [0, 200]})
+    # The same request spelt otherwise, from another client.
+    again = client.post(
+        "/api/exports",
+        data=json.dumps({"rescale": "0,200.0", "bidx": "1", "ids": ["cogeo"], "format": "mbtiles"}),
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert first.status_code == 202 and again.status_code in (200, 202), again.data
+    assert first.get_json()["url"] == again.get_json()["url"]
+    assert [p.name for p in (tmp_path / "exports").iterdir() if p.is_dir()] == [first.get_json()["id"]]
+    assert finished(client, first.get_json()["url"]).status_code == 200
+
+
+def test_the_limits_answer_413_and_429(catalog_file, tmp_path):
+    client = exports_app(catalog_file, tmp_path / "exports", max_tiles=40, max_jobs=2, max_disk_mb=0.05)
+    big = client.post("/api/exports", json={"ids": ["synthetic_cog"], "minzoom": 19, "maxzoom": 19})
+    assert big.status_code == 413 and big.get_json()["error"]["code"] == "export_too_large"
+    assert "more than the limit of 40" in big.get_json()["error"]["message"]
+
+    one = client.post("/api/exports", json={"ids": ["synthetic_cog"], "minzoom": 15, "maxzoom": 16})
+    assert one.status_code == 202
+    low = client.get("/api/images/cogeo/tilejson.json").get_json()["minzoom"]
+    small = {"ids": ["cogeo"], "minzoom": low, "maxzoom": low}
+    mine = client.post("/api/exports", json=small)
+    assert mine.status_code == 429 and mine.get_json()["error"]["code"] == "too_many_exports"
+    assert "a client may" in mine.get_json()["error"]["message"] and mine.headers["Retry-After"]
+    other = {"REMOTE_ADDR": "192.0.2.8"}
+    two = client.post("/api/exports", json=small, environ_base=other)
+    assert two.status_code == 202
+    third = client.post("/api/exports", json={**small, "tile_format": "webp"},
+                        environ_base={"REMOTE_ADDR": "192.0.2.9"})  # fmt: skip
+    assert third.status_code == 429 and "the most at once (2)" in third.get_json()["error"]["message"]
+
+    assert finished(client, one.get_json()["url"]).status_code == 200
+    assert finished(client, two.get_json()["url"]).status_code == 200
+    full = client.post("/api/exports", json={**small, "tile_format": "webp"})
+    assert full.status_code == 429 and full.get_json()["error"]["code"] == "export_storage_full"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "text"),
+    [
+        ("not json", 400, "JSON object"),
+        ([], 400, "JSON object"),
+        ({}, 400, "ids or a mosaic"),
+        ({"ids": ["nope"]}, 404, "no image"),
+        ({"ids": ["cogeo"], "url": "http://example.org/"}, 400, "unknown field 'url'"),
+        ({"ids": ["cogeo"], "format": "zip"}, 400, "format must be"),
+        ({"ids": ["cogeo"], "tile_format": "gif"}, 400, "tile_format"),
+        ({"ids": ["cogeo"], "bbox": [1, 2, 3]}, 400, "bbox"),
+        ({"ids": ["cogeo"], "bbox": [0, 0, 1, 1]}, 400, "does not meet"),
+        ({"ids": ["cogeo"], "minzoom": 9, "maxzoom": 3}, 400, "minzoom is larger"),
+        ({"ids": ["cogeo"], "bidx": [9]}, 400, "bidx"),
+        ({"ids": ["cogeo", "synthetic_cog"], "bidx": 1}, 400, "one image"),
+        ({"mosaic": {"gsd_min": "x"}}, 400, "gsd_min"),
+        ({"mosaic": {"q": "no such thing"}}, 404, "selects no image"),
+    ],
+)
+def test_bad_requests_are_clear_errors(catalog_file, tmp_path, body, status, text):
+    client = exports_app(catalog_file, tmp_path / "exports")
+    data = body if isinstance(body, str) else json.dumps(body)
+    answer = client.post("/api/exports", data=data, content_type="application/json")
+    assert answer.status_code == status, answer.data
+    assert text in answer.get_json()["error"]["message"]
+
+
+def test_unknown_and_expired_jobs_are_404(catalog_file, tmp_path):
+    client = exports_app(catalog_file, tmp_path / "exports", ttl=1)
+    assert client.get("/api/exports/" + "0" * 32).status_code == 404
+    assert client.get("/api/exports/..%2F..%2Fetc").status_code == 404
+    assert client.get("/api/exports").status_code == 405
+    made = client.post("/api/exports", json={"ids": ["synthetic_cog"], "minzoom": 14, "maxzoom": 14})
+    url = made.get_json()["url"]
+    assert finished(client, url).status_code == 200
+    time.sleep(1.2)
+    assert client.get(url.split("localhost", 1)[1]).status_code == 404
+    assert not (tmp_path / "exports" / made.get_json()["id"]).exists()
