@@ -334,13 +334,16 @@ def export_command(
 
 
 @main.command()
-@click.option("--queue", required=True, help="redis://… of the RQ queue that `seed --queue` fills.")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option(
+    "--queue", required=True, help="redis://… of the RQ queues that `seed --queue` and exports fill."
+)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(queue: str, burst: bool) -> None:
-    """Run queued seeding jobs (any number of machines may run workers on one queue)."""
-    from .seed import work
+    """Run queued seeding and export jobs (any number of machines may run workers on one queue;
+    an export's worker must see OAM_PREVIEW_EXPORT_DIR)."""
+    from . import export_jobs, seed
 
-    work(queue, burst)
+    seed.work(queue, burst, (seed.QUEUE, export_jobs.QUEUE))
 
 
 @main.command()

@@ -297,9 +297,7 @@ class ExportJobs:
             start_new_session=True,  # not in the server's process group: a signal to it spares the job
         )
         log.close()
-        self._children.append(child)
-        state = _read_json(directory / "state.json") or {}
-        _write_json(directory / "state.json", {**state, "pid": child.pid})
+        self._children.append(child)  # it notes its own pid in state.json: no race with its writes
 
     def _reap(self) -> None:
         self._children = [c for c in self._children if c.poll() is None]
@@ -308,8 +306,9 @@ class ExportJobs:
 # -- the worker's side -------------------------------------------------------------------------
 
 
-def run(directory: str) -> None:
-    """Run the job in ``directory`` (a local worker process, or an RQ work horse)."""
+def run(directory: str, local: bool = False) -> None:
+    """Run the job in ``directory``: in a local worker process (``local``: its pid is noted, so a
+    dead one is seen), or an RQ work horse, maybe on another machine."""
     import warnings
 
     warnings.simplefilter("ignore")
@@ -317,7 +316,7 @@ def run(directory: str) -> None:
     with (path / "input.pickle").open("rb") as f:
         settings, request, images = pickle.load(f)
     limits = Limits.of(settings)
-    base = {"pid": os.getpid()}
+    base = {"pid": os.getpid()} if local else {}
     _write_json(
         path / "state.json", {**base, "state": "running", "done": 0, "total": None, "updated": time.time()}
     )
@@ -379,4 +378,4 @@ def run(directory: str) -> None:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1])
+    run(sys.argv[1], local=True)

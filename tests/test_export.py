@@ -353,3 +353,29 @@ def test_unknown_and_expired_jobs_are_404(catalog_file, tmp_path):
     time.sleep(1.2)
     assert client.get(url.split("localhost", 1)[1]).status_code == 404
     assert not (tmp_path / "exports" / made.get_json()["id"]).exists()
+
+
+def test_jobs_run_on_the_rq_queue_when_one_is_configured(catalog_file, routes, tmp_path):
+    pytest.importorskip("rq")
+    from .redis_server import RedisServer
+    from .support.processes import free_port
+
+    (tmp_path / "redis").mkdir()
+    with RedisServer(free_port(), tmp_path / "redis") as redis_server:
+        client = exports_app(catalog_file, tmp_path / "exports", queue=redis_server.url)
+        made = client.post("/api/exports", json={"ids": ["synthetic_cog"], "minzoom": 15, "maxzoom": 15})
+        assert made.status_code == 202
+        path = made.get_json()["url"].split("localhost", 1)[1]
+        time.sleep(0.5)
+        assert client.get(path).get_json()["state"] == "queued"  # no local process took it
+        worker = [sys.executable, "-m", "oam_preview.cli", "worker", "--queue", redis_server.url, "--burst"]
+        result = subprocess.run(worker, cwd=ROOT, capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stderr[-2000:]
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.data
+        out = tmp_path / "rq.mbtiles"
+        out.write_bytes(answer.data)
+        tiles = mbtiles_tiles(out)
+        assert tiles
+        for (z, x, y), data in tiles.items():
+            assert routes.get(f"/api/images/synthetic_cog/tiles/{z}/{x}/{y}.png").data == data
