@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, Image
+from .catalog.model import ID_PATTERN
 from .catalog.query import ImageQuery
 from .config import Settings
-from .errors import BadRequest
+from .errors import BadRequest, NotFound, OutsideBounds, ZoomOutOfRange
 from .rendering import DEFAULT, Rendering
 from .tiles import MAX_ZOOM, tile_range
 
@@ -42,6 +43,8 @@ CONTAINERS = ("mbtiles", "pmtiles")
 BATCH = 32  # tiles per task handed to a process, and per commit
 #: The sqlite table of the tiles answered 404, so that a resumed export does not ask again.
 EMPTY_TABLE = "oam_preview_empty"
+#: The 404 codes of a tile with nothing there (API.md), noted as done: not asked again.
+EMPTY_CODES = (OutsideBounds.code, ZoomOutOfRange.code)
 #: The metadata row holding the canonical request an MBTiles file is being written for.
 REQUEST_KEY = "oam_preview_request"
 
@@ -116,6 +119,9 @@ class ExportRequest:
     def __post_init__(self) -> None:
         if bool(self.ids) == (self.mosaic is not None):
             raise BadRequest("give ids or a mosaic, one of them")
+        for image_id in self.ids:  # they go into tile URL paths
+            if not ID_PATTERN.match(image_id):
+                raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
         if self.tile_format not in TILE_FORMATS:
             raise BadRequest(f"tile_format must be one of {', '.join(TILE_FORMATS)}")
         if self.container not in CONTAINERS:
@@ -369,9 +375,16 @@ class TileSource:
             answer = self.client.get(request.path(z, x, y))
             if answer.status_code == 200:
                 done.append(((z, x, y), answer.get_data()))
-            elif answer.status_code == 404:
+            elif answer.status_code == 404 and self._nothing_there(answer):
                 done.append(((z, x, y), None))
         return done
+
+    @staticmethod
+    def _nothing_there(answer: Any) -> bool:
+        """A 404 that says the tile is empty (outside the imagery, past its zooms), not that the
+        image or the selection is missing (which a later run may find)."""
+        error = (answer.get_json(silent=True) or {}).get("error", {})
+        return error.get("code") in EMPTY_CODES
 
 
 _SOURCE: TileSource | None = None  # one per pool process
@@ -380,6 +393,8 @@ _SOURCE: TileSource | None = None  # one per pool process
 def _init(settings: Settings, images: Sequence[Image] | None) -> None:
     global _SOURCE
     _SOURCE = TileSource(settings, images)
+    # Its own catalog's footprints, as the first process's: a mosaic needs them placed.
+    _SOURCE.wait_for_footprints()
 
 
 def _task(args: tuple[ExportRequest, list[Tile]]) -> tuple[int, list[tuple[Tile, bytes | None]]]:
@@ -581,7 +596,9 @@ def export(
         pending = [t for t in wanted if t not in done]
         started(total, len(pending))
         stored = empty = 0
-        tasks = [(request, batch) for batch in batches(pending)]
+        # Small exports too are spread over the processes: a few batches each at least.
+        size = max(1, min(BATCH, -(-len(pending) // (max(1, processes) * 4))))
+        tasks = [(request, batch) for batch in batches(pending, size)]
         for n, results in _run(settings, images, tasks, processes, source):
             store.put(results)
             stored += sum(1 for _, data in results if data is not None)

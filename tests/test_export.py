@@ -158,6 +158,24 @@ def test_the_tile_cap_and_bad_choices_are_clear_errors(catalog_file, tmp_path):
     assert unknown.exit_code == 1 and "no image" in unknown.output
 
 
+def test_an_export_in_spawned_processes(catalog_file, routes, tmp_path):
+    out = tmp_path / "parallel.pmtiles"
+    args = ["synthetic_cog", "cogeo", "-o", str(out), "--zoom", "14-15", "--catalog", str(catalog_file)]
+    command = [sys.executable, "-m", "oam_preview.cli", "export", *args, "--processes", "2"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = summary(result.stdout)
+    assert counts["failed"] == 0 and counts["stored"] >= 8  # batches of 1 over 2 processes
+    with out.open("rb") as f:
+        tiles = dict(all_tiles(MmapSource(f)))
+    assert len(tiles) == counts["stored"]
+    for (z, x, y), data in tiles.items():
+        assert (
+            routes.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png?ids=synthetic_cog,cogeo&order=catalog").data
+            == data
+        )
+
+
 def done_tiles(path: Path) -> set[tuple[int, int, int]]:
     try:
         with sqlite3.connect(path, timeout=5) as db:
