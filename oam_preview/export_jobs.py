@@ -94,6 +94,7 @@ class JobStatus:
     filename: str
     request: dict[str, Any]
     error: str | None = None
+    resumed: int = 0  # tiles done by an earlier run of a job asked again
 
     def to_dict(self, url: str) -> dict[str, Any]:
         """The job's JSON (API.md "Exports")."""
@@ -101,7 +102,7 @@ class JobStatus:
             "id": self.id,
             "url": url,
             "state": self.state,
-            "progress": {"tiles_done": self.done, "tiles_total": self.total},
+            "progress": {"tiles_done": self.done, "tiles_total": self.total, "tiles_resumed": self.resumed},
             "request": self.request,
             "filename": self.filename,
             "created": _iso(self.created),
@@ -205,6 +206,7 @@ class ExportJobs:
             filename=str(job["filename"]),
             request=json.loads(job["request"]),
             error=state.get("error"),
+            resumed=int(state.get("resumed", 0)),
         )
 
     def jobs(self) -> list[JobStatus]:
@@ -320,10 +322,10 @@ def run(directory: str, local: bool = False) -> None:
     _write_json(
         path / "state.json", {**base, "state": "running", "done": 0, "total": None, "updated": time.time()}
     )
-    counts = {"done": 0, "total": 0, "written": 0.0}
+    counts = {"done": 0, "total": 0, "resumed": 0, "written": 0.0}
 
     def started(total: int, pending: int) -> None:
-        counts["done"], counts["total"] = total - pending, total
+        counts["done"], counts["total"], counts["resumed"] = total - pending, total, total - pending
         write("running")
 
     def progress(n: int) -> None:
@@ -343,6 +345,7 @@ def run(directory: str, local: bool = False) -> None:
             "state": state,
             "done": counts["done"],
             "total": counts["total"],
+            "resumed": counts["resumed"],
             "updated": time.time(),
         }
         if error:

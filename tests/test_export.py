@@ -360,6 +360,42 @@ def test_bad_requests_are_clear_errors(catalog_file, tmp_path, body, status, tex
     assert text in answer.get_json()["error"]["message"]
 
 
+def test_a_job_whose_worker_was_killed_fails_and_resumes_when_asked_again(catalog_file, routes, tmp_path):
+    client = exports_app(catalog_file, tmp_path / "exports")
+    body = {"ids": ["synthetic_cog"], "minzoom": 14, "maxzoom": 19}
+    made = client.post("/api/exports", json=body)
+    assert made.status_code == 202
+    job = made.get_json()
+    path = job["url"].split("localhost", 1)[1]
+    state_file = tmp_path / "exports" / job["id"] / "state.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = json.loads(state_file.read_text())
+        if state.get("pid") and state["done"] >= 40:
+            break
+        time.sleep(0.05)
+    os.kill(state["pid"], signal.SIGKILL)
+    time.sleep(0.5)  # the test's app reaps its child on the next request
+    client.get(path)
+    done_before = len(done_tiles(tmp_path / "exports" / job["id"] / "export.mbtiles"))
+    failed = client.get(path)
+    assert failed.status_code == 502 and failed.get_json()["error"]["code"] == "export_failed"
+    assert "worker process stopped" in failed.get_json()["error"]["message"]
+
+    again = client.post("/api/exports", json=body)
+    assert again.status_code == 202 and again.get_json()["id"] == job["id"]
+    answer = finished(client, job["url"])
+    assert answer.status_code == 200
+    progress = json.loads(state_file.read_text())
+    assert progress["resumed"] == done_before and done_before < progress["total"]
+    out = tmp_path / "resumed.mbtiles"
+    out.write_bytes(answer.data)
+    tiles = mbtiles_tiles(out)
+    assert len(done_tiles(out)) == progress["total"]
+    for (z, x, y), data in list(tiles.items())[::7]:
+        assert routes.get(f"/api/images/synthetic_cog/tiles/{z}/{x}/{y}.png").data == data
+
+
 def test_unknown_and_expired_jobs_are_404(catalog_file, tmp_path):
     client = exports_app(catalog_file, tmp_path / "exports", ttl=1)
     assert client.get("/api/exports/" + "0" * 32).status_code == 404
