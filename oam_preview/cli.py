@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, seed, worker, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, demo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -226,14 +227,123 @@ def seed_command(
         sys.exit(1)
 
 
-@main.command()
-@click.option("--queue", required=True, help="redis://… of the RQ queue that `seed --queue` fills.")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(queue: str, burst: bool) -> None:
-    """Run queued seeding jobs (any number of machines may run workers on one queue)."""
-    from .seed import work
+@main.command("export")
+@click.argument("image_ids", nargs=-1)
+@click.option(
+    "--mosaic", default=None, help="Export the mosaic of this query instead, e.g. 'gsd_max=1' ('' for all)."
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="FILE.mbtiles or FILE.pmtiles (the format from the extension).",
+)  # fmt: skip
+@click.option(
+    "--zoom", default=None, help="A zoom or a range, e.g. 12-16 (default: overview zooms to native)."
+)
+@click.option(
+    "--bbox", default=None, help="west,south,east,north (EPSG:4326); default: the imagery's bounds."
+)
+@click.option("--catalog", default=None, help="Catalog path or URL (default: OAM_PREVIEW_CATALOG, the demo).")
+@click.option("--format", "fmt", default="png", show_default=True, type=click.Choice(["png", "jpg", "webp"]))
+@click.option("--bidx", default=None, help="Bands shown, e.g. 3,2,1 (as the tile API's bidx).")
+@click.option("--nodata", default=None, help="A value shown transparent (as the tile API's nodata).")
+@click.option("--rescale", multiple=True, help="min,max stretched to 0-255 (as the tile API's rescale).")
+@click.option("--colormap-name", default=None, help="A colormap for one band (as the tile API's).")
+@click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
+)
+@click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
+def export_command(
+    image_ids: tuple[str, ...],
+    mosaic: str | None,
+    output: Path,
+    zoom: str | None,
+    bbox: str | None,
+    catalog: str | None,
+    fmt: str,
+    bidx: str | None,
+    nodata: str | None,
+    rescale: tuple[str, ...],
+    colormap_name: str | None,
+    processes: int,
+    max_tiles: int,
+) -> None:
+    """Package the tiles of IMAGE_IDS (one image, or the mosaic of several) or of a mosaic query
+    as MBTiles or PMTiles, for offline use (resumable: run it again after a kill)."""
+    import urllib.parse
+    import warnings
 
-    work(queue, burst)
+    from . import export
+    from .errors import OamPreviewError
+
+    warnings.simplefilter("ignore")
+    overrides = {"OAM_PREVIEW_CATALOG": catalog}
+    try:
+        settings = Settings.from_mapping({**os.environ, **{k: v for k, v in overrides.items() if v}})
+        low, high = (None, None)
+        if zoom:
+            first, _, last = zoom.partition("-")
+            low, high = int(first), int(last or first)
+        box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if box is not None and len(box) != 4:
+        raise click.UsageError("--bbox is west,south,east,north")
+    if bool(image_ids) == (mosaic is not None):
+        raise click.UsageError("give IMAGE_IDS or --mosaic, one of them")
+    rendering_args = {"bidx": bidx, "nodata": nodata, "rescale": list(rescale) or None}
+    try:
+        container = export.container_of(output)
+        request = export.ExportRequest.build(
+            image_ids,
+            None if mosaic is None else dict(urllib.parse.parse_qsl(mosaic)),
+            tile_format=fmt,
+            container=container,
+            bbox=box,
+            minzoom=low,
+            maxzoom=high,
+            rendering=export.rendering_from_json({**rendering_args, "colormap_name": colormap_name}),
+        )
+    except export.ExportError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OamPreviewError as exc:
+        raise click.UsageError(exc.message) from None
+    bar: Any = None
+
+    def started(total: int, pending: int) -> None:
+        nonlocal bar
+        bar = click.progressbar(length=pending, label=f"exporting {output.name}", file=sys.stderr)
+        bar.__enter__()
+
+    try:
+        outcome = export.export(
+            settings, request, output, processes, max_tiles, started=started, progress=lambda n: bar.update(n)
+        )
+    except export.ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(
+        f"{outcome.total} tiles: {outcome.stored} stored, {outcome.empty} empty (404), "
+        f"{outcome.failed} failed; {outcome.skipped} already done"
+    )
+    if outcome.failed:
+        click.echo(f"{output}: unfinished; run the same command again to resume", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option(
+    "--queue", required=True, help="redis://… of the RQ queues that `seed --queue` and exports fill."
+)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queue: str, burst: bool) -> None:
+    """Run queued seeding and export jobs (any number of machines may run workers on one queue;
+    an export's worker must see OAM_PREVIEW_EXPORT_DIR)."""
+    from . import export_jobs, seed
+
+    seed.work(queue, burst, (seed.QUEUE, export_jobs.QUEUE))
 
 
 @main.command()

@@ -50,6 +50,15 @@ class Settings:
     breaker_cooldown: float = 3.0  # seconds an open breaker answers at once between probes
     mosaic_max_images: int = 8  # most images read for one mosaic tile
     mosaic_min_pixels: int = 16  # images smaller than this (pixels across) are coverage marks
+    # Tile packages of POST /api/exports: where their files are kept (""; the system's temporary
+    # directory), the RQ queue that runs them (redis://…; "": a local process per job), limits.
+    export_dir: str = ""
+    export_queue: str = ""
+    export_ttl: float = 86400.0  # seconds a finished export's file is kept
+    export_max_tiles: int = 50_000  # tiles of one export
+    export_max_jobs: int = 4  # exports queued or running at once, in all
+    export_max_client_jobs: int = 1  # exports queued or running at once, per client address
+    export_max_disk_mb: float = 2048.0  # megabytes of every export's files together
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.remote.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""
@@ -92,7 +101,15 @@ class Settings:
             raise ValueError("OAM_PREVIEW_CATALOG_MAX_RECORDS must be >= 1")
         if self.trusted_proxies < 0:
             raise ValueError("OAM_PREVIEW_TRUSTED_PROXIES must be >= 0")
-        for name in ("upstream_host_reads", "upstream_image_reads", "breaker_failures", "mosaic_max_images"):
+        for name in (
+            "upstream_host_reads",
+            "upstream_image_reads",
+            "breaker_failures",
+            "mosaic_max_images",
+            "export_max_tiles",
+            "export_max_jobs",
+            "export_max_client_jobs",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"OAM_PREVIEW_{name.upper()} must be >= 1")
         if self.cache_stale_while_revalidate < 0 or self.cache_stale_if_error < 0:
@@ -103,6 +120,8 @@ class Settings:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"
             )
+        if self.export_ttl <= 0 or self.export_max_disk_mb <= 0:
+            raise ValueError("OAM_PREVIEW_EXPORT_TTL and OAM_PREVIEW_EXPORT_MAX_DISK_MB must be > 0")
         Allowance.parse(self.upstream_allow)  # raises ValueError naming a bad entry
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
             raise ValueError("OAM_PREVIEW_PREFIX must start with '/' and not end with it")

@@ -73,6 +73,30 @@ class TooLarge(OamPreviewError):
     code, status = "too_large", 422
 
 
+class ExportTooLarge(OamPreviewError):
+    """An export covering more tiles than ``OAM_PREVIEW_EXPORT_MAX_TILES`` (413)."""
+
+    code, status = "export_too_large", 413
+
+
+class ExportsBusy(OamPreviewError):
+    """As many exports queued or running as the limits allow, the client's or all (429)."""
+
+    code, status = "too_many_exports", 429
+
+
+class ExportStorageFull(OamPreviewError):
+    """The exports' files take ``OAM_PREVIEW_EXPORT_MAX_DISK_MB`` already (429): until some expire."""
+
+    code, status = "export_storage_full", 429
+
+
+class ExportFailed(OamPreviewError):
+    """An export job that failed (502: most often its tiles' upstream reads); asking again resumes it."""
+
+    code, status = "export_failed", 502
+
+
 class UpstreamError(OamPreviewError):
     """The remote GeoTIFF is missing, unreachable, corrupt or not a GeoTIFF (502).
 

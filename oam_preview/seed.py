@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,12 +226,14 @@ def queued(settings: Settings, job: Job, key: str, batch: list[tuple[int, int, i
     return {"rendered": outcome.rendered, "empty": outcome.empty, "failed": outcome.failed}
 
 
-def work(queue_url: str, burst: bool) -> None:
-    """Run seeding jobs from the queue: RQ's spawning worker (a new process per job, never a
-    fork of a process that has loaded GDAL). ``burst``: stop when the queue is empty."""
+def work(queue_url: str, burst: bool, names: Sequence[str] = (QUEUE,)) -> None:
+    """Run the jobs of the queues ``names`` (seeding's; ``oam-preview worker`` adds the exports'):
+    RQ's spawning worker (a new process per job, never a fork of a process that has loaded
+    GDAL). ``burst``: stop when the queues are empty."""
     from redis import Redis
     from rq import Queue
     from rq.worker import SpawnWorker
 
     connection = Redis.from_url(queue_url)
-    SpawnWorker([Queue(QUEUE, connection=connection)], connection=connection).work(burst=burst)
+    queues = [Queue(name, connection=connection) for name in names]
+    SpawnWorker(queues, connection=connection).work(burst=burst)

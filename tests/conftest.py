@@ -115,6 +115,13 @@ ROUTES = (
     "/static/app.js",
 )
 
+#: Every POST route with a body it accepts (it makes a job, of one small tile range); the job's
+#: URL it answers (``Location``) is then swept as the GET routes are.
+POST_ROUTES = (
+    ("/api/exports", {"ids": ["cogeo"], "format": "mbtiles", "minzoom": 18, "maxzoom": 18,
+                      "bbox": [128.6585, 37.6683, 128.6587, 37.6685]}),
+)  # fmt: skip
+
 
 @pytest.fixture(scope="session")
 def tiff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

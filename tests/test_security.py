@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from oam_preview import create_app
 from oam_preview.catalog import load, load_document
 from oam_preview.fileserver import FileServer
 
-from .conftest import ROUTES, catalog_doc
+from .conftest import POST_ROUTES, ROUTES, catalog_doc
 from .stress.faultserver import FaultServer
 
 SECRET_VALUE = 77
@@ -198,7 +199,12 @@ def test_no_route_fetches_a_client_url_or_header(catalog, proxies, tmp_path):
     with FileServer(tmp_path) as canary:
         target = f"{canary.url}/canary.tif"
         host = canary.url.removeprefix("http://")
-        client = create_app({"OAM_PREVIEW_TRUSTED_PROXIES": proxies}, catalog=catalog).test_client()
+        config = {
+            "OAM_PREVIEW_TRUSTED_PROXIES": proxies,
+            "OAM_PREVIEW_EXPORT_DIR": str(tmp_path / "exports"),
+            "OAM_PREVIEW_EXPORT_MAX_CLIENT_JOBS": 4,
+        }
+        client = create_app(config, catalog=catalog).test_client()
         headers = {
             "X-Forwarded-Host": host,
             "X-Forwarded-Proto": "http",
@@ -209,13 +215,35 @@ def test_no_route_fetches_a_client_url_or_header(catalog, proxies, tmp_path):
             "Origin": canary.url,
             "Forwarded": f"host={host}",
         }
-        for route in (*ROUTES, "/api/nothing"):
+        jobs = []
+        for route, body in POST_ROUTES:
+            # The body as it is, with a URL in every field a URL might be taken from, and a
+            # mosaic whose filters name it (unknown filters are ignored: a job is made).
+            bodies = (
+                body,
+                {**body, "url": target, "source_url": target, "catalog": target},
+                {**body, "ids": [target]},
+                {"mosaic": {"ids": "cogeo", "url": target, "source_url": target, "q": "cogeo"},
+                 **{k: v for k, v in body.items() if k in ("minzoom", "maxzoom", "bbox")}},
+            )  # fmt: skip
+            for sent in bodies:
+                r = client.post(route, json=sent, headers=headers)
+                assert r.status_code < 500, (route, sent, r.status_code)
+                if r.status_code in (200, 202):
+                    jobs.append(f"api/exports/{r.get_json()['id']}")
+        assert jobs  # the catalog here has no footprints: its mosaic selects nothing (404)
+        for route in (*ROUTES, *(f"/{job}" for job in jobs), "/api/nothing"):
             for query in ("", f"?url={target}&source_url={target}&src={target}&catalog={target}"):
                 for method in (client.get, client.head, client.options):
                     r = method(route + query, headers=headers)
                     assert r.status_code < 500, (route, r.status_code)
         client.get(f"/api/images/{target}/thumbnail.png", headers=headers)
         client.get("/api/images/http:%2F%2F" + host + "%2Fcanary.tif/thumbnail.png")
+        for job in jobs:  # the jobs ran (their tiles read only the catalog's URLs)
+            deadline = time.monotonic() + 120
+            while client.get(f"/{job}").status_code == 202 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.get(f"/{job}").status_code == 200, job
         assert canary.traffic.requests == 0, canary.traffic.by_path
 
 
@@ -260,4 +288,7 @@ def test_routes_reach_every_rule(catalog):
     app = create_app({}, catalog=catalog)
     adapter = app.url_map.bind("localhost")
     reached = {adapter.match(path)[0] for path in ROUTES}
+    reached |= {adapter.match(path, method="POST")[0] for path, _ in POST_ROUTES}
+    # A job's URL is what a POST answers: the canary sweep above visits those.
+    reached.add(adapter.match("/api/exports/" + "0" * 64)[0])
     assert reached == {rule.endpoint for rule in app.url_map.iter_rules()}

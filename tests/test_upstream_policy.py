@@ -10,10 +10,9 @@ import pytest
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.config import Settings
+from oam_preview.config import Allowance, Settings
 from oam_preview.errors import UpstreamForbidden
 from oam_preview.fileserver import FileServer
-from oam_preview.config import Allowance
 from oam_preview.remote.policy import UpstreamPolicy, is_public
 
 from .support.loopback import LoopbackServer

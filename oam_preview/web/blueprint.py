@@ -66,8 +66,8 @@ def create_blueprint(
 
     bp.after_request(add_common_headers)
     bp.register_error_handler(Exception, error_response)
-    for rule, view in ROUTES:
-        bp.add_url_rule(rule, view_func=view, methods=["GET"])
+    for rule, view, *methods in ROUTES:
+        bp.add_url_rule(rule, view_func=view, methods=list(methods[0]) if methods else ["GET"])
     metrics.register(bp)  # times and counts every request
     return bp
 

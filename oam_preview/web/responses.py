@@ -85,7 +85,9 @@ def add_common_headers(response: Response) -> Response:
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        rule = request.url_rule  # POST /api/exports: the preflight of a JSON POST must allow it
+        methods = sorted(rule.methods or ()) if rule is not None else ["GET", "HEAD", "OPTIONS"]
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
         response.headers["Access-Control-Allow-Headers"] = request.headers.get(
             "Access-Control-Request-Headers", "If-None-Match"
         )

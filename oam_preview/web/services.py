@@ -10,6 +10,7 @@ from ..cache.local import ResponseCache
 from ..cache.tiered import TieredCache, response_cache
 from ..catalog.store import CatalogStore
 from ..config import Settings
+from ..export_jobs import ExportJobs
 from ..remote.opener import Opener
 from ..tiler.imagery import Imagery
 from ..tiler.mosaic import Mosaic
@@ -30,6 +31,7 @@ class Services:
     imagery: Imagery
     cache: ResponseCache | TieredCache
     mosaic: Mosaic
+    exports: ExportJobs  # the jobs of POST /api/exports
 
     @classmethod
     def build(
@@ -39,6 +41,7 @@ class Services:
         opener: Opener | None = None,
         imagery: Imagery | None = None,
         cache: ResponseCache | TieredCache | None = None,
+        exports: ExportJobs | None = None,
     ) -> Services:
         """The services for ``settings``; any one given is used as it is."""
         opener = opener or Opener(settings)
@@ -51,6 +54,7 @@ class Services:
             cache=cache
             or response_cache(int(settings.cache_max_mb * 1e6), settings.cache_url, settings.cache_ttl),
             mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
+            exports=exports or ExportJobs(settings),
         )
 
 

@@ -29,7 +29,7 @@ from ..errors import NotFound
 from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import Rendering, colormap_lut, colormap_names
-from . import metrics, mosaic_views
+from . import export_views, metrics, mosaic_views
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .responses import cached_image, document, json_response, version_policy
@@ -220,8 +220,8 @@ def wmts(image_id: str) -> Response:
     return document(xml, "application/xml", version_policy(token))
 
 
-#: Every route: (rule, view). GET only; Flask adds HEAD and OPTIONS.
-ROUTES: tuple[tuple[str, Any], ...] = (
+#: Every route: (rule, view) for GET, or (rule, view, methods); Flask adds HEAD and OPTIONS.
+ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/", index),
     ("/vendor/leaflet/<path:filename>", leaflet),
     ("/healthz", healthz),
@@ -239,4 +239,6 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),
     ("/api/mosaic/WMTSCapabilities.xml", mosaic_views.mosaic_wmts),
+    ("/api/exports", export_views.create_export, ("POST",)),
+    ("/api/exports/<job_id>", export_views.export_job),
 )

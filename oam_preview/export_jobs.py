@@ -1,0 +1,384 @@
+"""The jobs of ``POST /api/exports``: one directory per job, named by the canonical request.
+
+A job's id is the digest of its canonical request (:meth:`ExportRequest.digest`), so the
+same request while its job exists finds that job (idempotent), whichever worker process
+or machine answers it. The directory (under ``OAM_PREVIEW_EXPORT_DIR``) holds:
+
+- ``job.json``: the canonical request, the client, when it was made, the file's name;
+- ``state.json``: ``queued``, ``running``, ``done`` or ``failed``, tiles done of the total,
+  the error of a failed job; replaced whole (``os.replace``), so never read half-written;
+- ``input.pickle``: the settings and the catalog records the export reads (a snapshot:
+  the worker needs no catalog of its own), written by this package only;
+- the package itself, ``export.mbtiles`` or ``export.pmtiles`` (and its sidecar).
+
+Jobs run on the RQ queue ``oam-preview-export`` when ``OAM_PREVIEW_EXPORT_QUEUE`` names one
+(``oam-preview worker`` runs them; the directory must be shared with the workers), else in a
+spawned local process (``python -m oam_preview.export_jobs DIR``). A failed job asked again is
+run again, resuming its MBTiles. Files expire ``OAM_PREVIEW_EXPORT_TTL`` seconds after the job
+finished (or was last heard of).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import Image
+from .config import Settings
+from .errors import ExportsBusy, ExportStorageFull, ExportTooLarge
+from .export import ExportError, ExportRequest, TileSource, TooManyTiles, export
+
+QUEUE = "oam-preview-export"
+STATES = ("queued", "running", "done", "failed")
+ACTIVE = ("queued", "running")
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+#: Seconds between two progress writes of a running job.
+PROGRESS_EVERY = 0.5
+#: Seconds a client is told to wait before asking again when the limits are reached.
+RETRY_AFTER = 30
+
+
+def default_directory() -> Path:
+    return Path(tempfile.gettempdir()) / "oam-preview-exports"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The exports' limits: ``max_tiles`` per job, ``max_jobs`` queued or running in all and
+    ``max_client_jobs`` per client, ``max_disk_bytes`` of all the jobs' files, ``ttl`` seconds."""
+
+    max_tiles: int
+    max_jobs: int
+    max_client_jobs: int
+    max_disk_bytes: int
+    ttl: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.export_max_tiles,
+            settings.export_max_jobs,
+            settings.export_max_client_jobs,
+            int(settings.export_max_disk_mb * 1e6),
+            settings.export_ttl,
+        )
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as its directory says: ``state`` one of :data:`STATES`, tiles ``done`` of ``total``
+    (``None`` until the worker planned them), times in seconds since the epoch."""
+
+    id: str
+    state: str
+    done: int
+    total: int | None
+    created: float
+    updated: float
+    expires: float
+    client: str
+    filename: str
+    request: dict[str, Any]
+    error: str | None = None
+    resumed: int = 0  # tiles done by an earlier run of a job asked again
+
+    def to_dict(self, url: str) -> dict[str, Any]:
+        """The job's JSON (API.md "Exports")."""
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "url": url,
+            "state": self.state,
+            "progress": {"tiles_done": self.done, "tiles_total": self.total, "tiles_resumed": self.resumed},
+            "request": self.request,
+            "filename": self.filename,
+            "created": _iso(self.created),
+            "expires": _iso(self.expires),
+        }
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Replace ``path`` whole: a reader sees the old document or the new one."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    part.write_text(json.dumps(doc))
+    os.replace(part, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes of every file under ``root``."""
+    total = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(directory, name)).st_size
+    return total
+
+
+class ExportJobs:
+    """The job store of one app: submit, look up, expire. ``root``: the jobs' directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = Path(settings.export_dir) if settings.export_dir else default_directory()
+        self.limits = Limits.of(settings)
+        self._children: list[subprocess.Popen[bytes]] = []  # local workers, reaped as we go
+
+    def directory(self, job_id: str) -> Path:
+        return self.root / job_id
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One submission at a time, across this machine's processes (limits are counted)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The job ``job_id``, ``None`` when there is none (or it expired: then it is removed)."""
+        self._reap()
+        if not JOB_ID.match(job_id):
+            return None
+        directory = self.directory(job_id)
+        job, state = _read_json(directory / "job.json"), _read_json(directory / "state.json")
+        if job is None or state is None:
+            return None
+        now = time.time()
+        if state["state"] in ACTIVE and state.get("pid") and not _alive(int(state["pid"])):
+            state = {**state, "state": "failed", "error": "the export's worker process stopped"}
+        expires = float(state["updated"]) + self.limits.ttl
+        if now > expires:
+            shutil.rmtree(directory, ignore_errors=True)
+            return None
+        return JobStatus(
+            id=job_id,
+            state=state["state"],
+            done=int(state.get("done", 0)),
+            total=state.get("total"),
+            created=float(job["created"]),
+            updated=float(state["updated"]),
+            expires=expires,
+            client=str(job["client"]),
+            filename=str(job["filename"]),
+            request=json.loads(job["request"]),
+            error=state.get("error"),
+            resumed=int(state.get("resumed", 0)),
+        )
+
+    def jobs(self) -> list[JobStatus]:
+        """Every job not expired (the expired ones are removed on the way)."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in os.scandir(self.root):
+            if entry.is_dir() and JOB_ID.match(entry.name):
+                status = self.status(entry.name)
+                if status is not None:
+                    found.append(status)
+        return found
+
+    def file(self, status: JobStatus) -> Path:
+        """The package of a finished job."""
+        return self.directory(status.id) / f"export.{status.request['format']}"
+
+    def submit(
+        self, request: ExportRequest, images: Sequence[Image], client: str, tiles: int, name: str
+    ) -> tuple[JobStatus, bool]:
+        """The job of ``request``: the existing one (not failed), else a new one, queued; whether
+        it is new. ``tiles``: how many the request covers. :class:`ExportTooLarge`,
+        :class:`ExportsBusy` and :class:`ExportStorageFull` when the limits say no."""
+        limits = self.limits
+        if tiles > limits.max_tiles:
+            raise ExportTooLarge(
+                f"the export covers {tiles} tiles, more than the limit of {limits.max_tiles} a job: "
+                "narrow the bbox or the zoom range"
+            )
+        job_id = request.digest()
+        with self._locked():
+            jobs = self.jobs()
+            existing = next((j for j in jobs if j.id == job_id), None)
+            if existing is not None and existing.state != "failed":
+                return existing, False
+            active = [j for j in jobs if j.state in ACTIVE]
+            retry = {"Retry-After": str(RETRY_AFTER)}
+            mine = [j for j in active if j.client == client]
+            if len(mine) >= limits.max_client_jobs:
+                raise ExportsBusy(
+                    f"you have {len(mine)} export(s) queued or running, the most a client may at once "
+                    f"({limits.max_client_jobs}): try again when one is done",
+                    retry,
+                )
+            if len(active) >= limits.max_jobs:
+                raise ExportsBusy(
+                    f"{len(active)} exports are queued or running, the most at once ({limits.max_jobs}): "
+                    "try again later",
+                    retry,
+                )
+            used = disk_usage(self.root)
+            if used >= limits.max_disk_bytes:
+                raise ExportStorageFull(
+                    f"the exports' files take {used / 1e6:.1f} MB, the limit is "
+                    f"{limits.max_disk_bytes / 1e6:.1f} MB: try again when older exports expire",
+                    retry,
+                )
+            directory = self.directory(job_id)
+            directory.mkdir(parents=True, exist_ok=True)
+            now = time.time()
+            filename = f"oam-preview-{name}-{job_id[:8]}.{request.container}"
+            job = {"request": request.canonical(), "client": client, "created": now, "filename": filename}
+            _write_json(directory / "job.json", job)
+            with (directory / "input.pickle").open("wb") as f:
+                pickle.dump((self.settings, request, tuple(images)), f)
+            _write_json(
+                directory / "state.json", {"state": "queued", "done": 0, "total": tiles, "updated": now}
+            )
+            self._start(directory)
+        status = self.status(job_id)
+        assert status is not None
+        return status, True
+
+    def _start(self, directory: Path) -> None:
+        """Run the job: on the RQ queue when one is configured, else in a spawned local process."""
+        if self.settings.export_queue:
+            from redis import Redis
+            from rq import Queue
+
+            queue = Queue(QUEUE, connection=Redis.from_url(self.settings.export_queue))
+            queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
+            return
+        log = (directory / "worker.log").open("ab")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "oam_preview.export_jobs", str(directory)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # not in the server's process group: a signal to it spares the job
+        )
+        log.close()
+        self._children.append(child)  # it notes its own pid in state.json: no race with its writes
+
+    def _reap(self) -> None:
+        self._children = [c for c in self._children if c.poll() is None]
+
+
+# -- the worker's side -------------------------------------------------------------------------
+
+
+def run(directory: str, local: bool = False) -> None:
+    """Run the job in ``directory``: in a local worker process (``local``: its pid is noted, so a
+    dead one is seen), or an RQ work horse, maybe on another machine."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    path = Path(directory)
+    with (path / "input.pickle").open("rb") as f:
+        settings, request, images = pickle.load(f)
+    limits = Limits.of(settings)
+    base = {"pid": os.getpid()} if local else {}
+    _write_json(
+        path / "state.json", {**base, "state": "running", "done": 0, "total": None, "updated": time.time()}
+    )
+    counts = {"done": 0, "total": 0, "resumed": 0, "written": 0.0}
+
+    def started(total: int, pending: int) -> None:
+        counts["done"], counts["total"], counts["resumed"] = total - pending, total, total - pending
+        write("running")
+
+    def progress(n: int) -> None:
+        counts["done"] += n
+        if time.monotonic() - counts["written"] >= PROGRESS_EVERY:
+            used = disk_usage(path.parent)
+            if used > limits.max_disk_bytes:
+                raise ExportError(
+                    f"the exports' disk limit ({limits.max_disk_bytes / 1e6:.1f} MB) was reached"
+                )
+            write("running")
+
+    def write(state: str, error: str | None = None) -> None:
+        counts["written"] = time.monotonic()
+        doc = {
+            **base,
+            "state": state,
+            "done": counts["done"],
+            "total": counts["total"],
+            "resumed": counts["resumed"],
+            "updated": time.time(),
+        }
+        if error:
+            doc["error"] = error
+        _write_json(path / "state.json", doc)
+
+    try:
+        outcome = export(
+            settings,
+            request,
+            path / f"export.{request.container}",
+            max_tiles=limits.max_tiles,
+            images=images,
+            progress=progress,
+            started=started,
+            here=TileSource(settings, images),
+        )
+    except TooManyTiles as exc:
+        write("failed", str(exc))
+        return
+    except ExportError as exc:
+        write("failed", str(exc))
+        return
+    except Exception as exc:  # a bug: said in the job, not lost with the process
+        write("failed", f"internal error: {type(exc).__name__}")
+        raise
+    if outcome.failed:
+        write(
+            "failed", f"{outcome.failed} tiles could not be rendered (upstream errors); ask again to resume"
+        )
+    else:
+        write("done")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], local=True)

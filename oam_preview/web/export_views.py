@@ -1,0 +1,118 @@
+"""The exports' views (API.md "Exports"): ``POST /api/exports`` makes (or finds) a job, its URL
+answers its state until the package is ready, then the package.
+
+Listed in :data:`oam_preview.views.ROUTES`. What a job covers is planned here from the
+services (the image's description, the mosaic's selection), so a request over the limits
+is answered at once; the tiles are rendered by :mod:`oam_preview.export_jobs`' workers.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Response, request, send_file
+
+from ..catalog import Image
+from ..catalog.model import ID_PATTERN
+from ..catalog.query import ImageQuery
+from ..errors import BadRequest, ExportFailed, ExportTooLarge, NotFound
+from ..export import ExportError, ExportRequest, TooManyTiles, plan, tiles
+from ..export_jobs import ACTIVE, JobStatus
+from ..tiler.ogc import image_layer, tilejson
+from .links import api_root
+from .mosaic_views import LAYER_TITLE
+from .responses import json_response
+from .services import Services, current
+
+#: Largest request body, bytes: 1000 ids of 128 characters and the rest.
+MAX_BODY = 256 * 1024
+MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
+
+
+def _image(services: Services, image_id: str) -> Image:
+    image = services.store.catalog.get(image_id) if ID_PATTERN.match(image_id) else None
+    if image is None:
+        raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
+    return image
+
+
+def coverage(
+    services: Services, asked: ExportRequest
+) -> tuple[dict[str, Any], list[Sequence[float]], tuple[Image, ...], str]:
+    """What ``asked`` covers: its TileJSON, the imagery's boxes (degrees), the catalog records
+    the job reads and a name for its file; the API's errors (404 unknown id, empty selection)."""
+    catalog = services.store.catalog
+    if asked.single:
+        image = _image(services, asked.ids[0])
+        info = services.imagery.tiled_info(image)
+        asked.rendering.bands(info.bands, info.count)  # a band the image lacks: the tiles' 400, now
+        doc = tilejson(image_layer(image, info), "")
+        return doc, [doc["bounds"]], (image,), image.id
+    if asked.mosaic is None:
+        images = tuple(_image(services, i) for i in asked.ids)
+        query = ImageQuery(ids=asked.ids, order="catalog")
+        name = "group"
+    else:
+        query = ImageQuery.from_args(dict(urllib.parse.parse_qsl(asked.mosaic)), default_order="newest")
+        images = catalog.select(query)
+        name = "mosaic"
+    selection = services.mosaic.selection(catalog, query)
+    doc = tilejson(selection.layer(LAYER_TITLE), "")
+    return doc, [i.bbox for i in selection.images if i.bbox is not None], images, name
+
+
+def job_url(status: JobStatus) -> str:
+    return f"{api_root()}api/exports/{status.id}"
+
+
+def status_response(status: JobStatus, code: int) -> Response:
+    response = json_response(status.to_dict(job_url(status)), code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Location"] = job_url(status)
+    if status.state in ACTIVE:
+        response.headers["Retry-After"] = "2"
+    return response
+
+
+def create_export() -> Response:
+    """``POST /api/exports``: 202 and the job (new, or the one of the same request)."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
+    body = request.get_json(silent=True, force=True)
+    if body is None:
+        raise BadRequest('the body must be a JSON object, e.g. {"ids": ["…"], "format": "mbtiles"}')
+    asked = ExportRequest.from_json(body)
+    services = current()
+    doc, areas, images, name = coverage(services, asked)
+    try:
+        count = len(tiles(plan(asked, doc, areas), services.exports.limits.max_tiles))
+    except TooManyTiles as exc:
+        raise ExportTooLarge(str(exc)) from None
+    except ExportError as exc:
+        raise BadRequest(str(exc)) from None
+    status, _ = services.exports.submit(asked, images, request.remote_addr or "unknown", count, name)
+    return status_response(status, 202 if status.state in ACTIVE else 200)
+
+
+def export_job(job_id: str) -> Response:
+    """A job: 202 and its state while it runs, 200 and the package (Range-capable) when done."""
+    exports = current().exports
+    status = exports.status(job_id)
+    if status is None:
+        raise NotFound("no such export (never made, or expired): POST the request again")
+    if status.state == "failed":
+        raise ExportFailed(f"the export failed: {status.error}; POST the same request again to resume it")
+    if status.state != "done":
+        return status_response(status, 202)
+    response = send_file(
+        exports.file(status),
+        mimetype=MEDIA_TYPES[status.request["format"]],
+        as_attachment=True,
+        download_name=status.filename,
+        conditional=True,  # ETag, Last-Modified, Range and 206
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
