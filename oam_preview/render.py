@@ -63,7 +63,18 @@ class Pixels:
 
 def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, float], ...] | None:
     """The (min, max) stretched to 0-255 per shown band: the request's ``rescale``, else the
-    image's automatic 2-98 % ranges (8-bit data: none, shown as stored)."""
+    image's automatic 2-98 % ranges (8-bit data: none, shown as stored). An expression's outputs
+    without ``rescale`` are shown as ``rescale=0,255`` would, on 8-bit images only: on others
+    their range is unknown, so ``rescale`` is required."""
+    if rendering.expression is not None:
+        outputs = len(rendering.expression.blocks)
+        asked = rendering.ranges(outputs)
+        if asked is None and info.dtype != "uint8":
+            raise BadRequest(
+                f"rescale=min,max is needed with expression on this {info.dtype} image "
+                "(e.g. rescale=-1,1 for a normalised difference)"
+            )
+        return asked or ((0.0, 255.0),) * outputs
     bands = rendering.bands(info.bands, info.count)
     asked = rendering.ranges(len(bands))
     if asked is not None or info.rescale is None:
@@ -78,24 +89,35 @@ def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, 
     return tuple(auto[b] for b in bands)
 
 
+def invalid_pixels(array: np.ma.MaskedArray, nodata: float | None) -> np.ndarray:
+    """Where (rows, cols) a read (bands, rows, cols) has no valid pixel: masked in any band; with
+    ``nodata``, masked or ``nodata`` in every band, as rio-tiler does (a collar is black in all
+    three; a dark pixel inside the image is not). Checked here because a decimated read of strips
+    does not apply ``nodata``."""
+    if nodata is None:
+        return np.asarray(np.ma.getmaskarray(array).any(axis=0))
+    with np.errstate(invalid="ignore"):
+        hit = np.isnan(array.data) if math.isnan(nodata) else array.data == nodata
+    return np.asarray((np.ma.getmaskarray(array) | hit).all(axis=0))
+
+
 def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -> Pixels:
-    """Display-ready 8-bit pixels from read data (of the bands ``rendering`` shows): palette
-    expanded, non-8-bit data stretched, ``nodata`` transparent."""
+    """Display-ready 8-bit pixels from read data (of the bands ``rendering`` reads): palette
+    expanded, an expression computed, non-8-bit data stretched, ``nodata`` transparent."""
     array = img.array
-    if rendering.nodata is None:
-        invalid = np.ma.getmaskarray(array).any(axis=0)
-    else:
-        # As rio-tiler: a pixel is nodata where every band is (a collar is black in all three;
-        # a dark pixel inside the image is not). Checked here too because a decimated read of
-        # strips does not apply it.
-        with np.errstate(invalid="ignore"):
-            hit = np.isnan(array.data) if math.isnan(rendering.nodata) else array.data == rendering.nodata
-        invalid = (np.ma.getmaskarray(array) | hit).all(axis=0)
+    invalid = invalid_pixels(array, rendering.nodata)
     mask = np.where(invalid, 0, 255).astype(np.uint8)
     if img.alpha_mask is not None and img.alpha_mask.dtype == np.uint8:
         mask = np.minimum(mask, img.alpha_mask)
     ranges = display_ranges(info, rendering)
-    palette = info.mode == "palette" and info.palette is not None and rendering.bidx in (None, info.bands)
+    if rendering.expression is not None:
+        array = rendering.expression.apply(array)
+    palette = (
+        info.mode == "palette"
+        and info.palette is not None
+        and rendering.bidx in (None, info.bands)
+        and rendering.expression is None
+    )
     if palette and rendering.rescale is None and rendering.colormap_name is None:
         assert info.palette is not None
         rgba = info.palette[np.clip(array.data[0], 0, 255).astype(np.uint8)]
