@@ -115,6 +115,7 @@ ROUTES = (
     "/api/images/cogeo/statistics",
     "/api/colormaps",
     "/api/colormaps/viridis",
+    "/api/mosaic/point/128.658,37.6685",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )
