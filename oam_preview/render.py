@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import struct
@@ -43,6 +44,7 @@ MEDIA_TYPES = {
 PNG_COMPRESS_LEVEL = 2
 #: PNG colour types by number of channels: grey, grey + alpha, RGB, RGBA.
 PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+PNG_PALETTE = 3
 JPEG_QUALITY = 85
 WEBP_QUALITY = 80
 WEBP_METHOD = 0
@@ -55,6 +57,10 @@ class Pixels:
 
     data: np.ndarray
     mask: np.ndarray
+    #: A colormapped band: its 0-255 values (rows, cols) and the colormap's (256, 3) RGB, which
+    #: ``data`` expands; an opaque PNG of them is a palette PNG (one byte a pixel, not three).
+    indexes: np.ndarray | None = None
+    palette: np.ndarray | None = None
 
     @property
     def opaque(self) -> bool:
@@ -126,20 +132,42 @@ def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -
     elif ranges is not None:
         data = np.empty(array.shape, dtype=np.uint8)
         for i, (low, high) in enumerate(ranges):
-            with np.errstate(invalid="ignore", over="ignore"):
-                scaled = (array.data[i].astype(np.float32) - low) * (255.0 / (high - low))
-            data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
+            data[i] = stretch(array.data[i], low, high)
     else:
         data = array.data.astype(np.uint8, copy=False)
+    indexes = palette_rgb = None
     if rendering.colormap_name is not None:
         if data.shape[0] != 1:
             raise BadRequest("colormap_name colours one band: this image shows three (use bidx=N)")
-        rgba = colormap_lut(rendering.colormap_name)[data[0]]
-        data = np.moveaxis(rgba[..., :3], -1, 0)
-        mask = np.minimum(mask, rgba[..., 3])
+        lut = colormap_lut(rendering.colormap_name)
+        indexes, palette_rgb = data[0], lut[:, :3]
+        data = np.moveaxis(palette_rgb[indexes], -1, 0)
+        if lut[:, 3].min() < 255:
+            mask = np.minimum(mask, lut[indexes, 3])
     if not mask.all():  # most tiles are opaque: no copy for them
         data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
-    return Pixels(np.ascontiguousarray(data), mask)
+        indexes = palette_rgb = None
+    return Pixels(np.ascontiguousarray(data), mask, indexes, palette_rgb)
+
+
+def stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` from [low, high] linearly to 0-255 uint8, clipped (NaN: 0). 8- and 16-bit data
+    go through a lookup table of the same arithmetic: one gather instead of four passes of floats."""
+    if values.dtype in (np.uint8, np.uint16):
+        return _stretch_lut(values.dtype.itemsize, low, high)[values]
+    return _stretched(values, low, high)
+
+
+def _stretched(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = (values.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _stretch_lut(itemsize: int, low: float, high: float) -> np.ndarray:
+    """The stretch of every 8-bit (256 entries) or 16-bit (65,536) value."""
+    return _stretched(np.arange(256**itemsize, dtype=np.uint8 if itemsize == 1 else np.uint16), low, high)
 
 
 def resolve_format(fmt: str, pixels: Pixels) -> str:
@@ -167,6 +195,8 @@ def encode(pixels: Pixels, fmt: str) -> tuple[bytes, str]:
     if fmt == "jpg":
         PILImage.fromarray(np.ascontiguousarray(base), mode).save(buffer, "JPEG", quality=JPEG_QUALITY)
         return buffer.getvalue(), MEDIA_TYPES[fmt]
+    if fmt == "png" and pixels.indexes is not None and pixels.palette is not None and pixels.opaque:
+        return png(pixels.indexes, pixels.palette), MEDIA_TYPES[fmt]
     channels = np.ascontiguousarray(base) if pixels.opaque else np.dstack([base, pixels.mask])
     if fmt == "png":
         return png(channels), MEDIA_TYPES[fmt]
@@ -179,8 +209,9 @@ def encode(pixels: Pixels, fmt: str) -> tuple[bytes, str]:
     return buffer.getvalue(), MEDIA_TYPES[fmt]
 
 
-def png(channels: np.ndarray) -> bytes:
-    """A PNG of uint8 ``channels``, (rows, cols) grey or (rows, cols, 1-4) grey/grey+alpha/RGB/RGBA.
+def png(channels: np.ndarray, palette: np.ndarray | None = None) -> bytes:
+    """A PNG of uint8 ``channels``, (rows, cols) grey or (rows, cols, 1-4) grey/grey+alpha/RGB/RGBA;
+    with ``palette`` ((256, 3) uint8 RGB), ``channels`` (rows, cols) are its indexes.
 
     Each row is filtered "Up" (its difference from the row above, modulo 256),
     then zlib at :data:`PNG_COMPRESS_LEVEL`: one filter for the whole image,
@@ -194,11 +225,16 @@ def png(channels: np.ndarray) -> bytes:
     filtered[:, 0] = 2  # filter type "Up"
     filtered[0, 1:] = flat[0]
     np.subtract(flat[1:], flat[:-1], out=filtered[1:, 1:])
-    header = struct.pack(">IIBBBBB", cols, rows, 8, PNG_COLOUR_TYPES[count], 0, 0, 0)
+    colour_type = PNG_PALETTE if palette is not None else PNG_COLOUR_TYPES[count]
+    header = struct.pack(">IIBBBBB", cols, rows, 8, colour_type, 0, 0, 0)
+    plte = (
+        () if palette is None else (_chunk(b"PLTE", np.ascontiguousarray(palette, dtype=np.uint8).tobytes()),)
+    )
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", header),
+            *plte,
             _chunk(b"IDAT", zlib.compress(filtered.tobytes(), PNG_COMPRESS_LEVEL)),
             _chunk(b"IEND", b""),
         )

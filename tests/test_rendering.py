@@ -443,3 +443,30 @@ def test_statistics_and_point_of_an_expression(client, files):
     found = point.get_json()
     assert found["bands"] == [1, 3] and found["expression"] == [expression]
     assert found["values"] == [pytest.approx((b1 - b3) / (b1 + b3))]
+
+
+def test_an_opaque_colormapped_png_is_a_palette_png_of_the_same_colours(client, files):
+    from rio_tiler.colormap import apply_cmap, cmap
+
+    path = files / "collared.tif"
+    t = centre_tile(path, 18)  # inside the collar: opaque
+    r = client.get(
+        f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png?bidx=2&rescale=40,220&colormap_name=magma"
+    )
+    img = PILImage.open(io.BytesIO(r.data))
+    assert img.mode == "P"  # one byte a pixel
+    with Reader(str(path)) as reader:
+        ref = reader.tile(t.x, t.y, t.z, tilesize=256, indexes=(2,))
+    data, _ = apply_cmap(ref.rescale(in_range=((40, 220),)).data, cmap.get("magma"))
+    assert np.abs(rgba(r.data)[..., :3].astype(int) - np.moveaxis(data, 0, -1).astype(int)).max() <= 3
+
+
+def test_the_lookup_stretch_equals_the_arithmetic_one():
+    from oam_preview.render import _stretched, stretch
+
+    rng = np.random.default_rng(0)
+    for values, low, high in (
+        (rng.integers(0, 256, (64, 64), dtype=np.uint8), 40.0, 220.0),
+        (rng.integers(0, 65536, (64, 64), dtype=np.uint16), 300.0, 3500.5),
+    ):
+        assert (stretch(values, low, high) == _stretched(values, low, high)).all()
