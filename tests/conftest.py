@@ -101,6 +101,9 @@ def write_stripped(path: Path, width: int, height: int, crs: str = "EPSG:32618")
     return path
 
 
+#: cogeo.tif's bounds, EPSG:4326 degrees (west, south, east, north).
+COGEO_BOUNDS = (128.655396, 37.666429, 128.660889, 37.670777)
+
 #: Every route of the API with an image that exists, for tests that sweep them all.
 ROUTES = (
     "/",
@@ -195,7 +198,14 @@ def catalog_doc(server_url: str, names: list[str], slow_url: str | None = None) 
 @pytest.fixture(scope="session")
 def catalog(tiff_server: FileServer, tiff_dir: Path, slow_server: FileServer) -> Catalog:
     names = sorted(p.name for p in tiff_dir.glob("*.tif"))
-    return load_document(catalog_doc(tiff_server.url, names, slow_server.url))
+    doc = catalog_doc(tiff_server.url, names, slow_server.url)
+    for feature in doc["features"]:
+        if feature["id"] == "cogeo":  # a footprint: the mosaic's routes of ROUTES select it
+            feature["geometry"] = {
+                "type": "Polygon",
+                "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]] for w, s, e, n in [COGEO_BOUNDS]],
+            }
+    return load_document(doc)
 
 
 @pytest.fixture(scope="session")
