@@ -303,3 +303,36 @@ def test_gdal_wmts_driver_loads_a_layer_with_parameters(server, files, tmp_path)
     assert (gdal[..., 3] == ours[..., 3]).mean() > 0.999
     shown = ours[..., 3] > 0
     assert np.abs(gdal[..., :3][shown].astype(int) - ours[..., :3][shown].astype(int)).max() <= 1
+
+
+def test_oam_and_geojson_records_carry_the_hint():
+    oam = {
+        "meta": {"found": 2},
+        "results": [
+            {"_id": "a1", "uuid": "https://example.org/a.tif", "bbox": [85.3, 27.7, 85.4, 27.8], "nodata": 0},
+            {"_id": "b2", "uuid": "https://example.org/b.tif", "bbox": [85.3, 27.7, 85.4, 27.8],
+             "properties": {"nodata": "nan"}},
+        ],
+    }  # fmt: skip
+    catalog = load_document(oam)
+    assert catalog.get("a1").nodata_hint() == 0
+    hint = catalog.get("b2").nodata_hint()
+    assert hint is not None and hint != hint  # NaN
+    geojson = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": "c3", "geometry": None,
+             "properties": {"source_url": "https://example.org/c.tif", "nodata": "black"}},
+        ],
+    }  # fmt: skip
+    assert load_document(geojson).get("c3").nodata_hint() is None  # not a number: no hint
+
+
+def test_mosaic_point_asks_at_most_the_cap(server, files):
+    catalog = load_document(catalog_doc(server, files))
+    settings = {"OAM_PREVIEW_BASEMAP_URL": "", "OAM_PREVIEW_MOSAIC_MAX_IMAGES": 1}
+    client = create_app(settings, catalog=catalog).test_client()
+    lon, lat = COLLAR_POINT
+    r = client.get(f"/api/mosaic/point/{lon},{lat}?nodata=0")  # the collar, and no second image asked
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "outside_bounds"
+    assert client.get(f"/api/mosaic/point/{lon},{lat}").get_json()["id"] == "collared-2024"
