@@ -92,6 +92,9 @@ def write_stripped(path: Path, width: int, height: int, crs: str = "EPSG:32618")
     return path
 
 
+#: cogeo.tif's bounds, EPSG:4326 degrees (west, south, east, north).
+COGEO_BOUNDS = (128.655396, 37.666429, 128.660889, 37.670777)
+
 #: A URL of every route rule, with an image that exists, for the tests that sweep them all
 #: (``test_routes_reach_every_rule`` checks that none is missing).
 ROUTES = (
@@ -111,6 +114,7 @@ ROUTES = (
     "/api/mosaic/tilejson.json",
     "/api/mosaic/WMTSCapabilities.xml",
     "/metrics",
+    "/api/mosaic/point/128.658,37.6685",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )
@@ -195,9 +199,12 @@ def catalog_doc(server_url: str, names: list[str], slow_url: str | None = None) 
 def catalog(tiff_server: FileServer, tiff_dir: Path, slow_server: FileServer) -> Catalog:
     names = sorted(p.name for p in tiff_dir.glob("*.tif"))
     doc = catalog_doc(tiff_server.url, names, slow_server.url)
-    # One record with its footprint, as a catalog gives it, so the mosaic has an image to show.
-    (cogeo,) = (f for f in doc["features"] if f["id"] == "cogeo")
-    cogeo["bbox"] = [128.65540, 37.66643, 128.66089, 37.67078]
+    for feature in doc["features"]:
+        if feature["id"] == "cogeo":  # a footprint: the mosaic's routes of ROUTES select it
+            feature["geometry"] = {
+                "type": "Polygon",
+                "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]] for w, s, e, n in [COGEO_BOUNDS]],
+            }
     return load_document(doc)
 
 

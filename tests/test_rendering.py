@@ -298,3 +298,175 @@ def test_colormap_errors_and_legend(client, files):
     assert len(legend["stops"]) == 256 and legend["stops"][0] == [0, [68, 1, 84, 255]]
     assert "viridis" in client.get("/api/colormaps").get_json()["colormaps"]
     assert client.get("/api/colormaps/nope").status_code == 404
+
+
+# -- expression (band math) ---------------------------------------------------------------------
+
+
+def test_expression_canonical_form_and_the_bands_it_reads():
+    a = Rendering.from_args(MultiDict([("expression", "(B1 - b3) / (b1+B3)"), ("rescale", "-1,1")]))
+    b = Rendering.from_args(MultiDict([("expression", "(b1-b3)/(b1+b3)"), ("rescale", "-1.0,1")]))
+    assert a == b and a.key() == b.key()
+    assert a.expression is not None and a.expression.text == "(b1-b3)/(b1+b3)"
+    assert a.bands((1, 2, 3), 3) == (1, 3)  # band 2 is not read
+    assert Rendering.from_args(MultiDict([("expression", "b3;b2;b1")])).bands((1, 2, 3), 3) == (1, 2, 3)
+    assert Rendering.from_args(MultiDict([("expression", "")])) == Rendering()
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os').system('id')", "b1.real", "foo+1", "b1;b2", "1+1", "sum(b1)", "b1[0]",
+        "lambda: b1", "b1 if b2 else b3", "b01", "open(b1)", "b1 and b2", "b1" * 300,
+    ],
+)  # fmt: skip
+def test_a_bad_expression_is_a_400_naming_it(client, files, expression):
+    t = centre_tile(files / "collared.tif", 18)
+    r = client.get(
+        f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png", query_string={"expression": expression}
+    )
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_request"
+    assert "expression" in r.get_json()["error"]["message"]
+
+
+def test_expression_conflicts_and_needs(client, files):
+    t = centre_tile(files / "rgb_uint16.tif", 9)
+    tile = f"/api/images/rgb_uint16/tiles/{t.z}/{t.x}/{t.y}.png"
+    for query, says in (
+        ({"expression": "b1", "bidx": "1"}, "bidx"),
+        ({"expression": "b1*2"}, "rescale"),  # uint16: its range is unknown
+        ({"expression": "b1;b2;b3", "colormap_name": "viridis", "rescale": "0,1"}, "colormap_name"),
+        ({"expression": "b1;b2;b3", "rescale": ["0,1", "0,2"]}, "rescale"),
+        ({"expression": "b4", "rescale": "0,1"}, "b4"),
+    ):
+        r = client.get(tile, query_string=query)
+        assert r.status_code == 400 and says in r.get_json()["error"]["message"], query
+
+
+def test_expression_equals_rio_tilers_tile_rescaled_and_colormapped(client, files):
+    from rio_tiler.colormap import apply_cmap, cmap
+
+    path = files / "rgb_uint16.tif"
+    t = centre_tile(path, 9)
+    expression = "(b1-b3)/(b1+b3)"
+    r = client.get(
+        f"/api/images/rgb_uint16/tiles/{t.z}/{t.x}/{t.y}.png",
+        query_string={"expression": expression, "rescale": "-0.5,0.5", "colormap_name": "viridis"},
+    )
+    assert r.status_code == 200
+    ours = rgba(r.data)
+    with Reader(str(path)) as reader:
+        ref = reader.tile(t.x, t.y, t.z, tilesize=256, expression=expression)
+    data, alpha = apply_cmap(ref.rescale(in_range=((-0.5, 0.5),)).data, cmap.get("viridis"))
+    valid = (ref.mask > 0) & (alpha > 0)
+    assert valid.mean() > 0.3
+    assert ((ours[..., 3] > 0) == valid).mean() > 0.999
+    assert np.abs(ours[..., :3][valid].astype(int) - np.moveaxis(data, 0, -1)[valid].astype(int)).max() <= 3
+
+
+def test_three_outputs_are_rgb_as_rio_tiler_gives_them(client, files):
+    path = files / "rgb_uint16.tif"
+    t = centre_tile(path, 9)
+    expression = "b3;b2*1.5;b1"
+    r = client.get(
+        f"/api/images/rgb_uint16/tiles/{t.z}/{t.x}/{t.y}.png",
+        query_string={"expression": expression, "rescale": "0,20000"},
+    )
+    ours = rgba(r.data)
+    with Reader(str(path)) as reader:
+        ref = reader.tile(t.x, t.y, t.z, tilesize=256, expression=expression)
+    ref_data = ref.rescale(in_range=((0, 20000),)).data
+    valid = ref.mask > 0
+    assert ((ours[..., 3] > 0) == valid).mean() > 0.999
+    assert (
+        np.abs(ours[..., :3][valid].astype(int) - np.moveaxis(ref_data, 0, -1)[valid].astype(int)).max() <= 1
+    )
+
+
+def test_an_8_bit_expression_without_rescale_is_shown_as_0_255(client, files):
+    t = centre_tile(files / "collared.tif", 18)
+    tile = f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png"
+    swapped = rgba(client.get(tile, query_string={"expression": "b3;b2;b1"}).data)
+    plain = rgba(client.get(tile).data)
+    assert (swapped[..., :3] == plain[..., 2::-1]).all()
+    brighter = rgba(client.get(tile, query_string={"expression": "b1*2"}).data)[..., 0].astype(int)
+    assert (brighter == np.minimum(plain[..., 0].astype(int) * 2, 255)).all()
+
+
+def test_expression_on_the_thumbnail_equals_rio_tilers_read(client, files):
+    from rio_tiler.reader import read as rio_read
+
+    from oam_preview.tiler.budget import thumbnail_size
+
+    path = files / "collared.tif"  # internal overviews: the thumbnail is an averaged read of one
+    expression = "b1-b2"
+    r = client.get(
+        "/api/images/collared/thumbnail.png",
+        query_string={"expression": expression, "rescale": "-100,100", "max_size": 128, "nodata": 0},
+    )
+    assert r.status_code == 200
+    ours = np.asarray(PILImage.open(io.BytesIO(r.data)).convert("LA"))
+    with rasterio.open(path) as ds:  # rio-tiler's read at the thumbnail's size, then its expression
+        width, height = thumbnail_size(ds.width, ds.height, 128)
+        read = rio_read(ds, width=width, height=height, indexes=(1, 2), resampling_method="average", nodata=0)
+        ref = read.apply_expression(expression)
+    ref_data = ref.rescale(in_range=((-100, 100),)).data[0]
+    assert ours.shape[:2] == ref_data.shape
+    assert ((ours[..., 1] > 0) == (ref.mask > 0)).mean() > 0.99
+    valid = (ref.mask > 0) & (ours[..., 1] > 0)
+    assert valid.mean() > 0.5
+    assert np.abs(ours[..., 0][valid].astype(int) - ref_data[valid].astype(int)).max() <= 1
+
+
+def test_statistics_and_point_of_an_expression(client, files):
+    from rasterio.warp import transform as warp
+    from rio_tiler.reader import read as rio_read
+
+    from oam_preview.tiler.budget import thumbnail_size
+    from oam_preview.tiler.description import STATS_SIZE
+
+    path = files / "rgb_uint16.tif"
+    expression = "(b1-b3)/(b1+b3)"
+    doc = client.get("/api/images/rgb_uint16/statistics", query_string={"expression": expression}).get_json()
+    assert list(doc) == ["id", expression]
+    with rasterio.open(path) as ds:
+        width, height = thumbnail_size(ds.width, ds.height, STATS_SIZE)
+        img = rio_read(ds, width=width, height=height, indexes=(1, 3))
+        values = img.apply_expression(expression).array[0].compressed()
+        got = doc[expression]
+        assert got["mean"] == pytest.approx(values.mean()) and got["min"] == pytest.approx(values.min())
+        assert got["percentile_98"] == pytest.approx(np.percentile(values, 98))
+        x, y = ds.xy(100, 120)
+        (lon,), (lat,) = warp(ds.crs, "EPSG:4326", [x], [y])
+        b1, _, b3 = (float(v) for v in next(ds.sample([(x, y)])))
+    point = client.get(f"/api/images/rgb_uint16/point/{lon},{lat}", query_string={"expression": expression})
+    found = point.get_json()
+    assert found["bands"] == [1, 3] and found["expression"] == [expression]
+    assert found["values"] == [pytest.approx((b1 - b3) / (b1 + b3))]
+
+
+def test_an_opaque_colormapped_png_is_a_palette_png_of_the_same_colours(client, files):
+    from rio_tiler.colormap import apply_cmap, cmap
+
+    path = files / "collared.tif"
+    t = centre_tile(path, 18)  # inside the collar: opaque
+    r = client.get(
+        f"/api/images/collared/tiles/{t.z}/{t.x}/{t.y}.png?bidx=2&rescale=40,220&colormap_name=magma"
+    )
+    img = PILImage.open(io.BytesIO(r.data))
+    assert img.mode == "P"  # one byte a pixel
+    with Reader(str(path)) as reader:
+        ref = reader.tile(t.x, t.y, t.z, tilesize=256, indexes=(2,))
+    data, _ = apply_cmap(ref.rescale(in_range=((40, 220),)).data, cmap.get("magma"))
+    assert np.abs(rgba(r.data)[..., :3].astype(int) - np.moveaxis(data, 0, -1).astype(int)).max() <= 3
+
+
+def test_the_lookup_stretch_equals_the_arithmetic_one():
+    from oam_preview.tiler.render import _stretched, stretch
+
+    rng = np.random.default_rng(0)
+    for values, low, high in (
+        (rng.integers(0, 256, (64, 64), dtype=np.uint8), 40.0, 220.0),
+        (rng.integers(0, 65536, (64, 64), dtype=np.uint16), 300.0, 3500.5),
+    ):
+        assert (stretch(values, low, high) == _stretched(values, low, high)).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -46,6 +47,11 @@ class Image:
         if not ID_PATTERN.match(self.id):
             raise ValueError(f"invalid image id {self.id!r}")
 
+    def nodata_hint(self) -> float | None:
+        """The record's ``nodata`` property (a number, or ``"nan"``): the value its tiles show
+        transparent when a request gives no ``nodata``; ``None`` when absent or not a number."""
+        return nodata_value(self.properties.get("nodata"))
+
     def feature_properties(self) -> dict[str, Any]:
         """The GeoJSON properties of API.md that come from the catalog itself."""
         props: dict[str, Any] = dict(self.properties)
@@ -60,6 +66,17 @@ class Image:
             platform=self.platform,
         )
         return props
+
+
+def nodata_value(value: Any) -> float | None:
+    """A catalog's nodata value as a float (NaN allowed, infinities not); ``None`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return None if math.isinf(number) else number
 
 
 def _iso(value: datetime | None) -> str | None:

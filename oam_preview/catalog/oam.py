@@ -38,7 +38,7 @@ MAX_PAGES = 10_000
 
 #: Record fields kept in ``Image.properties`` (``contact`` is left out: it is
 #: a person's e-mail address and the preview has no use for it).
-KEPT_FIELDS = ("uploaded_at", "file_size", "meta_uri")
+KEPT_FIELDS = ("uploaded_at", "file_size", "meta_uri", "nodata")
 #: ``properties`` members kept, renamed so they are not mistaken for the
 #: server's own ``thumbnail``/``tiles``/``wmts`` URLs.
 KEPT_PROPERTIES = {
@@ -47,6 +47,7 @@ KEPT_PROPERTIES = {
     "thumbnail": "oam_thumbnail",
     "tms": "oam_tms",
     "wmts": "oam_wmts",
+    "nodata": "nodata",  # the rendering hint of Image.nodata_hint
 }
 
 

@@ -249,6 +249,9 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
     image_id = raw_id if ID_PATTERN.match(raw_id) else slugify(raw_id)
     extra = {k: v for k, v in props.items() if k not in _ITEM_FIELDS}
     extra["stac_asset"] = key
+    nodata = asset_nodata(asset)
+    if nodata is not None and "nodata" not in extra:
+        extra["nodata"] = nodata
     if image_id != raw_id:
         extra["stac_id"] = raw_id
     if isinstance(item.get("collection"), str):
@@ -272,6 +275,20 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
         platform=platform if isinstance(platform, str) else None,
         properties=extra,
     )
+
+
+def asset_nodata(asset: dict[str, Any]) -> float | str | None:
+    """The nodata value an asset declares: its own ``nodata`` (STAC 1.1), else the one its bands
+    share in ``raster:bands`` or ``bands`` (raster extension); ``None`` when absent or unequal."""
+    if asset.get("nodata") is not None:
+        return asset["nodata"]
+    for field in ("raster:bands", "bands"):
+        bands = asset.get(field)
+        if isinstance(bands, list) and bands and all(isinstance(b, dict) for b in bands):
+            values = {str(b.get("nodata")) for b in bands}
+            if len(values) == 1 and bands[0].get("nodata") is not None:
+                return bands[0]["nodata"]
+    return None
 
 
 def choose_asset(assets: Any) -> tuple[str, dict[str, Any]]:

@@ -143,12 +143,12 @@ def palette_lut(colormap: dict[int, Sequence[int]]) -> np.ndarray:
     return lut
 
 
-def band_statistics(array: np.ma.MaskedArray, bands: Sequence[int], nodata: float | None) -> dict[str, Any]:
+def band_statistics(array: np.ma.MaskedArray, names: Sequence[str], nodata: float | None) -> dict[str, Any]:
     """``{"b1": {min, max, mean, std, count, valid_percent, percentile_2, percentile_98,
     histogram: [counts, edges]}, …}`` of the valid pixels of ``array`` (bands, rows, cols)
-    whose bands are ``bands``; ``nodata`` also masks (a band's own value)."""
+    whose bands are called ``names``; ``nodata`` also masks (a band's own value)."""
     doc: dict[str, Any] = {}
-    for index, band in zip(bands, array, strict=True):
+    for name, band in zip(names, array, strict=True):
         values = band.compressed()
         if nodata is not None:
             values = values[~np.isnan(values)] if math.isnan(nodata) else values[values != nodata]
@@ -156,11 +156,11 @@ def band_statistics(array: np.ma.MaskedArray, bands: Sequence[int], nodata: floa
             values = values[np.isfinite(values)]
         total = band.size
         if values.size == 0:
-            doc[f"b{index}"] = {"count": 0, "valid_percent": 0.0}
+            doc[name] = {"count": 0, "valid_percent": 0.0}
             continue
         counts, edges = np.histogram(values, bins=10)
         p2, p98 = (float(v) for v in np.percentile(values, (2, 98)))
-        doc[f"b{index}"] = {
+        doc[name] = {
             "min": float(values.min()),
             "max": float(values.max()),
             "mean": float(values.mean()),

@@ -32,13 +32,18 @@ from .budget import check_read, read_cost, thumbnail_size, tile_read_cost
 from .decimated import read_size, read_whole, shrink
 from .description import STATS_SIZE, band_statistics, describe
 from .info import ImageInfo
-from .render import Pixels, to_pixels
+from .render import Pixels, invalid_pixels, to_pixels
 from .rendering import DEFAULT, Rendering
 
 #: Descriptions (and sidecar answers) kept per worker.
 INFO_ENTRIES = 4096
 #: Decoded thumbnails of files without overviews kept per worker, bytes (a 1024 px RGB one is 4 MB).
 THUMBNAIL_CACHE_BYTES = 32 * 1024 * 1024
+
+
+def shown_as(image: Image, rendering: Rendering) -> Rendering:
+    """``rendering`` with ``image``'s catalog ``nodata`` hint when the request gave no ``nodata``."""
+    return rendering.with_nodata_hint(image.nodata_hint())
 
 
 class Imagery:
@@ -84,7 +89,8 @@ class Imagery:
         """The response cache key of a tile: changes when the upstream file does (``version``:
         as :meth:`current_version` just said, else asked now); ``rendering`` in canonical form."""
         version_part = self._key_version(image, version)
-        return f"tile|{image.source_url}|{version_part}|{z}/{x}/{y}|{size}|{fmt}|{rendering.key()}"
+        shown = shown_as(image, rendering).key()
+        return f"tile|{image.source_url}|{version_part}|{z}/{x}/{y}|{size}|{fmt}|{shown}"
 
     def thumbnail_key(
         self,
@@ -96,7 +102,7 @@ class Imagery:
     ) -> str:
         """The response cache key of a thumbnail: changes when the upstream file does."""
         version_part = self._key_version(image, version)
-        return f"thumb|{image.source_url}|{version_part}|{max_size}|{fmt}|{rendering.key()}"
+        return f"thumb|{image.source_url}|{version_part}|{max_size}|{fmt}|{shown_as(image, rendering).key()}"
 
     def _key_version(self, image: Image, version: Version | None) -> str:
         """The version part of a cache key: the token, which every worker and instance that saw
@@ -133,7 +139,8 @@ class Imagery:
         self, image: Image, z: int, x: int, y: int, size: int = 256, rendering: Rendering = DEFAULT
     ) -> Pixels:
         """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout),
-        shown as ``rendering`` asks."""
+        shown as ``rendering`` asks (the record's ``nodata`` hint when it gives none)."""
+        rendering = shown_as(image, rendering)
         key = self._key(image)
         info = self._infos.peek(key)
         if info is not None:  # a tile it can't serve costs no checkout
@@ -154,9 +161,11 @@ class Imagery:
         return self.opener.read(image.source_url, work)
 
     def point(self, image: Image, lon: float, lat: float, rendering: Rendering = DEFAULT) -> dict[str, Any]:
-        """The values of every band (or ``bidx``'s) at ``lon, lat`` (EPSG:4326 degrees), read at
-        full resolution: one block. Also the pixel's validity (``mask``: 255 valid, 0 not, with
-        ``nodata`` applied) and the point in the image's CRS. :class:`OutsideBounds` outside."""
+        """The values of every band (or ``bidx``'s, or the expression's outputs) at ``lon, lat``
+        (EPSG:4326 degrees), read at full resolution: one block. Also the pixel's validity
+        (``mask``: 255 valid, 0 not, with ``nodata`` applied) and the point in the image's CRS.
+        :class:`OutsideBounds` outside."""
+        rendering = shown_as(image, rendering)
         info = self.tiled_info(image)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
 
@@ -166,20 +175,29 @@ class Imagery:
                     found = reader.point(lon, lat, indexes=bands, **rendering.read_options())
                 except PointOutsideBounds:
                     raise OutsideBounds(f"the point {lon},{lat} is outside this image") from None
-            values = found.array
-            valid = ~np.ma.getmaskarray(values)
+            read = found.array.reshape(len(bands), 1, 1)
+            # As the tiles show it (render.to_pixels): with ``nodata``, invalid where every band is.
+            valid = not invalid_pixels(read, rendering.nodata)[0, 0]
             assert info.crs is not None  # tiled_info: georeferenced
             (x,), (y,) = transform_points("EPSG:4326", info.crs, [lon], [lat])
-            return {
+            doc: dict[str, Any] = {
                 "coordinates": [lon, lat],
                 "crs": info.crs.to_string(),
                 "crs_coordinates": [x, y],
                 "pixel": list(found.pixel_location) if found.pixel_location is not None else None,
                 "bands": list(bands),
-                "values": [None if not ok else v.item() for v, ok in zip(values.data, valid, strict=True)],
-                # As the tiles show it (render.to_pixels): with ``nodata``, invalid where every band is.
-                "mask": 255 if (valid.any() if rendering.nodata is not None else valid.all()) else 0,
             }
+            if rendering.expression is not None:
+                outputs = rendering.expression.apply(read)
+                doc["expression"] = list(rendering.expression.blocks)
+                doc["values"] = [v.item() if valid else None for v in outputs.data[:, 0, 0]]
+            else:
+                mask = np.ma.getmaskarray(read)[:, 0, 0]
+                doc["values"] = [
+                    None if bad else v.item() for v, bad in zip(read.data[:, 0, 0], mask, strict=True)
+                ]
+            doc["mask"] = 255 if valid else 0
+            return doc
 
         return self.opener.read(image.source_url, work)
 
@@ -187,7 +205,9 @@ class Imagery:
         """Per shown band (every band, or ``bidx``'s): min, max, mean, std, valid percent, the 2nd
         and 98th percentiles and a 10-bin histogram, of the valid pixels of a read of at most
         :data:`STATS_SIZE` px a side (from an overview; the read budget applies), kept per worker
-        and file version like the description."""
+        and file version like the description. With an expression: of its outputs, named by
+        their canonical spelling."""
+        rendering = shown_as(image, rendering)
         key = self._key(image)
         info = self.info(image)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
@@ -199,7 +219,14 @@ class Imagery:
                 img = rio_read(dataset, width=width, height=height, indexes=bands, **rendering.read_options())
             else:  # each strip fetched once (see decimated); nodata applied below
                 img = read_whole(dataset, width, height, bands, info.block_shape[0])
-            return band_statistics(img.array, bands, rendering.nodata)
+            if rendering.expression is None:
+                return band_statistics(img.array, [f"b{b}" for b in bands], rendering.nodata)
+            read = img.array
+            read = np.ma.MaskedArray(
+                read.data, mask=np.broadcast_to(invalid_pixels(read, rendering.nodata), read.shape)
+            )
+            outputs = rendering.expression.apply(read)
+            return band_statistics(outputs, rendering.expression.blocks, None)
 
         return self._statistics.get((*key, rendering.key()), lambda: self.opener.read(image.source_url, work))
 
@@ -216,6 +243,7 @@ class Imagery:
         at the largest size that needs no more strips: every format, and every
         size it can be shrunk to, then costs one read.
         """
+        rendering = shown_as(image, rendering)
         key = self._key(image)
         info = self._infos.peek(key)
 

@@ -18,13 +18,14 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import shapely
 from rasterio.features import rasterize
 from rasterio.transform import Affine, from_bounds
 from shapely import STRtree
-from shapely.geometry import box
+from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
 from ..cache.entry import SingleFlight
@@ -37,6 +38,7 @@ from ..memo import Memo
 from .imagery import Imagery
 from .ogc import TiledLayer
 from .render import Pixels
+from .rendering import DEFAULT, Rendering
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,8 @@ class Selection:
         )
         digest = hashlib.blake2b(digest_size=12)
         for image in images:
-            digest.update(f"{image.id}\0{image.source_url}\0".encode())
+            # The nodata hint changes the pixels a tile shows, as the file does.
+            digest.update(f"{image.id}\0{image.source_url}\0{image.nodata_hint()}\0".encode())
         return cls(
             catalog, query, images, footprints, extents, native, STRtree(footprints), digest.hexdigest()
         )
@@ -199,23 +202,59 @@ class Mosaic:
         span = np.maximum(extents[:, 2] - extents[:, 0], extents[:, 3] - extents[:, 1]) / resolution(z)
         return TilePlan(z, x, y, found, span, span < self.min_pixels)
 
-    def key(self, selection: Selection, plan: TilePlan, size: int, fmt: str) -> str:
+    def key(
+        self, selection: Selection, plan: TilePlan, size: int, fmt: str, rendering: Rendering = DEFAULT
+    ) -> str:
         """The response cache key of a tile: the canonical query's selection, the version tokens of
-        the files it may read (as this worker knows them: no upstream request), and the tile.
-        Coverage marks come from the catalog alone, so images too small to read do not count."""
+        the files it may read (as this worker knows them: no upstream request), the tile and the
+        rendering's canonical form. Coverage marks come from the catalog alone, so images too
+        small to read do not count."""
         versions = hashlib.blake2b(digest_size=8)
         for i in plan.found[~plan.small]:
             known = self.imagery.known_version(selection.images[int(i)])
             versions.update(f"{known.token or known.generation},".encode())
-        return f"mosaic|{selection.digest}|{versions.hexdigest()}|{plan.z}/{plan.x}/{plan.y}|{size}|{fmt}"
+        tile = f"{plan.z}/{plan.x}/{plan.y}"
+        return f"mosaic|{selection.digest}|{versions.hexdigest()}|{tile}|{size}|{fmt}|{rendering.key()}"
 
-    def tile(self, selection: Selection, plan: TilePlan, size: int = 256) -> MosaicTile:
-        """The ``size``-pixel tile of ``plan`` (API.md's compositing and bounded work), composited
-        once for concurrent requests of this worker."""
-        tile_id = (selection.digest, plan.z, plan.x, plan.y, size)
-        return self._rendering.run(tile_id, lambda: self._tile(selection, plan, size))[0]
+    def tile(
+        self, selection: Selection, plan: TilePlan, size: int = 256, rendering: Rendering = DEFAULT
+    ) -> MosaicTile:
+        """The ``size``-pixel tile of ``plan`` (API.md's compositing and bounded work), each image
+        shown as ``rendering`` asks (its ``nodata`` decides which pixels are valid, so a masked
+        collar lets the next image show), composited once for concurrent requests of this worker."""
+        tile_id = (selection.digest, plan.z, plan.x, plan.y, size, rendering.key())
+        return self._rendering.run(tile_id, lambda: self._tile(selection, plan, size, rendering))[0]
 
-    def _tile(self, selection: Selection, plan: TilePlan, size: int) -> MosaicTile:
+    def point(
+        self, selection: Selection, lon: float, lat: float, rendering: Rendering = DEFAULT
+    ) -> dict[str, Any]:
+        """Which image gives the first valid pixel at ``lon, lat`` (EPSG:4326 degrees), in the
+        selection's order, and its values (:meth:`Imagery.point`); at most ``max_images`` images
+        are read. ``checked``: the ids of the images read before it (outside, invalid there, or
+        failed). :class:`OutsideBounds` when none gives a valid pixel."""
+        if not selection.images:
+            raise NotFound("the query selects no image")
+        where = mercator([Point(lon, lat)])[0]
+        found = np.sort(selection.tree.query(where, predicate="intersects"))
+        checked: list[str] = []
+        for i in (int(i) for i in found[: self.max_images]):
+            image = selection.images[i]
+            try:
+                self.imagery.current_version(image)
+                doc = self.imagery.point(image, lon, lat, rendering)
+            except OutsideBounds:
+                checked.append(image.id)
+                continue
+            except OamPreviewError as exc:  # as in a tile: one failing image is passed over
+                log.warning("mosaic point %s,%s: image %s failed: %s", lon, lat, image.id, exc.message)
+                checked.append(image.id)
+                continue
+            if doc["mask"]:
+                return {"id": image.id, **doc, "checked": checked}
+            checked.append(image.id)
+        raise OutsideBounds(f"no selected image has a valid pixel at {lon},{lat}")
+
+    def _tile(self, selection: Selection, plan: TilePlan, size: int, rendering: Rendering) -> MosaicTile:
         with self._lock:
             self.rendered += 1
         z, x, y = plan.z, plan.x, plan.y
@@ -242,7 +281,7 @@ class Mosaic:
             image = selection.images[i]
             try:
                 self.imagery.current_version(image)  # a changed file is read anew
-                pixels = self.imagery.tile(image, z, x, y, size)
+                pixels = self.imagery.tile(image, z, x, y, size, rendering)
             except (OutsideBounds, ZoomOutOfRange):
                 continue
             except OamPreviewError as exc:  # one failing image never fails the tile

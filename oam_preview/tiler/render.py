@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import struct
@@ -43,6 +44,7 @@ MEDIA_TYPES = {
 PNG_COMPRESS_LEVEL = 2
 #: PNG colour types by number of channels: grey, grey + alpha, RGB, RGBA.
 PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+PNG_PALETTE = 3
 JPEG_QUALITY = 85
 WEBP_QUALITY = 80
 WEBP_METHOD = 0
@@ -55,6 +57,10 @@ class Pixels:
 
     data: np.ndarray
     mask: np.ndarray
+    #: A colormapped band: its 0-255 values (rows, cols) and the colormap's (256, 3) RGB, which
+    #: ``data`` expands; an opaque PNG of them is a palette PNG (one byte a pixel, not three).
+    indexes: np.ndarray | None = None
+    palette: np.ndarray | None = None
 
     @property
     def opaque(self) -> bool:
@@ -63,7 +69,18 @@ class Pixels:
 
 def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, float], ...] | None:
     """The (min, max) stretched to 0-255 per shown band: the request's ``rescale``, else the
-    image's automatic 2-98 % ranges (8-bit data: none, shown as stored)."""
+    image's automatic 2-98 % ranges (8-bit data: none, shown as stored). An expression's outputs
+    without ``rescale`` are shown as ``rescale=0,255`` would, on 8-bit images only: on others
+    their range is unknown, so ``rescale`` is required."""
+    if rendering.expression is not None:
+        outputs = len(rendering.expression.blocks)
+        asked = rendering.ranges(outputs)
+        if asked is None and info.dtype != "uint8":
+            raise BadRequest(
+                f"rescale=min,max is needed with expression on this {info.dtype} image "
+                "(e.g. rescale=-1,1 for a normalised difference)"
+            )
+        return asked or ((0.0, 255.0),) * outputs
     bands = rendering.bands(info.bands, info.count)
     asked = rendering.ranges(len(bands))
     if asked is not None or info.rescale is None:
@@ -78,24 +95,35 @@ def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, 
     return tuple(auto[b] for b in bands)
 
 
+def invalid_pixels(array: np.ma.MaskedArray, nodata: float | None) -> np.ndarray:
+    """Where (rows, cols) a read (bands, rows, cols) has no valid pixel: masked in any band; with
+    ``nodata``, masked or ``nodata`` in every band, as rio-tiler does (a collar is black in all
+    three; a dark pixel inside the image is not). Checked here because a decimated read of strips
+    does not apply ``nodata``."""
+    if nodata is None:
+        return np.asarray(np.ma.getmaskarray(array).any(axis=0))
+    with np.errstate(invalid="ignore"):
+        hit = np.isnan(array.data) if math.isnan(nodata) else array.data == nodata
+    return np.asarray((np.ma.getmaskarray(array) | hit).all(axis=0))
+
+
 def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -> Pixels:
-    """Display-ready 8-bit pixels from read data (of the bands ``rendering`` shows): palette
-    expanded, non-8-bit data stretched, ``nodata`` transparent."""
+    """Display-ready 8-bit pixels from read data (of the bands ``rendering`` reads): palette
+    expanded, an expression computed, non-8-bit data stretched, ``nodata`` transparent."""
     array = img.array
-    if rendering.nodata is None:
-        invalid = np.ma.getmaskarray(array).any(axis=0)
-    else:
-        # As rio-tiler: a pixel is nodata where every band is (a collar is black in all three;
-        # a dark pixel inside the image is not). Checked here too because a decimated read of
-        # strips does not apply it.
-        with np.errstate(invalid="ignore"):
-            hit = np.isnan(array.data) if math.isnan(rendering.nodata) else array.data == rendering.nodata
-        invalid = (np.ma.getmaskarray(array) | hit).all(axis=0)
+    invalid = invalid_pixels(array, rendering.nodata)
     mask = np.where(invalid, 0, 255).astype(np.uint8)
     if img.alpha_mask is not None and img.alpha_mask.dtype == np.uint8:
         mask = np.minimum(mask, img.alpha_mask)
     ranges = display_ranges(info, rendering)
-    palette = info.mode == "palette" and info.palette is not None and rendering.bidx in (None, info.bands)
+    if rendering.expression is not None:
+        array = rendering.expression.apply(array)
+    palette = (
+        info.mode == "palette"
+        and info.palette is not None
+        and rendering.bidx in (None, info.bands)
+        and rendering.expression is None
+    )
     if palette and rendering.rescale is None and rendering.colormap_name is None:
         assert info.palette is not None
         rgba = info.palette[np.clip(array.data[0], 0, 255).astype(np.uint8)]
@@ -104,20 +132,42 @@ def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -
     elif ranges is not None:
         data = np.empty(array.shape, dtype=np.uint8)
         for i, (low, high) in enumerate(ranges):
-            with np.errstate(invalid="ignore", over="ignore"):
-                scaled = (array.data[i].astype(np.float32) - low) * (255.0 / (high - low))
-            data[i] = np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
+            data[i] = stretch(array.data[i], low, high)
     else:
         data = array.data.astype(np.uint8, copy=False)
+    indexes = palette_rgb = None
     if rendering.colormap_name is not None:
         if data.shape[0] != 1:
             raise BadRequest("colormap_name colours one band: this image shows three (use bidx=N)")
-        rgba = colormap_lut(rendering.colormap_name)[data[0]]
-        data = np.moveaxis(rgba[..., :3], -1, 0)
-        mask = np.minimum(mask, rgba[..., 3])
+        lut = colormap_lut(rendering.colormap_name)
+        indexes, palette_rgb = data[0], lut[:, :3]
+        data = np.moveaxis(palette_rgb[indexes], -1, 0)
+        if lut[:, 3].min() < 255:
+            mask = np.minimum(mask, lut[indexes, 3])
     if not mask.all():  # most tiles are opaque: no copy for them
         data = np.where(mask[np.newaxis] == 0, np.uint8(0), data)
-    return Pixels(np.ascontiguousarray(data), mask)
+        indexes = palette_rgb = None
+    return Pixels(np.ascontiguousarray(data), mask, indexes, palette_rgb)
+
+
+def stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` from [low, high] linearly to 0-255 uint8, clipped (NaN: 0). 8- and 16-bit data
+    go through a lookup table of the same arithmetic: one gather instead of four passes of floats."""
+    if values.dtype in (np.uint8, np.uint16):
+        return _stretch_lut(values.dtype.itemsize, low, high)[values]
+    return _stretched(values, low, high)
+
+
+def _stretched(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = (values.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _stretch_lut(itemsize: int, low: float, high: float) -> np.ndarray:
+    """The stretch of every 8-bit (256 entries) or 16-bit (65,536) value."""
+    return _stretched(np.arange(256**itemsize, dtype=np.uint8 if itemsize == 1 else np.uint16), low, high)
 
 
 def resolve_format(fmt: str, pixels: Pixels) -> str:
@@ -145,6 +195,8 @@ def encode(pixels: Pixels, fmt: str) -> tuple[bytes, str]:
     if fmt == "jpg":
         PILImage.fromarray(np.ascontiguousarray(base), mode).save(buffer, "JPEG", quality=JPEG_QUALITY)
         return buffer.getvalue(), MEDIA_TYPES[fmt]
+    if fmt == "png" and pixels.indexes is not None and pixels.palette is not None and pixels.opaque:
+        return png(pixels.indexes, pixels.palette), MEDIA_TYPES[fmt]
     channels = np.ascontiguousarray(base) if pixels.opaque else np.dstack([base, pixels.mask])
     if fmt == "png":
         return png(channels), MEDIA_TYPES[fmt]
@@ -157,8 +209,9 @@ def encode(pixels: Pixels, fmt: str) -> tuple[bytes, str]:
     return buffer.getvalue(), MEDIA_TYPES[fmt]
 
 
-def png(channels: np.ndarray) -> bytes:
-    """A PNG of uint8 ``channels``, (rows, cols) grey or (rows, cols, 1-4) grey/grey+alpha/RGB/RGBA.
+def png(channels: np.ndarray, palette: np.ndarray | None = None) -> bytes:
+    """A PNG of uint8 ``channels``, (rows, cols) grey or (rows, cols, 1-4) grey/grey+alpha/RGB/RGBA;
+    with ``palette`` ((256, 3) uint8 RGB), ``channels`` (rows, cols) are its indexes.
 
     Each row is filtered "Up" (its difference from the row above, modulo 256),
     then zlib at :data:`PNG_COMPRESS_LEVEL`: one filter for the whole image,
@@ -172,11 +225,16 @@ def png(channels: np.ndarray) -> bytes:
     filtered[:, 0] = 2  # filter type "Up"
     filtered[0, 1:] = flat[0]
     np.subtract(flat[1:], flat[:-1], out=filtered[1:, 1:])
-    header = struct.pack(">IIBBBBB", cols, rows, 8, PNG_COLOUR_TYPES[count], 0, 0, 0)
+    colour_type = PNG_PALETTE if palette is not None else PNG_COLOUR_TYPES[count]
+    header = struct.pack(">IIBBBBB", cols, rows, 8, colour_type, 0, 0, 0)
+    plte = (
+        () if palette is None else (_chunk(b"PLTE", np.ascontiguousarray(palette, dtype=np.uint8).tobytes()),)
+    )
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", header),
+            *plte,
             _chunk(b"IDAT", zlib.compress(filtered.tobytes(), PNG_COMPRESS_LEVEL)),
             _chunk(b"IEND", b""),
         )

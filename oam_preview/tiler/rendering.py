@@ -1,4 +1,5 @@
-"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx``, ``rescale``, ``colormap_name``.
+"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx``, ``expression``, ``rescale``,
+``colormap_name``.
 
 TiTiler's parameter names. A :class:`Rendering` is an immutable value parsed
 from a query (a bad value is a 400 ``bad_request`` naming the parameter); its
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import BadRequest
+from .band_math import Expression
 
 #: Most bands one request may name (grey: one, RGB: three).
 BAND_COUNTS = (1, 3)
@@ -41,6 +44,8 @@ class Rendering:
     rescale: tuple[tuple[float, float], ...] | None = None
     #: One of rio-tiler's colormaps, for one shown band (its 0-255 values after the stretch).
     colormap_name: str | None = None
+    #: Band math (:mod:`oam_preview.band_math`) whose 1 or 3 outputs are shown instead of bands.
+    expression: Expression | None = None
 
     @classmethod
     def from_args(cls, args: Args) -> Rendering:
@@ -79,6 +84,15 @@ class Rendering:
             rescale = tuple(parsed)
             if bidx is not None and len(rescale) not in (1, len(bidx)):
                 raise BadRequest("rescale must be given once, or once per band of bidx")
+        expression = None
+        texts = args.getlist("expression")
+        if texts and texts[-1].strip():
+            if bidx is not None:
+                raise BadRequest("expression names its own bands: use it without bidx")
+            expression = Expression.parse(texts[-1])
+            outputs = len(expression.blocks)
+            if rescale is not None and len(rescale) not in (1, outputs):
+                raise BadRequest("rescale must be given once, or once per output of expression")
         colormap_name = None
         names = args.getlist("colormap_name")
         if names:
@@ -89,19 +103,21 @@ class Rendering:
                 )
             if bidx is not None and len(bidx) != 1:
                 raise BadRequest("colormap_name colours one band: use it with one bidx")
-        return cls(nodata, bidx, rescale, colormap_name)
+            if expression is not None and len(expression.blocks) != 1:
+                raise BadRequest("colormap_name colours one band: use it with a one-output expression")
+        return cls(nodata, bidx, rescale, colormap_name, expression)
 
     @property
     def is_default(self) -> bool:
-        return (
-            self.nodata is None and self.bidx is None and self.rescale is None and self.colormap_name is None
-        )
+        return self == DEFAULT
 
     def to_args(self) -> list[tuple[str, str]]:
         """The canonical query pairs of this rendering (none for the default one)."""
         pairs: list[tuple[str, str]] = []
         if self.bidx is not None:
             pairs.append(("bidx", ",".join(str(b) for b in self.bidx)))
+        if self.expression is not None:
+            pairs.append(("expression", self.expression.text))
         if self.nodata is not None:
             pairs.append(("nodata", _number(str(self.nodata))))
         for low, high in self.rescale or ():
@@ -112,16 +128,25 @@ class Rendering:
 
     def key(self) -> str:
         """The canonical form as a cache-key part (``""`` for the default rendering)."""
-        return "&".join(f"{k}={v}" for k, v in self.to_args())
+        return urllib.parse.urlencode(self.to_args(), safe=",")
 
     def bands(self, default: tuple[int, ...], count: int) -> tuple[int, ...]:
-        """The bands to read: ``bidx`` (checked against the image's ``count``), else ``default``."""
-        if self.bidx is None:
+        """The bands to read: ``bidx`` or the expression's (checked against the image's ``count``),
+        else ``default``."""
+        asked = self.expression.bands if self.expression is not None else self.bidx
+        if asked is None:
             return default
-        for band in self.bidx:
+        for band in asked:
             if band > count:
-                raise BadRequest(f"bidx {band}: this image has {count} band{'s' if count > 1 else ''}")
-        return self.bidx
+                named = f"expression's b{band}" if self.expression is not None else f"bidx {band}"
+                raise BadRequest(f"{named}: this image has {count} band{'s' if count > 1 else ''}")
+        return asked
+
+    def with_nodata_hint(self, hint: float | None) -> Rendering:
+        """This rendering, with a catalog record's ``nodata`` hint when the request gave none."""
+        if hint is None or self.nodata is not None:
+            return self
+        return replace(self, nodata=hint)
 
     def ranges(self, n: int) -> tuple[tuple[float, float], ...] | None:
         """``rescale`` for ``n`` shown bands (one range given: for every band)."""

@@ -17,11 +17,12 @@ from ..catalog.query import ImageQuery
 from ..tiler.mosaic import Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.render import encode
+from ..tiler.rendering import DEFAULT, Rendering
 from .capture import capture_headers
 from .links import api_root
-from .responses import Uncacheable, cached_response, document, etag_of
+from .responses import Uncacheable, cached_response, document, etag_of, json_response
 from .services import current
-from .tile_path import tile_address
+from .tile_path import lonlat, tile_address
 
 #: The title of the mosaic layer in its documents.
 LAYER_TITLE = "oam-preview: all imagery"
@@ -34,10 +35,12 @@ def selection() -> Selection:
     return services.mosaic.selection(services.store.catalog, query)
 
 
-def mosaic_urls(selection: Selection) -> dict[str, str]:
-    """The XYZ template, TileJSON and WMTS URLs of a selection's mosaic (its canonical query)."""
+def mosaic_urls(selection: Selection, rendering: Rendering = DEFAULT) -> dict[str, str]:
+    """The XYZ template, TileJSON and WMTS URLs of a selection's mosaic (its canonical query and
+    rendering)."""
     base = f"{api_root()}api/mosaic"
-    query = "?" + urllib.parse.urlencode(selection.query.to_args())
+    pairs = [*selection.query.to_args().items(), *rendering.to_args()]
+    query = "?" + urllib.parse.urlencode(pairs, safe=",")
     return {
         "tiles": f"{base}/tiles/{{z}}/{{x}}/{{y}}.png{query}",
         "wmts_tiles": f"{base}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png{query}",
@@ -49,14 +52,15 @@ def mosaic_urls(selection: Selection) -> dict[str, str]:
 def mosaic_tile(z: str, x: str, name: str) -> Response:
     services = current()
     t = tile_address(z, x, name)
+    rendering = Rendering.from_args(request.args)
     chosen = selection()
     mosaic = services.mosaic
 
     plan = mosaic.plan(chosen, t.z, t.x, t.y)  # a tile that shows nothing: its error, now
-    key = mosaic.key(chosen, plan, t.size, t.fmt)
+    key = mosaic.key(chosen, plan, t.size, t.fmt, rendering)
 
     def render() -> CachedResponse:
-        result = mosaic.tile(chosen, plan, t.size)
+        result = mosaic.tile(chosen, plan, t.size, rendering)
         body, media_type = encode(result.pixels, t.fmt)
         headers = (
             ("X-Mosaic-Images", ", ".join(result.images)),
@@ -69,7 +73,7 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
             raise Uncacheable(entry)
         # The render learnt the versions of the files it read: the next request's key holds
         # them, so the entry is kept under that key too (else every cold tile renders twice).
-        learnt = mosaic.key(chosen, plan, t.size, t.fmt)
+        learnt = mosaic.key(chosen, plan, t.size, t.fmt, rendering)
         if learnt != key:
             services.cache.put(learnt, entry)
         return entry
@@ -77,15 +81,28 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
     return cached_response(key, render)
 
 
+def mosaic_point(coordinates: str) -> Response:
+    """``/api/mosaic/point/{lon},{lat}``: the image that gives the first valid pixel there, in the
+    query's order, and its values (API.md "Mosaic point")."""
+    lon, lat = lonlat(coordinates)
+    rendering = Rendering.from_args(request.args)
+    doc = current().mosaic.point(selection(), lon, lat, rendering)
+    response = json_response(doc)
+    response.headers["Cache-Control"] = "no-store"  # as an image's point: cheap, not worth keeping
+    return response
+
+
 def mosaic_tilejson() -> Response:
+    rendering = Rendering.from_args(request.args)
     chosen = selection()
-    doc = tilejson(chosen.layer(LAYER_TITLE), mosaic_urls(chosen)["tiles"])
+    doc = tilejson(chosen.layer(LAYER_TITLE), mosaic_urls(chosen, rendering)["tiles"])
     return document(json.dumps(doc), "application/json")
 
 
 def mosaic_wmts() -> Response:
+    rendering = Rendering.from_args(request.args)
     chosen = selection()
-    urls = mosaic_urls(chosen)
+    urls = mosaic_urls(chosen, rendering)
     return document(
         wmts_capabilities(chosen.layer(LAYER_TITLE), urls["wmts_tiles"], urls["wmts"]), "application/xml"
     )

@@ -237,6 +237,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/api/colormaps/<name>", colormap),
     ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
+    ("/api/mosaic/point/<coordinates>", mosaic_views.mosaic_point),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),
     ("/api/mosaic/WMTSCapabilities.xml", mosaic_views.mosaic_wmts),
     ("/api/exports", export_views.create_export, ("POST",)),
