@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import g
 
 from .cache import ResponseCache, TieredCache, response_cache
 from .catalog.store import CatalogStore
 from .config import Settings
+from .footprint_tiles import FootprintTiles
 from .imagery import Imagery
 from .mosaic import Mosaic
 from .opener import Opener
@@ -29,6 +30,7 @@ class Services:
     imagery: Imagery
     cache: ResponseCache | TieredCache
     mosaic: Mosaic
+    footprints: FootprintTiles = field(default_factory=FootprintTiles)
 
     @classmethod
     def build(

@@ -21,7 +21,7 @@ from typing import Any
 from flask import Response, current_app, render_template, request, send_from_directory
 from jinja2 import TemplateNotFound
 
-from . import __version__, metrics, mosaic_views
+from . import __version__, footprint_views, metrics, mosaic_views
 from .capture import capture_headers
 from .catalog import Image
 from .catalog.model import ID_PATTERN
@@ -239,4 +239,6 @@ ROUTES: tuple[tuple[str, Any], ...] = (
     ("/api/mosaic/tiles/<z>/<x>/<name>", mosaic_views.mosaic_tile),
     ("/api/mosaic/tilejson.json", mosaic_views.mosaic_tilejson),
     ("/api/mosaic/WMTSCapabilities.xml", mosaic_views.mosaic_wmts),
+    ("/api/footprints/<z>/<x>/<name>", footprint_views.footprint_tile),
+    ("/api/footprints/tilejson.json", footprint_views.footprints_tilejson),
 )

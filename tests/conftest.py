@@ -115,6 +115,8 @@ ROUTES = (
     "/api/images/cogeo/statistics",
     "/api/colormaps",
     "/api/colormaps/viridis",
+    "/api/footprints/0/0/0.mvt",
+    "/api/footprints/tilejson.json",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )
