@@ -57,15 +57,24 @@
   function layer(apiRoot, params, options = {}) {
     const state = options.state || null;
     const color = (z, f) => colorOf(state, f);
+    const marked = (f) => Boolean(state && f.props.id && state(f.props.id));
     const paintRules = [
       {
         dataLayer: "footprints",
         filter: (z, f) => f.geomType === GEOM.polygon,
         symbolizer: new protomapsL.PolygonSymbolizer({
           fill: color,
-          opacity: (z, f) => (state && f.props.id && state(f.props.id) ? 0.25 : 0.08),
-          stroke: color,
-          width: (z, f) => (state && f.props.id && state(f.props.id) ? 3 : 1.5),
+          opacity: (z, f) => (marked(f) ? 0.25 : 0.06),
+        }),
+      },
+      {
+        // The outline apart: a polygon's own stroke would take its fill's opacity.
+        dataLayer: "footprints",
+        filter: (z, f) => f.geomType === GEOM.polygon,
+        symbolizer: new protomapsL.LineSymbolizer({
+          color,
+          width: (z, f) => (marked(f) ? 3 : 1.5),
+          opacity: 0.9,
         }),
       },
       {
