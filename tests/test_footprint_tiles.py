@@ -8,6 +8,7 @@ Tiles are decoded with ``mapbox-vector-tile`` (the encoder's own decoder) here; 
 from __future__ import annotations
 
 import gzip
+import json
 import urllib.parse
 from typing import Any
 
@@ -265,3 +266,35 @@ def test_write_pmtiles_refuses_what_it_cannot_write(tmp_path):
         write_pmtiles(tmp_path / "x.pmtiles", small_catalog(), ImageQuery(platform="balloon"))
     with pytest.raises(ValueError, match="zooms"):
         write_pmtiles(tmp_path / "x.pmtiles", small_catalog(), ImageQuery(), 5, 2)
+
+
+def test_the_footprints_command_writes_a_pmtiles_file(tmp_path):
+    from click.testing import CliRunner
+
+    from oam_preview.cli import main
+
+    from .support.footprint_catalog import FEATURES
+
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"type": "FeatureCollection", "features": FEATURES}))
+    out = tmp_path / "fp.pmtiles"
+    args = [
+        "footprints",
+        "-o",
+        str(out),
+        "--catalog",
+        str(catalog),
+        "--query",
+        "platform=uav",
+        "--zoom",
+        "0-8",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with out.open("rb") as f:
+        reader = Reader(MmapSource(f))
+        assert (reader.header()["min_zoom"], reader.header()["max_zoom"]) == (0, 8)
+        assert reader.metadata()["query"] == {"order": "catalog", "platform": "uav"}
+    bad = CliRunner().invoke(main, [*args[:5], "--query", "gsd_min=-1"])
+    assert bad.exit_code == 2 and "gsd_min" in bad.output
+    assert CliRunner().invoke(main, ["footprints", "-o", str(tmp_path / "x.mbtiles")]).exit_code == 2
