@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,27 +88,30 @@ def tile_properties(image: Image) -> dict[str, Any]:
 
 @dataclass(frozen=True, eq=False)
 class FootprintSet:
-    """The images of a query that have a footprint, as the mosaic selects them, with their tile
-    properties, their extents' middles (EPSG:3857 metres, (n, 2)) and a ``digest`` naming
-    all a tile may show (ids, properties, geometries) in cache keys."""
+    """The images of a query that have a footprint, as the mosaic selects them, with their
+    extents' middles (EPSG:3857 metres, (n, 2)) and a ``digest`` naming all a tile may show
+    (ids, properties, geometries) in cache keys. Properties are made per tile, not kept: a
+    worker keeps several sets of 20,000 images."""
 
     selection: Selection
-    properties: tuple[Mapping[str, Any], ...]
     centres: np.ndarray
     digest: str
 
     @classmethod
     def build(cls, catalog: Catalog, query: ImageQuery) -> FootprintSet:
         selection = Selection.build(catalog, query)
-        properties = tuple(tile_properties(i) for i in selection.images)
         ext = selection.extents
         centres = np.column_stack([(ext[:, 0] + ext[:, 2]) / 2, (ext[:, 1] + ext[:, 3]) / 2])
         digest = hashlib.blake2b(digest_size=12)
         wkb = shapely.to_wkb(np.array(selection.footprints, dtype=object)) if selection.images else []
-        for props, geometry in zip(properties, wkb, strict=True):
-            digest.update(json.dumps(props, sort_keys=True).encode())
+        for image, geometry in zip(selection.images, wkb, strict=True):
+            digest.update(json.dumps(tile_properties(image), sort_keys=True).encode())
             digest.update(geometry)
-        return cls(selection, properties, centres.reshape(-1, 2), digest.hexdigest())
+        return cls(selection, centres.reshape(-1, 2), digest.hexdigest())
+
+    def properties(self, i: int) -> dict[str, Any]:
+        """The tile properties of image ``i`` of the selection."""
+        return tile_properties(self.selection.images[i])
 
     def __len__(self) -> int:
         return len(self.selection.images)
@@ -162,7 +164,7 @@ def encode_tile(footprints: FootprintSet, z: int, x: int, y: int) -> bytes:
         geoms = shapely.transform(shapely.simplify(geoms, pixel, preserve_topology=True), to_tile)
         for i, geometry in zip(polygons.tolist(), geoms, strict=True):
             if not geometry.is_empty and geometry.geom_type in ("Polygon", "MultiPolygon"):
-                features.append({"geometry": geometry, "properties": footprints.properties[i], "id": i})
+                features.append({"geometry": geometry, "properties": footprints.properties(i), "id": i})
     if points.size:
         features.extend(_point_features(footprints, points, (west, north), pixel, to_tile))
     return mapbox_vector_tile.encode(  # type: ignore[no-any-return]
@@ -208,7 +210,7 @@ def _point_features(
         geometry = Point(float(where[g, 0]), float(where[g, 1]))
         if counts[g] == 1:
             i = int(points[first[g]])
-            features.append({"geometry": geometry, "properties": footprints.properties[i], "id": i})
+            features.append({"geometry": geometry, "properties": footprints.properties(i), "id": i})
         else:
             features.append({"geometry": geometry, "properties": {"point_count": int(counts[g])}})
     return features

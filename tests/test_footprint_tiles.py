@@ -26,7 +26,7 @@ from oam_preview.tiles import TMS
 
 from .browser.conftest import feature as scale_feature
 from .browser.conftest import synthetic_images
-from .support.footprint_catalog import small_catalog
+from .support.footprint_catalog import box_feature, small_catalog
 
 MVT = "application/vnd.mapbox-vector-tile"
 #: A z0 tile over 20,000 records stays under this (issue 21).
@@ -298,3 +298,17 @@ def test_the_footprints_command_writes_a_pmtiles_file(tmp_path):
     bad = CliRunner().invoke(main, [*args[:5], "--query", "gsd_min=-1"])
     assert bad.exit_code == 2 and "gsd_min" in bad.output
     assert CliRunner().invoke(main, ["footprints", "-o", str(tmp_path / "x.mbtiles")]).exit_code == 2
+
+
+def test_a_footprint_across_the_antimeridian_is_in_the_tiles_of_both_sides():
+    doc = {
+        "type": "FeatureCollection",
+        "features": [box_feature("fiji", (179.0, -18.0, 181.0, -16.0), platform="aircraft")],
+    }
+    footprints = FootprintSet.build(load_document(doc), ImageQuery())
+    for lon in (179.5, -179.5):
+        features = decode(encode_tile(footprints, *tile_of(lon, -17.0, 6)))
+        # The catalog splits it into two parts, one each side: each tile holds its own part.
+        assert [(f["properties"]["id"], f["geometry"]["type"]) for f in features] == [("fiji", "Polygon")]
+        xs = [p[0] for p in features[0]["geometry"]["coordinates"][0]]
+        assert (max(xs) <= EXTENT + EXTENT // 32) if lon > 0 else (min(xs) >= -EXTENT // 32)
