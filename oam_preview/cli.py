@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, footprints, demo."""
 
 from __future__ import annotations
 
@@ -137,6 +137,44 @@ def catalog_command(source: str, first: int) -> None:
         print_report(source, sys.stdout, first=first)
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("footprints")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--query", default="", help="Listing filters, e.g. 'platform=uav&gsd_max=1' (default: all).")
+@click.option("--zoom", default="0-14", show_default=True, help="A zoom or a range of zooms, up to 18.")
+@click.option("--catalog", default=None, help="Catalog path or URL (default: OAM_PREVIEW_CATALOG).")
+def footprints_command(output: Path, query: str, zoom: str, catalog: str | None) -> None:
+    """Write the footprint vector tiles of a catalog query as a PMTiles file (FILE.pmtiles)."""
+    import urllib.parse
+
+    from .catalog import load
+    from .catalog.query import ImageQuery
+    from .errors import BadRequest
+    from .tiler.footprint_archive import write_pmtiles
+
+    if output.suffix.lower() != ".pmtiles":
+        raise click.UsageError("the output name must end in .pmtiles")
+    try:
+        selected = ImageQuery.from_args(dict(urllib.parse.parse_qsl(query)))
+        low, _, high = zoom.partition("-")
+        minzoom, maxzoom = int(low), int(high or low)
+    except BadRequest as exc:
+        raise click.UsageError(f"--query: {exc.message}") from None
+    except ValueError:
+        raise click.UsageError("--zoom is a zoom or a range, e.g. 0-14") from None
+    source = catalog or Settings.from_env().catalog
+    if source == "demo":
+        from .demo import running_demo_catalog
+
+        found = running_demo_catalog()
+    else:
+        found = load(source)
+    try:
+        count = write_pmtiles(output, found, selected, minzoom, maxzoom)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {output}: {count} tiles, zooms {minzoom}-{maxzoom}", err=True)
 
 
 @main.command("seed")

@@ -115,6 +115,8 @@ ROUTES = (
     "/api/mosaic/WMTSCapabilities.xml",
     "/metrics",
     "/api/mosaic/point/128.658,37.6685",
+    "/api/footprints/0/0/0.mvt",
+    "/api/footprints/tilejson.json",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

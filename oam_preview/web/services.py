@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import g
 
@@ -12,6 +12,7 @@ from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..export_jobs import ExportJobs
 from ..remote.opener import Opener
+from ..tiler.footprint_tiles import FootprintTiles
 from ..tiler.imagery import Imagery
 from ..tiler.mosaic import Mosaic
 
@@ -32,6 +33,7 @@ class Services:
     cache: ResponseCache | TieredCache
     mosaic: Mosaic
     exports: ExportJobs  # the jobs of POST /api/exports
+    footprints: FootprintTiles = field(default_factory=FootprintTiles)
 
     @classmethod
     def build(

@@ -1,0 +1,81 @@
+"""The footprint tiles' views (API.md "Footprint tiles"): MVT tiles and their TileJSON.
+
+Listed in :data:`oam_preview.web.views.ROUTES`. The query is the listing's
+(:class:`~oam_preview.catalog.query.ImageQuery`, ``order=catalog`` by
+default); the TileJSON's tile URL carries it in canonical form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+from flask import Response, request
+
+from ..cache.entry import CachedResponse
+from ..catalog.query import ImageQuery
+from ..errors import BadRequest, ZoomOutOfRange
+from ..geo.mercator import WORLD
+from ..tiler.footprint_tiles import (
+    LAYER,
+    MAXZOOM,
+    MEDIA_TYPE,
+    MINZOOM,
+    VECTOR_LAYERS,
+    FootprintSet,
+    encode_tile,
+)
+from ..tiler.ogc import TiledLayer, tilejson
+from .links import api_root
+from .responses import cached_response, document, etag_of
+from .services import current
+from .tile_path import INT
+
+MVT_NAME = re.compile(r"^(\d{1,10})\.mvt$")
+LAYER_TITLE = "oam-preview: image footprints"
+
+
+def footprint_set() -> FootprintSet:
+    """The footprints of this request's query in the current catalog."""
+    services = current()
+    query = ImageQuery.from_args(request.args)
+    return services.footprints.footprints(services.store.catalog, query)
+
+
+def tile_zxy(z: str, x: str, name: str) -> tuple[int, int, int]:
+    """``z/x/y`` of a ``/api/footprints/{z}/{x}/{y}.mvt`` path: 400 when malformed or off the
+    zoom's grid, 404 past :data:`~oam_preview.tiler.footprint_tiles.MAXZOOM`."""
+    m = MVT_NAME.match(name)
+    if not (INT.match(z) and INT.match(x) and m):
+        raise BadRequest("footprint tiles are /api/footprints/{z}/{x}/{y}.mvt with whole numbers")
+    zi, xi, yi = int(z), int(x), int(m.group(1))
+    if zi > MAXZOOM:
+        raise ZoomOutOfRange(f"footprint tiles go from zoom {MINZOOM} to {MAXZOOM}; clients overzoom")
+    if xi >= 2**zi or yi >= 2**zi:
+        raise BadRequest(f"x and y must be from 0 to {2**zi - 1} at zoom {zi}")
+    return zi, xi, yi
+
+
+def footprint_tile(z: str, x: str, name: str) -> Response:
+    zi, xi, yi = tile_zxy(z, x, name)
+    footprints = footprint_set()
+
+    def render() -> CachedResponse:
+        body = encode_tile(footprints, zi, xi, yi)
+        return CachedResponse(body, MEDIA_TYPE, etag_of(body))
+
+    return cached_response(current().footprints.key(footprints, zi, xi, yi), render)
+
+
+def footprints_tilejson() -> Response:
+    """TileJSON 3.0.0 with ``vector_layers``; bounds are the selected images' (the world when
+    none is selected: an empty layer is still a layer)."""
+    footprints = footprint_set()
+    selection = footprints.selection
+    bounds = selection.layer(LAYER_TITLE).bounds if selection.images else WORLD
+    layer = TiledLayer(LAYER, LAYER_TITLE, None, bounds, MINZOOM, MAXZOOM)
+    query = urllib.parse.urlencode(selection.query.to_args())
+    doc = tilejson(layer, f"{api_root()}api/footprints/{{z}}/{{x}}/{{y}}.mvt?{query}")
+    doc["vector_layers"] = list(VECTOR_LAYERS)
+    return document(json.dumps(doc), "application/json")
