@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, footprints, demo."""
+"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, demo."""
 
 from __future__ import annotations
 
@@ -139,44 +139,6 @@ def catalog_command(source: str, first: int) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-@main.command("footprints")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--query", default="", help="Listing filters, e.g. 'platform=uav&gsd_max=1' (default: all).")
-@click.option("--zoom", default="0-14", show_default=True, help="A zoom or a range of zooms, up to 18.")
-@click.option("--catalog", default=None, help="Catalog path or URL (default: OAM_PREVIEW_CATALOG).")
-def footprints_command(output: Path, query: str, zoom: str, catalog: str | None) -> None:
-    """Write the footprint vector tiles of a catalog query as a PMTiles file (FILE.pmtiles)."""
-    import urllib.parse
-
-    from .catalog import load
-    from .catalog.query import ImageQuery
-    from .errors import BadRequest
-    from .tiler.footprint_archive import write_pmtiles
-
-    if output.suffix.lower() != ".pmtiles":
-        raise click.UsageError("the output name must end in .pmtiles")
-    try:
-        selected = ImageQuery.from_args(dict(urllib.parse.parse_qsl(query)))
-        low, _, high = zoom.partition("-")
-        minzoom, maxzoom = int(low), int(high or low)
-    except BadRequest as exc:
-        raise click.UsageError(f"--query: {exc.message}") from None
-    except ValueError:
-        raise click.UsageError("--zoom is a zoom or a range, e.g. 0-14") from None
-    source = catalog or Settings.from_env().catalog
-    if source == "demo":
-        from .demo import running_demo_catalog
-
-        found = running_demo_catalog()
-    else:
-        found = load(source)
-    try:
-        count = write_pmtiles(output, found, selected, minzoom, maxzoom)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {output}: {count} tiles, zooms {minzoom}-{maxzoom}", err=True)
-
-
 @main.command("seed")
 @click.argument("image_ids", nargs=-1)
 @click.option(
@@ -265,6 +227,39 @@ def seed_command(
         sys.exit(1)
 
 
+def export_footprints(output: Path, query: str, zoom: str, catalog: str | None) -> None:
+    """``export --footprints``: the footprint vector tiles of a catalog query as one PMTiles file."""
+    import urllib.parse
+
+    from .catalog import load
+    from .catalog.query import ImageQuery
+    from .errors import BadRequest
+    from .tiler.footprint_archive import write_pmtiles
+
+    if output.suffix.lower() != ".pmtiles":
+        raise click.UsageError("the output name must end in .pmtiles")
+    try:
+        selected = ImageQuery.from_args(dict(urllib.parse.parse_qsl(query)))
+        low, _, high = zoom.partition("-")
+        minzoom, maxzoom = int(low), int(high or low)
+    except BadRequest as exc:
+        raise click.UsageError(f"--mosaic: {exc.message}") from None
+    except ValueError:
+        raise click.UsageError("--zoom is a zoom or a range, e.g. 0-14") from None
+    source = catalog or Settings.from_env().catalog
+    if source == "demo":
+        from .demo import running_demo_catalog
+
+        found = running_demo_catalog()
+    else:
+        found = load(source)
+    try:
+        count = write_pmtiles(output, found, selected, minzoom, maxzoom)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {output}: {count} tiles, zooms {minzoom}-{maxzoom}", err=True)
+
+
 @main.command("export")
 @click.argument("image_ids", nargs=-1)
 @click.option(
@@ -290,6 +285,10 @@ def seed_command(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
 )
 @click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
+@click.option(
+    "--footprints", is_flag=True,
+    help="Export the footprints of the --mosaic query (all by default) as vector tiles (PMTiles; --zoom 0-14).",
+)  # fmt: skip
 def export_command(
     image_ids: tuple[str, ...],
     mosaic: str | None,
@@ -304,9 +303,15 @@ def export_command(
     colormap_name: str | None,
     processes: int,
     max_tiles: int,
+    footprints: bool,
 ) -> None:
     """Package the tiles of IMAGE_IDS (one image, or the mosaic of several) or of a mosaic query
     as MBTiles or PMTiles, for offline use (resumable: run it again after a kill)."""
+    if footprints:
+        if image_ids:
+            raise click.UsageError("--footprints exports a query's footprints: give --mosaic, not IMAGE_IDS")
+        export_footprints(output, mosaic or "", zoom or "0-14", catalog)
+        return
     import urllib.parse
     import warnings
 

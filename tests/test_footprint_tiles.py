@@ -268,7 +268,7 @@ def test_write_pmtiles_refuses_what_it_cannot_write(tmp_path):
         write_pmtiles(tmp_path / "x.pmtiles", small_catalog(), ImageQuery(), 5, 2)
 
 
-def test_the_footprints_command_writes_a_pmtiles_file(tmp_path):
+def test_export_footprints_writes_a_pmtiles_file(tmp_path):
     from click.testing import CliRunner
 
     from oam_preview.cli import main
@@ -279,12 +279,13 @@ def test_the_footprints_command_writes_a_pmtiles_file(tmp_path):
     catalog.write_text(json.dumps({"type": "FeatureCollection", "features": FEATURES}))
     out = tmp_path / "fp.pmtiles"
     args = [
-        "footprints",
+        "export",
+        "--footprints",
         "-o",
         str(out),
         "--catalog",
         str(catalog),
-        "--query",
+        "--mosaic",
         "platform=uav",
         "--zoom",
         "0-8",
@@ -295,9 +296,11 @@ def test_the_footprints_command_writes_a_pmtiles_file(tmp_path):
         reader = Reader(MmapSource(f))
         assert (reader.header()["min_zoom"], reader.header()["max_zoom"]) == (0, 8)
         assert reader.metadata()["query"] == {"order": "catalog", "platform": "uav"}
-    bad = CliRunner().invoke(main, [*args[:5], "--query", "gsd_min=-1"])
+    bad = CliRunner().invoke(main, [*args[:6], "--mosaic", "gsd_min=-1"])
     assert bad.exit_code == 2 and "gsd_min" in bad.output
-    assert CliRunner().invoke(main, ["footprints", "-o", str(tmp_path / "x.mbtiles")]).exit_code == 2
+    assert (
+        CliRunner().invoke(main, ["export", "--footprints", "-o", str(tmp_path / "x.mbtiles")]).exit_code == 2
+    )
 
 
 def test_a_footprint_across_the_antimeridian_is_in_the_tiles_of_both_sides():
