@@ -50,14 +50,12 @@ def mosaic_urls(selection: Selection, rendering: Rendering = DEFAULT) -> dict[st
 
 
 def mosaic_tile(z: str, x: str, name: str) -> Response:
-    services = current()
     t = tile_address(z, x, name)
     rendering = Rendering.from_args(request.args)
     chosen = selection()
-    mosaic = services.mosaic
+    mosaic = current().mosaic
 
     plan = mosaic.plan(chosen, t.z, t.x, t.y)  # a tile that shows nothing: its error, now
-    key = mosaic.key(chosen, plan, t.size, t.fmt, rendering)
 
     def render() -> CachedResponse:
         result = mosaic.tile(chosen, plan, t.size, rendering)
@@ -71,14 +69,12 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
         entry = CachedResponse(body, media_type, etag_of(body), headers)
         if result.failed:
             raise Uncacheable(entry)
-        # The render learnt the versions of the files it read: the next request's key holds
-        # them, so the entry is kept under that key too (else every cold tile renders twice).
-        learnt = mosaic.key(chosen, plan, t.size, t.fmt, rendering)
-        if learnt != key:
-            services.cache.put(learnt, entry)
         return entry
 
-    return cached_response(key, render)
+    def learnt_key() -> str:
+        return mosaic.key(chosen, plan, t.size, t.fmt, rendering)
+
+    return cached_response(mosaic.key(chosen, plan, t.size, t.fmt, rendering), render, learnt_key=learnt_key)
 
 
 def mosaic_point(coordinates: str) -> Response:

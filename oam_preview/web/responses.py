@@ -159,13 +159,28 @@ class Uncacheable(Exception):
 
 
 def cached_response(
-    key: str, render: Callable[[], CachedResponse], policy: CachePolicy = "default"
+    key: str,
+    render: Callable[[], CachedResponse],
+    policy: CachePolicy = "default",
+    learnt_key: Callable[[], str] | None = None,
 ) -> Response:
     """The response for ``key`` from the response cache, rendered on a miss: concurrent misses
     of one key render it once, in this process and (with Redis) across the fleet. A render
-    that raises :class:`Uncacheable` is served with ``no-store`` and kept nowhere."""
+    that raises :class:`Uncacheable` is served with ``no-store`` and kept nowhere.
+
+    ``learnt_key()``, asked after a render, is the key the next request will compute (a
+    mosaic's render learns the versions of the files it read): the entry is kept under it
+    too, else every cold tile would render twice."""
+    cache = current().cache
+
+    def produce() -> CachedResponse:
+        entry = render()
+        if learnt_key is not None and (learnt := learnt_key()) != key:
+            cache.put(learnt, entry)
+        return entry
+
     try:
-        entry = current().cache.fetch(key, render)
+        entry = cache.fetch(key, produce)
     except Uncacheable as exc:
         return conditional(exc.entry, "no-store")
     return conditional(entry, policy)
