@@ -27,6 +27,13 @@ def image_base(image: Image, root: str) -> str:
     return f"{root}api/images/{image.id}"
 
 
+def tiles_url(base: str, scheme: str = "xyz", fmt: str = "png") -> str:
+    """The tile URL template under ``base`` (an image's or the mosaic's): ``/tiles/{z}/{x}/{y}.png``
+    for XYZ clients, ``{TileMatrix}/{TileCol}/{TileRow}`` for a WMTS ResourceURL."""
+    z, x, y = ("{TileMatrix}", "{TileCol}", "{TileRow}") if scheme == "wmts" else ("{z}", "{x}", "{y}")
+    return f"{base}/tiles/{z}/{x}/{y}.{fmt}"
+
+
 def versioned(url: str, token: str | None, rendering: Rendering = DEFAULT) -> str:
     """``url`` (which has no query of its own) with ``rendering``'s canonical parameters and
     ``v=token``; as it is for the default rendering when ``token`` is None."""
@@ -43,15 +50,14 @@ def image_urls(
     return {
         "thumbnail": versioned(f"{base}/thumbnail.png", token, rendering),
         "tilejson": versioned(f"{base}/tilejson.json", token, rendering),
-        "tiles": versioned(f"{base}/tiles/{{z}}/{{x}}/{{y}}.png", token, rendering),
+        "tiles": versioned(tiles_url(base), token, rendering),
         "wmts": versioned(f"{base}/WMTSCapabilities.xml", token, rendering),
     }
 
 
 def wmts_tiles_url(image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT) -> str:
     """The WMTS ResourceURL template of ``image``'s tiles, of version ``token``."""
-    tiles = f"{image_base(image, root)}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
-    return versioned(tiles, token, rendering)
+    return versioned(tiles_url(image_base(image, root), "wmts"), token, rendering)
 
 
 def feature(

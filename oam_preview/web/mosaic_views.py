@@ -19,7 +19,7 @@ from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import DEFAULT, Rendering
 from .capture import capture_headers
-from .links import api_root
+from .links import api_root, tiles_url
 from .responses import Uncacheable, cached_response, document, etag_of, json_response
 from .services import current
 from .tile_path import lonlat, tile_address
@@ -42,8 +42,8 @@ def mosaic_urls(selection: Selection, rendering: Rendering = DEFAULT) -> dict[st
     pairs = [*selection.query.to_args().items(), *rendering.to_args()]
     query = "?" + urllib.parse.urlencode(pairs, safe=",")
     return {
-        "tiles": f"{base}/tiles/{{z}}/{{x}}/{{y}}.png{query}",
-        "wmts_tiles": f"{base}/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png{query}",
+        "tiles": tiles_url(base) + query,
+        "wmts_tiles": tiles_url(base, "wmts") + query,
         "tilejson": f"{base}/tilejson.json{query}",
         "wmts": f"{base}/WMTSCapabilities.xml{query}",
     }
