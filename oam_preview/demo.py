@@ -25,6 +25,10 @@ from .fileserver import FileServer
 from .georeference import geographic_footprint
 from .synthetic import DemoImage, windows, write_image
 
+#: The demo's base map unless ``OAM_PREVIEW_BASEMAP_URL`` is set: "" is the page's offline
+#: Natural Earth layer, so ``make serve`` shows the world without a network.
+DEMO_BASEMAP_URL = ""
+
 #: Bump when the generated images change, so old caches are not reused.
 DEMO_VERSION = "1"
 BLOCK = 1024

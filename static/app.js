@@ -19,6 +19,8 @@
   const THUMB_SIZE = 128; // 2x the displayed 64 px, sharp on high-DPI screens
   const THUMB_DELAY_MS = 120;
   const BOUNDS_INSET_DEG = 1e-6;
+  const FIT_PADDING_PX = 40; // around the images of the first view
+  const FIT_MAX_ZOOM = 18; // the first view of one small image
   const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   const STYLE = {
@@ -460,6 +462,7 @@
   }
 
   function restyleFootprint(id) {
+    restyleMarkers(id);
     const path = id && footprints.byId.get(id);
     if (!path) return;
     path.setStyle(footprintStyle(id));
@@ -481,7 +484,115 @@
     path.bindTooltip(() => el("span", { text: titleOf(feature) }), { sticky: true });
     path.on("mouseover", () => setHover(id));
     path.on("mouseout", () => setHover(null));
-    path.on("click", () => toggleImage(feature));
+    path.on("click", () => selectFromMap(feature));
+  }
+
+  /** A click on the map's outline or marker: show the image, and its row in the list. */
+  function selectFromMap(feature) {
+    toggleImage(feature);
+    for (const [pageNo, page] of list.pages) {
+      if (!Array.isArray(page)) continue;
+      const at = page.findIndex((f) => f.id === feature.id);
+      if (at >= 0) {
+        setActive(pageNo * PAGE_SIZE + at);
+        return;
+      }
+    }
+  }
+
+  /** The first view, unless the fragment gave one: every image the filters
+   * match (the first answer covers the whole world), with padding; one image
+   * fills the view. */
+  function fitFirstView(fc) {
+    footprints.fitted = true;
+    let bounds = null;
+    for (const feature of fc.features || []) {
+      const path = footprints.byId.get(feature.id);
+      if (!path || !path.getBounds) continue;
+      if (bounds) bounds.extend(path.getBounds());
+      else bounds = L.latLngBounds(path.getBounds().getSouthWest(), path.getBounds().getNorthEast());
+    }
+    if (!bounds) return;
+    const padding = L.point(FIT_PADDING_PX, FIT_PADDING_PX);
+    const zoom = Math.min(FIT_MAX_ZOOM, map.getBoundsZoom(bounds, false, padding));
+    map.setView(bounds.getCenter(), zoom, { animate: false });
+    performance.mark("oam:first-view");
+  }
+
+  // ---------------------------------------------------------------- markers
+  //
+  // An outline a few pixels across cannot be seen or clicked: such images get a
+  // marker at their middle instead, and markers closer than CLUSTER_PX on screen
+  // merge into one that counts them (a click zooms to them). Recomputed per zoom
+  // on a grid of world pixels, so panning keeps the same clusters.
+
+  const MARKER_BELOW_PX = 10; // footprints smaller than this, across, become markers
+  const CLUSTER_PX = 36;
+
+  const markers = {
+    layer: null,
+    groups: [], // {ids, bounds, marker}
+    features: [],
+  };
+
+  function drawMarkers() {
+    markers.layer.clearLayers();
+    markers.groups = [];
+    const zoom = map.getZoom();
+    const cells = new Map();
+    for (const feature of markers.features) {
+      const path = footprints.byId.get(feature.id);
+      if (!path || !path.getBounds) continue;
+      const bounds = path.getBounds();
+      const nw = map.project(bounds.getNorthWest(), zoom);
+      const se = map.project(bounds.getSouthEast(), zoom);
+      if (Math.max(se.x - nw.x, se.y - nw.y) >= MARKER_BELOW_PX) continue;
+      const middle = nw.add(se).divideBy(2);
+      const key = `${Math.floor(middle.x / CLUSTER_PX)},${Math.floor(middle.y / CLUSTER_PX)}`;
+      let cell = cells.get(key);
+      if (!cell) cells.set(key, (cell = { features: [], bounds: L.latLngBounds(bounds.getSouthWest(), bounds.getNorthEast()), sum: L.point(0, 0) }));
+      cell.features.push(feature);
+      cell.bounds.extend(bounds);
+      cell.sum = cell.sum.add(middle);
+    }
+    for (const cell of cells.values()) {
+      const n = cell.features.length;
+      const at = map.unproject(cell.sum.divideBy(n), zoom);
+      const ids = cell.features.map((f) => f.id);
+      const icon = L.divIcon({
+        className: n === 1 ? "fp-marker" : "fp-marker fp-cluster",
+        html: n === 1 ? "" : String(n), // a count, never catalog text
+        iconSize: n === 1 ? [14, 14] : [26, 26],
+      });
+      const title = n === 1 ? titleOf(cell.features[0]) : `${n} images: click to zoom in`;
+      const marker = L.marker(at, { icon, keyboard: true, title, alt: title, riseOnHover: true });
+      const group = { ids, bounds: cell.bounds, marker };
+      marker.on("add", () => {
+        const node = marker.getElement();
+        node.dataset.ids = ids.join(" ");
+        if (n === 1) node.dataset.id = ids[0];
+        styleMarker(group);
+      });
+      marker.on("mouseover", () => setHover(n === 1 ? ids[0] : null));
+      marker.on("mouseout", () => setHover(null));
+      marker.on("click", () => {
+        if (n === 1) selectFromMap(cell.features[0]);
+        else map.fitBounds(cell.bounds, { padding: [60, 60], maxZoom: 18, animate: !REDUCED_MOTION });
+      });
+      markers.groups.push(group);
+      markers.layer.addLayer(marker);
+    }
+  }
+
+  function styleMarker(group) {
+    const node = group.marker.getElement();
+    if (!node) return;
+    node.classList.toggle("hover", group.ids.includes(state.hoveredId));
+    node.classList.toggle("selected", group.ids.some((id) => state.selected.has(id)));
+  }
+
+  function restyleMarkers(id) {
+    for (const group of markers.groups) if (!id || group.ids.includes(id)) styleMarker(group);
   }
 
   function refreshFootprints() {
@@ -497,6 +608,9 @@
         footprints.layer.clearLayers();
         footprints.byId.clear();
         footprints.layer.addData(fc.features || []);
+        markers.features = fc.features || [];
+        drawMarkers();
+        if (!footprints.fitted) fitFirstView(fc);
         performance.mark("oam:footprints-drawn");
         const shown = (fc.features || []).length;
         const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
@@ -866,6 +980,8 @@
     dom.before.value = state.before;
     dom.inview.checked = state.inview;
     if (wanted.view) map.setView([wanted.view.lat, wanted.view.lng], wanted.view.zoom, { animate: false });
+    // Only the first view fits the images; a fragment's view or selection decides it instead.
+    if (footprints.fitted === undefined) footprints.fitted = !!wanted.view || wanted.sel.length > 0;
     const wantedIds = new Set(wanted.sel.map((s) => s.id));
     for (const id of [...state.selected.keys()]) if (!wantedIds.has(id)) removeImage(id);
     for (const { id, opacity } of wanted.sel) {
@@ -922,22 +1038,135 @@
     });
   }
 
+  // -------------------------------------------------------------- base map
+  //
+  // A remote tile base map (OAM_PREVIEW_BASEMAP_URL) when it loads; otherwise
+  // the Natural Earth land and borders shipped in static/vendor, drawn as
+  // vectors below the imagery. The control in the corner says which one shows.
+
+  const basemap = {
+    kind: "", // "remote" | "offline"
+    remote: null,
+    offline: null,
+    control: null,
+    loaded: 0, // remote tiles that loaded
+    errors: 0, // remote tiles that failed
+  };
+
+  const OFFLINE_STYLE = {
+    land: { stroke: false, fill: true, fillColor: "#f3f0e7", fillOpacity: 1 },
+    borders: { color: "#a7a39a", weight: 0.8, opacity: 1, fill: false },
+  };
+  const REMOTE_ERRORS_BEFORE_FALLBACK = 3; // after at least one tile loaded: a flaky server
+
+  function showBasemapStatus(text) {
+    basemap.control.getContainer().textContent = text;
+    basemap.control.getContainer().dataset.kind = basemap.kind;
+  }
+
   function addBasemap() {
-    if (!CONFIG.basemap_url) return;
-    const basemap = L.tileLayer(CONFIG.basemap_url, {
+    const pane = map.createPane("basemap");
+    pane.style.zIndex = 150; // below the tile pane (200): imagery and mosaic draw over it
+    pane.style.pointerEvents = "none";
+    const Status = L.Control.extend({
+      onAdd: () => el("div", { id: "basemap-status", class: "basemap-status", role: "status" }),
+    });
+    basemap.control = new Status({ position: "bottomleft" }).addTo(map);
+    if (CONFIG.basemap_url) addRemoteBasemap();
+    else showOfflineBasemap("");
+  }
+
+  function addRemoteBasemap() {
+    basemap.kind = "remote";
+    basemap.remote = L.tileLayer(CONFIG.basemap_url, {
       maxZoom: 19,
       attribution: escapeHtml(CONFIG.basemap_attribution || ""),
       zIndex: 1,
+      className: "basemap-remote",
     });
-    // The page must stay usable offline: a failing base map only says so once.
-    let warned = false;
-    basemap.on("tileerror", () => {
-      if (warned) return;
-      warned = true;
-      document.body.classList.add("no-basemap");
-      toast("The base map could not be loaded");
+    basemap.remote.on("tileload", () => (basemap.loaded += 1));
+    // Tiles that fail (offline, blocked, a dead server): the shipped layer instead,
+    // and no broken tiles left in view.
+    basemap.remote.on("tileerror", () => {
+      basemap.errors += 1;
+      if (basemap.kind !== "remote") return;
+      if (basemap.loaded > 0 && basemap.errors < REMOTE_ERRORS_BEFORE_FALLBACK) return;
+      map.removeLayer(basemap.remote);
+      showOfflineBasemap("the base map could not be loaded");
+      toast("The base map could not be loaded: showing the offline one");
     });
-    basemap.addTo(map);
+    basemap.remote.addTo(map);
+    let host = "";
+    try {
+      host = new URL(CONFIG.basemap_url.replace(/[{}]/g, ""), document.baseURI).host;
+    } catch (_) {
+      /* a template that is not a URL: say nothing more */
+    }
+    showBasemapStatus(`Base map: ${CONFIG.basemap_attribution || host || "remote tiles"}`);
+  }
+
+  /** Natural Earth's rings jump from 180° to -180° where the antimeridian cuts
+   * them, which a flat map draws as a band across the world: make each ring's
+   * longitudes continuous (past ±180°), and close a ring that goes round the
+   * world (Antarctica) along the pole. Degrees, EPSG:4326. */
+  function unwrapped(geojson, closeRings) {
+    const fixLine = (line) => {
+      const out0 = [];
+      let offset = 0;
+      for (let i = 0; i < line.length; i++) {
+        const [lng, lat] = line[i];
+        if (i > 0) {
+          const step = lng + offset - out0[i - 1][0];
+          if (step > 180) offset -= 360;
+          else if (step < -180) offset += 360;
+        }
+        out0.push([lng + offset, lat]);
+      }
+      if (closeRings && offset !== 0) {
+        // Round the world: close along the pole on the ring's side.
+        const pole = out0.reduce((sum, c) => sum + c[1], 0) < 0 ? -90 : 90;
+        const last = out0[out0.length - 1];
+        out0.push([last[0], pole], [out0[0][0], pole], out0[0]);
+      }
+      return out0;
+    };
+    const geometry = (g) => {
+      if (g.type === "Polygon") return { ...g, coordinates: g.coordinates.map(fixLine) };
+      if (g.type === "MultiPolygon") return { ...g, coordinates: g.coordinates.map((p) => p.map(fixLine)) };
+      if (g.type === "LineString") return { ...g, coordinates: fixLine(g.coordinates) };
+      if (g.type === "MultiLineString") return { ...g, coordinates: g.coordinates.map(fixLine) };
+      return g;
+    };
+    if (geojson.type === "FeatureCollection") {
+      return { ...geojson, features: geojson.features.map((f) => ({ ...f, geometry: geometry(f.geometry) })) };
+    }
+    if (geojson.type === "Feature") return { ...geojson, geometry: geometry(geojson.geometry) };
+    return geometry(geojson);
+  }
+
+  async function showOfflineBasemap(reason) {
+    basemap.kind = "offline";
+    document.body.classList.add("basemap-offline");
+    showBasemapStatus(`Base map: Natural Earth countries, offline${reason ? ` (${reason})` : ""}`);
+    if (basemap.offline) return;
+    const renderer = L.canvas({ pane: "basemap", padding: 0.5 });
+    const common = { pane: "basemap", renderer, interactive: false };
+    basemap.offline = L.layerGroup().addTo(map);
+    try {
+      const topo = await getJSON(CONFIG.offline_basemap_url);
+      const land = unwrapped(topojson.feature(topo, topo.objects.land), true);
+      const borders = unwrapped(topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b), false);
+      // Three copies of the world, so land cut by the antimeridian shows on both sides.
+      for (const shift of [-360, 0, 360]) {
+        const coordsToLatLng = (c) => L.latLng(c[1], c[0] + shift);
+        basemap.offline.addLayer(L.geoJSON(land, { ...common, coordsToLatLng, style: () => OFFLINE_STYLE.land }));
+        basemap.offline.addLayer(L.geoJSON(borders, { ...common, coordsToLatLng, style: () => OFFLINE_STYLE.borders }));
+      }
+      map.attributionControl.addAttribution("Natural Earth");
+      performance.mark("oam:basemap-drawn");
+    } catch (err) {
+      showBasemapStatus(`Base map: none (${err.message})`);
+    }
   }
 
   function init() {
@@ -949,13 +1178,15 @@
       minZoom: 0,
       maxZoom: 22,
       zoomControl: true,
-    }).setView([20, 0], 2);
+    }).fitWorld({ animate: false }); // the whole world: the first footprints answer has every image
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     addBasemap();
     footprints.layer = L.geoJSON(null, {
       style: (feature) => footprintStyle(feature.id),
       onEachFeature: onFootprint,
     }).addTo(map);
+    markers.layer = L.layerGroup().addTo(map);
+    map.on("zoomend", drawMarkers);
 
     wireList();
     wireFilters();
@@ -970,7 +1201,7 @@
     });
     applyHash(location.hash);
     // Exposed for tests and debugging; the page itself never reads it.
-    window.oamPreview = { map, state, list, footprints, mosaic, STYLE };
+    window.oamPreview = { map, state, list, footprints, markers, mosaic, basemap, STYLE };
   }
 
   init();
