@@ -489,7 +489,8 @@
 
   /** A click on the map's outline or marker: show the image, and its row in the list. */
   function selectFromMap(feature) {
-    toggleImage(feature);
+    // A shown image stays (its card's × hides it): the click asks its value instead.
+    if (!state.selected.has(feature.id)) toggleImage(feature);
     for (const [pageNo, page] of list.pages) {
       if (!Array.isArray(page)) continue;
       const at = page.findIndex((f) => f.id === feature.id);
@@ -707,8 +708,8 @@
 
   let nextZ = 10;
 
-  async function addImage(feature, { fly, opacity }) {
-    const entry = { feature, opacity, layer: null, tilejson: null, card: null };
+  async function addImage(feature, { fly, opacity, render }) {
+    const entry = { feature, opacity, layer: null, tilejson: null, card: null, render: { ...NO_RENDERING, ...render } };
     state.selected.set(feature.id, entry);
     entry.card = buildCard(entry);
     fillCard(entry);
@@ -718,7 +719,12 @@
     refreshRowStates();
     writeHash();
     try {
-      const tilejson = await getJSON(feature.properties.tilejson);
+      if (renderingQuery(entry.render)) {
+        // A rendering from a link: the Feature's URLs with it, before the first tile.
+        entry.feature = await getJSON(withQuery(`${CONFIG.images_url}/${encodeURIComponent(feature.id)}`, renderingQuery(entry.render)));
+        fillCard(entry);
+      }
+      const tilejson = await getJSON(entry.feature.properties.tilejson);
       if (state.selected.get(feature.id) !== entry) return; // removed meanwhile
       entry.tilejson = tilejson;
       entry.layer = makeTileLayer(tilejson, opacity).addTo(map);
@@ -861,6 +867,7 @@
       ),
       el("label", { class: "opacity-label" }, el("span", { text: "Opacity" }), slider),
       el("div", { class: "actions" }),
+      renderPanel(entry),
       el("details", { class: "details" }, el("summary", { text: "Metadata" }), metadataList(feature)),
     );
     return card;
@@ -880,6 +887,174 @@
       el("a", { class: "button", href: idEditorUrl(entry), target: "_blank", rel: "noopener", text: "Open in iD" }),
       el("a", { class: "button", href: josmUrl(entry), target: "_blank", rel: "noopener", text: "Open in JOSM" }),
     );
+  }
+
+  // ------------------------------------------------------ rendering panel
+  //
+  // API.md "Rendering options": nodata, bidx, rescale, colormap_name. The panel
+  // asks the server for the image's Feature with them, whose tiles, TileJSON and
+  // WMTS URLs carry them in canonical form; the layer and the copy buttons take
+  // those URLs, so what is copied is what is shown.
+
+  const NO_RENDERING = { nodata: "", bidx: "", rescale: "", colormap_name: "" };
+  let colormapNames = null; // GET /api/colormaps, once
+
+  /** The rendering as a query string ("" for the default one). */
+  function renderingQuery(render) {
+    const params = new URLSearchParams();
+    for (const key of Object.keys(NO_RENDERING)) if (render[key]) params.set(key, render[key]);
+    return params.toString().replace(/%2C/g, ",");
+  }
+
+  function withQuery(url, query) {
+    if (!query) return url;
+    return url + (url.includes("?") ? "&" : "?") + query;
+  }
+
+  async function loadColormaps() {
+    if (!colormapNames) {
+      colormapNames = getJSON(`${CONFIG.api_root}/api/colormaps`).then((doc) => doc.colormaps || []);
+    }
+    return colormapNames;
+  }
+
+  function renderPanel(entry) {
+    const id = entry.feature.id;
+    const r = entry.render;
+    const field = (label, input) => el("label", { class: "render-field" }, el("span", { text: label }), input);
+    const nodataOn = el("input", { type: "checkbox", class: "r-nodata-on", checked: r.nodata !== "" });
+    const nodata = el("input", { type: "text", inputmode: "decimal", class: "r-nodata", value: r.nodata || "0", size: 5, "aria-label": "Nodata value" });
+    const bidx = el("input", { type: "text", class: "r-bidx", value: r.bidx, placeholder: "default", size: 7, "aria-label": "Bands, e.g. 1,2,3 or 1" });
+    const low = el("input", { type: "text", inputmode: "decimal", class: "r-min", value: r.rescale.split(",")[0] || "", placeholder: "auto", size: 6, "aria-label": "Rescale minimum" });
+    const high = el("input", { type: "text", inputmode: "decimal", class: "r-max", value: r.rescale.split(",")[1] || "", placeholder: "auto", size: 6, "aria-label": "Rescale maximum" });
+    const colormap = el("select", { class: "r-colormap", "aria-label": "Colormap of one band" }, el("option", { value: "", text: "none" }));
+    if (r.colormap_name) colormap.append(el("option", { value: r.colormap_name, text: r.colormap_name }));
+    colormap.value = r.colormap_name;
+    const bands = el("span", { class: "r-bands hint" });
+    const status = el("p", { class: "r-status", role: "status" });
+    const panel = el(
+      "details",
+      { class: "render-panel" },
+      el("summary", { text: "Rendering" }),
+      el("div", { class: "render-grid" },
+        el("label", { class: "render-field" }, nodataOn, el("span", { text: "Nodata transparent:" }), nodata),
+        field("Bands", bidx),
+        bands,
+        el("div", { class: "render-field" }, el("span", { text: "Rescale" }), low, el("span", { text: "–" }), high),
+        field("Colormap (one band)", colormap),
+      ),
+      status,
+    );
+    const read = () => {
+      const lo = low.value.trim();
+      const hi = high.value.trim();
+      return {
+        nodata: nodataOn.checked ? nodata.value.trim() || "0" : "",
+        bidx: bidx.value.replace(/\s+/g, ""),
+        rescale: lo !== "" && hi !== "" ? `${lo},${hi}` : "",
+        colormap_name: colormap.value,
+      };
+    };
+    const apply = debounce(() => applyRendering(entry, read()), INPUT_DEBOUNCE_MS);
+    for (const input of [nodataOn, nodata, bidx, low, high, colormap]) {
+      input.addEventListener(input.tagName === "SELECT" || input.type === "checkbox" ? "change" : "input", apply);
+    }
+    // Colormaps and band counts only when the panel is opened: most people never do.
+    panel.addEventListener("toggle", () => {
+      if (!panel.open || panel.dataset.filled) return;
+      panel.dataset.filled = "1";
+      loadColormaps()
+        .then((names) => {
+          for (const name of names) {
+            if (name !== entry.render.colormap_name) colormap.append(el("option", { value: name, text: name }));
+          }
+          colormap.value = entry.render.colormap_name;
+        })
+        .catch((err) => (status.textContent = `Colormaps: ${err.message}`));
+      getJSON(`${CONFIG.images_url}/${encodeURIComponent(id)}/statistics`)
+        .then((doc) => {
+          const n = Object.keys(doc).filter((k) => /^b\d+$/.test(k)).length; // "b1", "b2", …
+          if (n) bands.textContent = `${n} band${n === 1 ? "" : "s"}`;
+        })
+        .catch(() => {});
+    });
+    return panel;
+  }
+
+  /** Resolve when ``url`` renders; else throw the API's error message. */
+  async function checkRenders(url) {
+    const response = await fetch(url);
+    if (response.ok) return;
+    let message = `HTTP ${response.status}`;
+    try {
+      message = (await response.json()).error.message || message;
+    } catch (_) {
+      /* not JSON: keep the status */
+    }
+    throw new Error(message);
+  }
+
+  async function applyRendering(entry, render) {
+    const status = entry.card.querySelector(".r-status");
+    const id = entry.feature.id;
+    try {
+      const feature = await getJSON(withQuery(`${CONFIG.images_url}/${encodeURIComponent(id)}`, renderingQuery(render)));
+      const tilejson = await getJSON(feature.properties.tilejson);
+      // The Feature and TileJSON do not read pixels; a small thumbnail does, so a band
+      // past the image's count or a missing rescale is said here, not as broken tiles.
+      if (renderingQuery(render)) await checkRenders(withParams(feature.properties.thumbnail, { max_size: 64 }));
+      if (state.selected.get(id) !== entry) return;
+      entry.render = render;
+      entry.feature = feature;
+      entry.tilejson = tilejson;
+      if (entry.layer) entry.layer.setUrl(tilejson.tiles[0]);
+      fillCard(entry);
+      status.textContent = renderingQuery(render) ? `Shown with ${renderingQuery(render)}` : "";
+      status.classList.remove("error");
+      writeHash();
+    } catch (err) {
+      // A 400 names the parameter and what it accepts: say it where it was typed.
+      status.textContent = err.message;
+      status.classList.add("error");
+    }
+  }
+
+  // -------------------------------------------------------- point values
+
+  /** A click on a shown image: every band's value there (GET .../point/{lon},{lat}). */
+  async function showPointValue(latlng) {
+    const lng = wrapLng(latlng.lng, false);
+    const entries = [...state.selected.values()].filter((e) => e.tilejson && e.layer);
+    entries.sort((a, b) => b.layer.options.zIndex - a.layer.options.zIndex); // topmost first
+    const entry = entries.find((e) => {
+      const bounds = toLatLngBounds(e.tilejson.bounds || e.feature.bbox);
+      return bounds && (bounds.contains(latlng) || bounds.contains(L.latLng(latlng.lat, lng)));
+    });
+    if (!entry) return;
+    const query = new URLSearchParams();
+    if (entry.render.bidx) query.set("bidx", entry.render.bidx);
+    if (entry.render.nodata) query.set("nodata", entry.render.nodata);
+    const url = withQuery(
+      `${CONFIG.images_url}/${encodeURIComponent(entry.feature.id)}/point/${lng.toFixed(7)},${latlng.lat.toFixed(7)}`,
+      query.toString().replace(/%2C/g, ","),
+    );
+    let content;
+    try {
+      const doc = await getJSON(url);
+      const rows = (doc.values || []).map((value, i) =>
+        el("tr", {}, el("th", { text: `Band ${(doc.bands || [])[i] ?? i + 1}` }), el("td", { text: value === null ? "masked" : String(value) })),
+      );
+      content = el(
+        "div",
+        { class: "point-value" },
+        el("strong", { text: titleOf(entry.feature) }),
+        el("table", {}, ...rows),
+        el("div", { class: "hint", text: doc.mask ? "valid pixel" : "masked (no data)" }),
+      );
+    } catch (err) {
+      content = el("div", { class: "point-value", text: err.status === 404 ? "Outside the image" : err.message });
+    }
+    L.popup({ maxWidth: 260 }).setLatLng(latlng).setContent(content).openOn(map);
   }
 
   function metadataList(feature) {
@@ -927,6 +1102,10 @@
       .reverse() // oldest first, so restoring stacks them in the same order
       .map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
     if (sel.length) params.set("sel", sel.join(","));
+    for (const e of [...state.selected.values()].reverse()) {
+      const query = renderingQuery(e.render);
+      if (query) params.append("render", `${e.feature.id}~${query}`);
+    }
     // "/", "," and "~" are legal in a fragment; unescaped they keep links readable.
     const text = params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",").replace(/%7E/g, "~");
     return `#${text}`;
@@ -952,7 +1131,15 @@
       mosaic: params.get("mosaic") === "1",
       view: null,
       sel: [],
+      render: new Map(), // id -> rendering
     };
+    for (const item of params.getAll("render")) {
+      const at = item.indexOf("~");
+      const query = new URLSearchParams(item.slice(at + 1));
+      const render = { ...NO_RENDERING };
+      for (const key of Object.keys(NO_RENDERING)) render[key] = (query.get(key) || "").slice(0, 200);
+      if (at > 0) out.render.set(item.slice(0, at), render);
+    }
     const view = (params.get("map") || "").split("/").map(Number);
     if (view.length === 3 && view.every(isFinite)) out.view = { zoom: view[0], lat: view[1], lng: view[2] };
     for (const item of (params.get("sel") || "").split(",")) {
@@ -990,17 +1177,19 @@
         entry.opacity = opacity;
         if (entry.layer) entry.layer.setOpacity(opacity);
         entry.card.querySelector(".opacity").value = opacity;
+        const render = wanted.render.get(id) || NO_RENDERING;
+        if (renderingQuery(render) !== renderingQuery(entry.render)) applyRendering(entry, render);
       } else {
-        restoreImage(id, opacity, !wanted.view);
+        restoreImage(id, opacity, !wanted.view, wanted.render.get(id));
       }
     }
     refreshAll();
   }
 
-  async function restoreImage(id, opacity, fly) {
+  async function restoreImage(id, opacity, fly, render) {
     try {
       const feature = await getJSON(`${CONFIG.images_url}/${encodeURIComponent(id)}`);
-      if (!state.selected.has(id)) addImage(feature, { fly, opacity });
+      if (!state.selected.has(id)) addImage(feature, { fly, opacity, render });
     } catch (err) {
       toast(`Image ${id} is not in the catalog: ${err.message}`);
     }
@@ -1187,6 +1376,7 @@
     }).addTo(map);
     markers.layer = L.layerGroup().addTo(map);
     map.on("zoomend", drawMarkers);
+    map.on("click", (event) => showPointValue(event.latlng));
 
     wireList();
     wireFilters();

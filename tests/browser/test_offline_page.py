@@ -9,10 +9,7 @@ time) and served over HTTP ranges as ``make serve`` does.
 from __future__ import annotations
 
 import io
-import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,20 +38,6 @@ VISIBLE_IDS = """ids => {
     return se.x - nw.x >= 10 && nw.x >= 0 && nw.y >= 0 && se.x <= box.width && se.y <= box.height;
   });
 }"""
-
-
-@pytest.fixture(scope="session")
-def browser_demo(tmp_path_factory) -> Iterator[tuple[Path, list[str]]]:
-    """The demo catalog (a file) and its ids, its GeoTIFFs on a Range server."""
-    from oam_preview import demo
-    from oam_preview.fileserver import FileServer
-
-    directory = demo.build(progress=False)
-    with FileServer(directory) as fs:
-        doc = demo.catalog_document(directory, fs.url.rstrip("/"))
-        path = tmp_path_factory.mktemp("demo-catalog") / "catalog.json"
-        path.write_text(json.dumps(doc))
-        yield path, [f["id"] for f in doc["features"]]
 
 
 def offline_page(browser, live: LiveApp, width: int = 1280, height: int = 800):

@@ -259,7 +259,7 @@ def test_hostile_title_renders_as_text(browser_app, browser_page):
     card = page.locator(".card[data-id='hostile-title']")
     expect(card.locator(".card-title")).to_have_text(XSS_TITLE)
     expect(card.locator(".actions a")).to_have_count(2)
-    card.locator("summary").click()
+    card.locator(".details summary").click()
     expect(card.locator("dd").first).to_have_text(XSS_TITLE)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__xss") is None
