@@ -1,11 +1,13 @@
 /* oam-preview map page.
  *
- * Plain browser JavaScript (no build step). Every URL comes from the
+ * A native ES module (no build step): compare's swipe and the timeline are
+ * modules of their own beside it. Every URL comes from the
  * server-rendered #oam-config block, so the page works under any prefix.
  * Catalog strings are only ever put into the DOM as text (textContent,
  * attributes); nothing from the catalog goes through innerHTML.
  */
-"use strict";
+import { createSwipe } from "./swipe.js";
+import { createTimeline } from "./timeline.js";
 
 (() => {
   const CONFIG = JSON.parse(document.getElementById("oam-config").textContent);
@@ -38,6 +40,11 @@
     inview: false,
     order: "catalog",
     mosaic: false, // the "all imagery" layer is on
+    compare: false, // the swipe is on
+    split: "", // compare's date D: left shows before it, right after it (ISO date)
+    left: "before", // a side: "before", "after", "all" (the mosaic) or "image:<id>"
+    right: "after",
+    swipe: 0.5, // the divider's place, 0..1 of the map's width
     hoveredId: null,
     selected: new Map(), // id -> {feature, opacity, layer, tilejson, card}
   };
@@ -59,6 +66,14 @@
     selected: $("selected"),
     selectedList: $("selected-list"),
     toast: $("toast"),
+    timeline: $("timeline-chart"),
+    timelineClear: $("timeline-clear"),
+    compareToggle: $("f-compare"),
+    compareOptions: $("compare-options"),
+    split: $("f-split"),
+    left: $("f-left"),
+    right: $("f-right"),
+    copyLink: $("copy-link"),
   };
 
   // -------------------------------------------------------------- helpers
@@ -563,7 +578,8 @@
       const icon = L.divIcon({
         className: n === 1 ? "fp-marker" : "fp-marker fp-cluster",
         html: n === 1 ? "" : String(n), // a count, never catalog text
-        iconSize: n === 1 ? [14, 14] : [26, 26],
+        // Coverage at a glance: a cluster grows with the imagery under it.
+        iconSize: n === 1 ? [14, 14] : Array(2).fill(Math.min(48, Math.round(22 + 5 * Math.log2(n)))),
       });
       const title = n === 1 ? titleOf(cell.features[0]) : `${n} images: click to zoom in`;
       const marker = L.marker(at, { icon, keyboard: true, title, alt: title, riseOnHover: true });
@@ -692,6 +708,191 @@
     dom.mosaicActions.hidden = false;
   }
 
+  // --------------------------------------------------------------- timeline
+  //
+  // The acquisition dates of the images in view that match the search (not the
+  // dates: the brush sets those), as a histogram; dragging across it sets the
+  // list's and the mosaic's acquired_after/acquired_before, a click sets
+  // compare's split date.
+
+  const TIMELINE_DEBOUNCE_MS = 40;
+  const timeline = { chart: null, key: "", controller: null, dates: [] };
+
+  function refreshTimeline() {
+    const params = { q: state.q.trim(), bbox: viewBbox(), limit: FOOTPRINT_LIMIT };
+    const key = JSON.stringify(params);
+    if (key === timeline.key) return;
+    timeline.key = key;
+    if (timeline.controller) timeline.controller.abort();
+    const controller = (timeline.controller = new AbortController());
+    getJSON(withParams(CONFIG.images_url, params), controller.signal)
+      .then((fc) => {
+        if (controller !== timeline.controller) return;
+        timeline.dates = (fc.features || [])
+          .map((f) => (f.properties || {}).acquisition_start || (f.properties || {}).acquisition_end || "")
+          .filter(Boolean);
+        timeline.chart.update(timeline.dates);
+        timeline.chart.setRange(state.after, state.before);
+        performance.mark("oam:timeline-drawn");
+        if (state.compare && !state.split) refreshCompare();
+      })
+      .catch((err) => {
+        if (isAbort(err)) return;
+        timeline.key = "";
+      });
+  }
+
+  function wireTimeline() {
+    timeline.chart = createTimeline(dom.timeline, {
+      onBrush: (after, before) => {
+        state.after = after;
+        state.before = before;
+        dom.after.value = after;
+        dom.before.value = before;
+        refreshAll();
+      },
+      onPick: (date) => {
+        state.split = date;
+        dom.split.value = date;
+        if (state.compare) refreshCompare();
+        timeline.chart.setMark(state.compare ? date : "");
+        writeHash();
+      },
+    });
+    dom.timelineClear.addEventListener("click", () => {
+      state.after = state.before = "";
+      dom.after.value = dom.before.value = "";
+      refreshAll();
+    });
+  }
+
+  // ---------------------------------------------------------------- compare
+  //
+  // Two layers either side of a divider (swipe.js): the mosaic of the images
+  // acquired before the split date on the left and after it on the right by
+  // default, or any shown image. Both follow the list's other filters and order.
+
+  const compare = { swipe: null, layers: { left: null, right: null }, urls: { left: "", right: "" }, generation: 0 };
+
+  /** A date between the middle two of the dates in view: half the imagery each side. */
+  function defaultSplit() {
+    const days = timeline.dates.map((d) => d.slice(0, 10)).sort();
+    if (days.length < 2) return days[0] || new Date().toISOString().slice(0, 10);
+    const a = Date.parse(days[Math.floor(days.length / 2) - 1]);
+    const b = Date.parse(days[Math.floor(days.length / 2)]);
+    return new Date((a + b) / 2).toISOString().slice(0, 10);
+  }
+
+  function sideParams(side) {
+    const params = mosaicParams();
+    const d = state.split;
+    if (side === "before" && d) params.acquired_before = state.before && state.before < d ? state.before : d;
+    if (side === "after" && d) params.acquired_after = state.after && state.after > d ? state.after : d;
+    return params;
+  }
+
+  function fillSideOptions() {
+    const d = state.split || "the split date";
+    for (const [select, value] of [[dom.left, state.left], [dom.right, state.right]]) {
+      const options = [
+        el("option", { value: "before", text: `All imagery before ${d}` }),
+        el("option", { value: "after", text: `All imagery after ${d}` }),
+        el("option", { value: "all", text: "All imagery" }),
+        ...[...state.selected.values()].map((e) => el("option", { value: `image:${e.feature.id}`, text: titleOf(e.feature) })),
+      ];
+      if (!options.some((o) => o.value === value)) options.push(el("option", { value, text: value.replace(/^image:/, "") }));
+      select.replaceChildren(...options);
+      select.value = value;
+    }
+  }
+
+  /** The tile URL template of a side, or null (nothing matches, or not loaded yet). */
+  async function sideTiles(side) {
+    if (side.startsWith("image:")) {
+      const entry = state.selected.get(side.slice(6));
+      return entry && entry.tilejson ? entry.tilejson.tiles[0] : null;
+    }
+    try {
+      const tilejson = await getJSON(withParams(CONFIG.mosaic_tilejson_url, sideParams(side)));
+      return tilejson.tiles[0];
+    } catch (err) {
+      toast(err.status === 404 ? `No image for the ${side === "before" ? "left" : "right"} side` : err.message);
+      return null;
+    }
+  }
+
+  async function refreshCompare() {
+    dom.compareOptions.hidden = !state.compare;
+    document.body.classList.toggle("comparing", state.compare);
+    if (!state.compare) {
+      compare.generation += 1;
+      for (const side of ["left", "right"]) {
+        if (compare.layers[side]) map.removeLayer(compare.layers[side]);
+        compare.layers[side] = null;
+        compare.urls[side] = "";
+      }
+      if (compare.swipe) compare.swipe.remove();
+      compare.swipe = null;
+      timeline.chart.setMark("");
+      return;
+    }
+    if (!state.split && timeline.dates.length) state.split = defaultSplit();
+    dom.split.value = state.split;
+    timeline.chart.setMark(state.split);
+    fillSideOptions();
+    if (!compare.swipe) {
+      compare.swipe = createSwipe(map, {
+        position: state.swipe,
+        onChange: (position) => {
+          state.swipe = Math.round(position * 1000) / 1000;
+          writeHashSoon();
+        },
+      });
+    }
+    const generation = (compare.generation += 1);
+    const urls = await Promise.all([sideTiles(state.left), sideTiles(state.right)]);
+    if (generation !== compare.generation || !state.compare) return;
+    ["left", "right"].forEach((side, i) => {
+      if (urls[i] === compare.urls[side]) return;
+      if (compare.layers[side]) map.removeLayer(compare.layers[side]);
+      compare.urls[side] = urls[i] || "";
+      compare.layers[side] = urls[i]
+        ? L.tileLayer(urls[i], {
+            zIndex: 900 + i, // above every other layer: compare shows its two sides
+            maxZoom: map.getMaxZoom(),
+            className: `compare-layer compare-${side}`,
+          }).addTo(map)
+        : null;
+    });
+    compare.swipe.setLayers(compare.layers.left, compare.layers.right);
+    performance.mark("oam:compare-drawn");
+    writeHash();
+  }
+
+  function wireCompare() {
+    dom.compareToggle.addEventListener("change", () => {
+      state.compare = dom.compareToggle.checked;
+      refreshCompare();
+      writeHash();
+    });
+    dom.split.addEventListener("change", () => {
+      state.split = dom.split.value;
+      refreshCompare();
+    });
+    dom.left.addEventListener("change", () => {
+      state.left = dom.left.value;
+      refreshCompare();
+    });
+    dom.right.addEventListener("change", () => {
+      state.right = dom.right.value;
+      refreshCompare();
+    });
+    dom.copyLink.addEventListener("click", () => {
+      writeHash();
+      copyText(location.href, "link");
+    });
+  }
+
   // ---------------------------------------------------- selected image layers
 
   /** TileJSON/bbox [w, s, e, n] as Leaflet bounds; east is unwrapped past 180. */
@@ -729,6 +930,7 @@
       entry.tilejson = tilejson;
       entry.layer = makeTileLayer(tilejson, opacity).addTo(map);
       fillCard(entry);
+      if (state.compare) refreshCompare(); // a side may be this image
       if (fly) flyTo(tilejson.bounds || feature.bbox, tilejson);
     } catch (err) {
       toast(`Could not show ${titleOf(feature)}: ${err.message}`);
@@ -1098,6 +1300,13 @@
     if (state.inview) params.set("inview", "1");
     if (state.order !== "catalog") params.set("order", state.order);
     if (state.mosaic) params.set("mosaic", "1");
+    if (state.compare) {
+      params.set("compare", "1");
+      if (state.split) params.set("split", state.split);
+      params.set("left", state.left);
+      params.set("right", state.right);
+      params.set("swipe", String(state.swipe));
+    }
     const sel = [...state.selected.values()]
       .reverse() // oldest first, so restoring stacks them in the same order
       .map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
@@ -1129,6 +1338,11 @@
       inview: params.get("inview") === "1",
       order: ["newest", "oldest", "best"].includes(params.get("order")) ? params.get("order") : "catalog",
       mosaic: params.get("mosaic") === "1",
+      compare: params.get("compare") === "1",
+      split: /^\d{4}-\d{2}-\d{2}$/.test(params.get("split") || "") ? params.get("split") : "",
+      left: validSide(params.get("left")) || "before",
+      right: validSide(params.get("right")) || "after",
+      swipe: Math.max(0, Math.min(1, Number(params.get("swipe") || 0.5))) || 0,
       view: null,
       sel: [],
       render: new Map(), // id -> rendering
@@ -1151,6 +1365,10 @@
     return out;
   }
 
+  function validSide(text) {
+    return /^(before|after|all|image:[A-Za-z0-9._-]{1,128})$/.test(text || "") ? text : "";
+  }
+
   /** Make the page match a hash: on load, and when a link is pasted in place. */
   function applyHash(hash) {
     const wanted = parseHash(hash);
@@ -1160,6 +1378,13 @@
     state.inview = wanted.inview;
     state.order = wanted.order;
     state.mosaic = wanted.mosaic;
+    state.compare = wanted.compare;
+    state.split = wanted.split;
+    state.left = wanted.left;
+    state.right = wanted.right;
+    state.swipe = wanted.swipe;
+    dom.compareToggle.checked = state.compare;
+    if (compare.swipe) compare.swipe.setPosition(state.swipe, false);
     dom.order.value = state.order;
     dom.mosaicToggle.checked = state.mosaic;
     dom.q.value = state.q;
@@ -1201,6 +1426,9 @@
     refreshList();
     refreshFootprints();
     refreshMosaic();
+    refreshTimeline();
+    if (timeline.chart) timeline.chart.setRange(state.after, state.before);
+    refreshCompare();
     writeHash();
   }
 
@@ -1380,6 +1608,9 @@
 
     wireList();
     wireFilters();
+    wireTimeline();
+    wireCompare();
+    map.on("moveend", debounce(refreshTimeline, TIMELINE_DEBOUNCE_MS));
     const onMove = debounce(() => {
       if (state.inview) refreshList();
       refreshFootprints();
@@ -1391,7 +1622,7 @@
     });
     applyHash(location.hash);
     // Exposed for tests and debugging; the page itself never reads it.
-    window.oamPreview = { map, state, list, footprints, markers, mosaic, basemap, STYLE };
+    window.oamPreview = { map, state, list, footprints, markers, mosaic, basemap, timeline, compare, STYLE };
   }
 
   init();
