@@ -551,6 +551,16 @@ import { createTimeline } from "./timeline.js";
     features: [],
   };
 
+  /** Markers in a frame of their own: not in the long task that draws 1000 outlines. */
+  function scheduleMarkers() {
+    if (markers.queued) return;
+    markers.queued = true;
+    requestAnimationFrame(() => {
+      markers.queued = false;
+      drawMarkers();
+    });
+  }
+
   function drawMarkers() {
     markers.layer.clearLayers();
     markers.groups = [];
@@ -626,8 +636,8 @@ import { createTimeline } from "./timeline.js";
         footprints.byId.clear();
         footprints.layer.addData(fc.features || []);
         markers.features = fc.features || [];
-        drawMarkers();
         if (!footprints.fitted) fitFirstView(fc);
+        scheduleMarkers();
         performance.mark("oam:footprints-drawn");
         const shown = (fc.features || []).length;
         const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
@@ -1603,7 +1613,7 @@ import { createTimeline } from "./timeline.js";
       onEachFeature: onFootprint,
     }).addTo(map);
     markers.layer = L.layerGroup().addTo(map);
-    map.on("zoomend", drawMarkers);
+    map.on("zoomend", scheduleMarkers);
     map.on("click", (event) => showPointValue(event.latlng));
 
     wireList();
