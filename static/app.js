@@ -826,7 +826,8 @@ import { createTimeline } from "./timeline.js";
       const tilejson = await getJSON(withParams(CONFIG.mosaic_tilejson_url, sideParams(side)));
       return tilejson.tiles[0];
     } catch (err) {
-      toast(err.status === 404 ? `No image for the ${side === "before" ? "left" : "right"} side` : err.message);
+      const which = { before: `before ${state.split}`, after: `after ${state.split}`, all: "" }[side];
+      toast(err.status === 404 ? `Compare: no image ${which} matches the filters` : err.message);
       return null;
     }
   }
@@ -991,6 +992,7 @@ import { createTimeline } from "./timeline.js";
     dom.selected.hidden = state.selected.size === 0;
     restyleFootprint(id);
     refreshRowStates();
+    if (state.compare) refreshCompare(); // a side may have been this image
     writeHash();
   }
 

@@ -178,3 +178,30 @@ def test_the_timeline_brush_filters_the_list_and_the_mosaic(demo_live, browser_c
         assert page.blocked == []
     finally:
         context.close()
+
+
+def test_the_divider_follows_a_finger(demo_live, browser_chromium):
+    """Touch: Chromium's own touch events (CDP), turned into pointer events by the browser."""
+    live = demo_live
+    context, page = offline_page(browser_chromium, live, has_touch=True)
+    try:
+        page.goto(live.page_url + BEIRA + "&compare=1")
+        divider = page.locator(".swipe-divider")
+        expect(divider).to_have_attribute("aria-valuenow", "50")
+        box = page.locator("#map").bounding_box()
+        handle = page.locator(".swipe-handle").bounding_box()
+        x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+        cdp = context.new_cdp_session(page)
+
+        def touch(kind: str, px: float) -> None:
+            points = [] if kind == "touchEnd" else [{"x": px, "y": y}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", x)
+        for step in range(1, 9):
+            touch("touchMove", x - step * box["width"] * 0.03)
+        touch("touchEnd", 0)
+        expect(divider).to_have_attribute("aria-valuenow", "26")
+        assert page.evaluate("() => oamPreview.map.getCenter().lng.toFixed(3)") == "34.853"
+    finally:
+        context.close()

@@ -40,9 +40,9 @@ VISIBLE_IDS = """ids => {
 }"""
 
 
-def offline_page(browser, live: LiveApp, width: int = 1280, height: int = 800):
+def offline_page(browser, live: LiveApp, width: int = 1280, height: int = 800, **context_options):
     """A page whose every request outside the app is aborted; the aborted URLs are kept."""
-    context, page, probe = open_page(browser, width=width, height=height)
+    context, page, probe = open_page(browser, width=width, height=height, **context_options)
     page.probe = probe
     page.blocked = []
 
