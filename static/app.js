@@ -545,8 +545,12 @@ import { createTimeline } from "./timeline.js";
   const MARKER_BELOW_PX = 10; // footprints smaller than this, across, become markers
   const CLUSTER_PX = 36;
 
+  const DENSITY_MAX_ZOOM = 6; // the density discs show up to this zoom
+  const DENSITY_STYLE = { radius: 14, stroke: false, fillColor: "#d9480f", fillOpacity: 0.12, interactive: false };
+
   const markers = {
     layer: null,
+    density: null, // discs under the markers, one per small image
     groups: [], // {ids, bounds, marker}
     features: [],
   };
@@ -563,9 +567,11 @@ import { createTimeline } from "./timeline.js";
 
   function drawMarkers() {
     markers.layer.clearLayers();
+    markers.density.clearLayers();
     markers.groups = [];
     const zoom = map.getZoom();
     const cells = new Map();
+    const dense = zoom <= DENSITY_MAX_ZOOM;
     for (const feature of markers.features) {
       const path = footprints.byId.get(feature.id);
       if (!path || !path.getBounds) continue;
@@ -574,6 +580,8 @@ import { createTimeline } from "./timeline.js";
       const se = map.project(bounds.getSouthEast(), zoom);
       if (Math.max(se.x - nw.x, se.y - nw.y) >= MARKER_BELOW_PX) continue;
       const middle = nw.add(se).divideBy(2);
+      // Coverage at a glance: translucent discs that darken where imagery piles up.
+      if (dense) markers.density.addLayer(L.circleMarker(map.unproject(middle, zoom), DENSITY_STYLE));
       const key = `${Math.floor(middle.x / CLUSTER_PX)},${Math.floor(middle.y / CLUSTER_PX)}`;
       let cell = cells.get(key);
       if (!cell) cells.set(key, (cell = { features: [], bounds: L.latLngBounds(bounds.getSouthWest(), bounds.getNorthEast()), sum: L.point(0, 0) }));
@@ -1615,6 +1623,12 @@ import { createTimeline } from "./timeline.js";
       onEachFeature: onFootprint,
     }).addTo(map);
     markers.layer = L.layerGroup().addTo(map);
+    const densityPane = map.createPane("density");
+    densityPane.style.zIndex = 390; // below the outlines (overlay pane, 400)
+    densityPane.style.pointerEvents = "none";
+    DENSITY_STYLE.pane = "density";
+    DENSITY_STYLE.renderer = L.canvas({ pane: "density" });
+    markers.density = L.layerGroup().addTo(map);
     map.on("zoomend", scheduleMarkers);
     map.on("click", (event) => showPointValue(event.latlng));
 

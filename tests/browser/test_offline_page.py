@@ -93,6 +93,8 @@ def test_first_view_offline_shows_the_world_and_every_image(
             wait_first_view(page)
             expect_offline_base_map(page)
             assert sorted(page.evaluate(VISIBLE_IDS, ids)) == sorted(ids)
+            # Coverage at a glance: a density disc per image at this zoom.
+            assert page.evaluate("() => oamPreview.markers.density.getLayers().length") == len(ids)
             # The view is fitted to the images, not the whole world.
             assert page.evaluate("() => oamPreview.map.getZoom()") >= 2
             page.screenshot(path=str(browser_artifacts / "offline-first-view.png"))
@@ -137,6 +139,7 @@ def test_a_cluster_zooms_to_its_images(browser_demo, browser_chromium):
             cluster.click()
             wait_js(page, f"() => oamPreview.map.getZoom() > {zoom + 4}")
             page.wait_for_timeout(800)
+            assert page.evaluate("() => oamPreview.markers.density.getLayers().length") == 0
             assert sorted(page.evaluate(VISIBLE_IDS, sorted(kathmandu))) == sorted(kathmandu)
         finally:
             context.close()
