@@ -1335,8 +1335,15 @@ import { createTimeline } from "./timeline.js";
       const query = renderingQuery(e.render);
       if (query) params.append("render", `${e.feature.id}~${query}`);
     }
-    // "/", "," and "~" are legal in a fragment; unescaped they keep links readable.
-    const text = params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",").replace(/%7E/g, "~");
+    // "/", ",", "~" and "=" (a pair splits at its first) are legal in a fragment; unescaped
+    // they keep links readable. "&" inside a value stays %26.
+    const text = params
+      .toString()
+      .replace(/%2F/g, "/")
+      .replace(/%2C/g, ",")
+      .replace(/%7E/g, "~")
+      .replace(/%3D/g, "=")
+      .replace(/%3A/g, ":");
     return `#${text}`;
   }
 

@@ -155,3 +155,39 @@ def test_a_click_on_the_image_shows_its_values(demo_live, browser_chromium):
         assert probe.console_errors == []
     finally:
         context.close()
+
+
+def black_share(page) -> float:
+    """Share of near-black pixels over the map."""
+    png = page.locator("#map").screenshot()
+    pixels = np.asarray(PILImage.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return float((pixels.max(axis=2) < 12).mean())
+
+
+def test_nodata_removes_a_black_jpeg_collar(demo_live, browser_chromium, browser_artifacts):
+    """Issue 19: the demo's warped JPEG upload without a nodata value, then with nodata=0."""
+    live = demo_live
+    context, page, probe = open_page(browser_chromium)
+    page.probe = probe
+    image = "freetown-collar"
+    try:
+        page.goto(f"{live.page_url}#sel={image}")
+        card = page.locator(f".card[data-id='{image}']")
+        wait_js(page, f"() => ({LAYER_LOADED})('/{image}/tiles/')")
+        page.wait_for_timeout(1200)  # the fly-to ends
+        wait_js(page, f"() => ({LAYER_LOADED})('/{image}/tiles/')")
+        before = black_share(page)
+        page.screenshot(path=str(browser_artifacts / "nodata-off.png"))
+        card.locator(".render-panel summary").click()
+        card.locator(".r-nodata-on").check()
+        expect(card.locator(".r-status")).to_contain_text("nodata=0")
+        wait_js(page, f"() => ({LAYER_LOADED})('nodata=0')")
+        page.wait_for_timeout(300)
+        after = black_share(page)
+        page.screenshot(path=str(browser_artifacts / "nodata-on.png"))
+        # The collar (a tenth of the view at the fitted zoom) goes; JPEG's blurred edge leaves a trace.
+        assert before > 0.08 and after < before / 4, (before, after)
+        assert "nodata=0" in page.url
+        assert probe.console_errors == []
+    finally:
+        context.close()
