@@ -62,12 +62,13 @@ def serve(
     if settings.catalog == "demo":
         # One file server for every worker, started here, so each worker reads
         # the same catalog file instead of starting a server of its own.
-        from .demo import allowing_demo, build, start_server, write_catalog
+        from .demo import DEMO_BASEMAP_URL, allowing_demo, build, start_server, write_catalog
 
         directory = build()
         server = start_server(directory)
         env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
         env["OAM_PREVIEW_UPSTREAM_ALLOW"] = allowing_demo(settings.upstream_allow, server)
+        env.setdefault("OAM_PREVIEW_BASEMAP_URL", os.environ.get("OAM_PREVIEW_BASEMAP_URL", DEMO_BASEMAP_URL))
         click.echo(f"demo images served from {server.url} ({directory})", err=True)
     os.environ.update(env)
     from . import serve as gunicorn_server

@@ -25,6 +25,10 @@ from .fileserver import FileServer
 from .geo.georeference import geographic_footprint
 from .synthetic import DemoImage, windows, write_image
 
+#: The demo's base map unless ``OAM_PREVIEW_BASEMAP_URL`` is set: "" is the page's offline
+#: Natural Earth layer, so ``make serve`` shows the world without a network.
+DEMO_BASEMAP_URL = ""
+
 #: Bump when the generated images change, so old caches are not reused.
 DEMO_VERSION = "1"
 
@@ -73,6 +77,50 @@ DEMO_IMAGES = (
         "oam-preview demo",
         "2025-04-20",
         7,
+    ),
+    # A before/after pair over Beira (cyclone Idai's floods, 2019): one landscape, then flooded,
+    # so the page's compare swipe and timeline show a change at once.
+    DemoImage(
+        "beira-before",
+        "Beira, before the flood (synthetic, 50 cm)",
+        34.853,
+        -19.835,
+        32736,
+        0.5,
+        2048,
+        2048,
+        "rgb_cog",
+        "oam-preview demo",
+        "2019-02-20",
+        8,
+    ),
+    DemoImage(
+        "beira-after",
+        "Beira, after the flood (synthetic, 50 cm)",
+        34.853,
+        -19.835,
+        32736,
+        0.5,
+        2048,
+        2048,
+        "rgb_flood_cog",
+        "oam-preview demo",
+        "2019-03-22",
+        8,
+    ),
+    DemoImage(
+        "freetown-collar",
+        "Freetown, warped JPEG upload with a black collar (synthetic; try nodata=0)",
+        -13.234,
+        8.484,
+        32628,
+        0.5,
+        2048,
+        2048,
+        "rgb_jpeg_collar_cog",
+        "oam-preview demo",
+        "2023-09-12",
+        9,
     ),
     DemoImage(
         "dar-es-salaam-drone",

@@ -38,7 +38,7 @@ class DemoImage:
     resolution: float  # CRS units (metres) per pixel
     width: int
     height: int
-    kind: str  # "rgb_cog", "rgb_collar_cog", "rgba_cog", "rgb_stripped", "uint16_cog", "palette_cog"
+    kind: str  # "rgb_cog", "rgb_flood_cog", "rgb_jpeg_collar_cog", "rgb_collar_cog", "rgba_cog", "rgb_stripped", "uint16_cog", "palette_cog"
     provider: str
     acquired: str  # ISO date
     seed: int
@@ -179,11 +179,42 @@ def _alpha(land: Landscape, window: Window) -> np.ndarray:
     return np.where(u * u + v * v * 1.3 < 0.75 + wobble, 255, 0).astype(np.uint8)
 
 
+def _collared(spec: DemoImage, window: Window, rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` inside a rotated rectangle, black (0) outside it: the collar of an ortho warped
+    north-up and uploaded as JPEG without a nodata value (OAM's ``&nodata=0`` case)."""
+    rows, cols = np.mgrid[
+        window.row_off : window.row_off + window.height, window.col_off : window.col_off + window.width
+    ].astype(np.float32)
+    u, v = cols - spec.width / 2, rows - spec.height / 2
+    ca, sa = math.cos(0.35), math.sin(0.35)
+    inside = (np.abs(u * ca - v * sa) < spec.width * 0.36) & (np.abs(u * sa + v * ca) < spec.height * 0.36)
+    # At least 1 inside, so only the collar is 0 before the JPEG blurs its edge.
+    return np.where(inside, np.maximum(rgb, 1), 0).astype(np.uint8)
+
+
+def _flooded(land: Landscape, window: Window, rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` after a flood: muddy brown water over a wide lobe of the image's middle and
+    its low ground, so a before/after pair shows the change at any zoom."""
+    rows, cols = np.mgrid[
+        window.row_off : window.row_off + window.height, window.col_off : window.col_off + window.width
+    ].astype(np.float32)
+    u = (cols / land.width - 0.45) * 2
+    v = (rows / land.height - 0.55) * 2
+    wobble = _sample(land.octaves[2][0], cols / land.scale * 23, rows / land.scale * 23) * 0.3
+    water = (u * u * 0.8 + v * v < 0.55 + wobble) | (land._field(cols, rows) < 0.42)
+    out = rgb.astype(np.float32)
+    for b, value in enumerate((122, 98, 64)):
+        out[b][water] = value + (out[b][water] - out[b][water].mean()) * 0.15 if water.any() else value
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 _TILED = {"tiled": True, "blockxsize": 512, "blockysize": 512}
 #: The raw file of each kind of demo image, before it becomes a COG (all but the stripped upload).
 KIND_PROFILES: dict[str, dict[str, Any]] = {
     "rgb_stripped": {"count": 3, "dtype": "uint8", "photometric": "RGB"},  # uncompressed strips
     "rgb_cog": {"count": 3, "dtype": "uint8", **_TILED},
+    "rgb_flood_cog": {"count": 3, "dtype": "uint8", **_TILED},
+    "rgb_jpeg_collar_cog": {"count": 3, "dtype": "uint8", **_TILED},  # black collar, no nodata set
     "rgba_cog": {"count": 4, "dtype": "uint8", **_TILED},
     "rgb_collar_cog": {"count": 3, "dtype": "uint8", "nodata": 0, **_TILED},
     "uint16_cog": {"count": 4, "dtype": "uint16", "nodata": 0, **_TILED},
@@ -228,6 +259,10 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
                 dst.write(cls, 1, window=window)
             elif spec.kind == "rgba_cog":
                 dst.write(np.concatenate([rgb, _alpha(land, window)[np.newaxis]]), window=window)
+            elif spec.kind == "rgb_flood_cog":  # the same landscape after a flood: muddy water
+                dst.write(_flooded(land, window, rgb), window=window)
+            elif spec.kind == "rgb_jpeg_collar_cog":  # a warped upload: black outside, lossy JPEG
+                dst.write(_collared(spec, window, rgb), window=window)
             elif spec.kind == "rgb_collar_cog":  # nodata (0) outside the flight's outline
                 inside = _alpha(land, window) > 0
                 dst.write(np.where(inside, np.maximum(rgb, 1), 0).astype(np.uint8), window=window)
@@ -237,8 +272,9 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
     if spec.kind == "rgb_stripped":
         os.replace(raw, path)
     else:
-        cog = cog_profiles.get("jpeg" if spec.kind == "rgb_cog" else "deflate")
-        if spec.kind == "rgb_cog":
+        jpeg = spec.kind in ("rgb_cog", "rgb_flood_cog", "rgb_jpeg_collar_cog")
+        cog = cog_profiles.get("jpeg" if jpeg else "deflate")
+        if jpeg:
             cog.update(photometric="YCbCr")
         cog_translate(
             str(raw),

@@ -1,11 +1,13 @@
 /* oam-preview map page.
  *
- * Plain browser JavaScript (no build step). Every URL comes from the
+ * A native ES module (no build step): compare's swipe and the timeline are
+ * modules of their own beside it. Every URL comes from the
  * server-rendered #oam-config block, so the page works under any prefix.
  * Catalog strings are only ever put into the DOM as text (textContent,
  * attributes); nothing from the catalog goes through innerHTML.
  */
-"use strict";
+import { createSwipe } from "./swipe.js";
+import { createTimeline } from "./timeline.js";
 
 (() => {
   const CONFIG = JSON.parse(document.getElementById("oam-config").textContent);
@@ -19,6 +21,8 @@
   const THUMB_SIZE = 128; // 2x the displayed 64 px, sharp on high-DPI screens
   const THUMB_DELAY_MS = 120;
   const BOUNDS_INSET_DEG = 1e-6;
+  const FIT_PADDING_PX = 40; // around the images of the first view
+  const FIT_MAX_ZOOM = 18; // the first view of one small image
   const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   const STYLE = {
@@ -36,6 +40,11 @@
     inview: false,
     order: "catalog",
     mosaic: false, // the "all imagery" layer is on
+    compare: false, // the swipe is on
+    split: "", // compare's date D: left shows before it, right after it (ISO date)
+    left: "before", // a side: "before", "after", "all" (the mosaic) or "image:<id>"
+    right: "after",
+    swipe: 0.5, // the divider's place, 0..1 of the map's width
     hoveredId: null,
     selected: new Map(), // id -> {feature, opacity, layer, tilejson, card}
   };
@@ -57,6 +66,14 @@
     selected: $("selected"),
     selectedList: $("selected-list"),
     toast: $("toast"),
+    timeline: $("timeline-chart"),
+    timelineClear: $("timeline-clear"),
+    compareToggle: $("f-compare"),
+    compareOptions: $("compare-options"),
+    split: $("f-split"),
+    left: $("f-left"),
+    right: $("f-right"),
+    copyLink: $("copy-link"),
   };
 
   // -------------------------------------------------------------- helpers
@@ -460,6 +477,7 @@
   }
 
   function restyleFootprint(id) {
+    restyleMarkers(id);
     const path = id && footprints.byId.get(id);
     if (!path) return;
     path.setStyle(footprintStyle(id));
@@ -481,7 +499,135 @@
     path.bindTooltip(() => el("span", { text: titleOf(feature) }), { sticky: true });
     path.on("mouseover", () => setHover(id));
     path.on("mouseout", () => setHover(null));
-    path.on("click", () => toggleImage(feature));
+    path.on("click", () => selectFromMap(feature));
+  }
+
+  /** A click on the map's outline or marker: show the image, and its row in the list. */
+  function selectFromMap(feature) {
+    // A shown image stays (its card's × hides it): the click asks its value instead.
+    if (!state.selected.has(feature.id)) toggleImage(feature);
+    for (const [pageNo, page] of list.pages) {
+      if (!Array.isArray(page)) continue;
+      const at = page.findIndex((f) => f.id === feature.id);
+      if (at >= 0) {
+        setActive(pageNo * PAGE_SIZE + at);
+        return;
+      }
+    }
+  }
+
+  /** The first view, unless the fragment gave one: every image the filters
+   * match (the first answer covers the whole world), with padding; one image
+   * fills the view. */
+  function fitFirstView(fc) {
+    footprints.fitted = true;
+    let bounds = null;
+    for (const feature of fc.features || []) {
+      const path = footprints.byId.get(feature.id);
+      if (!path || !path.getBounds) continue;
+      if (bounds) bounds.extend(path.getBounds());
+      else bounds = L.latLngBounds(path.getBounds().getSouthWest(), path.getBounds().getNorthEast());
+    }
+    if (!bounds) return;
+    const padding = L.point(FIT_PADDING_PX, FIT_PADDING_PX);
+    const zoom = Math.min(FIT_MAX_ZOOM, map.getBoundsZoom(bounds, false, padding));
+    map.setView(bounds.getCenter(), zoom, { animate: false });
+    performance.mark("oam:first-view");
+  }
+
+  // ---------------------------------------------------------------- markers
+  //
+  // An outline a few pixels across cannot be seen or clicked: such images get a
+  // marker at their middle instead, and markers closer than CLUSTER_PX on screen
+  // merge into one that counts them (a click zooms to them). Recomputed per zoom
+  // on a grid of world pixels, so panning keeps the same clusters.
+
+  const MARKER_BELOW_PX = 10; // footprints smaller than this, across, become markers
+  const CLUSTER_PX = 36;
+
+  const DENSITY_MAX_ZOOM = 6; // the density discs show up to this zoom
+  const DENSITY_STYLE = { radius: 14, stroke: false, fillColor: "#d9480f", fillOpacity: 0.12, interactive: false };
+
+  const markers = {
+    layer: null,
+    density: null, // discs under the markers, one per small image
+    groups: [], // {ids, bounds, marker}
+    features: [],
+  };
+
+  /** Markers in a frame of their own: not in the long task that draws 1000 outlines. */
+  function scheduleMarkers() {
+    if (markers.queued) return;
+    markers.queued = true;
+    requestAnimationFrame(() => {
+      markers.queued = false;
+      drawMarkers();
+    });
+  }
+
+  function drawMarkers() {
+    markers.layer.clearLayers();
+    markers.density.clearLayers();
+    markers.groups = [];
+    const zoom = map.getZoom();
+    const cells = new Map();
+    const dense = zoom <= DENSITY_MAX_ZOOM;
+    for (const feature of markers.features) {
+      const path = footprints.byId.get(feature.id);
+      if (!path || !path.getBounds) continue;
+      const bounds = path.getBounds();
+      const nw = map.project(bounds.getNorthWest(), zoom);
+      const se = map.project(bounds.getSouthEast(), zoom);
+      if (Math.max(se.x - nw.x, se.y - nw.y) >= MARKER_BELOW_PX) continue;
+      const middle = nw.add(se).divideBy(2);
+      // Coverage at a glance: translucent discs that darken where imagery piles up.
+      if (dense) markers.density.addLayer(L.circleMarker(map.unproject(middle, zoom), DENSITY_STYLE));
+      const key = `${Math.floor(middle.x / CLUSTER_PX)},${Math.floor(middle.y / CLUSTER_PX)}`;
+      let cell = cells.get(key);
+      if (!cell) cells.set(key, (cell = { features: [], bounds: L.latLngBounds(bounds.getSouthWest(), bounds.getNorthEast()), sum: L.point(0, 0) }));
+      cell.features.push(feature);
+      cell.bounds.extend(bounds);
+      cell.sum = cell.sum.add(middle);
+    }
+    for (const cell of cells.values()) {
+      const n = cell.features.length;
+      const at = map.unproject(cell.sum.divideBy(n), zoom);
+      const ids = cell.features.map((f) => f.id);
+      const icon = L.divIcon({
+        className: n === 1 ? "fp-marker" : "fp-marker fp-cluster",
+        html: n === 1 ? "" : String(n), // a count, never catalog text
+        // Coverage at a glance: a cluster grows with the imagery under it.
+        iconSize: n === 1 ? [14, 14] : Array(2).fill(Math.min(48, Math.round(22 + 5 * Math.log2(n)))),
+      });
+      const title = n === 1 ? titleOf(cell.features[0]) : `${n} images: click to zoom in`;
+      const marker = L.marker(at, { icon, keyboard: true, title, alt: title, riseOnHover: true });
+      const group = { ids, bounds: cell.bounds, marker };
+      marker.on("add", () => {
+        const node = marker.getElement();
+        node.dataset.ids = ids.join(" ");
+        if (n === 1) node.dataset.id = ids[0];
+        styleMarker(group);
+      });
+      marker.on("mouseover", () => setHover(n === 1 ? ids[0] : null));
+      marker.on("mouseout", () => setHover(null));
+      marker.on("click", () => {
+        if (n === 1) selectFromMap(cell.features[0]);
+        else map.fitBounds(cell.bounds, { padding: [60, 60], maxZoom: 18, animate: !REDUCED_MOTION });
+      });
+      markers.groups.push(group);
+      markers.layer.addLayer(marker);
+    }
+  }
+
+  function styleMarker(group) {
+    const node = group.marker.getElement();
+    if (!node) return;
+    node.classList.toggle("hover", group.ids.includes(state.hoveredId));
+    node.classList.toggle("selected", group.ids.some((id) => state.selected.has(id)));
+  }
+
+  function restyleMarkers(id) {
+    for (const group of markers.groups) if (!id || group.ids.includes(id)) styleMarker(group);
   }
 
   function refreshFootprints() {
@@ -497,6 +643,9 @@
         footprints.layer.clearLayers();
         footprints.byId.clear();
         footprints.layer.addData(fc.features || []);
+        markers.features = fc.features || [];
+        if (!footprints.fitted) fitFirstView(fc);
+        scheduleMarkers();
         performance.mark("oam:footprints-drawn");
         const shown = (fc.features || []).length;
         const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
@@ -577,6 +726,192 @@
     dom.mosaicActions.hidden = false;
   }
 
+  // --------------------------------------------------------------- timeline
+  //
+  // The acquisition dates of the images in view that match the search (not the
+  // dates: the brush sets those), as a histogram; dragging across it sets the
+  // list's and the mosaic's acquired_after/acquired_before, a click sets
+  // compare's split date.
+
+  const TIMELINE_DEBOUNCE_MS = 40;
+  const timeline = { chart: null, key: "", controller: null, dates: [] };
+
+  function refreshTimeline() {
+    const params = { q: state.q.trim(), bbox: viewBbox(), limit: FOOTPRINT_LIMIT };
+    const key = JSON.stringify(params);
+    if (key === timeline.key) return;
+    timeline.key = key;
+    if (timeline.controller) timeline.controller.abort();
+    const controller = (timeline.controller = new AbortController());
+    getJSON(withParams(CONFIG.images_url, params), controller.signal)
+      .then((fc) => {
+        if (controller !== timeline.controller) return;
+        timeline.dates = (fc.features || [])
+          .map((f) => (f.properties || {}).acquisition_start || (f.properties || {}).acquisition_end || "")
+          .filter(Boolean);
+        timeline.chart.update(timeline.dates);
+        timeline.chart.setRange(state.after, state.before);
+        performance.mark("oam:timeline-drawn");
+        if (state.compare && !state.split) refreshCompare();
+      })
+      .catch((err) => {
+        if (isAbort(err)) return;
+        timeline.key = "";
+      });
+  }
+
+  function wireTimeline() {
+    timeline.chart = createTimeline(dom.timeline, {
+      onBrush: (after, before) => {
+        state.after = after;
+        state.before = before;
+        dom.after.value = after;
+        dom.before.value = before;
+        refreshAll();
+      },
+      onPick: (date) => {
+        state.split = date;
+        dom.split.value = date;
+        if (state.compare) refreshCompare();
+        timeline.chart.setMark(state.compare ? date : "");
+        writeHash();
+      },
+    });
+    dom.timelineClear.addEventListener("click", () => {
+      state.after = state.before = "";
+      dom.after.value = dom.before.value = "";
+      refreshAll();
+    });
+  }
+
+  // ---------------------------------------------------------------- compare
+  //
+  // Two layers either side of a divider (swipe.js): the mosaic of the images
+  // acquired before the split date on the left and after it on the right by
+  // default, or any shown image. Both follow the list's other filters and order.
+
+  const compare = { swipe: null, layers: { left: null, right: null }, urls: { left: "", right: "" }, generation: 0 };
+
+  /** A date between the middle two of the dates in view: half the imagery each side. */
+  function defaultSplit() {
+    const days = timeline.dates.map((d) => d.slice(0, 10)).sort();
+    if (days.length < 2) return days[0] || new Date().toISOString().slice(0, 10);
+    const a = Date.parse(days[Math.floor(days.length / 2) - 1]);
+    const b = Date.parse(days[Math.floor(days.length / 2)]);
+    return new Date((a + b) / 2).toISOString().slice(0, 10);
+  }
+
+  function sideParams(side) {
+    const params = mosaicParams();
+    const d = state.split;
+    if (side === "before" && d) params.acquired_before = state.before && state.before < d ? state.before : d;
+    if (side === "after" && d) params.acquired_after = state.after && state.after > d ? state.after : d;
+    return params;
+  }
+
+  function fillSideOptions() {
+    const d = state.split || "the split date";
+    for (const [select, value] of [[dom.left, state.left], [dom.right, state.right]]) {
+      const options = [
+        el("option", { value: "before", text: `All imagery before ${d}` }),
+        el("option", { value: "after", text: `All imagery after ${d}` }),
+        el("option", { value: "all", text: "All imagery" }),
+        ...[...state.selected.values()].map((e) => el("option", { value: `image:${e.feature.id}`, text: titleOf(e.feature) })),
+      ];
+      if (!options.some((o) => o.value === value)) options.push(el("option", { value, text: value.replace(/^image:/, "") }));
+      select.replaceChildren(...options);
+      select.value = value;
+    }
+  }
+
+  /** The tile URL template of a side, or null (nothing matches, or not loaded yet). */
+  async function sideTiles(side) {
+    if (side.startsWith("image:")) {
+      const entry = state.selected.get(side.slice(6));
+      return entry && entry.tilejson ? entry.tilejson.tiles[0] : null;
+    }
+    try {
+      const tilejson = await getJSON(withParams(CONFIG.mosaic_tilejson_url, sideParams(side)));
+      return tilejson.tiles[0];
+    } catch (err) {
+      const which = { before: `before ${state.split}`, after: `after ${state.split}`, all: "" }[side];
+      toast(err.status === 404 ? `Compare: no image ${which} matches the filters` : err.message);
+      return null;
+    }
+  }
+
+  async function refreshCompare() {
+    dom.compareOptions.hidden = !state.compare;
+    document.body.classList.toggle("comparing", state.compare);
+    if (!state.compare) {
+      compare.generation += 1;
+      for (const side of ["left", "right"]) {
+        if (compare.layers[side]) map.removeLayer(compare.layers[side]);
+        compare.layers[side] = null;
+        compare.urls[side] = "";
+      }
+      if (compare.swipe) compare.swipe.remove();
+      compare.swipe = null;
+      timeline.chart.setMark("");
+      return;
+    }
+    if (!state.split && timeline.dates.length) state.split = defaultSplit();
+    dom.split.value = state.split;
+    timeline.chart.setMark(state.split);
+    fillSideOptions();
+    if (!compare.swipe) {
+      compare.swipe = createSwipe(map, {
+        position: state.swipe,
+        onChange: (position) => {
+          state.swipe = Math.round(position * 1000) / 1000;
+          writeHashSoon();
+        },
+      });
+    }
+    const generation = (compare.generation += 1);
+    const urls = await Promise.all([sideTiles(state.left), sideTiles(state.right)]);
+    if (generation !== compare.generation || !state.compare) return;
+    ["left", "right"].forEach((side, i) => {
+      if (urls[i] === compare.urls[side]) return;
+      if (compare.layers[side]) map.removeLayer(compare.layers[side]);
+      compare.urls[side] = urls[i] || "";
+      compare.layers[side] = urls[i]
+        ? L.tileLayer(urls[i], {
+            zIndex: 900 + i, // above every other layer: compare shows its two sides
+            maxZoom: map.getMaxZoom(),
+            className: `compare-layer compare-${side}`,
+          }).addTo(map)
+        : null;
+    });
+    compare.swipe.setLayers(compare.layers.left, compare.layers.right);
+    performance.mark("oam:compare-drawn");
+    writeHash();
+  }
+
+  function wireCompare() {
+    dom.compareToggle.addEventListener("change", () => {
+      state.compare = dom.compareToggle.checked;
+      refreshCompare();
+      writeHash();
+    });
+    dom.split.addEventListener("change", () => {
+      state.split = dom.split.value;
+      refreshCompare();
+    });
+    dom.left.addEventListener("change", () => {
+      state.left = dom.left.value;
+      refreshCompare();
+    });
+    dom.right.addEventListener("change", () => {
+      state.right = dom.right.value;
+      refreshCompare();
+    });
+    dom.copyLink.addEventListener("click", () => {
+      writeHash();
+      copyText(location.href, "link");
+    });
+  }
+
   // ---------------------------------------------------- selected image layers
 
   /** TileJSON/bbox [w, s, e, n] as Leaflet bounds; east is unwrapped past 180. */
@@ -593,8 +928,8 @@
 
   let nextZ = 10;
 
-  async function addImage(feature, { fly, opacity }) {
-    const entry = { feature, opacity, layer: null, tilejson: null, card: null };
+  async function addImage(feature, { fly, opacity, render }) {
+    const entry = { feature, opacity, layer: null, tilejson: null, card: null, render: { ...NO_RENDERING, ...render } };
     state.selected.set(feature.id, entry);
     entry.card = buildCard(entry);
     fillCard(entry);
@@ -604,11 +939,17 @@
     refreshRowStates();
     writeHash();
     try {
-      const tilejson = await getJSON(feature.properties.tilejson);
+      if (renderingQuery(entry.render)) {
+        // A rendering from a link: the Feature's URLs with it, before the first tile.
+        entry.feature = await getJSON(withQuery(`${CONFIG.images_url}/${encodeURIComponent(feature.id)}`, renderingQuery(entry.render)));
+        fillCard(entry);
+      }
+      const tilejson = await getJSON(entry.feature.properties.tilejson);
       if (state.selected.get(feature.id) !== entry) return; // removed meanwhile
       entry.tilejson = tilejson;
       entry.layer = makeTileLayer(tilejson, opacity).addTo(map);
       fillCard(entry);
+      if (state.compare) refreshCompare(); // a side may be this image
       if (fly) flyTo(tilejson.bounds || feature.bbox, tilejson);
     } catch (err) {
       toast(`Could not show ${titleOf(feature)}: ${err.message}`);
@@ -659,6 +1000,7 @@
     dom.selected.hidden = state.selected.size === 0;
     restyleFootprint(id);
     refreshRowStates();
+    if (state.compare) refreshCompare(); // a side may have been this image
     writeHash();
   }
 
@@ -747,6 +1089,7 @@
       ),
       el("label", { class: "opacity-label" }, el("span", { text: "Opacity" }), slider),
       el("div", { class: "actions" }),
+      renderPanel(entry),
       el("details", { class: "details" }, el("summary", { text: "Metadata" }), metadataList(feature)),
     );
     return card;
@@ -766,6 +1109,174 @@
       el("a", { class: "button", href: idEditorUrl(entry), target: "_blank", rel: "noopener", text: "Open in iD" }),
       el("a", { class: "button", href: josmUrl(entry), target: "_blank", rel: "noopener", text: "Open in JOSM" }),
     );
+  }
+
+  // ------------------------------------------------------ rendering panel
+  //
+  // API.md "Rendering options": nodata, bidx, rescale, colormap_name. The panel
+  // asks the server for the image's Feature with them, whose tiles, TileJSON and
+  // WMTS URLs carry them in canonical form; the layer and the copy buttons take
+  // those URLs, so what is copied is what is shown.
+
+  const NO_RENDERING = { nodata: "", bidx: "", rescale: "", colormap_name: "" };
+  let colormapNames = null; // GET /api/colormaps, once
+
+  /** The rendering as a query string ("" for the default one). */
+  function renderingQuery(render) {
+    const params = new URLSearchParams();
+    for (const key of Object.keys(NO_RENDERING)) if (render[key]) params.set(key, render[key]);
+    return params.toString().replace(/%2C/g, ",");
+  }
+
+  function withQuery(url, query) {
+    if (!query) return url;
+    return url + (url.includes("?") ? "&" : "?") + query;
+  }
+
+  async function loadColormaps() {
+    if (!colormapNames) {
+      colormapNames = getJSON(`${CONFIG.api_root}/api/colormaps`).then((doc) => doc.colormaps || []);
+    }
+    return colormapNames;
+  }
+
+  function renderPanel(entry) {
+    const id = entry.feature.id;
+    const r = entry.render;
+    const field = (label, input) => el("label", { class: "render-field" }, el("span", { text: label }), input);
+    const nodataOn = el("input", { type: "checkbox", class: "r-nodata-on", checked: r.nodata !== "" });
+    const nodata = el("input", { type: "text", inputmode: "decimal", class: "r-nodata", value: r.nodata || "0", size: 5, "aria-label": "Nodata value" });
+    const bidx = el("input", { type: "text", class: "r-bidx", value: r.bidx, placeholder: "default", size: 7, "aria-label": "Bands, e.g. 1,2,3 or 1" });
+    const low = el("input", { type: "text", inputmode: "decimal", class: "r-min", value: r.rescale.split(",")[0] || "", placeholder: "auto", size: 6, "aria-label": "Rescale minimum" });
+    const high = el("input", { type: "text", inputmode: "decimal", class: "r-max", value: r.rescale.split(",")[1] || "", placeholder: "auto", size: 6, "aria-label": "Rescale maximum" });
+    const colormap = el("select", { class: "r-colormap", "aria-label": "Colormap of one band" }, el("option", { value: "", text: "none" }));
+    if (r.colormap_name) colormap.append(el("option", { value: r.colormap_name, text: r.colormap_name }));
+    colormap.value = r.colormap_name;
+    const bands = el("span", { class: "r-bands hint" });
+    const status = el("p", { class: "r-status", role: "status" });
+    const panel = el(
+      "details",
+      { class: "render-panel" },
+      el("summary", { text: "Rendering" }),
+      el("div", { class: "render-grid" },
+        el("label", { class: "render-field" }, nodataOn, el("span", { text: "Nodata transparent:" }), nodata),
+        field("Bands", bidx),
+        bands,
+        el("div", { class: "render-field" }, el("span", { text: "Rescale" }), low, el("span", { text: "–" }), high),
+        field("Colormap (one band)", colormap),
+      ),
+      status,
+    );
+    const read = () => {
+      const lo = low.value.trim();
+      const hi = high.value.trim();
+      return {
+        nodata: nodataOn.checked ? nodata.value.trim() || "0" : "",
+        bidx: bidx.value.replace(/\s+/g, ""),
+        rescale: lo !== "" && hi !== "" ? `${lo},${hi}` : "",
+        colormap_name: colormap.value,
+      };
+    };
+    const apply = debounce(() => applyRendering(entry, read()), INPUT_DEBOUNCE_MS);
+    for (const input of [nodataOn, nodata, bidx, low, high, colormap]) {
+      input.addEventListener(input.tagName === "SELECT" || input.type === "checkbox" ? "change" : "input", apply);
+    }
+    // Colormaps and band counts only when the panel is opened: most people never do.
+    panel.addEventListener("toggle", () => {
+      if (!panel.open || panel.dataset.filled) return;
+      panel.dataset.filled = "1";
+      loadColormaps()
+        .then((names) => {
+          for (const name of names) {
+            if (name !== entry.render.colormap_name) colormap.append(el("option", { value: name, text: name }));
+          }
+          colormap.value = entry.render.colormap_name;
+        })
+        .catch((err) => (status.textContent = `Colormaps: ${err.message}`));
+      getJSON(`${CONFIG.images_url}/${encodeURIComponent(id)}/statistics`)
+        .then((doc) => {
+          const n = Object.keys(doc).filter((k) => /^b\d+$/.test(k)).length; // "b1", "b2", …
+          if (n) bands.textContent = `${n} band${n === 1 ? "" : "s"}`;
+        })
+        .catch(() => {});
+    });
+    return panel;
+  }
+
+  /** Resolve when ``url`` renders; else throw the API's error message. */
+  async function checkRenders(url) {
+    const response = await fetch(url);
+    if (response.ok) return;
+    let message = `HTTP ${response.status}`;
+    try {
+      message = (await response.json()).error.message || message;
+    } catch (_) {
+      /* not JSON: keep the status */
+    }
+    throw new Error(message);
+  }
+
+  async function applyRendering(entry, render) {
+    const status = entry.card.querySelector(".r-status");
+    const id = entry.feature.id;
+    try {
+      const feature = await getJSON(withQuery(`${CONFIG.images_url}/${encodeURIComponent(id)}`, renderingQuery(render)));
+      const tilejson = await getJSON(feature.properties.tilejson);
+      // The Feature and TileJSON do not read pixels; a small thumbnail does, so a band
+      // past the image's count or a missing rescale is said here, not as broken tiles.
+      if (renderingQuery(render)) await checkRenders(withParams(feature.properties.thumbnail, { max_size: 64 }));
+      if (state.selected.get(id) !== entry) return;
+      entry.render = render;
+      entry.feature = feature;
+      entry.tilejson = tilejson;
+      if (entry.layer) entry.layer.setUrl(tilejson.tiles[0]);
+      fillCard(entry);
+      status.textContent = renderingQuery(render) ? `Shown with ${renderingQuery(render)}` : "";
+      status.classList.remove("error");
+      writeHash();
+    } catch (err) {
+      // A 400 names the parameter and what it accepts: say it where it was typed.
+      status.textContent = err.message;
+      status.classList.add("error");
+    }
+  }
+
+  // -------------------------------------------------------- point values
+
+  /** A click on a shown image: every band's value there (GET .../point/{lon},{lat}). */
+  async function showPointValue(latlng) {
+    const lng = wrapLng(latlng.lng, false);
+    const entries = [...state.selected.values()].filter((e) => e.tilejson && e.layer);
+    entries.sort((a, b) => b.layer.options.zIndex - a.layer.options.zIndex); // topmost first
+    const entry = entries.find((e) => {
+      const bounds = toLatLngBounds(e.tilejson.bounds || e.feature.bbox);
+      return bounds && (bounds.contains(latlng) || bounds.contains(L.latLng(latlng.lat, lng)));
+    });
+    if (!entry) return;
+    const query = new URLSearchParams();
+    if (entry.render.bidx) query.set("bidx", entry.render.bidx);
+    if (entry.render.nodata) query.set("nodata", entry.render.nodata);
+    const url = withQuery(
+      `${CONFIG.images_url}/${encodeURIComponent(entry.feature.id)}/point/${lng.toFixed(7)},${latlng.lat.toFixed(7)}`,
+      query.toString().replace(/%2C/g, ","),
+    );
+    let content;
+    try {
+      const doc = await getJSON(url);
+      const rows = (doc.values || []).map((value, i) =>
+        el("tr", {}, el("th", { text: `Band ${(doc.bands || [])[i] ?? i + 1}` }), el("td", { text: value === null ? "masked" : String(value) })),
+      );
+      content = el(
+        "div",
+        { class: "point-value" },
+        el("strong", { text: titleOf(entry.feature) }),
+        el("table", {}, ...rows),
+        el("div", { class: "hint", text: doc.mask ? "valid pixel" : "masked (no data)" }),
+      );
+    } catch (err) {
+      content = el("div", { class: "point-value", text: err.status === 404 ? "Outside the image" : err.message });
+    }
+    L.popup({ maxWidth: 260 }).setLatLng(latlng).setContent(content).openOn(map);
   }
 
   function metadataList(feature) {
@@ -809,12 +1320,30 @@
     if (state.inview) params.set("inview", "1");
     if (state.order !== "catalog") params.set("order", state.order);
     if (state.mosaic) params.set("mosaic", "1");
+    if (state.compare) {
+      params.set("compare", "1");
+      if (state.split) params.set("split", state.split);
+      params.set("left", state.left);
+      params.set("right", state.right);
+      params.set("swipe", String(state.swipe));
+    }
     const sel = [...state.selected.values()]
       .reverse() // oldest first, so restoring stacks them in the same order
       .map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
     if (sel.length) params.set("sel", sel.join(","));
-    // "/", "," and "~" are legal in a fragment; unescaped they keep links readable.
-    const text = params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",").replace(/%7E/g, "~");
+    for (const e of [...state.selected.values()].reverse()) {
+      const query = renderingQuery(e.render);
+      if (query) params.append("render", `${e.feature.id}~${query}`);
+    }
+    // "/", ",", "~" and "=" (a pair splits at its first) are legal in a fragment; unescaped
+    // they keep links readable. "&" inside a value stays %26.
+    const text = params
+      .toString()
+      .replace(/%2F/g, "/")
+      .replace(/%2C/g, ",")
+      .replace(/%7E/g, "~")
+      .replace(/%3D/g, "=")
+      .replace(/%3A/g, ":");
     return `#${text}`;
   }
 
@@ -836,9 +1365,22 @@
       inview: params.get("inview") === "1",
       order: ["newest", "oldest", "best"].includes(params.get("order")) ? params.get("order") : "catalog",
       mosaic: params.get("mosaic") === "1",
+      compare: params.get("compare") === "1",
+      split: /^\d{4}-\d{2}-\d{2}$/.test(params.get("split") || "") ? params.get("split") : "",
+      left: validSide(params.get("left")) || "before",
+      right: validSide(params.get("right")) || "after",
+      swipe: Math.max(0, Math.min(1, Number(params.get("swipe") || 0.5))) || 0,
       view: null,
       sel: [],
+      render: new Map(), // id -> rendering
     };
+    for (const item of params.getAll("render")) {
+      const at = item.indexOf("~");
+      const query = new URLSearchParams(item.slice(at + 1));
+      const render = { ...NO_RENDERING };
+      for (const key of Object.keys(NO_RENDERING)) render[key] = (query.get(key) || "").slice(0, 200);
+      if (at > 0) out.render.set(item.slice(0, at), render);
+    }
     const view = (params.get("map") || "").split("/").map(Number);
     if (view.length === 3 && view.every(isFinite)) out.view = { zoom: view[0], lat: view[1], lng: view[2] };
     for (const item of (params.get("sel") || "").split(",")) {
@@ -850,6 +1392,10 @@
     return out;
   }
 
+  function validSide(text) {
+    return /^(before|after|all|image:[A-Za-z0-9._-]{1,128})$/.test(text || "") ? text : "";
+  }
+
   /** Make the page match a hash: on load, and when a link is pasted in place. */
   function applyHash(hash) {
     const wanted = parseHash(hash);
@@ -859,6 +1405,13 @@
     state.inview = wanted.inview;
     state.order = wanted.order;
     state.mosaic = wanted.mosaic;
+    state.compare = wanted.compare;
+    state.split = wanted.split;
+    state.left = wanted.left;
+    state.right = wanted.right;
+    state.swipe = wanted.swipe;
+    dom.compareToggle.checked = state.compare;
+    if (compare.swipe) compare.swipe.setPosition(state.swipe, false);
     dom.order.value = state.order;
     dom.mosaicToggle.checked = state.mosaic;
     dom.q.value = state.q;
@@ -866,6 +1419,8 @@
     dom.before.value = state.before;
     dom.inview.checked = state.inview;
     if (wanted.view) map.setView([wanted.view.lat, wanted.view.lng], wanted.view.zoom, { animate: false });
+    // Only the first view fits the images; a fragment's view or selection decides it instead.
+    if (footprints.fitted === undefined) footprints.fitted = !!wanted.view || wanted.sel.length > 0;
     const wantedIds = new Set(wanted.sel.map((s) => s.id));
     for (const id of [...state.selected.keys()]) if (!wantedIds.has(id)) removeImage(id);
     for (const { id, opacity } of wanted.sel) {
@@ -874,17 +1429,19 @@
         entry.opacity = opacity;
         if (entry.layer) entry.layer.setOpacity(opacity);
         entry.card.querySelector(".opacity").value = opacity;
+        const render = wanted.render.get(id) || NO_RENDERING;
+        if (renderingQuery(render) !== renderingQuery(entry.render)) applyRendering(entry, render);
       } else {
-        restoreImage(id, opacity, !wanted.view);
+        restoreImage(id, opacity, !wanted.view, wanted.render.get(id));
       }
     }
     refreshAll();
   }
 
-  async function restoreImage(id, opacity, fly) {
+  async function restoreImage(id, opacity, fly, render) {
     try {
       const feature = await getJSON(`${CONFIG.images_url}/${encodeURIComponent(id)}`);
-      if (!state.selected.has(id)) addImage(feature, { fly, opacity });
+      if (!state.selected.has(id)) addImage(feature, { fly, opacity, render });
     } catch (err) {
       toast(`Image ${id} is not in the catalog: ${err.message}`);
     }
@@ -896,6 +1453,9 @@
     refreshList();
     refreshFootprints();
     refreshMosaic();
+    refreshTimeline();
+    if (timeline.chart) timeline.chart.setRange(state.after, state.before);
+    refreshCompare();
     writeHash();
   }
 
@@ -922,22 +1482,135 @@
     });
   }
 
+  // -------------------------------------------------------------- base map
+  //
+  // A remote tile base map (OAM_PREVIEW_BASEMAP_URL) when it loads; otherwise
+  // the Natural Earth land and borders shipped in static/vendor, drawn as
+  // vectors below the imagery. The control in the corner says which one shows.
+
+  const basemap = {
+    kind: "", // "remote" | "offline"
+    remote: null,
+    offline: null,
+    control: null,
+    loaded: 0, // remote tiles that loaded
+    errors: 0, // remote tiles that failed
+  };
+
+  const OFFLINE_STYLE = {
+    land: { stroke: false, fill: true, fillColor: "#f3f0e7", fillOpacity: 1 },
+    borders: { color: "#a7a39a", weight: 0.8, opacity: 1, fill: false },
+  };
+  const REMOTE_ERRORS_BEFORE_FALLBACK = 3; // after at least one tile loaded: a flaky server
+
+  function showBasemapStatus(text) {
+    basemap.control.getContainer().textContent = text;
+    basemap.control.getContainer().dataset.kind = basemap.kind;
+  }
+
   function addBasemap() {
-    if (!CONFIG.basemap_url) return;
-    const basemap = L.tileLayer(CONFIG.basemap_url, {
+    const pane = map.createPane("basemap");
+    pane.style.zIndex = 150; // below the tile pane (200): imagery and mosaic draw over it
+    pane.style.pointerEvents = "none";
+    const Status = L.Control.extend({
+      onAdd: () => el("div", { id: "basemap-status", class: "basemap-status", role: "status" }),
+    });
+    basemap.control = new Status({ position: "bottomleft" }).addTo(map);
+    if (CONFIG.basemap_url) addRemoteBasemap();
+    else showOfflineBasemap("");
+  }
+
+  function addRemoteBasemap() {
+    basemap.kind = "remote";
+    basemap.remote = L.tileLayer(CONFIG.basemap_url, {
       maxZoom: 19,
       attribution: escapeHtml(CONFIG.basemap_attribution || ""),
       zIndex: 1,
+      className: "basemap-remote",
     });
-    // The page must stay usable offline: a failing base map only says so once.
-    let warned = false;
-    basemap.on("tileerror", () => {
-      if (warned) return;
-      warned = true;
-      document.body.classList.add("no-basemap");
-      toast("The base map could not be loaded");
+    basemap.remote.on("tileload", () => (basemap.loaded += 1));
+    // Tiles that fail (offline, blocked, a dead server): the shipped layer instead,
+    // and no broken tiles left in view.
+    basemap.remote.on("tileerror", () => {
+      basemap.errors += 1;
+      if (basemap.kind !== "remote") return;
+      if (basemap.loaded > 0 && basemap.errors < REMOTE_ERRORS_BEFORE_FALLBACK) return;
+      map.removeLayer(basemap.remote);
+      showOfflineBasemap("the base map could not be loaded");
+      toast("The base map could not be loaded: showing the offline one");
     });
-    basemap.addTo(map);
+    basemap.remote.addTo(map);
+    let host = "";
+    try {
+      host = new URL(CONFIG.basemap_url.replace(/[{}]/g, ""), document.baseURI).host;
+    } catch (_) {
+      /* a template that is not a URL: say nothing more */
+    }
+    showBasemapStatus(`Base map: ${CONFIG.basemap_attribution || host || "remote tiles"}`);
+  }
+
+  /** Natural Earth's rings jump from 180° to -180° where the antimeridian cuts
+   * them, which a flat map draws as a band across the world: make each ring's
+   * longitudes continuous (past ±180°), and close a ring that goes round the
+   * world (Antarctica) along the pole. Degrees, EPSG:4326. */
+  function unwrapped(geojson, closeRings) {
+    const fixLine = (line) => {
+      const out0 = [];
+      let offset = 0;
+      for (let i = 0; i < line.length; i++) {
+        const [lng, lat] = line[i];
+        if (i > 0) {
+          const step = lng + offset - out0[i - 1][0];
+          if (step > 180) offset -= 360;
+          else if (step < -180) offset += 360;
+        }
+        out0.push([lng + offset, lat]);
+      }
+      if (closeRings && offset !== 0) {
+        // Round the world: close along the pole on the ring's side.
+        const pole = out0.reduce((sum, c) => sum + c[1], 0) < 0 ? -90 : 90;
+        const last = out0[out0.length - 1];
+        out0.push([last[0], pole], [out0[0][0], pole], out0[0]);
+      }
+      return out0;
+    };
+    const geometry = (g) => {
+      if (g.type === "Polygon") return { ...g, coordinates: g.coordinates.map(fixLine) };
+      if (g.type === "MultiPolygon") return { ...g, coordinates: g.coordinates.map((p) => p.map(fixLine)) };
+      if (g.type === "LineString") return { ...g, coordinates: fixLine(g.coordinates) };
+      if (g.type === "MultiLineString") return { ...g, coordinates: g.coordinates.map(fixLine) };
+      return g;
+    };
+    if (geojson.type === "FeatureCollection") {
+      return { ...geojson, features: geojson.features.map((f) => ({ ...f, geometry: geometry(f.geometry) })) };
+    }
+    if (geojson.type === "Feature") return { ...geojson, geometry: geometry(geojson.geometry) };
+    return geometry(geojson);
+  }
+
+  async function showOfflineBasemap(reason) {
+    basemap.kind = "offline";
+    document.body.classList.add("basemap-offline");
+    showBasemapStatus(`Base map: Natural Earth countries, offline${reason ? ` (${reason})` : ""}`);
+    if (basemap.offline) return;
+    const renderer = L.canvas({ pane: "basemap", padding: 0.5 });
+    const common = { pane: "basemap", renderer, interactive: false };
+    basemap.offline = L.layerGroup().addTo(map);
+    try {
+      const topo = await getJSON(CONFIG.offline_basemap_url);
+      const land = unwrapped(topojson.feature(topo, topo.objects.land), true);
+      const borders = unwrapped(topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b), false);
+      // Three copies of the world, so land cut by the antimeridian shows on both sides.
+      for (const shift of [-360, 0, 360]) {
+        const coordsToLatLng = (c) => L.latLng(c[1], c[0] + shift);
+        basemap.offline.addLayer(L.geoJSON(land, { ...common, coordsToLatLng, style: () => OFFLINE_STYLE.land }));
+        basemap.offline.addLayer(L.geoJSON(borders, { ...common, coordsToLatLng, style: () => OFFLINE_STYLE.borders }));
+      }
+      map.attributionControl.addAttribution("Natural Earth");
+      performance.mark("oam:basemap-drawn");
+    } catch (err) {
+      showBasemapStatus(`Base map: none (${err.message})`);
+    }
   }
 
   function init() {
@@ -949,16 +1622,28 @@
       minZoom: 0,
       maxZoom: 22,
       zoomControl: true,
-    }).setView([20, 0], 2);
+    }).fitWorld({ animate: false }); // the whole world: the first footprints answer has every image
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     addBasemap();
     footprints.layer = L.geoJSON(null, {
       style: (feature) => footprintStyle(feature.id),
       onEachFeature: onFootprint,
     }).addTo(map);
+    markers.layer = L.layerGroup().addTo(map);
+    const densityPane = map.createPane("density");
+    densityPane.style.zIndex = 390; // below the outlines (overlay pane, 400)
+    densityPane.style.pointerEvents = "none";
+    DENSITY_STYLE.pane = "density";
+    DENSITY_STYLE.renderer = L.canvas({ pane: "density" });
+    markers.density = L.layerGroup().addTo(map);
+    map.on("zoomend", scheduleMarkers);
+    map.on("click", (event) => showPointValue(event.latlng));
 
     wireList();
     wireFilters();
+    wireTimeline();
+    wireCompare();
+    map.on("moveend", debounce(refreshTimeline, TIMELINE_DEBOUNCE_MS));
     const onMove = debounce(() => {
       if (state.inview) refreshList();
       refreshFootprints();
@@ -970,7 +1655,7 @@
     });
     applyHash(location.hash);
     // Exposed for tests and debugging; the page itself never reads it.
-    window.oamPreview = { map, state, list, footprints, mosaic, STYLE };
+    window.oamPreview = { map, state, list, footprints, markers, mosaic, basemap, timeline, compare, STYLE };
   }
 
   init();

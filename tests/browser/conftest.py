@@ -258,6 +258,21 @@ def browser_catalog(tmp_path_factory, browser_geotiffs, browser_images) -> Path:
 
 
 @pytest.fixture(scope="session")
+def browser_demo(tmp_path_factory) -> Iterator[tuple[Path, list[str]]]:
+    """The embedded demo's catalog (a file) and its ids, its GeoTIFFs on a Range server: built
+    once into ``$OAM_PREVIEW_DEMO_DIR`` or the user's cache (under a minute the first time)."""
+    from oam_preview import demo
+    from oam_preview.fileserver import FileServer
+
+    directory = demo.build(progress=False)
+    with FileServer(directory) as fs:
+        doc = demo.catalog_document(directory, fs.url.rstrip("/"))
+        path = tmp_path_factory.mktemp("demo-catalog") / "catalog.json"
+        path.write_text(json.dumps(doc))
+        yield path, [f["id"] for f in doc["features"]]
+
+
+@pytest.fixture(scope="session")
 def browser_app(browser_catalog, browser_images) -> Iterator[LiveApp]:
     with serve_app(browser_catalog, images=browser_images) as live:
         yield live

@@ -259,7 +259,7 @@ def test_hostile_title_renders_as_text(browser_app, browser_page):
     card = page.locator(".card[data-id='hostile-title']")
     expect(card.locator(".card-title")).to_have_text(XSS_TITLE)
     expect(card.locator(".actions a")).to_have_count(2)
-    card.locator("summary").click()
+    card.locator(".details summary").click()
     expect(card.locator("dd").first).to_have_text(XSS_TITLE)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__xss") is None
@@ -320,7 +320,9 @@ def test_page_stays_usable_when_the_basemap_fails(browser_catalog, browser_image
     basemap = f"http://127.0.0.1:{dead_port}/{{z}}/{{x}}/{{y}}.png"
     with serve_app(browser_catalog, images=browser_images, basemap=basemap) as live:
         goto(page, live)
-        expect(page.locator("#toast")).to_have_text("The base map could not be loaded")
+        expect(page.locator("#toast")).to_have_text(
+            "The base map could not be loaded: showing the offline one"
+        )
         expect_rows(page, {i.id for i in live.images})
         page.locator(f"{ROW}[data-id='korea-aerial']").click()
         assert wait_tiles(page, live.host, 2).count(200) >= 2
