@@ -468,7 +468,48 @@ import { createTimeline } from "./timeline.js";
     byId: new Map(), // id -> Leaflet path
     controller: null,
     key: "",
+    // More images in view than one page holds: every footprint the filters select comes as
+    // vector tiles (/api/footprints, static/footprint_tiles.js) instead of GeoJSON outlines.
+    tiles: null,
+    tilesKey: "",
   };
+
+  function tileState(id) {
+    if (id === state.hoveredId) return "hover";
+    return state.selected.has(id) ? "selected" : null;
+  }
+
+  /** Vector tiles of the filters' footprints on (`on`) or off; rebuilt when the filters change. */
+  function showFootprintTiles(on) {
+    const params = filterParams(false);
+    const key = on ? JSON.stringify(params) : "";
+    if (key === footprints.tilesKey) return;
+    footprints.tilesKey = key;
+    if (footprints.tiles) map.removeLayer(footprints.tiles);
+    footprints.tiles = null;
+    if (!on || !window.oamFootprintTiles) return;
+    footprints.tiles = window.oamFootprintTiles.layer(CONFIG.api_root, params, { state: tileState }).addTo(map);
+  }
+
+  /** A click on the vector tiles: an image opens (as a click on its outline), a cluster zooms in. */
+  async function pickFootprintTile(latlng) {
+    if (!footprints.tiles) return false;
+    const hits = window.oamFootprintTiles.pick(footprints.tiles, latlng);
+    const image = hits.find((hit) => hit.id);
+    if (image) {
+      try {
+        toggleImage(await getJSON(`${CONFIG.images_url}/${encodeURIComponent(image.id)}`));
+      } catch (err) {
+        toast(`Could not load ${image.id}: ${err.message}`);
+      }
+      return true;
+    }
+    if (hits.length) {
+      map.setView(latlng, Math.min(map.getZoom() + 2, map.getMaxZoom()));
+      return true;
+    }
+    return false;
+  }
 
   function footprintStyle(id) {
     if (id === state.hoveredId) return STYLE.hover;
@@ -478,6 +519,7 @@ import { createTimeline } from "./timeline.js";
 
   function restyleFootprint(id) {
     restyleMarkers(id);
+    if (footprints.tiles && id) footprints.tiles.rerenderTiles();
     const path = id && footprints.byId.get(id);
     if (!path) return;
     path.setStyle(footprintStyle(id));
@@ -640,18 +682,20 @@ import { createTimeline } from "./timeline.js";
     getJSON(withParams(CONFIG.images_url, params), controller.signal)
       .then((fc) => {
         if (controller !== footprints.controller) return;
+        const shown = (fc.features || []).length;
+        const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
+        const tiled = matched > shown && Boolean(window.oamFootprintTiles);
         footprints.layer.clearLayers();
         footprints.byId.clear();
-        footprints.layer.addData(fc.features || []);
-        markers.features = fc.features || [];
+        showFootprintTiles(tiled);
+        if (!tiled) footprints.layer.addData(fc.features || []);
+        markers.features = tiled ? [] : fc.features || []; // the tiles cluster small ones themselves
         if (!footprints.fitted) fitFirstView(fc);
         scheduleMarkers();
         performance.mark("oam:footprints-drawn");
-        const shown = (fc.features || []).length;
-        const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
-        dom.footprintNote.hidden = matched <= shown;
+        dom.footprintNote.hidden = !tiled;
         dom.footprintNote.textContent =
-          `The map outlines ${numberFormat.format(shown)} of the ${numberFormat.format(matched)} images in view: zoom in for all.`;
+          `${numberFormat.format(matched)} images in view, drawn as vector tiles: click one to show it, a cluster to zoom in.`;
       })
       .catch((err) => {
         if (isAbort(err)) return;
@@ -1637,7 +1681,9 @@ import { createTimeline } from "./timeline.js";
     DENSITY_STYLE.renderer = L.canvas({ pane: "density" });
     markers.density = L.layerGroup().addTo(map);
     map.on("zoomend", scheduleMarkers);
-    map.on("click", (event) => showPointValue(event.latlng));
+    map.on("click", async (event) => {
+      if (!(await pickFootprintTile(event.latlng))) showPointValue(event.latlng);
+    });
 
     wireList();
     wireFilters();

@@ -20,7 +20,8 @@ class Figures:
     first_list_render_ms: float  # navigation start -> first rows with titles
     first_footprints_ms: float  # navigation start -> footprints of the view drawn
     list_dom_rows: int  # rows in the DOM with the whole catalog listed
-    footprints_drawn: int
+    footprints_drawn: int  # GeoJSON outlines on the map (none when the footprints come as vector tiles)
+    footprint_tiles: bool  # the view matches more than a page: footprints as vector tiles
     pan_list_ms: float  # pan (only-in-view on) -> list of the new view shown, debounce included
     pan_footprints_ms: float  # same pan -> its footprints drawn
     pan_timeline_ms: float  # same pan -> the timeline of the new view drawn (issue 20: <= 300 ms)
@@ -62,6 +63,7 @@ def measure(page, url: str, records: int) -> Figures:
     first_footprints = _mark(page, "oam:footprints-drawn")
     dom_rows = page.locator(".row").count()
     drawn = page.evaluate("() => oamPreview.footprints.byId.size")
+    tiled = page.evaluate("() => oamPreview.footprints.tiles !== null")
 
     # Pan with "only in view" on: the list and the footprints follow the map.
     page.locator("#f-inview").check()
@@ -107,6 +109,7 @@ def measure(page, url: str, records: int) -> Figures:
         first_footprints,
         dom_rows,
         drawn,
+        tiled,
         pan_list,
         pan_footprints,
         pan_timeline,
