@@ -6,6 +6,7 @@
  * Catalog strings are only ever put into the DOM as text (textContent,
  * attributes); nothing from the catalog goes through innerHTML.
  */
+import { newestRequest } from "./newest.js";
 import { createSwipe } from "./swipe.js";
 import { createTimeline } from "./timeline.js";
 
@@ -203,15 +204,15 @@ import { createTimeline } from "./timeline.js";
 
   const list = {
     key: "", // the query the cached pages belong to
-    generation: 0, // bumped on every new query so stale responses are dropped
+    requests: newestRequest(),
+    query: null, // the newest query's request: its pages share its signal; older answers are dropped
     total: 0,
     known: false, // whether `total` has been answered for this query
     pages: new Map(), // page number -> features[] | "loading"
-    controller: null,
     rows: new Map(), // index -> row element currently in the DOM
     active: -1, // keyboard cursor
     renderQueued: false,
-    markedGeneration: -1,
+    markedQuery: null,
   };
 
   function refreshList() {
@@ -219,9 +220,7 @@ import { createTimeline } from "./timeline.js";
     const key = JSON.stringify(params);
     if (key === list.key) return;
     list.key = key;
-    list.generation += 1;
-    if (list.controller) list.controller.abort();
-    list.controller = new AbortController();
+    list.query = list.requests.start();
     list.pages.clear();
     list.known = false;
     list.active = -1;
@@ -234,15 +233,15 @@ import { createTimeline } from "./timeline.js";
   function loadPage(pageNo) {
     if (list.pages.has(pageNo)) return;
     list.pages.set(pageNo, "loading");
-    const generation = list.generation;
+    const query = list.query;
     const url = withParams(CONFIG.images_url, {
       ...JSON.parse(list.key),
       limit: PAGE_SIZE,
       offset: pageNo * PAGE_SIZE,
     });
-    getJSON(url, list.controller.signal)
+    getJSON(url, query.signal)
       .then((fc) => {
-        if (generation !== list.generation) return;
+        if (!query.isNewest()) return;
         list.pages.set(pageNo, fc.features || []);
         list.total = typeof fc.numberMatched === "number" ? fc.numberMatched : list.total;
         if (!list.known && typeof fc.numberMatched !== "number") {
@@ -253,7 +252,7 @@ import { createTimeline } from "./timeline.js";
         scheduleRender();
       })
       .catch((err) => {
-        if (isAbort(err) || generation !== list.generation) return;
+        if (isAbort(err) || !query.isNewest()) return;
         list.pages.delete(pageNo);
         dom.count.textContent = `Could not load images: ${err.message}`;
       });
@@ -328,8 +327,8 @@ import { createTimeline } from "./timeline.js";
 
   /** Performance marks for the benchmark: when each new query's rows first show. */
   function markListRendered() {
-    if (list.markedGeneration === list.generation || !list.known) return;
-    list.markedGeneration = list.generation;
+    if (list.markedQuery === list.query || !list.known) return;
+    list.markedQuery = list.query;
     if (!performance.getEntriesByName("oam:first-list-render").length) {
       performance.mark("oam:first-list-render");
     }
@@ -466,7 +465,7 @@ import { createTimeline } from "./timeline.js";
   const footprints = {
     layer: null,
     byId: new Map(), // id -> Leaflet path
-    controller: null,
+    requests: newestRequest(),
     key: "",
     // More images in view than one page holds: every footprint the filters select comes as
     // vector tiles (/api/footprints, static/footprint_tiles.js) instead of GeoJSON outlines.
@@ -677,11 +676,10 @@ import { createTimeline } from "./timeline.js";
     const key = JSON.stringify(params);
     if (key === footprints.key) return;
     footprints.key = key;
-    if (footprints.controller) footprints.controller.abort();
-    const controller = (footprints.controller = new AbortController());
-    getJSON(withParams(CONFIG.images_url, params), controller.signal)
+    const request = footprints.requests.start();
+    getJSON(withParams(CONFIG.images_url, params), request.signal)
       .then((fc) => {
-        if (controller !== footprints.controller) return;
+        if (!request.isNewest()) return;
         const shown = (fc.features || []).length;
         const matched = typeof fc.numberMatched === "number" ? fc.numberMatched : shown;
         const tiled = matched > shown && Boolean(window.oamFootprintTiles);
@@ -713,7 +711,7 @@ import { createTimeline } from "./timeline.js";
     layer: null,
     key: "",
     tilejson: null,
-    controller: null,
+    requests: newestRequest(),
   };
 
   function mosaicParams() {
@@ -734,11 +732,10 @@ import { createTimeline } from "./timeline.js";
     const key = JSON.stringify(params);
     if (key === mosaic.key) return;
     mosaic.key = key;
-    if (mosaic.controller) mosaic.controller.abort();
-    const controller = (mosaic.controller = new AbortController());
-    getJSON(withParams(CONFIG.mosaic_tilejson_url, params), controller.signal)
+    const request = mosaic.requests.start();
+    getJSON(withParams(CONFIG.mosaic_tilejson_url, params), request.signal)
       .then((tilejson) => {
-        if (controller !== mosaic.controller || !state.mosaic) return;
+        if (!request.isNewest() || !state.mosaic) return;
         mosaic.tilejson = tilejson;
         if (mosaic.layer) map.removeLayer(mosaic.layer);
         mosaic.layer = L.tileLayer(tilejson.tiles[0], {
@@ -751,7 +748,7 @@ import { createTimeline } from "./timeline.js";
         fillMosaicActions(tilejson, params);
       })
       .catch((err) => {
-        if (isAbort(err) || controller !== mosaic.controller) return;
+        if (isAbort(err) || !request.isNewest()) return;
         if (mosaic.layer) map.removeLayer(mosaic.layer);
         mosaic.layer = null;
         dom.mosaicActions.hidden = true;
@@ -778,18 +775,17 @@ import { createTimeline } from "./timeline.js";
   // compare's split date.
 
   const TIMELINE_DEBOUNCE_MS = 40;
-  const timeline = { chart: null, key: "", controller: null, dates: [] };
+  const timeline = { chart: null, key: "", requests: newestRequest(), dates: [] };
 
   function refreshTimeline() {
     const params = { q: state.q.trim(), bbox: viewBbox(), limit: FOOTPRINT_LIMIT };
     const key = JSON.stringify(params);
     if (key === timeline.key) return;
     timeline.key = key;
-    if (timeline.controller) timeline.controller.abort();
-    const controller = (timeline.controller = new AbortController());
-    getJSON(withParams(CONFIG.images_url, params), controller.signal)
+    const request = timeline.requests.start();
+    getJSON(withParams(CONFIG.images_url, params), request.signal)
       .then((fc) => {
-        if (controller !== timeline.controller) return;
+        if (!request.isNewest()) return;
         timeline.dates = (fc.features || [])
           .map((f) => (f.properties || {}).acquisition_start || (f.properties || {}).acquisition_end || "")
           .filter(Boolean);
