@@ -74,9 +74,7 @@ class Settings:
             raw = mapping[key]
             default = f.default
             try:
-                if isinstance(default, bool):
-                    values[f.name] = str(raw).lower() in ("1", "true", "yes", "on")
-                elif isinstance(default, int):
+                if isinstance(default, int):
                     values[f.name] = int(raw)
                 elif isinstance(default, float):
                     values[f.name] = float(raw)
