@@ -41,6 +41,8 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/tiles.py
 	$(BIN)/python benchmarks/mosaic.py
+	$(BIN)/python benchmarks/rendering.py
+	$(BIN)/python benchmarks/footprint_tiles.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache tests/artifacts
