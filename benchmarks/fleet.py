@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -31,6 +32,10 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from load import LoadResult, run  # noqa: E402
 
 from tests.fleet.parts import Fleet, front, log_size, origin_requests  # noqa: E402
+from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
+
+# The instances read the origin on loopback: allowed explicitly (upstream policy); children inherit it.
+os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
 #: z17 and z18 tiles inside the synthetic 4096² COG (0.6 m pixels over Kathmandu).
 TILES = [(17, x, y) for x in range(96597, 96606) for y in range(55033, 55042)] + [

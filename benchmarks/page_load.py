@@ -5,12 +5,13 @@
 Prints time to first list render, first footprints, a pan with "only in view"
 on (list, footprints and timeline of the new view), a jump to the middle of the list, and the longest main-thread task, per
 run. The catalog is written to a temporary directory; its GeoTIFF (cogeo.tif
-from shared/data/geotiff) is served over HTTP range requests, like production.
+from tests/data/geotiff) is served over HTTP range requests, like production.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,11 @@ from browser.conftest import (  # noqa: E402  (after the sys.path set-up)
     write_catalog,
 )
 from browser.scale import measure  # noqa: E402
+
+from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
+
+# The app reads the benchmark's own file server on loopback: allowed explicitly (upstream policy).
+os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
 
 def main() -> int:

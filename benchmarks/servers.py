@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.loopback import LOOPBACK_ALLOW
 from tests.support.processes import serve_command, wait_for_healthz
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -151,7 +152,9 @@ def start_oam_preview(
     catalog: Path, port: int, workers: int, threads: int, ids: dict[str, str], log: Path
 ) -> Server:
     """``python -m oam_preview.cli serve`` with ``workers`` gthread processes of ``threads`` threads; stderr to ``log``."""
-    env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
+    # The benchmark's upstream is its own file server on loopback, which the upstream policy
+    # refuses by default: allowed explicitly, as the tests and the demo do.
+    env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": "", "OAM_PREVIEW_UPSTREAM_ALLOW": LOOPBACK_ALLOW}
     routes = (
         "/api/images/{image}/tiles/{z}/{x}/{y}.{fmt}",
         "/api/images/{image}/thumbnail.{fmt}?max_size={size}",

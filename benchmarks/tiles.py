@@ -230,17 +230,28 @@ def machine_busy() -> tuple[int, int]:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def write_catalog(path: Path, files_url: str, names: dict[str, str]) -> Path:
-    """A GeoJSON catalog of the benchmark images for oam-preview; ids are the roles."""
-    features = [
-        {
-            "type": "Feature",
-            "id": role,
-            "geometry": None,
-            "properties": {"title": role, "source_url": f"{files_url}/{name}", "provider": "bench"},
-        }
-        for role, name in names.items()
-    ]
+def write_catalog(path: Path, files_url: str, paths: dict[str, Path]) -> Path:
+    """A GeoJSON catalog of the benchmark images for oam-preview; ids are the roles.
+
+    Each record carries its footprint's bbox, as a real catalog's do, so the workers do not
+    open every file in the background before the first request (TiTiler opens on the first
+    request too): the cold and first-thumbnail rows compare like with like."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    features = []
+    for role, file in paths.items():
+        with rasterio.open(file) as ds:
+            bbox = list(transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21))
+        features.append(
+            {
+                "type": "Feature",
+                "id": role,
+                "geometry": None,
+                "bbox": bbox,
+                "properties": {"title": role, "source_url": f"{files_url}/{file.name}", "provider": "bench"},
+            }
+        )
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return path
 
@@ -286,7 +297,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "servers": {},
     }
     with FileServer(WORK, delay=args.latency / 1000) as files:
-        catalog = write_catalog(WORK / "catalog.geojson", files.url, names)
+        catalog = write_catalog(WORK / "catalog.geojson", files.url, paths)
         urls = {role: f"{files.url}/{name}" for role, name in names.items()}
         titiler_ids = {**urls, "uint16": urls["uint16"] + TITILER_UINT16}
         servers: list[Server] = []
