@@ -282,6 +282,7 @@ def export_footprints(output: Path, query: str, zoom: str, catalog: str | None) 
 @click.option("--nodata", default=None, help="A value shown transparent (as the tile API's nodata).")
 @click.option("--rescale", multiple=True, help="min,max stretched to 0-255 (as the tile API's rescale).")
 @click.option("--colormap-name", default=None, help="A colormap for one band (as the tile API's).")
+@click.option("--expression", default=None, help="Band math, e.g. 'b1/b2' (as the tile API's expression).")
 @click.option(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
 )
@@ -302,6 +303,7 @@ def export_command(
     nodata: str | None,
     rescale: tuple[str, ...],
     colormap_name: str | None,
+    expression: str | None,
     processes: int,
     max_tiles: int,
     footprints: bool,
@@ -345,7 +347,9 @@ def export_command(
             bbox=box,
             minzoom=low,
             maxzoom=high,
-            rendering=export.rendering_from_json({**rendering_args, "colormap_name": colormap_name}),
+            rendering=export.rendering_from_json(
+                {**rendering_args, "colormap_name": colormap_name, "expression": expression}
+            ),
         )
     except export.ExportError as exc:
         raise click.UsageError(str(exc)) from None

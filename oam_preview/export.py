@@ -79,7 +79,7 @@ class _Args:
 def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
     """The tile API's rendering options from JSON: ``bidx`` (a number, a list or ``"3,2,1"``),
     ``nodata`` (a number or ``"nan"``), ``rescale`` (``"min,max"``, ``[min, max]`` or a list of
-    them), ``colormap_name``; :class:`BadRequest` as the tile routes answer."""
+    them), ``colormap_name``, ``expression``; :class:`BadRequest` as the tile routes answer."""
     values: dict[str, list[str]] = {}
     bidx = doc.get("bidx")
     if bidx is not None:
@@ -97,6 +97,8 @@ def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
         values["rescale"] = [r if isinstance(r, str) else ",".join(str(v) for v in r) for r in rescale]
     if doc.get("colormap_name") is not None:
         values["colormap_name"] = [str(doc["colormap_name"])]
+    if doc.get("expression") is not None:
+        values["expression"] = [str(doc["expression"])]
     return Rendering.from_args(_Args(values))
 
 
@@ -136,8 +138,6 @@ class ExportRequest:
             w, s, e, n = self.bbox
             if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
                 raise BadRequest("bbox must be west,south,east,north in degrees, west < east, south < north")
-        if not self.rendering.is_default and not self.single:
-            raise BadRequest("rendering options (bidx, nodata, rescale, colormap_name) apply to one image")
 
     @classmethod
     def build(
@@ -159,7 +159,7 @@ class ExportRequest:
         if not isinstance(doc, dict):
             raise BadRequest("the body must be a JSON object")
         known = {"ids", "mosaic", "format", "tile_format", "bbox", "minzoom", "maxzoom"}
-        known |= {"bidx", "nodata", "rescale", "colormap_name"}
+        known |= {"bidx", "nodata", "rescale", "colormap_name", "expression"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise BadRequest(f"unknown field {unknown[0][:40]!r}; the fields are {', '.join(sorted(known))}")
@@ -202,12 +202,16 @@ class ExportRequest:
 
     @property
     def query(self) -> str:
-        """The tile URLs' query string: the rendering of one image, the mosaic's selection."""
+        """The tile URLs' query string: the mosaic's selection (none for one image), then the
+        rendering options, which the image and the mosaic tile routes both take."""
+        rendering = urllib.parse.urlencode(self.rendering.to_args())
         if self.single:
-            return urllib.parse.urlencode(self.rendering.to_args())
-        if self.mosaic is not None:
-            return self.mosaic
-        return urllib.parse.urlencode(ImageQuery(ids=self.ids, order="catalog").to_args())
+            selection = ""
+        elif self.mosaic is not None:
+            selection = self.mosaic
+        else:
+            selection = urllib.parse.urlencode(ImageQuery(ids=self.ids, order="catalog").to_args())
+        return "&".join(part for part in (selection, rendering) if part)
 
     def path(self, z: int, x: int, y: int) -> str:
         """The tile's URL path, relative to the blueprint's root."""

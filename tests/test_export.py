@@ -131,6 +131,19 @@ def test_an_ids_group_is_the_mosaic_of_those_ids(catalog_file, routes, tmp_path)
         assert answer.data == data
 
 
+def test_an_ids_group_takes_the_rendering_options_of_the_mosaic_tiles(catalog_file, routes, tmp_path):
+    out = tmp_path / "group-nodata.mbtiles"
+    args = ["synthetic_cog", "cogeo", "-o", str(out), "--zoom", "13", "--catalog", str(catalog_file)]
+    result = run(*args, "--nodata", "0", "--bidx", "1", "--colormap-name", "viridis")
+    assert result.exit_code == 0, result.output
+    tiles = mbtiles_tiles(out)
+    assert tiles
+    for (z, x, y), data in tiles.items():
+        query = "ids=synthetic_cog,cogeo&order=catalog&bidx=1&nodata=0&colormap_name=viridis"
+        answer = routes.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png?{query}")
+        assert answer.status_code == 200 and answer.data == data, (z, x, y)
+
+
 def test_a_mosaic_query_over_a_bbox(catalog_file, routes, tmp_path):
     out = tmp_path / "mosaic.mbtiles"
     bounds = routes.get("/api/images/synthetic_cog/tilejson.json").get_json()["bounds"]
@@ -152,8 +165,8 @@ def test_the_tile_cap_and_bad_choices_are_clear_errors(catalog_file, tmp_path):
     assert wrong.exit_code == 2 and ".mbtiles or .pmtiles" in wrong.output
     both = run("synthetic_cog", "--mosaic", "", "-o", str(tmp_path / "a.mbtiles"))
     assert both.exit_code == 2 and "IMAGE_IDS or --mosaic" in both.output
-    grouped = run("synthetic_cog", "cogeo", "--bidx", "1", "-o", str(tmp_path / "b.mbtiles"))
-    assert grouped.exit_code == 2 and "apply to one image" in grouped.output
+    grouped = run("synthetic_cog", "cogeo", "--bidx", "x", "-o", str(tmp_path / "b.mbtiles"))
+    assert grouped.exit_code == 2 and "bidx" in grouped.output
     unknown = run("nope", "-o", str(tmp_path / "c.mbtiles"), "--catalog", str(catalog_file))
     assert unknown.exit_code == 1 and "no image" in unknown.output
 
@@ -347,7 +360,7 @@ def test_the_limits_answer_413_and_429(catalog_file, tmp_path):
         ({"ids": ["cogeo"], "bbox": [0, 0, 1, 1]}, 400, "does not meet"),
         ({"ids": ["cogeo"], "minzoom": 9, "maxzoom": 3}, 400, "minzoom is larger"),
         ({"ids": ["cogeo"], "bidx": [9]}, 400, "bidx"),
-        ({"ids": ["cogeo", "synthetic_cog"], "bidx": 1}, 400, "one image"),
+        ({"ids": ["cogeo"], "expression": "b1+"}, 400, "expression"),
         ({"mosaic": {"gsd_min": "x"}}, 400, "gsd_min"),
         ({"mosaic": {"q": "no such thing"}}, 404, "selects no image"),
     ],
