@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 import sqlite3
-import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from .catalog.query import ImageQuery
 from .config import Settings
 from .errors import BadRequest, NotFound, OutsideBounds, ZoomOutOfRange
 from .geo.tiles import MAX_ZOOM, tile_range
+from .local_app import LocalApp
 from .tiler.rendering import DEFAULT, Rendering
 
 #: Tile formats a package may hold (the tile routes' names).
@@ -322,24 +322,14 @@ def tiles(layer: Layer, cap: int) -> list[Tile]:
 # -- the tiles: asked of the app ------------------------------------------------------------
 
 
-class TileSource:
+class TileSource(LocalApp):
     """The app of one exporting process, asked for tiles through its test client.
 
-    ``catalog``: the images to serve (a job's snapshot); ``None``: the settings' catalog.
+    ``images``: the images to serve (a job's snapshot); ``None``: the settings' catalog.
     """
 
     def __init__(self, settings: Settings, images: Sequence[Image] | None = None) -> None:
-        from .web.app import create_app
-
-        catalog = None if images is None else Catalog.from_images(images)
-        self.app = create_app(settings.as_config() | {"OAM_PREVIEW_PREFIX": ""}, catalog=catalog)
-        self.client = self.app.test_client()
-
-    def catalog(self) -> Catalog:
-        """The catalog the app serves now."""
-        services = self.app.extensions["oam_preview"]["oam_preview"]
-        catalog: Catalog = services.store.catalog
-        return catalog
+        super().__init__(settings, None if images is None else Catalog.from_images(images))
 
     def tilejson(self, request: ExportRequest) -> dict[str, Any]:
         """The TileJSON of what ``request`` packages; :class:`ExportError` with the API's message."""
@@ -362,14 +352,6 @@ class TileSource:
         args = dict(urllib.parse.parse_qsl(request.query, keep_blank_values=True))
         query = ImageQuery.from_args(args, default_order="newest")
         return [i.bbox for i in self.catalog().select(query) if i.footprint is not None and i.bbox]
-
-    def wait_for_footprints(self, timeout: float = 120.0) -> None:
-        """A mosaic places images by their footprints: let the background fill the missing ones."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.client.get("/healthz").get_json()["catalog"].get("footprints_pending"):
-                return
-            time.sleep(0.2)
 
     def render(self, request: ExportRequest, batch: Sequence[Tile]) -> list[tuple[Tile, bytes | None]]:
         """Each tile of ``batch`` with its bytes, ``None`` when answered 404 (nothing there); a

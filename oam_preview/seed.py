@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
 from .geo.tiles import TMS
+from .local_app import LocalApp
 
 DONE_PREFIX = "oam-preview:seed:v1:"
 BATCH = 32  # tiles per task handed to a process, and per done-marker round trip
@@ -78,17 +78,13 @@ def done_key(job: Job, source_url: str) -> str:
     return DONE_PREFIX + digest.hexdigest()
 
 
-class Seeder:
+class Seeder(LocalApp):
     """The app and the Redis client of one seeding process."""
 
     def __init__(self, settings: Settings) -> None:
         import redis
 
-        from .web.app import create_app
-
-        self.settings = settings
-        self.app = create_app(settings.as_config() | {"OAM_PREVIEW_PREFIX": ""})
-        self.client = self.app.test_client()
+        super().__init__(settings)
         self.redis = redis.Redis.from_url(settings.cache_url, socket_timeout=5)
 
     def describe(self, job: Job) -> dict[str, Any]:
@@ -96,7 +92,7 @@ class Seeder:
         keyed by (the mosaic's: its canonical tile URL); ``LookupError`` when unusable."""
         query = f"?{job.mosaic}" if job.mosaic else ""
         if job.mosaic is not None:
-            self._wait_for_footprints()
+            self.wait_for_footprints()
         answer = self.client.get(f"{job.base}/tilejson.json{query}")
         if answer.status_code != 200:
             raise LookupError(f"{job.base}: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
@@ -105,14 +101,6 @@ class Seeder:
             return {**doc, "source_url": doc["tiles"][0]}
         feature = self.client.get(job.base).get_json()
         return {**doc, "source_url": feature["properties"]["source_url"]}
-
-    def _wait_for_footprints(self, timeout: float = 120.0) -> None:
-        """A mosaic places images by their footprints: let the background fill the missing ones."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.client.get("/healthz").get_json()["catalog"].get("footprints_pending"):
-                return
-            time.sleep(0.2)
 
     def pending(self, key: str, batch: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         """The tiles of ``batch`` not marked done under ``key``."""
