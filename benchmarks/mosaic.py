@@ -125,18 +125,27 @@ def stack_tiles(count: int) -> list[tuple[int, int, int]]:
     return found[:count]
 
 
-def run(server: Server, urls: list[str], upstream: FileServer) -> dict[str, float]:
+def run(server: Server, urls: list[str], upstream: FileServer, per_tile: bool = False) -> dict[str, float]:
+    """Ask ``urls`` one at a time; ``per_tile``: also the p50 of the tiles that read upstream
+    (the file server's counters read around each tile: they cost a little wall time)."""
     upstream.traffic.reset()
     cpu0 = server.cpu()
     statuses = []
+    took: list[float] = []
+    cold: list[float] = []  # the tiles that asked upstream for something (none of it cached)
     started = time.monotonic()
     for url in urls:
+        before = upstream.traffic.snapshot()[0] if per_tile else 0
+        asked = time.monotonic()
         try:
             with urllib.request.urlopen(url, timeout=60) as response:
                 response.read()
                 statuses.append(response.status)
         except urllib.error.HTTPError as exc:
             statuses.append(exc.code)
+        took.append(time.monotonic() - asked)
+        if per_tile and upstream.traffic.snapshot()[0] > before:
+            cold.append(took[-1])
     wall = time.monotonic() - started
     time.sleep(0.5)  # the file server counts a request after answering it
     requests, sent = upstream.traffic.snapshot()
@@ -148,6 +157,9 @@ def run(server: Server, urls: list[str], upstream: FileServer) -> dict[str, floa
         "upstream_requests_per_tile": requests / n,
         "upstream_kb_per_tile": sent / n / 1024,
         "wall_ms_per_tile": wall * 1000 / n,
+        "p50_ms": float(np.percentile(took, 50)) * 1000,
+        "cold_tiles": len(cold),
+        "cold_p50_ms": float(np.percentile(cold, 50)) * 1000 if cold else float("nan"),
     }
 
 
@@ -169,6 +181,12 @@ def world(catalog_path: Path, url: str, count: int = 20_000) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiles", type=int, default=40)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=40.0,
+        help="ms the file server waits before each answer (latency phase)",
+    )
     args = parser.parse_args()
     build()
     logs = HERE / "results"
@@ -198,6 +216,26 @@ def main() -> None:
         finally:
             titiler.stop()
 
+    # The latency phase: every upstream answer 40 ms late, as an object store's. A cold mosaic tile
+    # reads the images it surely needs at once, so it should cost about one cold image tile.
+    with FileServer(WORK, delay=args.latency / 1000) as distant:
+        tiles = stack_tiles(args.tiles)
+        catalog = WORK / "catalog-distant.json"
+        catalog.write_text(json.dumps(geojson(distant.url)))
+        oam = start_oam_preview(catalog, free_port(), 1, 4, {}, logs / "mosaic-latency.log")
+        try:
+            urls = [f"{oam.base}/api/mosaic/tiles/{z}/{x}/{y}.png?order=newest" for z, x, y in tiles]
+            figures["latency mosaic"] = run(oam, urls, distant, per_tile=True)
+        finally:
+            oam.stop()
+        oam = start_oam_preview(catalog, free_port(), 1, 4, {}, logs / "mosaic-latency-single.log")
+        try:
+            urls = [f"{oam.base}/api/images/aerial-2022/tiles/{z}/{x}/{y}.png" for z, x, y in tiles]
+            figures["latency single image"] = run(oam, urls, distant, per_tile=True)
+        finally:
+            oam.stop()
+
+    with FileServer(WORK) as upstream:
         world_catalog = WORK / "world.json"
         world(world_catalog, upstream.url)
         oam = start_oam_preview(world_catalog, free_port(), 1, 4, {}, logs / "mosaic-world.log")
@@ -219,6 +257,12 @@ def main() -> None:
         ratio = a[key] / b[key] if b[key] else float("nan")
         print(f"{key:28}{a[key]:14.2f}{b[key]:14.2f}{ratio:8.2f}")
     print(f"{'tiles answered 200':28}{a['ok']:>14}/{a['tiles']}{b['ok']:>10}/{b['tiles']}")
+    m, one = figures["latency mosaic"], figures["latency single image"]
+    print(
+        f"upstream {args.latency:.0f} ms late, tiles that read upstream: mosaic p50 {m['cold_p50_ms']:.0f} ms "
+        f"({m['cold_tiles']} tiles), single image p50 {one['cold_p50_ms']:.0f} ms ({one['cold_tiles']} tiles): "
+        f"{m['cold_p50_ms'] / one['cold_p50_ms']:.2f}x (goal <= 2x)"
+    )
     w = figures["oam-preview world zooms"]
     print(
         f"world zooms z0-z3 over 20,000 records: {w['cpu_ms_per_tile']:.1f} ms CPU/tile, "

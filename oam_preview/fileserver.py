@@ -40,13 +40,26 @@ TRAFFIC_PATH = "/__traffic__"
 class Traffic:
     """Counts of what a :class:`FileServer` has answered, per path.
 
-    ``bytes_sent`` adds up the body bytes of the answers (their Content-Length).
+    ``bytes_sent`` adds up the body bytes of the answers (their Content-Length);
+    ``peak_in_flight`` is the most file requests being answered at once (how parallel a
+    client's reads were).
     """
 
     requests: int = 0
     bytes_sent: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    peak_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def begin(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def end(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def record(self, path: str, nbytes: int) -> None:
         with self.lock:
@@ -59,6 +72,7 @@ class Traffic:
             self.requests = 0
             self.bytes_sent = 0
             self.by_path.clear()
+            self.peak_in_flight = self.in_flight
 
     def snapshot(self) -> tuple[int, int]:
         """Return ``(requests, bytes_sent)`` so far."""
@@ -85,7 +99,12 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         if self.path == TRAFFIC_PATH:
             t = self.server.traffic
             with t.lock:
-                doc = {"requests": t.requests, "bytes_sent": t.bytes_sent, "by_path": dict(t.by_path)}
+                doc = {
+                    "requests": t.requests,
+                    "bytes_sent": t.bytes_sent,
+                    "by_path": dict(t.by_path),
+                    "peak_in_flight": t.peak_in_flight,
+                }
             self._send_json(doc)
             return
         self._serve(body=True)
@@ -114,6 +133,13 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         return candidate
 
     def _serve(self, body: bool) -> None:
+        self.server.traffic.begin()
+        try:
+            self._serve_file(body)
+        finally:
+            self.server.traffic.end()
+
+    def _serve_file(self, body: bool) -> None:
         if self.server.delay:
             time.sleep(self.server.delay)  # mimic a distant object store
         path = self._resolve()
@@ -263,6 +289,11 @@ class RemoteTraffic:
     @property
     def by_path(self) -> dict[str, int]:
         return self.read()["by_path"]
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most file requests answered at once since the last reset."""
+        return self.read()["peak_in_flight"]
 
     def reset(self) -> None:
         request = urllib.request.Request(self._url + "/reset", data=b"", method="POST")

@@ -408,3 +408,16 @@ def test_concurrent_first_requests_of_a_tile_render_it_once(mosaic_server, mosai
     assert client.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png").status_code == 200  # now the files are known
     health = client.get("/healthz").get_json()
     assert health["mosaic"]["tiles_rendered"] == 1, health
+
+
+def test_the_images_a_cold_tile_surely_reads_are_read_at_once(mosaic_dir):
+    """Each image whose footprint covers pixels no footprint above it covers is read at once, not
+    one after the other: with every answer delayed, the file server sees them in flight together."""
+    with FileServer(mosaic_dir, delay=0.3) as slow:
+        client = client_of(slow, mosaic_dir, names=("drone-2025", "aerial-2024", "base-2019"))
+        slow.traffic.reset()
+        t = TMS.tile(*TMS.lnglat(X0 + 278.0, Y0 - 278.0), 15)
+        r = client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png")
+        assert r.status_code == 200
+        assert set(r.headers["X-Mosaic-Images"].split(", ")) == {"drone-2025", "aerial-2024", "base-2019"}
+        assert slow.traffic.peak_in_flight >= 2
