@@ -17,7 +17,7 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -274,18 +274,21 @@ class Mosaic:
         marks = [int(i) for i in found[small]]
         failures: list[OamPreviewError] = []
         readable = [int(i) for i in found[~small]]
-        covers = {
-            i: rasterize(
-                [selection.footprints[i]], (size, size), transform=transform, all_touched=True
-            ).astype(bool)
-            for i in readable
-        }
-        reading = self._read_ahead(selection, readable, covers, plan, size, rendering)
+        covers: dict[int, np.ndarray] = {}
+
+        def cover(i: int) -> np.ndarray:
+            """The tile's pixels under image ``i``'s footprint (rasterized once, when first asked)."""
+            if i not in covers:
+                shape = [selection.footprints[i]]
+                covers[i] = rasterize(shape, (size, size), transform=transform, all_touched=True).astype(bool)
+            return covers[i]
+
+        reading = self._read_ahead(selection, readable, cover, plan, size, rendering)
         reads = 0
         for i in readable:
             if filled.all():
                 break
-            if not (covers[i] & ~filled).any():
+            if not (cover(i) & ~filled).any():
                 continue  # entirely under pixels already filled: never opened
             if reads >= self.max_images:
                 marks.append(i)
@@ -329,7 +332,7 @@ class Mosaic:
         self,
         selection: Selection,
         readable: Sequence[int],
-        covers: dict[int, np.ndarray],
+        cover: Callable[[int], np.ndarray],
         plan: TilePlan,
         size: int,
         rendering: Rendering,
@@ -343,9 +346,9 @@ class Mosaic:
         for i in readable:
             if len(surely) >= self.max_images or covered.all():
                 break
-            if (covers[i] & ~covered).any():
+            if (cover(i) & ~covered).any():
                 surely.append(i)
-            covered |= covers[i]
+            covered |= cover(i)
         if len(surely) < 2:
             return {}  # nothing to overlap: read in the compositing loop
         reading: dict[int, Future[Pixels]] = {}
