@@ -6,6 +6,10 @@
  * Catalog strings are only ever put into the DOM as text (textContent,
  * attributes); nothing from the catalog goes through innerHTML.
  */
+import { createBasemap } from "./basemap.js";
+import { debounce, el, escapeHtml } from "./dom.js";
+import { formatDate, formatGsd, numberFormat, titleOf } from "./format.js";
+import { getJSON, isAbort, withParams } from "./http.js";
 import { newestRequest } from "./newest.js";
 import { createSwipe } from "./swipe.js";
 import { createTimeline } from "./timeline.js";
@@ -51,6 +55,7 @@ import { createTimeline } from "./timeline.js";
   };
 
   let map;
+  let basemap = null; // the base map's state (basemap.js)
   const $ = (id) => document.getElementById(id);
   const dom = {
     list: $("list"),
@@ -79,64 +84,6 @@ import { createTimeline } from "./timeline.js";
 
   // -------------------------------------------------------------- helpers
 
-  /** Build an element. Strings in `children` become text nodes, never HTML. */
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "class") node.className = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  /** Leaflet renders attributions as HTML, so catalog text must be escaped first. */
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  }
-
-  function debounce(fn, ms) {
-    let timer;
-    return (...args) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fn(...args), ms);
-    };
-  }
-
-  function withParams(base, params) {
-    const url = new URL(base, document.baseURI);
-    for (const [key, value] of Object.entries(params)) {
-      if (value !== "" && value !== null && value !== undefined) url.searchParams.set(key, value);
-    }
-    return url.toString();
-  }
-
-  /** Fetch JSON; throw an Error carrying the API's own message on failure. */
-  async function getJSON(url, signal) {
-    const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
-    if (!response.ok) {
-      let message = `HTTP ${response.status}`;
-      try {
-        const body = await response.json();
-        if (body && body.error && body.error.message) message = body.error.message;
-      } catch (_) {
-        /* not JSON: keep the status */
-      }
-      const error = new Error(message);
-      error.status = response.status;
-      throw error;
-    }
-    return response.json();
-  }
-
-  const isAbort = (err) => err && err.name === "AbortError";
-
   let toastTimer;
   function toast(message) {
     dom.toast.textContent = message;
@@ -144,22 +91,6 @@ import { createTimeline } from "./timeline.js";
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => dom.toast.classList.remove("show"), 2500);
   }
-
-  const numberFormat = new Intl.NumberFormat();
-
-  function formatDate(props) {
-    const start = (props.acquisition_start || "").slice(0, 10);
-    const end = (props.acquisition_end || "").slice(0, 10);
-    if (!start) return end || "date unknown";
-    return end && end !== start ? `${start} – ${end}` : start;
-  }
-
-  function formatGsd(gsd) {
-    if (typeof gsd !== "number" || !isFinite(gsd)) return "";
-    return gsd < 1 ? `${Math.round(gsd * 100)} cm` : `${+gsd.toPrecision(3)} m`;
-  }
-
-  const titleOf = (feature) => feature.properties.title || feature.id;
 
   // ------------------------------------------------------- filters / query
 
@@ -1522,137 +1453,6 @@ import { createTimeline } from "./timeline.js";
     });
   }
 
-  // -------------------------------------------------------------- base map
-  //
-  // A remote tile base map (OAM_PREVIEW_BASEMAP_URL) when it loads; otherwise
-  // the Natural Earth land and borders shipped in static/vendor, drawn as
-  // vectors below the imagery. The control in the corner says which one shows.
-
-  const basemap = {
-    kind: "", // "remote" | "offline"
-    remote: null,
-    offline: null,
-    control: null,
-    loaded: 0, // remote tiles that loaded
-    errors: 0, // remote tiles that failed
-  };
-
-  const OFFLINE_STYLE = {
-    land: { stroke: false, fill: true, fillColor: "#f3f0e7", fillOpacity: 1 },
-    borders: { color: "#a7a39a", weight: 0.8, opacity: 1, fill: false },
-  };
-  const REMOTE_ERRORS_BEFORE_FALLBACK = 3; // after at least one tile loaded: a flaky server
-
-  function showBasemapStatus(text) {
-    basemap.control.getContainer().textContent = text;
-    basemap.control.getContainer().dataset.kind = basemap.kind;
-  }
-
-  function addBasemap() {
-    const pane = map.createPane("basemap");
-    pane.style.zIndex = 150; // below the tile pane (200): imagery and mosaic draw over it
-    pane.style.pointerEvents = "none";
-    const Status = L.Control.extend({
-      onAdd: () => el("div", { id: "basemap-status", class: "basemap-status", role: "status" }),
-    });
-    basemap.control = new Status({ position: "bottomleft" }).addTo(map);
-    if (CONFIG.basemap_url) addRemoteBasemap();
-    else showOfflineBasemap("");
-  }
-
-  function addRemoteBasemap() {
-    basemap.kind = "remote";
-    basemap.remote = L.tileLayer(CONFIG.basemap_url, {
-      maxZoom: 19,
-      attribution: escapeHtml(CONFIG.basemap_attribution || ""),
-      zIndex: 1,
-      className: "basemap-remote",
-    });
-    basemap.remote.on("tileload", () => (basemap.loaded += 1));
-    // Tiles that fail (offline, blocked, a dead server): the shipped layer instead,
-    // and no broken tiles left in view.
-    basemap.remote.on("tileerror", () => {
-      basemap.errors += 1;
-      if (basemap.kind !== "remote") return;
-      if (basemap.loaded > 0 && basemap.errors < REMOTE_ERRORS_BEFORE_FALLBACK) return;
-      map.removeLayer(basemap.remote);
-      showOfflineBasemap("the base map could not be loaded");
-      toast("The base map could not be loaded: showing the offline one");
-    });
-    basemap.remote.addTo(map);
-    let host = "";
-    try {
-      host = new URL(CONFIG.basemap_url.replace(/[{}]/g, ""), document.baseURI).host;
-    } catch (_) {
-      /* a template that is not a URL: say nothing more */
-    }
-    showBasemapStatus(`Base map: ${CONFIG.basemap_attribution || host || "remote tiles"}`);
-  }
-
-  /** Natural Earth's rings jump from 180° to -180° where the antimeridian cuts
-   * them, which a flat map draws as a band across the world: make each ring's
-   * longitudes continuous (past ±180°), and close a ring that goes round the
-   * world (Antarctica) along the pole. Degrees, EPSG:4326. */
-  function unwrapped(geojson, closeRings) {
-    const fixLine = (line) => {
-      const out0 = [];
-      let offset = 0;
-      for (let i = 0; i < line.length; i++) {
-        const [lng, lat] = line[i];
-        if (i > 0) {
-          const step = lng + offset - out0[i - 1][0];
-          if (step > 180) offset -= 360;
-          else if (step < -180) offset += 360;
-        }
-        out0.push([lng + offset, lat]);
-      }
-      if (closeRings && offset !== 0) {
-        // Round the world: close along the pole on the ring's side.
-        const pole = out0.reduce((sum, c) => sum + c[1], 0) < 0 ? -90 : 90;
-        const last = out0[out0.length - 1];
-        out0.push([last[0], pole], [out0[0][0], pole], out0[0]);
-      }
-      return out0;
-    };
-    const geometry = (g) => {
-      if (g.type === "Polygon") return { ...g, coordinates: g.coordinates.map(fixLine) };
-      if (g.type === "MultiPolygon") return { ...g, coordinates: g.coordinates.map((p) => p.map(fixLine)) };
-      if (g.type === "LineString") return { ...g, coordinates: fixLine(g.coordinates) };
-      if (g.type === "MultiLineString") return { ...g, coordinates: g.coordinates.map(fixLine) };
-      return g;
-    };
-    if (geojson.type === "FeatureCollection") {
-      return { ...geojson, features: geojson.features.map((f) => ({ ...f, geometry: geometry(f.geometry) })) };
-    }
-    if (geojson.type === "Feature") return { ...geojson, geometry: geometry(geojson.geometry) };
-    return geometry(geojson);
-  }
-
-  async function showOfflineBasemap(reason) {
-    basemap.kind = "offline";
-    document.body.classList.add("basemap-offline");
-    showBasemapStatus(`Base map: Natural Earth countries, offline${reason ? ` (${reason})` : ""}`);
-    if (basemap.offline) return;
-    const renderer = L.canvas({ pane: "basemap", padding: 0.5 });
-    const common = { pane: "basemap", renderer, interactive: false };
-    basemap.offline = L.layerGroup().addTo(map);
-    try {
-      const topo = await getJSON(CONFIG.offline_basemap_url);
-      const land = unwrapped(topojson.feature(topo, topo.objects.land), true);
-      const borders = unwrapped(topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b), false);
-      // Three copies of the world, so land cut by the antimeridian shows on both sides.
-      for (const shift of [-360, 0, 360]) {
-        const coordsToLatLng = (c) => L.latLng(c[1], c[0] + shift);
-        basemap.offline.addLayer(L.geoJSON(land, { ...common, coordsToLatLng, style: () => OFFLINE_STYLE.land }));
-        basemap.offline.addLayer(L.geoJSON(borders, { ...common, coordsToLatLng, style: () => OFFLINE_STYLE.borders }));
-      }
-      map.attributionControl.addAttribution("Natural Earth");
-      performance.mark("oam:basemap-drawn");
-    } catch (err) {
-      showBasemapStatus(`Base map: none (${err.message})`);
-    }
-  }
-
   function init() {
     map = L.map("map", {
       preferCanvas: true, // thousands of footprints draw far faster on canvas
@@ -1664,7 +1464,7 @@ import { createTimeline } from "./timeline.js";
       zoomControl: true,
     }).fitWorld({ animate: false }); // the whole world: the first footprints answer has every image
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
-    addBasemap();
+    basemap = createBasemap(map, CONFIG, toast);
     footprints.layer = L.geoJSON(null, {
       style: (feature) => footprintStyle(feature.id),
       onEachFeature: onFootprint,
