@@ -9,7 +9,8 @@
 import { createBasemap } from "./basemap.js";
 import { debounce, el, escapeHtml } from "./dom.js";
 import { formatDate, formatGsd, numberFormat, titleOf } from "./format.js";
-import { getJSON, isAbort, withParams } from "./http.js";
+import { fragmentText, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
+import { getJSON, isAbort, withParams, withQuery } from "./http.js";
 import { newestRequest } from "./newest.js";
 import { createSwipe } from "./swipe.js";
 import { createTimeline } from "./timeline.js";
@@ -1089,20 +1090,7 @@ import { createTimeline } from "./timeline.js";
   // WMTS URLs carry them in canonical form; the layer and the copy buttons take
   // those URLs, so what is copied is what is shown.
 
-  const NO_RENDERING = { nodata: "", bidx: "", rescale: "", colormap_name: "" };
   let colormapNames = null; // GET /api/colormaps, once
-
-  /** The rendering as a query string ("" for the default one). */
-  function renderingQuery(render) {
-    const params = new URLSearchParams();
-    for (const key of Object.keys(NO_RENDERING)) if (render[key]) params.set(key, render[key]);
-    return params.toString().replace(/%2C/g, ",");
-  }
-
-  function withQuery(url, query) {
-    if (!query) return url;
-    return url + (url.includes("?") ? "&" : "?") + query;
-  }
 
   async function loadColormaps() {
     if (!colormapNames) {
@@ -1274,8 +1262,7 @@ import { createTimeline } from "./timeline.js";
 
   // ------------------------------------------------------------- URL state
   //
-  // #map=zoom/lat/lng&q=…&after=…&before=…&inview=1&order=…&mosaic=1&sel=id~opacity,id
-  // Ids are [A-Za-z0-9._-], so "," and "~" are safe separators.
+  // The fragment's format and parsing: fragment.js.
 
   let lastHash = "";
 
@@ -1306,16 +1293,7 @@ import { createTimeline } from "./timeline.js";
       const query = renderingQuery(e.render);
       if (query) params.append("render", `${e.feature.id}~${query}`);
     }
-    // "/", ",", "~" and "=" (a pair splits at its first) are legal in a fragment; unescaped
-    // they keep links readable. "&" inside a value stays %26.
-    const text = params
-      .toString()
-      .replace(/%2F/g, "/")
-      .replace(/%2C/g, ",")
-      .replace(/%7E/g, "~")
-      .replace(/%3D/g, "=")
-      .replace(/%3A/g, ":");
-    return `#${text}`;
+    return `#${fragmentText(params)}`;
   }
 
   function writeHash() {
@@ -1326,46 +1304,6 @@ import { createTimeline } from "./timeline.js";
   }
 
   const writeHashSoon = debounce(writeHash, 200);
-
-  function parseHash(hash) {
-    const params = new URLSearchParams(hash.replace(/^#/, ""));
-    const out = {
-      q: params.get("q") || "",
-      after: params.get("after") || "",
-      before: params.get("before") || "",
-      inview: params.get("inview") === "1",
-      order: ["newest", "oldest", "best"].includes(params.get("order")) ? params.get("order") : "catalog",
-      mosaic: params.get("mosaic") === "1",
-      compare: params.get("compare") === "1",
-      split: /^\d{4}-\d{2}-\d{2}$/.test(params.get("split") || "") ? params.get("split") : "",
-      left: validSide(params.get("left")) || "before",
-      right: validSide(params.get("right")) || "after",
-      swipe: Math.max(0, Math.min(1, Number(params.get("swipe") || 0.5))) || 0,
-      view: null,
-      sel: [],
-      render: new Map(), // id -> rendering
-    };
-    for (const item of params.getAll("render")) {
-      const at = item.indexOf("~");
-      const query = new URLSearchParams(item.slice(at + 1));
-      const render = { ...NO_RENDERING };
-      for (const key of Object.keys(NO_RENDERING)) render[key] = (query.get(key) || "").slice(0, 200);
-      if (at > 0) out.render.set(item.slice(0, at), render);
-    }
-    const view = (params.get("map") || "").split("/").map(Number);
-    if (view.length === 3 && view.every(isFinite)) out.view = { zoom: view[0], lat: view[1], lng: view[2] };
-    for (const item of (params.get("sel") || "").split(",")) {
-      const [id, op] = item.split("~");
-      if (!/^[A-Za-z0-9._-]{1,128}$/.test(id || "")) continue;
-      const opacity = op === undefined ? 1 : Math.max(0, Math.min(1, Number(op)));
-      out.sel.push({ id, opacity: isFinite(opacity) ? opacity : 1 });
-    }
-    return out;
-  }
-
-  function validSide(text) {
-    return /^(before|after|all|image:[A-Za-z0-9._-]{1,128})$/.test(text || "") ? text : "";
-  }
 
   /** Make the page match a hash: on load, and when a link is pasted in place. */
   function applyHash(hash) {

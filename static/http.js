@@ -27,3 +27,9 @@ export async function getJSON(url, signal) {
 }
 
 export const isAbort = (err) => err && err.name === "AbortError";
+
+/** `url` with `query` (a query string, maybe empty) appended. */
+export function withQuery(url, query) {
+  if (!query) return url;
+  return url + (url.includes("?") ? "&" : "?") + query;
+}
