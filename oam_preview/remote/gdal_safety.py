@@ -177,3 +177,13 @@ def forget(path: str) -> None:
     lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
     lib.VSICurlPartialClearCache.restype = None
     lib.VSICurlPartialClearCache(path.encode())
+
+
+def reset_gdal_errors() -> None:
+    """Clear GDAL's last error of the calling thread (``CPLErrorReset``), as before a new call."""
+    lib = _loaded_gdal()
+    if lib is None:
+        return
+    lib.CPLErrorReset.argtypes = []
+    lib.CPLErrorReset.restype = None
+    lib.CPLErrorReset()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .gdal_safety import reset_gdal_errors
 
 T = TypeVar("T")
 THREAD_NAME = "oam-preview-read"
@@ -57,6 +60,11 @@ class ReaderThreads:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(fn())
+                # Each read in a context of its own, as on a new thread: rasterio keeps the GDAL
+                # errors of a call in a context variable, and those of a read that failed here
+                # (one a request gave up waiting for, on a slow host) must not surface in the
+                # next read on this thread, another image's.
+                reset_gdal_errors()
+                future.set_result(contextvars.Context().run(fn))
             except BaseException as exc:  # handed to the waiting request
                 future.set_exception(exc)
