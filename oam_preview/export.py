@@ -34,6 +34,7 @@ from .config import Settings
 from .errors import BadRequest, NotFound, OutsideBounds, ZoomOutOfRange
 from .geo.tiles import MAX_ZOOM, tile_range
 from .local_app import LocalApp
+from .seed import batches
 from .tiler.rendering import DEFAULT, Rendering
 
 #: Tile formats a package may hold (the tile routes' names).
@@ -387,17 +388,6 @@ def _task(args: tuple[ExportRequest, list[Tile]]) -> tuple[int, list[tuple[Tile,
     assert _SOURCE is not None
     request, batch = args
     return len(batch), _SOURCE.render(request, batch)
-
-
-def batches(items: Iterable[Tile], size: int = BATCH) -> Iterator[list[Tile]]:
-    batch: list[Tile] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # -- the package: MBTiles (sqlite3), PMTiles written from it ----------------------------------

@@ -1,7 +1,8 @@
 """Render a raster layer with QGIS, headless: run by tests/test_qgis.py with the system interpreter.
 
-Not a test module and not imported by the tests: it needs Debian's ``python3-qgis``,
-which lives outside the project's virtualenv. It reads a JSON job on stdin::
+Not a test module and not imported by the tests (tests/qgis_vectortile.py reuses its ``start``
+and ``render``): it needs Debian's ``python3-qgis``, which lives outside the project's
+virtualenv. It reads a JSON job on stdin::
 
     {"extent": [xmin, ymin, xmax, ymax],   # EPSG:3857 metres
      "width": px, "height": px,
@@ -23,6 +24,7 @@ import sys
 from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
+    QgsMapLayer,
     QgsMapRendererSequentialJob,
     QgsMapSettings,
     QgsNetworkAccessManager,
@@ -34,7 +36,7 @@ from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
 
-def render(layer: QgsRasterLayer, extent: list[float], width: int, height: int, png: str) -> list[str]:
+def render(layer: QgsMapLayer, extent: list[float], width: int, height: int, png: str) -> list[str]:
     """Render ``layer`` over ``extent`` (EPSG:3857 metres) at ``width`` x ``height`` px into ``png``;
     returns the render job's errors."""
     settings = QgsMapSettings()
@@ -51,8 +53,9 @@ def render(layer: QgsRasterLayer, extent: list[float], width: int, height: int, 
     return [f"{e.layerID}: {e.message}" for e in job.errors()]
 
 
-def main() -> None:
-    job = json.load(sys.stdin)
+def start() -> tuple[QgsApplication, list[str]]:
+    """A headless QGIS, its message log passed on to stderr, and the list it appends every URL
+    it asks for to."""
     app = QgsApplication([], False)
     app.initQgis()
     # QGIS logs what it thinks of a service (capabilities warnings, tile errors) to its
@@ -64,6 +67,12 @@ def main() -> None:
     QgsNetworkAccessManager.instance().requestAboutToBeCreated[QgsNetworkRequestParameters].connect(
         lambda params: urls.append(params.request().url().toString())
     )
+    return app, urls
+
+
+def main() -> None:
+    job = json.load(sys.stdin)
+    app, urls = start()
     try:
         layer = QgsRasterLayer(job["uri"], job["name"], job["provider"])
         report = {"name": job["name"], "valid": layer.isValid(), "error": "", "render_errors": []}

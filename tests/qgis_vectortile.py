@@ -1,4 +1,4 @@
-"""Render a vector tile layer with QGIS, headless: run by tests/test_footprint_clients.py with the
+"""Render a vector tile layer with QGIS, headless: run by tests/test_footprint_qgis.py with the
 system interpreter (Debian's ``python3-qgis`` is outside the virtualenv), like tests/qgis_render.py.
 
 Reads a JSON job on stdin::
@@ -18,33 +18,16 @@ from __future__ import annotations
 import json
 import sys
 
-from qgis.core import (
-    QgsApplication,
-    QgsCoordinateReferenceSystem,
-    QgsMapRendererSequentialJob,
-    QgsMapSettings,
-    QgsNetworkAccessManager,
-    QgsNetworkRequestParameters,
-    QgsRectangle,
-    QgsVectorTileBasicRenderer,
-    QgsVectorTileLayer,
-)
-from qgis.PyQt.QtCore import QSize
+from qgis.core import QgsVectorTileBasicRenderer, QgsVectorTileLayer
 from qgis.PyQt.QtGui import QColor
+from qgis_render import render, start  # beside this script: its directory is on sys.path
 
 RED = QColor(255, 0, 0, 255)
 
 
 def main() -> None:
     job = json.load(sys.stdin)
-    app = QgsApplication([], False)
-    app.initQgis()
-    log = QgsApplication.messageLog()
-    log.messageReceived.connect(lambda message, tag, level: print(f"[{tag}] {message}", file=sys.stderr))
-    urls: list[str] = []
-    QgsNetworkAccessManager.instance().requestAboutToBeCreated[QgsNetworkRequestParameters].connect(
-        lambda params: urls.append(params.request().url().toString())
-    )
+    app, urls = start()
     try:
         layer = QgsVectorTileLayer(job["uri"], "footprints")
         report = {"valid": layer.isValid(), "error": "", "render_errors": [], "source_zooms": []}
@@ -54,17 +37,7 @@ def main() -> None:
             # Polygons, lines and points all red: fill and outline one colour, 2 mm dots.
             renderer.setStyles(QgsVectorTileBasicRenderer.simpleStyle(RED, RED, 0.1, RED, 0.1, RED, RED, 2.0))
             layer.setRenderer(renderer)
-            settings = QgsMapSettings()
-            settings.setLayers([layer])
-            settings.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
-            settings.setExtent(QgsRectangle(*job["extent"]))
-            settings.setOutputSize(QSize(job["width"], job["height"]))
-            settings.setBackgroundColor(QColor(0, 0, 0, 0))
-            render = QgsMapRendererSequentialJob(settings)
-            render.start()
-            render.waitForFinished()
-            render.renderedImage().save(job["png"], "PNG")
-            report["render_errors"] = [f"{e.layerID}: {e.message}" for e in render.errors()]
+            report["render_errors"] = render(layer, job["extent"], job["width"], job["height"], job["png"])
         else:
             report["error"] = layer.error().summary()
         app.processEvents()  # deliver the relayed request signals

@@ -9,7 +9,6 @@ skip, except in CI (``CI=true``), where they fail (``qgis_python`` of test_qgis.
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,7 +22,7 @@ from oam_preview import create_app
 from oam_preview.geo.tiles import TMS
 
 from .support.footprint_catalog import FEATURES, small_catalog
-from .test_qgis import qgis_env, qgis_python  # noqa: F401  (a fixture)
+from .test_qgis import qgis_python, qgis_render  # noqa: F401  (a fixture)
 
 SCRIPT = Path(__file__).resolve().parent / "qgis_vectortile.py"
 #: The view QGIS renders: the city aerial's bbox and a margin, EPSG:3857 metres; about zoom 12.
@@ -48,19 +47,10 @@ def render(python: str, base: str, query: str, tmp: Path) -> tuple[dict[str, Any
     )
     height = round(WIDTH * (VIEW[3] - VIEW[1]) / (VIEW[2] - VIEW[0]))
     job = {"uri": uri, "extent": VIEW, "width": WIDTH, "height": height, "png": str(tmp / "out.png")}
-    run = subprocess.run(
-        [python, str(SCRIPT)],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        env=qgis_env(tmp / "home"),
-        cwd=tmp,
-        timeout=180,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = {**json.loads(run.stdout), "log": run.stderr.splitlines()}
-    assert report["valid"], f"QGIS found the layer invalid: {report['error']}\n{run.stderr[-2000:]}"
-    assert report["render_errors"] == [], run.stderr[-2000:]
+    report = qgis_render(python, job, tmp, SCRIPT)
+    log = "\n".join(report["log"])[-2000:]
+    assert report["valid"], f"QGIS found the layer invalid: {report['error']}\n{log}"
+    assert report["render_errors"] == [], log
     return report, np.asarray(PILImage.open(tmp / "out.png").convert("RGBA"))
 
 

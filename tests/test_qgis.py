@@ -100,11 +100,11 @@ def qgis_env(home: Path) -> dict[str, str]:
     return env
 
 
-def qgis_render(python: str, job: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """Run tests/qgis_render.py on ``job`` in its own QGIS process, HOME in ``tmp``; its report,
-    with QGIS's message log as ``log`` (lines)."""
+def qgis_render(python: str, job: dict[str, Any], tmp: Path, script: Path = RENDER_SCRIPT) -> dict[str, Any]:
+    """Run ``script`` (tests/qgis_render.py) on ``job`` in its own QGIS process, HOME in ``tmp``;
+    its report, with QGIS's message log as ``log`` (lines)."""
     run = subprocess.run(
-        [python, str(RENDER_SCRIPT)],
+        [python, str(script)],
         input=json.dumps(job),
         capture_output=True,
         text=True,
