@@ -318,7 +318,7 @@ def export_command(
     import urllib.parse
     import warnings
 
-    from . import export
+    from . import export, tile_package
     from .errors import OamPreviewError
 
     warnings.simplefilter("ignore")
@@ -338,7 +338,7 @@ def export_command(
         raise click.UsageError("give IMAGE_IDS or --mosaic, one of them")
     rendering_args = {"bidx": bidx, "nodata": nodata, "rescale": list(rescale) or None}
     try:
-        container = export.container_of(output)
+        container = tile_package.container_of(output)
         request = export.ExportRequest.build(
             image_ids,
             None if mosaic is None else dict(urllib.parse.parse_qsl(mosaic)),
@@ -351,7 +351,7 @@ def export_command(
                 {**rendering_args, "colormap_name": colormap_name, "expression": expression}
             ),
         )
-    except export.ExportError as exc:
+    except tile_package.ExportError as exc:
         raise click.UsageError(str(exc)) from None
     except OamPreviewError as exc:
         raise click.UsageError(exc.message) from None
@@ -366,7 +366,7 @@ def export_command(
         outcome = export.export(
             settings, request, output, processes, max_tiles, started=started, progress=lambda n: bar.update(n)
         )
-    except export.ExportError as exc:
+    except tile_package.ExportError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         if bar is not None:

@@ -6,12 +6,9 @@ path, rendering options, cache and versions. One image's tiles come from
 ``/api/images/{id}/tiles``; an ids group is the mosaic of ``ids=…&order=catalog``;
 a mosaic query is the listing's filters on ``/api/mosaic/tiles``.
 
-Every package is first an MBTiles file (sqlite3): tiles are committed a batch
-at a time, and the tiles answered 404 (nothing there) are noted in a table of
-their own, so a killed export run again asks only for the tiles not yet done.
-A PMTiles package is written from that MBTiles (kept beside it as
-``FILE.pmtiles.part.mbtiles``) once every tile is done, with the ``pmtiles``
-package's writer, then the sidecar is removed.
+Every package is first an MBTiles file (:mod:`oam_preview.tile_package`), committed
+a batch at a time, so a killed export run again asks only for the tiles not yet
+done; a PMTiles package is written from it once every tile is done.
 """
 
 from __future__ import annotations
@@ -19,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
-import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,26 +30,23 @@ from .errors import BadRequest, NotFound, OutsideBounds, ZoomOutOfRange
 from .geo.tiles import MAX_ZOOM, tile_range
 from .local_app import LocalApp
 from .seed import batches
+from .tile_package import (
+    CONTAINERS,
+    BBox4,
+    ExportError,
+    Layer,
+    Tile,
+    TileStore,
+    working_path,
+    write_pmtiles,
+)
 from .tiler.rendering import DEFAULT, Rendering
 
 #: Tile formats a package may hold (the tile routes' names).
 TILE_FORMATS = ("png", "jpg", "webp")
-#: Containers, by file name extension.
-CONTAINERS = ("mbtiles", "pmtiles")
 BATCH = 32  # tiles per task handed to a process, and per commit
-#: The sqlite table of the tiles answered 404, so that a resumed export does not ask again.
-EMPTY_TABLE = "oam_preview_empty"
 #: The 404 codes of a tile with nothing there (API.md), noted as done: not asked again.
 EMPTY_CODES = (OutsideBounds.code, ZoomOutOfRange.code)
-#: The metadata row holding the canonical request an MBTiles file is being written for.
-REQUEST_KEY = "oam_preview_request"
-
-Tile = tuple[int, int, int]  # z, x, y (XYZ: y counts from the north)
-BBox4 = tuple[float, float, float, float]
-
-
-class ExportError(Exception):
-    """An export that cannot be done as asked (a message for a person)."""
 
 
 class TooManyTiles(ExportError):
@@ -241,25 +233,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-@dataclass(frozen=True)
-class Layer:
-    """What a package holds: ``bounds`` (EPSG:4326 degrees) the union of ``areas``, the boxes
-    whose tiles are asked for (one per image of a mosaic: far-apart images are not one huge
-    box of empty tiles), zooms of 256 px tiles."""
-
-    name: str
-    attribution: str | None
-    bounds: BBox4
-    minzoom: int
-    maxzoom: int
-    areas: tuple[BBox4, ...]
-
-    @property
-    def center(self) -> tuple[float, float, int]:
-        w, s, e, n = self.bounds
-        return ((w + e) / 2, (s + n) / 2, min(self.maxzoom, self.minzoom + 2))
-
-
 def _overlap(a: Sequence[float], b: Sequence[float]) -> BBox4 | None:
     w, s, e, n = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
     return (w, s, e, n) if w < e and s < n else None
@@ -388,146 +361,6 @@ def _task(args: tuple[ExportRequest, list[Tile]]) -> tuple[int, list[tuple[Tile,
     assert _SOURCE is not None
     request, batch = args
     return len(batch), _SOURCE.render(request, batch)
-
-
-# -- the package: MBTiles (sqlite3), PMTiles written from it ----------------------------------
-
-
-def flip(z: int, y: int) -> int:
-    """An XYZ row as an MBTiles (TMS) row, and back: MBTiles counts rows from the south."""
-    return (1 << z) - 1 - y
-
-
-class TileStore:
-    """An MBTiles 1.3 file being written: ``tiles`` and ``metadata`` as the spec has them, plus the
-    table of tiles found empty; ``request`` (canonical JSON) is kept in the metadata, and a file
-    begun for another request is refused (:class:`ExportError`)."""
-
-    def __init__(self, path: Path, request: str) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path)
-        with self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS metadata (name TEXT, value TEXT)")
-            self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS name ON metadata (name)")
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS tiles "
-                "(zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)"
-            )
-            self.db.execute(
-                "CREATE UNIQUE INDEX IF NOT EXISTS tile_index ON tiles (zoom_level, tile_column, tile_row)"
-            )
-            self.db.execute(
-                f"CREATE TABLE IF NOT EXISTS {EMPTY_TABLE} (zoom_level INTEGER, tile_column INTEGER, "
-                "tile_row INTEGER, PRIMARY KEY (zoom_level, tile_column, tile_row))"
-            )
-        row = self.db.execute("SELECT value FROM metadata WHERE name = ?", (REQUEST_KEY,)).fetchone()
-        if row is None:
-            with self.db:
-                self.db.execute("INSERT INTO metadata VALUES (?, ?)", (REQUEST_KEY, request))
-        elif row[0] != request:
-            self.db.close()
-            raise ExportError(f"{path} holds tiles of another export: remove it or write elsewhere")
-
-    def done(self) -> set[Tile]:
-        """The XYZ tiles already done: stored, or found empty."""
-        found: set[Tile] = set()
-        for table in ("tiles", EMPTY_TABLE):
-            for z, x, row in self.db.execute(f"SELECT zoom_level, tile_column, tile_row FROM {table}"):
-                found.add((z, x, flip(z, row)))
-        return found
-
-    def put(self, results: Iterable[tuple[Tile, bytes | None]]) -> None:
-        """Store tiles (``None``: found empty) in one transaction."""
-        rows = [(z, x, flip(z, y), data) for (z, x, y), data in results]
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?, ?)", [r for r in rows if r[3] is not None]
-            )
-            self.db.executemany(
-                f"INSERT OR REPLACE INTO {EMPTY_TABLE} VALUES (?, ?, ?)",
-                [r[:3] for r in rows if r[3] is None],
-            )
-
-    def write_metadata(self, layer: Layer, tile_format: str) -> None:
-        """MBTiles 1.3's metadata rows of ``layer``."""
-        lon, lat, zoom = layer.center
-        rows = {
-            "name": layer.name,
-            "format": tile_format,
-            "bounds": ",".join(f"{v:.8f}" for v in layer.bounds),
-            "center": f"{lon:.8f},{lat:.8f},{zoom}",
-            "minzoom": str(layer.minzoom),
-            "maxzoom": str(layer.maxzoom),
-            "attribution": layer.attribution or "",
-            "type": "overlay",
-            "version": "1.3",
-            "description": f"{layer.name}: exported by oam-preview",
-        }
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO metadata VALUES (?, ?)", list(rows.items()))
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def write_pmtiles(store: TileStore, layer: Layer, tile_format: str, output: Path) -> None:
-    """Write the tiles of ``store`` as PMTiles v3 at ``output`` (through a temporary file, so a
-    killed write leaves no half file), tiles in tile-id order (a clustered archive)."""
-    from pmtiles.tile import Compression, TileType, zxy_to_tileid
-    from pmtiles.writer import Writer
-
-    types = {"png": TileType.PNG, "jpg": TileType.JPEG, "webp": TileType.WEBP}
-    order = sorted(
-        (zxy_to_tileid(z, x, flip(z, row)), rowid)
-        for rowid, z, x, row in store.db.execute("SELECT rowid, zoom_level, tile_column, tile_row FROM tiles")
-    )
-    if not order:
-        raise ExportError("no tile of the area has pixels: nothing to write")
-    part = output.with_name(output.name + ".tmp")
-    with part.open("wb") as f:
-        writer = Writer(f)
-        for tile_id, rowid in order:
-            (data,) = store.db.execute("SELECT tile_data FROM tiles WHERE rowid = ?", (rowid,)).fetchone()
-            writer.write_tile(tile_id, data)
-        w, s, e, n = layer.bounds
-        lon, lat, zoom = layer.center
-        header = {
-            "tile_type": types[tile_format],
-            "tile_compression": Compression.NONE,  # images are compressed already
-            "min_lon_e7": int(w * 1e7),
-            "min_lat_e7": int(s * 1e7),
-            "max_lon_e7": int(e * 1e7),
-            "max_lat_e7": int(n * 1e7),
-            "center_zoom": zoom,
-            "center_lon_e7": int(lon * 1e7),
-            "center_lat_e7": int(lat * 1e7),
-        }
-        metadata = {
-            "name": layer.name,
-            "attribution": layer.attribution or "",
-            "type": "overlay",
-            "format": tile_format,
-            "minzoom": layer.minzoom,
-            "maxzoom": layer.maxzoom,
-            "description": f"{layer.name}: exported by oam-preview",
-        }
-        writer.finalize(header, metadata)
-    os.replace(part, output)
-
-
-def working_path(output: Path) -> Path:
-    """Where the tiles of ``output`` are kept while they are being asked for."""
-    if output.suffix == ".mbtiles":
-        return output
-    return output.with_name(output.name + ".part.mbtiles")
-
-
-def container_of(output: Path) -> str:
-    """The container a file name asks for, by its extension."""
-    kind = output.suffix.lower().lstrip(".")
-    if kind not in CONTAINERS:
-        raise ExportError("the output name must end in .mbtiles or .pmtiles")
-    return kind
 
 
 @dataclass(frozen=True)

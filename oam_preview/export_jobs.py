@@ -40,7 +40,8 @@ from typing import Any
 from .catalog import Image
 from .config import Settings
 from .errors import ExportsBusy, ExportStorageFull, ExportTooLarge
-from .export import ExportError, ExportRequest, TileSource, TooManyTiles, export
+from .export import ExportRequest, TileSource, TooManyTiles, export
+from .tile_package import ExportError
 
 QUEUE = "oam-preview-export"
 STATES = ("queued", "running", "done", "failed")

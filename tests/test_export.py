@@ -20,7 +20,7 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 
 from oam_preview import create_app
 from oam_preview.cli import main
-from oam_preview.export import EMPTY_TABLE, flip
+from oam_preview.tile_package import EMPTY_TABLE, flip
 
 from .conftest import catalog_doc
 

@@ -18,8 +18,9 @@ from ..catalog import Image
 from ..catalog.model import ID_PATTERN
 from ..catalog.query import ImageQuery
 from ..errors import BadRequest, ExportFailed, ExportTooLarge, NotFound
-from ..export import ExportError, ExportRequest, TooManyTiles, plan, tiles
+from ..export import ExportRequest, TooManyTiles, plan, tiles
 from ..export_jobs import ACTIVE, JobStatus
+from ..tile_package import ExportError
 from ..tiler.ogc import image_layer, tilejson
 from .links import api_root
 from .mosaic_views import LAYER_TITLE
