@@ -19,6 +19,7 @@ minimum (``analytic.py``). It prints a table and writes JSON to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -51,6 +52,9 @@ SEED = 20240
 ZOOM_WEIGHTS = {16: 0.1, 17: 0.2, 18: 0.3, 19: 0.4}
 #: TiTiler shows uint16 as stored unless told how to stretch; give it one range like ours.
 TITILER_UINT16 = "&bidx=1&bidx=2&bidx=3&rescale=300,3500"
+#: The latency phase's image (the big COG behind the slower origin) and that origin's delay, ms.
+FAR_ROLE = "big_cog_far"
+FAR_MS = 40.0
 
 
 # -- the plan: which tiles each phase asks for ------------------------------------------------
@@ -159,11 +163,20 @@ def tile_phase(
     return run
 
 
-def cold_phase(plan: list[tuple[int, int, int]], minimum: Callable[[int, int, int], int]) -> Callable:
-    """The first tile a fresh server serves (the file's open included), then the rest, one client."""
+def cold_phase(
+    plan: list[tuple[int, int, int]],
+    minimum: Callable[[int, int, int], int],
+    role: str = "big_cog",
+    origin: FileServer | None = None,
+) -> Callable:
+    """The first tile a fresh server serves (the file's open included), then the rest, one client.
+
+    ``role`` is the image asked for and ``origin`` the file server that holds it (the run's own
+    when ``None``): the latency phase asks for the same file behind a slower origin."""
 
     def run(server: Server, files: FileServer) -> dict[str, Any]:
-        urls = [server.url("big_cog", z, x, y) for z, x, y in plan]
+        files = origin or files
+        urls = [server.url(role, z, x, y) for z, x, y in plan]
         first = measure(server, files, urls[:1], 1, minimum(*plan[0]))
         rest = measure(server, files, urls[1:], 1, sum(minimum(*t) for t in plan[1:]))
         rest["first"] = first
@@ -230,8 +243,9 @@ def machine_busy() -> tuple[int, int]:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def write_catalog(path: Path, files_url: str, paths: dict[str, Path]) -> Path:
-    """A GeoJSON catalog of the benchmark images for oam-preview; ids are the roles.
+def write_catalog(path: Path, sources: dict[str, tuple[str, Path]]) -> Path:
+    """A GeoJSON catalog of the benchmark images for oam-preview: ``sources`` maps each role
+    (the record's id) to the URL it is read from and the local file behind it.
 
     Each record carries its footprint's bbox, as a real catalog's do, so the workers do not
     open every file in the background before the first request (TiTiler opens on the first
@@ -240,7 +254,7 @@ def write_catalog(path: Path, files_url: str, paths: dict[str, Path]) -> Path:
     from rasterio.warp import transform_bounds
 
     features = []
-    for role, file in paths.items():
+    for role, (url, file) in sources.items():
         with rasterio.open(file) as ds:
             bbox = list(transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21))
         features.append(
@@ -249,7 +263,7 @@ def write_catalog(path: Path, files_url: str, paths: dict[str, Path]) -> Path:
                 "id": role,
                 "geometry": None,
                 "bbox": bbox,
-                "properties": {"title": role, "source_url": f"{files_url}/{file.name}", "provider": "bench"},
+                "properties": {"title": role, "source_url": url, "provider": "bench"},
             }
         )
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
@@ -261,45 +275,58 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     big = analytic.BlockMap(paths["big_cog"])
     uint16 = analytic.BlockMap(paths["uint16"])
     plan = make_plan(big, uint16, args.quick)
-    names = {role: path.name for role, path in paths.items()}
-    phases: list[tuple[str, Callable[[Server, FileServer], dict[str, Any]]]] = [
-        ("cold", cold_phase(plan["cold"], big.tile_bytes)),
-        ("warm", tile_phase("warm", plan["warm"], 1, "png", "big_cog", big.tile_bytes)),
-        ("c8", tile_phase("c8", plan["c8"], 8, "png", "big_cog", big.tile_bytes)),
-        ("c32", tile_phase("c32", plan["c32"], 32, "png", "big_cog", big.tile_bytes)),
-        ("jpeg32", tile_phase("jpeg32", plan["jpeg32"], 32, "jpg", "big_cog", big.tile_bytes)),
-        ("hit_prime", tile_phase("hit_prime", plan["hit_prime"], 8, "png", "big_cog", None)),
-        ("hit32", tile_phase("hit32", plan["hit32"], 32, "png", "big_cog", None)),
-        ("uint16", tile_phase("uint16", plan["uint16"], 8, "png", "uint16", uint16.tile_bytes)),
-        ("thumb_cog", thumbnail_phase("big_cog", big.thumbnail_bytes(256))),
-        ("thumb_noncog", thumbnail_phase("stripped", analytic.sampled_block_bytes(paths["stripped"], 256))),
-        (
-            "thumb_deflate",
-            thumbnail_phase("deflate64", analytic.sampled_block_bytes(paths["deflate64"], 256)),
-        ),
-        ("thumb_pix4d", thumbnail_phase("pix4d", analytic.sampled_block_bytes(paths["pix4d"], 256))),
-    ]
-    if args.phases:
-        wanted = set(args.phases.split(","))
-        phases = [(name, phase) for name, phase in phases if name in wanted]
-    results: dict[str, Any] = {
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": _git_rev(),
-        "config": {
-            "quick": args.quick,
-            "latency_ms": args.latency,
-            "workers": args.workers,
-            "threads": args.threads,
-            "images": {
-                role: {"file": p.name, "mb": round(p.stat().st_size / 1e6, 1)} for role, p in paths.items()
+    with contextlib.ExitStack() as stack:
+        files = stack.enter_context(FileServer(WORK, delay=args.latency / 1000))
+        # The latency phase: the big COG again, behind an origin that answers FAR_MS late (an
+        # object store's round trip), under its own URL, so neither server has read it yet.
+        far = stack.enter_context(FileServer(WORK, delay=args.far / 1000)) if args.far else None
+        sources = {role: (f"{files.url}/{p.name}", p) for role, p in paths.items()}
+        if far is not None:
+            sources[FAR_ROLE] = (f"{far.url}/{paths['big_cog'].name}", paths["big_cog"])
+        phases: list[tuple[str, Callable[[Server, FileServer], dict[str, Any]]]] = [
+            ("cold", cold_phase(plan["cold"], big.tile_bytes)),
+            ("warm", tile_phase("warm", plan["warm"], 1, "png", "big_cog", big.tile_bytes)),
+            ("c8", tile_phase("c8", plan["c8"], 8, "png", "big_cog", big.tile_bytes)),
+            ("c32", tile_phase("c32", plan["c32"], 32, "png", "big_cog", big.tile_bytes)),
+            ("jpeg32", tile_phase("jpeg32", plan["jpeg32"], 32, "jpg", "big_cog", big.tile_bytes)),
+            ("hit_prime", tile_phase("hit_prime", plan["hit_prime"], 8, "png", "big_cog", None)),
+            ("hit32", tile_phase("hit32", plan["hit32"], 32, "png", "big_cog", None)),
+            ("uint16", tile_phase("uint16", plan["uint16"], 8, "png", "uint16", uint16.tile_bytes)),
+            ("thumb_cog", thumbnail_phase("big_cog", big.thumbnail_bytes(256))),
+            (
+                "thumb_noncog",
+                thumbnail_phase("stripped", analytic.sampled_block_bytes(paths["stripped"], 256)),
+            ),
+            (
+                "thumb_deflate",
+                thumbnail_phase("deflate64", analytic.sampled_block_bytes(paths["deflate64"], 256)),
+            ),
+            ("thumb_pix4d", thumbnail_phase("pix4d", analytic.sampled_block_bytes(paths["pix4d"], 256))),
+        ]
+        if far is not None:
+            phases.append(("cold_far", cold_phase(plan["cold"], big.tile_bytes, FAR_ROLE, far)))
+        if args.phases:
+            wanted = set(args.phases.split(","))
+            phases = [(name, phase) for name, phase in phases if name in wanted]
+        results: dict[str, Any] = {
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git": _git_rev(),
+            "config": {
+                "quick": args.quick,
+                "latency_ms": args.latency,
+                "far_latency_ms": args.far,
+                "workers": args.workers,
+                "threads": args.threads,
+                "images": {
+                    role: {"file": p.name, "mb": round(p.stat().st_size / 1e6, 1)}
+                    for role, p in paths.items()
+                },
             },
-        },
-        "servers": {},
-    }
-    with FileServer(WORK, delay=args.latency / 1000) as files:
-        catalog = write_catalog(WORK / "catalog.geojson", files.url, paths)
-        urls = {role: f"{files.url}/{name}" for role, name in names.items()}
-        titiler_ids = {**urls, "uint16": urls["uint16"] + TITILER_UINT16}
+            "servers": {},
+        }
+        catalog = write_catalog(WORK / "catalog.geojson", sources)
+        titiler_ids = {role: url for role, (url, _) in sources.items()}
+        titiler_ids["uint16"] += TITILER_UINT16
         servers: list[Server] = []
         try:
             if "oam" in args.only:
@@ -309,7 +336,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         free_port(),
                         args.workers,
                         args.threads,
-                        {r: r for r in names},
+                        {r: r for r in sources},
                         WORK / "oam-preview.log",
                     )
                 )
@@ -433,6 +460,19 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("  upstream kB: 2nd, JPEG, 128 px, 1024 px", "thumb_pix4d", "later_kb", "{:.0f}"),
     ("non-COG (raw) thumbnail upstream / sampled strips", "thumb_noncog", "bytes_vs_analytic", "{:.2f}"),
     ("peak worker RSS MB", "peak_rss_mb", "", "{:.0f}"),
+    ("latency phase: open + first tile upstream requests", "cold_far.first", "upstream_req", "{:.0f}"),
+    ("latency phase: open + first tile ms", "cold_far.first", "p50_ms", "{:.0f}"),
+    ("latency phase: cold tile p50 ms (1 client)", "cold_far", "p50_ms", "{:.0f}"),
+    ("latency phase: cold tile p95 ms (1 client)", "cold_far", "p95_ms", "{:.0f}"),
+    ("latency phase: cold tile upstream req/tile", "cold_far", "upstream_req", "{:.2f}"),
+]
+#: Issue 18's performance goals: (label, phase, key, the largest oam-preview / TiTiler ratio).
+GOALS: list[tuple[str, str, str, float]] = [
+    ("peak worker RSS", "peak_rss_mb", "", 1.0),
+    ("first thumbnail of the 8000² DEFLATE non-COG, ms", "thumb_deflate.first", "ms", 0.8),
+    ("CPU per cold PNG tile, 1 client (warm miss), ms", "warm", "cpu_ms", 0.5),
+    ("latency phase: cold tile p50, ms", "cold_far", "p50_ms", 1.0),
+    ("latency phase: open + first tile, upstream requests", "cold_far.first", "upstream_req", 1.0),
 ]
 FLOOR_ROWS = [
     ("in-process floor CPU ms/tile (the warm tiles)", "warm", "cpu_ms"),
@@ -464,6 +504,29 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def goals(results: dict[str, Any]) -> str:
+    """Issue 18's goals as a Markdown table: both servers' figures, the ratio, the target, met or not."""
+    servers = results["servers"]
+    if set(servers) != {"oam-preview", "titiler"}:
+        return "(the goals compare with TiTiler: run both servers)"
+    far = results["config"].get("far_latency_ms") or 0
+    lines = [
+        f"Goals (ratio = oam-preview / TiTiler; latency phase: upstream {far:.0f} ms late):",
+        "",
+        "| goal | oam-preview | TiTiler | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, phase, key, target in GOALS:
+        ours, theirs = (chart.lookup(servers[n], phase, key) for n in ("oam-preview", "titiler"))
+        if ours is None or not theirs:
+            lines.append(f"| {label} | — | — | — | ≤ {target:.2f} | not measured |")
+            continue
+        ratio = ours / theirs
+        met = "yes" if ratio <= target else "no"
+        lines.append(f"| {label} | {ours:.1f} | {theirs:.1f} | {ratio:.2f} | ≤ {target:.2f} | {met} |")
+    return "\n".join(lines)
+
+
 def _cell(value: float | None, fmt: str) -> str:
     if value is None:
         return "—"
@@ -478,6 +541,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a third of the requests (about a minute)")
     parser.add_argument("--latency", type=float, default=0.0, help="ms added before each upstream answer")
+    parser.add_argument(
+        "--far",
+        type=float,
+        default=FAR_MS,
+        help="ms the latency phase's origin waits before each answer (0: no latency phase)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each server")
     parser.add_argument("--threads", type=int, default=8, help="threads per oam-preview worker")
     parser.add_argument("--only", default="oam,titiler", help="comma-separated: oam, titiler")
@@ -510,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load average (1, 5, 15 min before; 1 min after) {results['load']}\n"
     )
     print(table(results))
+    print()
+    print(goals(results))
     print(f"\nJSON: {out.relative_to(HERE.parent)}")
     if not args.phases:  # a whole run: its picture, and the README's copy
         picture = chart.chart(results, out.with_suffix(".png"))
