@@ -16,12 +16,14 @@ Sizes are pixels (columns, rows); bytes are as stored (compressed).
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.env
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 from rio_tiler.models import ImageData
@@ -32,8 +34,10 @@ from .render import Pixels
 
 #: Stored bytes of one read call: under GDAL's 10 MB prefetch of a call's blocks.
 CALL_BYTES = 8 * 1024 * 1024
-#: Decoded bytes of a read above which each call decodes into a dataset of its own (see Decoder).
+#: Decoded bytes of a read above which its calls decode on datasets of their own (see read_calls).
 DECODED_BYTES = 32 * 1024 * 1024
+#: Groups of calls decoded at once in a large read (see read_calls).
+DECODE_THREADS = 2
 #: The largest thumbnail API.md allows, pixels.
 LARGEST_THUMBNAIL = 1024
 
@@ -115,74 +119,76 @@ def read_whole(
     windows = [(Window(0, o0 * step, dataset.width, (o1 - o0) * step), o1 - o0) for o0, o1 in ranges]
     row_bytes = block_rows * dataset.width * dataset.count  # decoded, one block row
     decoded = [len(np.unique(rows[o0:o1] // block_rows)) * row_bytes for o0, o1 in ranges]
-    read = Decoder(dataset, decoded)
-    try:
-        return _read_calls(dataset, read, windows, width, indexes, alpha)
-    finally:
-        read.close()
-
-
-def _read_calls(
-    dataset: Any,
-    read: Callable[..., Any],
-    windows: list[tuple[Window, int]],
-    width: int,
-    indexes: tuple[int, ...],
-    alpha: int | None,
-) -> ImageData:
-    """The calls' pixels, one above the other, with rio-tiler's masks."""
     if alpha and dataset.nodata is None:  # one call reads the bands and the alpha band
         bands = (*indexes, alpha)
-        values = np.concatenate(
-            [read(bands, window=w, out_shape=(len(bands), n, width)) for w, n in windows], axis=1
-        )
+        values = np.concatenate(read_calls(dataset, bands, windows, width, decoded, masked=False), axis=1)
         opaque = np.iinfo(values.dtype).max if values.dtype.kind in "ui" else 1
         data = np.ma.MaskedArray(values[:-1], mask=np.broadcast_to(values[-1] != opaque, values[:-1].shape))
         return ImageData(data, alpha_mask=values[-1], crs=dataset.crs)
-    data = np.ma.concatenate(
-        [read(indexes, window=w, out_shape=(len(indexes), n, width), masked=True) for w, n in windows],
-        axis=1,
-    )
+    data = np.ma.concatenate(read_calls(dataset, indexes, windows, width, decoded, masked=True), axis=1)
     nodata = dataset.nodata
     if nodata is not None:
         data.mask = np.isnan(data.data) if np.isnan(nodata) else data.data == nodata
     return ImageData(data, crs=dataset.crs)
 
 
-class Decoder:
-    """``dataset.read`` for a read's calls, each of which decodes ``decoded[i]`` bytes; when they
-    add up to more than :data:`DECODED_BYTES`, on datasets of their own, one per that many bytes,
-    each closed after its calls. GDAL's block cache would otherwise fill with blocks no tile asks
-    for again (a worker's RSS grew by its whole size). They open from GDAL's caches: no upstream
-    request."""
+def groups(decoded: list[int], budget: int) -> list[list[int]]:
+    """Indexes of consecutive calls that share a dataset: at most ``budget`` decoded bytes a group
+    (``decoded[i]``: call ``i``'s; one call over it is a group of its own)."""
+    out: list[list[int]] = []
+    left = 0
+    for i, cost in enumerate(decoded):
+        if not out or cost > left:
+            out.append([])
+            left = budget
+        out[-1].append(i)
+        left -= cost
+    return out
 
-    def __init__(self, dataset: Any, decoded: list[int]) -> None:
-        self.dataset = dataset
-        self.own = sum(decoded) > DECODED_BYTES
-        self.decoded = iter(decoded)
-        self.current: Any = None
-        self.budget = 0
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.own:
-            return self.dataset.read(*args, **kwargs)
-        cost = next(self.decoded)
-        if self.current is None or self.budget < cost:
-            self.close()
+def read_calls(
+    dataset: Any,
+    bands: tuple[int, ...],
+    windows: list[tuple[Window, int]],
+    width: int,
+    decoded: list[int],
+    masked: bool,
+) -> list[Any]:
+    """Each call's pixels of ``bands`` (``windows[i]``: its window and output rows), in order.
+
+    On ``dataset`` when the calls decode at most :data:`DECODED_BYTES` in all. Else in
+    :func:`groups`, each on a dataset of its own, closed after its calls, because GDAL's block
+    cache would fill with blocks no tile asks for again (a worker's RSS grew by the whole
+    image); they open from GDAL's caches (no upstream request) in the calling thread's GDAL
+    settings, :data:`DECODE_THREADS` groups at once (so a group holds a share of
+    ``DECODED_BYTES``: the same memory as one at a time): inflating strips is most of such a
+    read's time (fetching 85 MB from a near origin is a tenth of it).
+    """
+
+    def read(source: Any, i: int) -> Any:
+        window, rows = windows[i]
+        return source.read(bands, window=window, out_shape=(len(bands), rows, width), masked=masked)
+
+    if sum(decoded) <= DECODED_BYTES:
+        return [read(dataset, i) for i in range(len(windows))]
+    options = rasterio.env.getenv() if rasterio.env.hasenv() else {}
+
+    def run(share: list[list[int]]) -> list[Any]:
+        parts = []
+        for group in share:
             # The GeoTIFF driver only, as the Opener opens (see oam_preview.remote.gdal_safety).
-            self.current = rasterio.open(self.dataset.name, driver="GTiff")
-            self.budget = DECODED_BYTES
-        self.budget -= cost
-        try:
-            return self.current.read(*args, **kwargs)
-        except BaseException:
-            self.close()
-            raise
+            with rasterio.Env(**options), rasterio.open(dataset.name, driver="GTiff") as own:
+                parts += [read(own, i) for i in group]
+        return parts
 
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.close()
-            self.current = None
+    # Each thread takes a run of consecutive groups: a GDAL chunk (16 kB) that two groups share is
+    # then fetched once, except where two runs meet. New threads, so a fresh context each:
+    # rasterio keeps a call's GDAL errors in a context variable.
+    todo = groups(decoded, DECODED_BYTES // DECODE_THREADS)
+    n = min(DECODE_THREADS, len(todo))
+    shares = [todo[k * len(todo) // n : (k + 1) * len(todo) // n] for k in range(n)]
+    with concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="decode") as pool:
+        return [part for parts in pool.map(run, shares) for part in parts]
 
 
 def shrink(pixels: Pixels, width: int, height: int) -> Pixels:
