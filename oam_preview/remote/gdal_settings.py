@@ -10,7 +10,7 @@ import warnings
 from typing import Any
 
 from rasterio.env import set_gdal_config
-from rasterio.errors import NotGeoreferencedWarning
+from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning
 from rio_tiler.errors import AlphaBandWarning, NoOverviewWarning
 
 from ..config import Settings
@@ -18,9 +18,9 @@ from ..config import Settings
 
 def quiet_reader_warnings() -> None:
     """Silence, process-wide and once, the warnings rasterio and rio-tiler give for files we serve
-    on purpose (no CRS, no overviews, an alpha band): not per request, because
+    on purpose (no CRS, no overviews, an alpha band, nodata beside an alpha band): not per request, because
     ``warnings.catch_warnings()`` swaps process-global state and is not thread-safe."""
-    for category in (NotGeoreferencedWarning, NoOverviewWarning, AlphaBandWarning):
+    for category in (NotGeoreferencedWarning, NoOverviewWarning, AlphaBandWarning, NodataShadowWarning):
         warnings.filterwarnings("ignore", category=category)
 
 
