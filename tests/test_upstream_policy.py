@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -197,3 +200,70 @@ def test_the_allow_list_lets_a_named_host_through(canary):
     r = client.get("/api/images/cogeo/tiles/18/224757/101422.png")
     assert r.status_code == 200 and r.mimetype == "image/png"
     assert canary.traffic.requests > 0
+
+
+class GdalOnlyRedirector(http.server.BaseHTTPRequestHandler):
+    """A server that tells GDAL (curl sends ``Accept: */*``) one thing and oam-preview's own
+    requests (urllib sends no ``Accept``) another: those get a plausible TIFF, GDAL a redirect
+    to ``target``. No check of our own requests can see this redirect."""
+
+    target = ""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        if "Accept" in self.headers:
+            self.send_response(302)
+            self.send_header("Location", self.target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206 if self.command == "GET" else 200)
+        self.send_header("Content-Length", "8")
+        self.send_header("ETag", '"decoy"')
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(b"II*\x00\x08\x00\x00\x00")
+
+    do_GET = do_HEAD
+
+
+def test_a_redirect_only_gdal_is_sent_is_refused_by_the_egress_relay(canary):
+    """GDAL's own connections pass the policy (oam_preview.remote.egress), redirect hops included."""
+    GdalOnlyRedirector.target = f"{canary.url}/cogeo.tif"
+    with LoopbackServer(GdalOnlyRedirector) as sneaky:
+        netloc = sneaky.url.split("//", 1)[1]
+        client = app_over({"hop": f"{sneaky.url}/cogeo.tif"}, netloc).test_client()
+        for route in ROUTES:
+            r = client.get(f"/api/images/hop{route}")
+            assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", r.data
+        assert client.get("/healthz").get_json()["upstream"]["forbidden"]["127.0.0.1"] >= 1
+    assert canary.traffic.requests == 0
+
+
+def test_the_egress_relay_connects_to_the_address_it_checked(canary):
+    """A name that resolves to a public address for the URL check and a private one a moment
+    later (DNS rebinding) reaches nothing: the relay resolves once and connects to what it checked."""
+    answers = iter([["93.184.216.34"]] + [["127.0.0.1"]] * 50)
+    port = canary.url.rsplit(":", 1)[1]
+    app = app_over({"rebound": f"http://rebind.example:{port}/cogeo.tif"}, "")
+    opener = app.extensions["oam_preview"]["oam_preview"].opener
+    opener.policy.resolve = lambda host, p: next(answers)
+    r = app.test_client().get("/api/images/rebound/tiles/18/224757/101422.png")
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", r.data
+    assert canary.traffic.requests == 0
+
+
+def test_the_relay_process_ends_with_the_process_that_started_it():
+    code = (
+        "from oam_preview.remote import egress; egress.relay_proxy('127.0.0.0/8', 6.0);"
+        "print(next(iter(egress._relays.values())).pid, flush=True)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.split()[-1])
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"relay {pid} outlived its parent")

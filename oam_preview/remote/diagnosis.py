@@ -17,7 +17,7 @@ from typing import Any
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
-from ..errors import OamPreviewError, UpstreamError, UpstreamTimeout
+from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
 
 #: What GDAL raises through rasterio. Some reads (masks, warped reads) raise rasterio's
 #: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
@@ -34,7 +34,10 @@ UNREACHABLE = (
     "empty reply",
     "could not resolve",
     "send failure",
+    "socks5 connection",  # the egress relay could not reach the server (see oam_preview.remote.egress)
 )
+#: The egress relay refused the connection by the upstream policy (SOCKS5 code 2).
+REFUSED_BY_POLICY = "socks5 connection to"
 #: The file is there but is not a GeoTIFF: a definite "no".
 NOT_GEOTIFF = (
     "not recognized as",
@@ -57,6 +60,8 @@ def classify(message: str, slow: bool = False) -> OamPreviewError:
     text = message.lower()
     if "timeout was reached" in text or "timed out" in text or "operation too slow" in text:
         return UpstreamTimeout.no_answer()
+    if REFUSED_BY_POLICY in text and ". (2)" in text:
+        return UpstreamForbidden.refused()
     code = _http_status(text)
     if code is not None and code >= 400:
         return UpstreamError.http(code)

@@ -27,6 +27,7 @@ from ..config import Settings
 from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
 from ..memo import KeyedLocks
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
+from .egress import relay_proxy
 from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
@@ -60,6 +61,9 @@ class Opener:
         set_block_cache()
         self.guard = UpstreamGuard(settings)
         self.policy = UpstreamPolicy.from_setting(settings.upstream_allow)
+        # GDAL follows redirects and resolves names itself: with the policy on, its connections
+        # pass the policy again in a relay process (see oam_preview.remote.egress).
+        self._relay_connect_timeout = float(self.options["GDAL_HTTP_CONNECTTIMEOUT"]) + 1
         restrict_drivers(settings.gdal_drivers)  # see oam_preview.remote.gdal_safety
         quiet_reader_warnings()
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
@@ -190,7 +194,11 @@ class Opener:
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
         """GDAL settings for the calling thread, with errors mapped to API errors."""
-        with rasterio.Env(**self.options), upstream_errors(self.settings.upstream_timeout):
+        options = self.options
+        if not self.policy.allowance.anything:
+            proxy = relay_proxy(self.settings.upstream_allow, self._relay_connect_timeout)
+            options = {**options, "GDAL_HTTP_PROXY": proxy, "GDAL_HTTPS_PROXY": proxy}
+        with rasterio.Env(**options), upstream_errors(self.settings.upstream_timeout):
             yield
 
     @contextlib.contextmanager
@@ -233,10 +241,19 @@ class Opener:
     def _open_failure(self, url: str, exc: Exception) -> OamPreviewError:
         """Why opening ``url`` failed: asked of the server (8 bytes) in the time the request has left.
         Past the deadline it was slowness: a trickled header reads as "not a TIFF" to GDAL."""
+        said = classify(str(exc))
+        if isinstance(said, UpstreamForbidden):
+            # The relay refused a hop of GDAL's (a redirect inside): refused from now on, and counted.
+            self.policy.refuse_redirect(url)
+            try:
+                self.policy.check(url)
+            except UpstreamForbidden as refused:
+                return refused
+            return said
         left = deadline.remaining(self.settings.upstream_timeout)
         if left <= 0:
             return UpstreamTimeout.no_answer()
-        return diagnose(url, left, self.policy.urlopen) or classify(str(exc))
+        return diagnose(url, left, self.policy.urlopen) or said
 
     def read(self, url: str, work: Callable[[Any], T], sidecars: bool = False) -> T:
         """``work(dataset)`` on a dataset of ``url`` (see :meth:`open`), answered by the request's

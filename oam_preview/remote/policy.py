@@ -5,7 +5,8 @@ URL names ``http://169.254.169.254/…``, ``http://127.0.0.1:6379/`` or a host
 inside the operator's network. By default an image URL may only reach public
 (globally routed) addresses; the policy is checked on the addresses the host
 name resolves to, before the first byte is sent, and on every redirect hop of
-the requests oam-preview sends itself (``HEAD``, the 8-byte diagnosis).
+the requests oam-preview sends itself (``HEAD``, the 8-byte diagnosis); GDAL's own
+connections are checked again, address by address, by :mod:`~oam_preview.remote.egress`.
 
 The setting is a comma- or space-separated list of entries that allow more:
 ``host`` (any port), ``host:port``, ``[v6]:port`` or a CIDR block
@@ -16,6 +17,7 @@ listens there, so the error tells a publisher nothing about the network.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import logging
 import socket
@@ -100,6 +102,22 @@ class UpstreamPolicy:
         if not known[0]:
             self._refuse(host)
 
+    def connectable(self, host: str, port: int) -> list[IPAddress]:
+        """The addresses a connection to ``host:port`` may use, looked up now; raises
+        :class:`UpstreamForbidden` (counted) unless every address ``host`` has passes.
+
+        For :mod:`~oam_preview.remote.egress`, which connects to what this returns: no verdict
+        is cached, so a name cannot resolve one way for the check and another for the connection.
+        """
+        host = host.lower().strip("[]")
+        addresses = list(self._addresses(host, port))
+        if self.allowance.anything or self.allowance.names(host, port):
+            if addresses:
+                return addresses
+        elif addresses and all(is_public(a) or self.allowance.covers(a) for a in addresses):
+            return addresses
+        return self._refuse(host)  # raises
+
     def _allowed(self, host: str, port: int) -> bool:
         if self.allowance.names(host, port):
             return True
@@ -150,11 +168,54 @@ class UpstreamPolicy:
             return dict(self._refused)
 
     def urlopen(self, request: urllib.request.Request, timeout: float) -> Any:
-        """``urllib.request.urlopen`` whose every redirect hop passes :meth:`check` first."""
+        """``urllib.request.urlopen`` whose every redirect hop passes :meth:`check` first, and
+        whose connections go to addresses :meth:`connectable` just checked (no environment proxy)."""
         self.check(request.full_url)
-        return urllib.request.build_opener(_CheckedRedirects(self, request.full_url)).open(
-            request, timeout=timeout
-        )
+        handlers: list[Any] = [urllib.request.ProxyHandler({}), _CheckedRedirects(self, request.full_url)]
+        if not self.allowance.anything:
+            handlers += [_PinnedHTTPHandler(self), _PinnedHTTPSHandler(self)]
+        return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
+
+
+def _pinned(policy: UpstreamPolicy, connection_class: Any) -> Any:
+    """``connection_class`` (``http.client``'s) connecting only to addresses the policy checked at
+    connection time: a name cannot resolve one way for :meth:`UpstreamPolicy.check` and another here."""
+
+    def create_connection(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> Any:
+        host, port = address
+        failure: OSError | None = None
+        for checked in policy.connectable(host, port):
+            try:
+                return socket.create_connection((str(checked), port), timeout, source_address)
+            except OSError as exc:
+                failure = exc
+        raise failure or OSError(f"no address for {host}")
+
+    def build(host: str, **kwargs: Any) -> Any:
+        connection = connection_class(host, **kwargs)
+        connection._create_connection = create_connection  # used by connect(), TLS too
+        return connection
+
+    return build
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: UpstreamPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_pinned(self.policy, http.client.HTTPConnection), req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: UpstreamPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def https_open(self, req: Any) -> Any:
+        context = self._context  # type: ignore[attr-defined]  # urllib's, set in __init__
+        return self.do_open(_pinned(self.policy, http.client.HTTPSConnection), req, context=context)
 
 
 def _system_resolve(host: str, port: int) -> list[str]:

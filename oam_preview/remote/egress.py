@@ -1,0 +1,268 @@
+"""GDAL's connections go through a SOCKS5 relay process that applies the upstream policy to each.
+
+:class:`~oam_preview.remote.policy.UpstreamPolicy` checks an image URL before the
+first read, and our own requests (the version ``HEAD``, the 8-byte diagnosis)
+check every redirect hop. GDAL's requests are curl's: curl follows redirects
+and resolves names itself, so a server could send GDAL (and only GDAL) a
+redirect inside the operator's network, or a name could resolve to a public
+address for the check and a private one for curl a moment later. With the
+policy on, GDAL therefore connects through this relay on loopback
+(``socks5h``: curl hands it the host name, unresolved): the relay resolves
+the name, refuses unless every address passes the policy, and connects to an
+address it checked. TLS stays end to end between curl and the server.
+
+A refused connection answers SOCKS "not allowed by ruleset" (code 2), which
+:func:`~oam_preview.remote.diagnosis.classify` maps to ``upstream_forbidden``,
+and counts in ``/healthz`` like any other refusal.
+
+The relay is a small process of its own beside each process that reads
+(a gunicorn worker, a test), one per allow setting, started on first use: not
+a thread of the reader's, because rasterio holds the GIL through some GDAL
+calls that read (``dataset.overviews()`` on a sidecar), and a relay that
+needs the GIL to answer them would wait on its own caller. It exits when the
+process that started it does (its stdin, a pipe from that process, ends).
+Each connection is relayed by two threads of the relay process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from ..errors import UpstreamForbidden
+from .policy import UpstreamPolicy
+
+log = logging.getLogger(__name__)
+
+#: SOCKS5 reply codes (RFC 1928, section 6).
+SUCCEEDED, GENERAL_FAILURE, NOT_ALLOWED, HOST_UNREACHABLE, REFUSED, TIMED_OUT = 0, 1, 2, 4, 5, 6
+COMMAND_NOT_SUPPORTED, ADDRESS_NOT_SUPPORTED = 7, 8
+#: Bytes read from a socket at a time while relaying.
+CHUNK = 256 * 1024
+#: Seconds the client has for the SOCKS handshake (curl sends it at once: only a stranger is slow).
+HANDSHAKE_TIMEOUT = 5.0
+
+_relays: dict[tuple[int, str, float], subprocess.Popen[bytes]] = {}
+_relays_lock = threading.Lock()
+
+
+def relay_proxy(allow: str, connect_timeout: float) -> str:
+    """``socks5h://127.0.0.1:PORT``: the relay of this process for ``OAM_PREVIEW_UPSTREAM_ALLOW``
+    ``allow``, started if it is not running (again if it died), for ``GDAL_HTTP_PROXY``.
+
+    ``connect_timeout`` (seconds) bounds the relay's own connection to a server; it should be
+    longer than GDAL's connect timeout, so that curl reports a slow connection as the timeout it is.
+    """
+    key = (os.getpid(), allow, connect_timeout)
+    with _relays_lock:
+        relay = _relays.get(key)
+        if relay is None or relay.poll() is not None:
+            relay = _relays[key] = _start_relay(allow, connect_timeout)
+        return f"socks5h://127.0.0.1:{relay.port}"  # type: ignore[attr-defined]
+
+
+def _start_relay(allow: str, connect_timeout: float) -> subprocess.Popen[bytes]:
+    for name in ("no_proxy", "NO_PROXY"):
+        # curl honours no_proxy even with a proxy set: a redirect to a listed host would skip the relay.
+        if os.environ.pop(name, None) is not None:
+            log.warning(
+                "%s is ignored in this process: GDAL's reads all go through the upstream policy", name
+            )
+    relay = subprocess.Popen(
+        [sys.executable, "-m", __name__, allow, str(connect_timeout)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert relay.stdout is not None
+    line = relay.stdout.readline()
+    if not line.strip().isdigit():
+        relay.kill()
+        raise RuntimeError("the upstream policy's relay did not start (see its message above)")
+    relay.port = int(line)  # type: ignore[attr-defined]
+    return relay
+
+
+class Relay:
+    """A SOCKS5 server (CONNECT, no authentication) on loopback whose every connection passes ``policy``."""
+
+    def __init__(self, policy: UpstreamPolicy, connect_timeout: float) -> None:
+        self.policy = policy
+        self.connect_timeout = connect_timeout
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(512)
+
+    @property
+    def port(self) -> int:
+        return int(self.listener.getsockname()[1])
+
+    def serve_forever(self) -> None:
+        """Accept connections (each served on threads of its own) until the listener is closed."""
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), name="egress-conn", daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            client.settimeout(HANDSHAKE_TIMEOUT)
+            host, port = _handshake(client)
+        except (OSError, ValueError):
+            client.close()
+            return
+        try:
+            addresses = self.policy.connectable(host, port)
+        except UpstreamForbidden:
+            _reply(client, NOT_ALLOWED)
+            client.close()
+            return
+        upstream, code = self._connect(addresses, port)
+        if upstream is None:
+            _reply(client, code)
+            client.close()
+            return
+        client.settimeout(None)
+        upstream.settimeout(None)
+        _reply(client, SUCCEEDED)
+        _relay(client, upstream)
+
+    def _connect(self, addresses: list[Any], port: int) -> tuple[socket.socket | None, int]:
+        """A connection to the first of ``addresses`` that answers, else ``None`` and the SOCKS code."""
+        code = HOST_UNREACHABLE
+        for address in addresses:
+            family = socket.AF_INET6 if isinstance(address, ipaddress.IPv6Address) else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(self.connect_timeout)
+            try:
+                sock.connect((str(address), port))
+            except TimeoutError:
+                sock.close()
+                code = TIMED_OUT
+                continue
+            except ConnectionRefusedError:
+                sock.close()
+                code = REFUSED
+                continue
+            except OSError:
+                sock.close()
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock, SUCCEEDED
+        return None, code
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise ValueError("the SOCKS client went away")
+        data += more
+    return data
+
+
+def _handshake(client: socket.socket) -> tuple[str, int]:
+    """Read a SOCKS5 greeting and CONNECT request (no authentication): the host and port asked for."""
+    version, n_methods = _recv_exactly(client, 2)
+    methods = _recv_exactly(client, n_methods)
+    if version != 5 or 0 not in methods:
+        client.sendall(b"\x05\xff")
+        raise ValueError("not a SOCKS5 client without authentication")
+    client.sendall(b"\x05\x00")
+    version, command, _, kind = _recv_exactly(client, 4)
+    if kind == 1:
+        host = str(ipaddress.IPv4Address(_recv_exactly(client, 4)))
+    elif kind == 4:
+        host = str(ipaddress.IPv6Address(_recv_exactly(client, 16)))
+    elif kind == 3:
+        host = _recv_exactly(client, _recv_exactly(client, 1)[0]).decode("idna").lower()
+    else:
+        _reply(client, ADDRESS_NOT_SUPPORTED)
+        raise ValueError("unknown SOCKS address type")
+    (port,) = struct.unpack("!H", _recv_exactly(client, 2))
+    if version != 5 or command != 1:  # CONNECT only: no BIND, no UDP
+        _reply(client, COMMAND_NOT_SUPPORTED)
+        raise ValueError("not a SOCKS5 CONNECT")
+    return host, port
+
+
+def _reply(client: socket.socket, code: int) -> None:
+    with contextlib.suppress(OSError):
+        client.sendall(bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0]))
+
+
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes both ways until either side is done: the server's end of its stream reaches curl
+    as an end of stream, a reset as a reset, and when curl closes, the server's connection closes."""
+    threading.Thread(
+        target=_copy_to_server, args=(client, upstream), name="oam-egress-up", daemon=True
+    ).start()
+    try:
+        while True:
+            data = upstream.recv(CHUNK)
+            if not data:
+                client.shutdown(socket.SHUT_WR)  # curl sees the server close; it closes in turn
+                return
+            client.sendall(data)
+    except ConnectionResetError:
+        _reset(client)
+    except OSError:
+        pass
+    finally:
+        upstream.close()
+
+
+def _copy_to_server(client: socket.socket, upstream: socket.socket) -> None:
+    try:
+        while True:
+            data = client.recv(CHUNK)
+            if not data:
+                return
+            upstream.sendall(data)
+    except OSError:
+        pass
+    finally:
+        # curl is done with the connection (it never half-closes one it expects an answer on):
+        # wake the other thread, whatever the server does.
+        for sock in (upstream, client):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        client.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close ``sock`` with a TCP reset, as the server reset its side."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> None:
+    """``python -m oam_preview.remote.egress ALLOW CONNECT_TIMEOUT``: print the port, relay until
+    stdin ends (the process that started this one is gone)."""
+    allow, connect_timeout = argv[0], float(argv[1])
+    relay = Relay(UpstreamPolicy.from_setting(allow), connect_timeout)
+    threading.Thread(target=relay.serve_forever, name="egress", daemon=True).start()
+    print(relay.port, flush=True)
+    try:
+        while sys.stdin.buffer.read(1 << 16):
+            pass
+    except KeyboardInterrupt:
+        pass
+    os._exit(0)  # the relaying threads are daemons: no need to wait for them
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
