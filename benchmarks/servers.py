@@ -54,6 +54,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
+RELAY_MODULE = "oam_preview.remote.egress"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far (0 if it is gone)."""
     try:
@@ -89,8 +99,17 @@ class Server:
         return [self.process.pid, *children(self.process.pid)]
 
     def workers(self) -> list[int]:
-        """The worker processes (those that hold GDAL): the master's descendants."""
-        return children(self.process.pid)
+        """The worker processes (those that hold GDAL): the master's descendants but the relays."""
+        relays = set(self.relays())
+        return [pid for pid in children(self.process.pid) if pid not in relays]
+
+    def relays(self) -> list[int]:
+        """oam-preview's upstream-policy relay processes (``oam_preview.remote.egress``), one per worker."""
+        return [pid for pid in children(self.process.pid) if RELAY_MODULE in _cmdline(pid)]
+
+    def relay_rss_mb(self) -> float:
+        """The relays' RSS together, MB (their CPU counts in :meth:`cpu`, the whole tree's)."""
+        return sum(memory_kb(pid, "VmRSS") for pid in self.relays()) / 1024
 
     def cpu(self) -> float:
         """CPU seconds of the whole tree so far."""

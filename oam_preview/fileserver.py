@@ -42,7 +42,8 @@ class Traffic:
 
     ``bytes_sent`` adds up the body bytes of the answers (their Content-Length);
     ``peak_in_flight`` is the most file requests being answered at once (how parallel a
-    client's reads were).
+    client's reads were); ``rounds`` the longest chain of requests each begun after the one
+    before it was answered: the round trips a client's reads cost one after the other.
     """
 
     requests: int = 0
@@ -50,16 +51,21 @@ class Traffic:
     by_path: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
     peak_in_flight: int = 0
+    rounds: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def begin(self) -> None:
+    def begin(self) -> int:
+        """A request begins: its place in the longest chain of requests answered before it."""
         with self.lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            # Every request answered so far ended before this one began.
+            return self.rounds + 1
 
-    def end(self) -> None:
+    def end(self, chain: int) -> None:
         with self.lock:
             self.in_flight -= 1
+            self.rounds = max(self.rounds, chain)
 
     def record(self, path: str, nbytes: int) -> None:
         with self.lock:
@@ -73,6 +79,7 @@ class Traffic:
             self.bytes_sent = 0
             self.by_path.clear()
             self.peak_in_flight = self.in_flight
+            self.rounds = 0
 
     def snapshot(self) -> tuple[int, int]:
         """Return ``(requests, bytes_sent)`` so far."""
@@ -104,6 +111,7 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
                     "bytes_sent": t.bytes_sent,
                     "by_path": dict(t.by_path),
                     "peak_in_flight": t.peak_in_flight,
+                    "rounds": t.rounds,
                 }
             self._send_json(doc)
             return
@@ -133,11 +141,11 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         return candidate
 
     def _serve(self, body: bool) -> None:
-        self.server.traffic.begin()
+        chain = self.server.traffic.begin()
         try:
             self._serve_file(body)
         finally:
-            self.server.traffic.end()
+            self.server.traffic.end(chain)
 
     def _serve_file(self, body: bool) -> None:
         if self.server.delay:
@@ -294,6 +302,11 @@ class RemoteTraffic:
     def peak_in_flight(self) -> int:
         """The most file requests answered at once since the last reset."""
         return self.read()["peak_in_flight"]
+
+    @property
+    def rounds(self) -> int:
+        """The round trips the requests since the last reset cost one after the other (see :class:`Traffic`)."""
+        return self.read()["rounds"]
 
     def reset(self) -> None:
         request = urllib.request.Request(self._url + "/reset", data=b"", method="POST")

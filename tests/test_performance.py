@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
 
 import pytest
 import rasterio
 from rasterio.env import get_gdal_config
+from rio_tiler.io import Reader
 
 from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
+from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
-from oam_preview.remote.gdal_settings import BLOCK_CACHE_BYTES
+from oam_preview.remote.gdal_settings import BLOCK_CACHE_BYTES, gdal_options
 from oam_preview.remote.opener import Opener
 from oam_preview.tiler.decimated import CALL_BYTES
 from oam_preview.tiler.imagery import Imagery
@@ -305,3 +308,48 @@ def test_a_decimated_read_equals_one_whole_image_read(strip_files, name, own_dat
             blocks = sorted({int(r) // rows_per_strip for r in sampled_rows[o0:o1]})
             assert blocks == list(range(blocks[0], blocks[-1] + 1))  # no block row skipped inside
             assert sum(block_row_bytes(ds, rows_per_strip, b) for b in blocks) <= cap or len(blocks) == 1
+
+
+@pytest.fixture(scope="module")
+def far_server(tiff_dir):
+    """The test files, each answer 0.2 s late: requests sent together are in flight together."""
+    with FileServer(tiff_dir, delay=0.2) as server:
+        yield server
+
+
+def settled(server) -> dict:
+    """The file server's counters once the last answer's count has landed (it lands after the answer)."""
+    time.sleep(0.3)
+    return server.traffic.read()
+
+
+def test_a_cold_tile_costs_gdals_round_trips_the_version_head_beside_them(far_server, tiff_dir):
+    """Issue 18: the first tile of a file new to the worker costs the round trips GDAL alone
+    needs (HEAD, header, blocks: what TiTiler sends); the version's HEAD goes beside GDAL's."""
+    t = TMS.tile(*centre(tiff_dir / "synthetic_cog.tif"), 17)
+    far_server.traffic.reset()
+    with (
+        rasterio.Env(**gdal_options(Settings())),
+        Reader("/vsicurl/" + fresh_url(far_server, "synthetic_cog.tif")) as cog,
+    ):
+        cog.tile(t.x, t.y, t.z)
+    gdal_alone = settled(far_server)
+
+    features = [
+        {
+            "type": "Feature",
+            "id": "far",
+            "geometry": None,
+            "properties": {"source_url": fresh_url(far_server, "synthetic_cog.tif")},
+        }
+    ]
+    app = create_app(
+        {"OAM_PREVIEW_UPSTREAM_ALLOW": LOOPBACK_ALLOW, "OAM_PREVIEW_BASEMAP_URL": ""},
+        catalog=load_document({"type": "FeatureCollection", "features": features}),
+    )
+    far_server.traffic.reset()
+    r = app.test_client().get(f"/api/images/far/tiles/{t.z}/{t.x}/{t.y}.png")
+    assert r.status_code == 200, r.data
+    ours = settled(far_server)
+    assert ours["requests"] == gdal_alone["requests"] + 1  # the version's HEAD
+    assert ours["rounds"] <= gdal_alone["rounds"], (ours, gdal_alone)

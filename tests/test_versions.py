@@ -256,12 +256,15 @@ def test_no_recheck_keeps_the_version_it_learnt(changing):
 
 def test_a_failed_version_head_is_no_error(tiff_dir):
     """The first HEAD fails (503 to each path's first request): the answers are 200 all the same,
-    their URLs without ``v``; the next recheck learns the version."""
+    their URLs without ``v``; the next recheck learns the version. (The Feature first: a route
+    that reads sends GDAL's open beside the HEAD, and either may be first.)"""
     with FaultServer(tiff_dir, mode="flaky-1") as fault:
         client = create_app(
             {"OAM_PREVIEW_UPSTREAM_RECHECK": 0.05},
             catalog=load_document(catalog_doc(fault.url, ["cogeo.tif?versions=1"])),
         ).test_client()
+        r = client.get("/api/images/cogeo")
+        assert r.status_code == 200 and token_of(r.get_json()["properties"]["tilejson"]) is None
         r = client.get("/api/images/cogeo/tilejson.json")
         assert r.status_code == 200 and token_of(r.get_json()["tiles"][0]) is None
         assert r.headers["Cache-Control"] == DEFAULT

@@ -64,6 +64,8 @@ class Opener:
         # GDAL follows redirects and resolves names itself: with the policy on, its connections
         # pass the policy again in a relay process (see oam_preview.remote.egress).
         self._relay_connect_timeout = float(self.options["GDAL_HTTP_CONNECTTIMEOUT"]) + 1
+        if not self.policy.allowance.anything:
+            self._gdal_proxy()  # started now, not in the first reader's time (again after a fork)
         restrict_drivers(settings.gdal_drivers)  # see oam_preview.remote.gdal_safety
         quiet_reader_warnings()
         self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
@@ -76,9 +78,11 @@ class Opener:
         # most every `upstream_recheck` seconds, and a new version drops what this
         # worker kept of the old one.
         self._fresh: dict[str, Freshness] = {}
+        # Opens started beside a first HEAD (see checked), with when, until a read waits for them.
+        self._early: dict[str, tuple[concurrent.futures.Future[None], float]] = {}
         self._readers = ReaderThreads(READ_THREADS)
 
-    def checked(self, url: str, hint: str | None = None) -> Version:
+    def checked(self, url: str, hint: str | None = None, reading: bool = False) -> Version:
         """This worker's :class:`Version` of ``url``'s content, after asking upstream when due.
 
         At a file's first use, and then at most every ``upstream_recheck``
@@ -94,6 +98,11 @@ class Opener:
         ``hint`` is the token a client asked for: another than ours may be
         one that another worker has seen, so it is due sooner
         (:data:`HINT_RECHECK`), lest old pixels be served under a new URL.
+        ``reading``: the caller reads ``url`` next, so a first use opens it (on a
+        reader thread, into the pool) while the HEAD is out: the HEAD costs no
+        round trip of its own. Both reach the server within a round trip of each
+        other, so the dataset is of the version the token names but for a file
+        replaced in that instant.
         """
         self.policy.check(url)  # before anything is sent
         pending: Freshness | None = None
@@ -114,10 +123,44 @@ class Opener:
         if pending is not None:
             pending.first_head.wait(max(0.0, deadline.remaining(self.settings.upstream_timeout)))
             return self.known(url)
+        if first and reading:
+            self._open_early(url)
         try:
             return self._learn(url, known, first, self._head(url))
         finally:
             known.first_head.set()
+
+    def _open_early(self, url: str) -> None:
+        """Open ``url`` into the pool on a reader thread (see :meth:`checked`); the read that
+        follows waits for it (:meth:`open`), and is told its failure: a broken file is asked once."""
+        at = deadline.current()
+
+        def run() -> None:
+            deadline.resume(at)
+            with self._lend(url, False):
+                pass
+
+        future = self._readers.submit(lambda: contextvars.Context().run(run))
+        with self._lock:
+            self._early[url] = (future, time.monotonic())
+
+    def _await_early(self, url: str) -> None:
+        """Wait for an early open of ``url`` (:meth:`_open_early`) by the request's deadline;
+        raise its failure if it failed lately (it counted with the guard already)."""
+        with self._lock:
+            early = self._early.pop(url, None)
+        if early is None:
+            return
+        future, started = early
+        try:
+            future.result(timeout=max(0.0, deadline.remaining(self.settings.upstream_timeout)))
+        except concurrent.futures.TimeoutError:
+            return  # still opening: the read waits for it in the pool (one open at a time)
+        except OamPreviewError:
+            if time.monotonic() - started <= 2 * self.settings.upstream_timeout:
+                raise
+        except Exception:  # GDAL's own, mapped when the read opens anew
+            return
 
     def _learn(
         self,
@@ -191,12 +234,15 @@ class Opener:
         """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
         return self.known(url).generation
 
+    def _gdal_proxy(self) -> str:
+        return relay_proxy(self.settings.upstream_allow, self._relay_connect_timeout)
+
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
         """GDAL settings for the calling thread, with errors mapped to API errors."""
         options = self.options
         if not self.policy.allowance.anything:
-            proxy = relay_proxy(self.settings.upstream_allow, self._relay_connect_timeout)
+            proxy = self._gdal_proxy()
             options = {**options, "GDAL_HTTP_PROXY": proxy, "GDAL_HTTPS_PROXY": proxy}
         with rasterio.Env(**options), upstream_errors(self.settings.upstream_timeout):
             yield
@@ -205,12 +251,20 @@ class Opener:
     def open(self, url: str, sidecars: bool = False) -> Iterator[Any]:
         """Lend a dataset for ``url``; ``sidecars`` also looks for ``.ovr``/``.msk`` files.
 
-        A file is never opened before its first HEAD (:meth:`checked`): else a
+        A file is not opened before its first HEAD is sent (:meth:`checked`): else a
         dataset opened early (the catalog's header reads) could be of a version
         that the first HEAD, seeing only the new one, would not know to drop."""
         self.policy.check(url)
         if url not in self._fresh:
             self.checked(url)
+        if not sidecars:
+            self._await_early(url)
+        with self._lend(url, sidecars) as dataset:
+            yield dataset
+
+    @contextlib.contextmanager
+    def _lend(self, url: str, sidecars: bool) -> Iterator[Any]:
+        """:meth:`open` once the file's first HEAD is sent: a dataset from the pool, else opened."""
         key = (url, sidecars)
         generation = self.generation(url)
         with self.guard.request(url):

@@ -64,11 +64,13 @@ class Imagery:
 
     # -- versions and cache keys ---------------------------------------------------------
 
-    def current_version(self, image: Image, asked: str | None = None) -> Version:
+    def current_version(self, image: Image, asked: str | None = None, reading: bool = False) -> Version:
         """The :class:`Version` of ``image``'s file (generation, and the token of its URLs'
         ``v=``), rechecked upstream when due: the first use of a file costs one HEAD.
-        ``asked``: the request's ``v``; another than the known token makes a recheck due sooner."""
-        return self.opener.checked(image.source_url, asked)
+        ``asked``: the request's ``v``; another than the known token makes a recheck due sooner.
+        ``reading``: the caller reads the file next (unless its answer is cached), so a first
+        use opens it while the HEAD is out (:meth:`Opener.checked`)."""
+        return self.opener.checked(image.source_url, asked, reading)
 
     def known_version(self, image: Image) -> Version:
         """The :class:`Version` of ``image``'s file as this worker last saw it, asking upstream

@@ -246,7 +246,7 @@ class Mosaic:
         for i in (int(i) for i in found[: self.max_images]):
             image = selection.images[i]
             try:
-                self.imagery.current_version(image)
+                self.imagery.current_version(image, reading=True)
                 doc = self.imagery.point(image, lon, lat, rendering)
             except OutsideBounds:
                 checked.append(image.id)
@@ -325,7 +325,7 @@ class Mosaic:
 
     def _read(self, image: Image, plan: TilePlan, size: int, rendering: Rendering) -> Pixels:
         """One image's pixels under the tile (a changed file is read anew)."""
-        self.imagery.current_version(image)
+        self.imagery.current_version(image, reading=True)
         return self.imagery.tile(image, plan.z, plan.x, plan.y, size, rendering)
 
     def _read_ahead(

@@ -139,7 +139,7 @@ def thumbnail(image_id: str, fmt: str) -> Response:
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
     rendering = Rendering.from_args(request.args)
     item = image_or_404(image_id)
-    version = imagery.current_version(item, request.args.get("v"))
+    version = imagery.current_version(item, request.args.get("v"), reading=True)
     key = imagery.thumbnail_key(item, max_size, fmt, version, rendering)
     policy = version_policy(version.token)
     return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size, rendering), fmt), policy)
@@ -150,7 +150,7 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
     t = tile_address(z, x, name)
     rendering = Rendering.from_args(request.args)
     item = image_or_404(image_id)
-    version = imagery.current_version(item, request.args.get("v"))
+    version = imagery.current_version(item, request.args.get("v"), reading=True)
     key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version, rendering)
     policy = version_policy(version.token)
     response = cached_image(
@@ -177,7 +177,7 @@ def statistics(image_id: str) -> Response:
     rendering = Rendering.from_args(request.args)
     item = image_or_404(image_id)
     imagery = current().imagery
-    version = imagery.current_version(item, request.args.get("v"))
+    version = imagery.current_version(item, request.args.get("v"), reading=True)
     doc = {"id": item.id, **imagery.statistics(item, rendering)}
     return document(json.dumps(doc), "application/json", version_policy(version.token))
 
@@ -201,7 +201,7 @@ def tilejson_doc(image_id: str) -> Response:
     imagery = current().imagery
     item = image_or_404(image_id)
     rendering = Rendering.from_args(request.args)
-    token = imagery.current_version(item, request.args.get("v")).token
+    token = imagery.current_version(item, request.args.get("v"), reading=True).token
     layer = image_layer(item, imagery.tiled_info(item))
     doc = tilejson(layer, image_urls(item, api_root(), token, rendering)["tiles"])
     return document(json.dumps(doc), "application/json", version_policy(token))
@@ -211,7 +211,7 @@ def wmts(image_id: str) -> Response:
     imagery = current().imagery
     item = image_or_404(image_id)
     rendering = Rendering.from_args(request.args)
-    token = imagery.current_version(item, request.args.get("v")).token
+    token = imagery.current_version(item, request.args.get("v"), reading=True).token
     info = imagery.tiled_info(item)
     root = api_root()
     xml = wmts_capabilities(
