@@ -102,7 +102,8 @@ class Opener:
         reader thread, into the pool) while the HEAD is out: the HEAD costs no
         round trip of its own. Both reach the server within a round trip of each
         other, so the dataset is of the version the token names but for a file
-        replaced in that instant.
+        replaced in that instant. (When the caller's answer is then found in a
+        cache, the dataset waits in the pool: a header read made early.)
         """
         self.policy.check(url)  # before anything is sent
         pending: Freshness | None = None
