@@ -80,6 +80,9 @@ def _start_relay(allow: str, connect_timeout: float) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", __name__, allow, str(connect_timeout)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        # Two threads per connection, each allocating little: one malloc arena will do
+        # (glibc's default gives each thread its own, resident once touched).
+        env={**os.environ, "MALLOC_ARENA_MAX": "1"},
     )
     assert relay.stdout is not None
     line = relay.stdout.readline()
