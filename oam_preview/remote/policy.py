@@ -106,8 +106,9 @@ class UpstreamPolicy:
         """The addresses a connection to ``host:port`` may use, looked up now; raises
         :class:`UpstreamForbidden` (counted) unless every address ``host`` has passes.
 
-        For :mod:`~oam_preview.remote.egress`, which connects to what this returns: no verdict
-        is cached, so a name cannot resolve one way for the check and another for the connection.
+        For the callers that connect to what this returns (:mod:`~oam_preview.remote.egress`,
+        :meth:`urlopen`): no verdict is cached, so a name cannot resolve one way for the
+        check and another for the connection.
         """
         host = host.lower().strip("[]")
         addresses = list(self._addresses(host, port))
