@@ -303,11 +303,6 @@ class RemoteTraffic:
         """The most file requests answered at once since the last reset."""
         return self.read()["peak_in_flight"]
 
-    @property
-    def rounds(self) -> int:
-        """The round trips the requests since the last reset cost one after the other (see :class:`Traffic`)."""
-        return self.read()["rounds"]
-
     def reset(self) -> None:
         request = urllib.request.Request(self._url + "/reset", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=10):

@@ -16,7 +16,6 @@ import contextvars
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -32,6 +31,7 @@ from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
 from .policy import UpstreamPolicy
+from .pool import DatasetPool
 from .reader_threads import ReaderThreads, on_reader_thread
 from .upstream import UpstreamGuard
 
@@ -68,8 +68,7 @@ class Opener:
             self._gdal_proxy()  # started now, not in the first reader's time (again after a fork)
         restrict_drivers(settings.gdal_drivers)  # see oam_preview.remote.gdal_safety
         quiet_reader_warnings()
-        self._idle: OrderedDict[tuple[str, bool], list[Any]] = OrderedDict()
-        self._idle_count = 0
+        self._pool = DatasetPool(settings.dataset_pool_size)
         self._lock = threading.Lock()
         # Concurrent first requests for a file open it one at a time: only the first
         # reads the header upstream, the others open from GDAL's /vsicurl/ cache.
@@ -224,11 +223,7 @@ class Opener:
             return Version(known.generation, known.token) if known else Version()
 
     def _invalidate(self, url: str) -> None:
-        with self._lock:
-            stale = [d for key in [(url, False), (url, True)] for d in self._idle.pop(key, [])]
-            self._idle_count -= len(stale)
-        for dataset in stale:
-            dataset.close()
+        self._pool.drop(url)
         forget(vsi_path(url))
 
     def generation(self, url: str) -> int:
@@ -269,11 +264,11 @@ class Opener:
         key = (url, sidecars)
         generation = self.generation(url)
         with self.guard.request(url):
-            dataset = self._take(key)
+            dataset = self._pool.take(key)
             with self.env():
                 if dataset is None:
                     with self._opening(key):
-                        dataset = self._take(key)  # one may have come back while we waited
+                        dataset = self._pool.take(key)  # one may have come back while we waited
                         if dataset is None:
                             try:
                                 dataset = self._open(url, sidecars)
@@ -289,7 +284,7 @@ class Opener:
                         forget(vsi_path(url))
                     raise
             if self.generation(url) == generation:
-                self._give(key, dataset)
+                self._pool.give(key, dataset)
             else:  # the file changed while this dataset was out: don't pool the old version
                 dataset.close()
 
@@ -349,29 +344,3 @@ class Opener:
             # Only the GeoTIFF driver: a crafted "GeoTIFF" that is really a VRT
             # must not make the server read local files.
             return rasterio.open(vsi_path(url), driver="GTiff")
-
-    def _take(self, key: tuple[str, bool]) -> Any | None:
-        with self._lock:
-            idle = self._idle.get(key)
-            if not idle:
-                return None
-            dataset = idle.pop()
-            self._idle_count -= 1
-            if not idle:
-                del self._idle[key]
-            return dataset
-
-    def _give(self, key: tuple[str, bool], dataset: Any) -> None:
-        evicted = []
-        with self._lock:
-            self._idle.setdefault(key, []).append(dataset)
-            self._idle.move_to_end(key)
-            self._idle_count += 1
-            while self._idle_count > self.settings.dataset_pool_size:
-                old_key, old = next(iter(self._idle.items()))
-                evicted.append(old.pop(0))
-                self._idle_count -= 1
-                if not old:
-                    del self._idle[old_key]
-        for old_dataset in evicted:
-            old_dataset.close()

@@ -112,17 +112,15 @@ class UpstreamPolicy:
         """
         host = host.lower().strip("[]")
         addresses = list(self._addresses(host, port))
-        if self.allowance.anything or self.allowance.names(host, port):
-            if addresses:
-                return addresses
-        elif addresses and all(is_public(a) or self.allowance.covers(a) for a in addresses):
+        named = self.allowance.anything or self.allowance.names(host, port)
+        if addresses and (named or self._all_pass(addresses)):
             return addresses
         return self._refuse(host)  # raises
 
     def _allowed(self, host: str, port: int) -> bool:
-        if self.allowance.names(host, port):
-            return True
-        addresses = list(self._addresses(host, port))
+        return self.allowance.names(host, port) or self._all_pass(list(self._addresses(host, port)))
+
+    def _all_pass(self, addresses: list[IPAddress]) -> bool:
         # Every address the name has must pass: a client may connect to any of them.
         return bool(addresses) and all(is_public(a) or self.allowance.covers(a) for a in addresses)
 
