@@ -13,6 +13,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -30,6 +31,10 @@ MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 FETCH_TIMEOUT = 30.0  # seconds, per catalog document
 #: Pauses (seconds) before the retries of a page of a paged source.
 RETRY_BACKOFF = (0.25, 1.0)
+#: What an http(s) URL may be written with: printable ASCII (RFC 3986; anything else is
+#: percent-encoded). A space, CR/LF or other control character would be a malformed request
+#: line, or a header of its own, to the server holding the file.
+URL_CHARACTERS = re.compile(r"^[\x21-\x7e]+$")
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,7 @@ def resolve_href(base: str, href: Any) -> str:
     without a base they are kept as given. ``s3://``/``gs://`` become their
     public https URLs. A document read over http(s) may only point at http(s)
     URLs: a remote catalog must never make the server read its local files.
+    An http(s) URL must be written in printable ASCII (:data:`URL_CHARACTERS`).
     ``ValueError`` for anything else.
     """
     if not isinstance(href, str) or not href.strip():
@@ -213,14 +219,14 @@ def resolve_href(base: str, href: Any) -> str:
     href = href.strip()
     scheme = urllib.parse.urlsplit(href).scheme.lower()
     if scheme in ("http", "https"):
-        return href
+        return _well_formed(href)
     bucket_url = public_bucket_url(href)
     if bucket_url is not None:
-        return bucket_url
+        return _well_formed(bucket_url)
     if is_url(base):
         if scheme:
             raise ValueError(f"href {href!r}: a remote catalog may only link http(s) URLs")
-        return urllib.parse.urljoin(base, href)
+        return _well_formed(urllib.parse.urljoin(base, href))
     if scheme == "file":
         return file_url_path(href)
     if scheme and len(scheme) != 1:  # one letter is a Windows drive
@@ -228,6 +234,15 @@ def resolve_href(base: str, href: Any) -> str:
     if not base or os.path.isabs(href):
         return href
     return os.path.normpath(os.path.join(os.path.dirname(base), urllib.parse.unquote(href)))
+
+
+def _well_formed(url: str) -> str:
+    """``url``, or ``ValueError`` when it has a character a URL is not written with."""
+    if not URL_CHARACTERS.match(url):
+        raise ValueError(
+            f"URL {url[:200]!r} has a space, a control or a non-ASCII character (percent-encode it)"
+        )
+    return url
 
 
 def href_file_stem(href: str) -> str:

@@ -145,33 +145,67 @@ def palette_lut(colormap: dict[int, Sequence[int]]) -> np.ndarray:
 
 def band_statistics(array: np.ma.MaskedArray, names: Sequence[str], nodata: float | None) -> dict[str, Any]:
     """``{"b1": {min, max, mean, std, count, valid_percent, percentile_2, percentile_98,
-    histogram: [counts, edges]}, …}`` of the valid pixels of ``array`` (bands, rows, cols)
-    whose bands are called ``names``; ``nodata`` also masks (a band's own value)."""
+    histogram: [counts, edges]}, …}`` of the valid, finite pixels of ``array`` (bands, rows,
+    cols) whose bands are called ``names``; ``nodata`` also masks (a band's own value).
+
+    Every figure is a finite number, whatever the values (an expression's output may be
+    boolean, or reach float64's end: ``b1/0`` gives its largest value): they are computed in
+    float64 scaled by a power of two (exact) that keeps sums and squares within range."""
     doc: dict[str, Any] = {}
     for name, band in zip(names, array, strict=True):
         values = band.compressed()
         if nodata is not None:
             values = values[~np.isnan(values)] if math.isnan(nodata) else values[values != nodata]
-        if values.dtype.kind == "f":
-            values = values[np.isfinite(values)]
+        values = values.astype(np.float64)  # booleans too (an expression's comparison)
+        values = values[np.isfinite(values)]
         total = band.size
         if values.size == 0:
             doc[name] = {"count": 0, "valid_percent": 0.0}
             continue
-        counts, edges = np.histogram(values, bins=10)
-        p2, p98 = (float(v) for v in np.percentile(values, (2, 98)))
+        low, high = float(values.min()), float(values.max())
+        scale = _statistics_scale(max(abs(low), abs(high)))
+        scaled = values * scale
+        p2, p98 = (float(v) / scale for v in np.percentile(scaled, (2, 98)))
         doc[name] = {
-            "min": float(values.min()),
-            "max": float(values.max()),
-            "mean": float(values.mean()),
-            "std": float(values.std()),
+            "min": low,
+            "max": high,
+            "mean": float(scaled.mean()) / scale,
+            "std": float(scaled.std()) / scale,
             "count": int(values.size),
             "valid_percent": round(100.0 * values.size / total, 2),
             "percentile_2": p2,
             "percentile_98": p98,
-            "histogram": [counts.tolist(), edges.tolist()],
+            "histogram": _histogram(scaled, scale),
         }
     return doc
+
+
+def _histogram(scaled: np.ndarray, scale: float) -> list[list[Any]]:
+    """``[counts, edges]`` of 10 bins of ``scaled / scale`` (numpy's: equal values get one unit
+    around them); all in the first bin where numpy cannot make 10 distinct finite edges (values
+    a rounding apart, or so large that one unit around them does not change them)."""
+    try:
+        counts, edges = np.histogram(scaled, bins=10)
+        with np.errstate(over="ignore"):  # checked below
+            edges = edges / scale
+        if np.isfinite(edges).all():
+            return [counts.tolist(), edges.tolist()]
+    except ValueError:  # "Too many bins for data range"
+        pass
+    low, high = float(scaled.min()) / scale, float(scaled.max()) / scale
+    return [[int(scaled.size)] + [0] * 9, np.linspace(low, high, 11).tolist()]
+
+
+#: Largest magnitude whose squares and sums over a statistics read stay finite in float64.
+_STATISTICS_RANGE = 2.0**400
+
+
+def _statistics_scale(peak: float) -> float:
+    """1, or the power of two that brings values up to ``peak`` in magnitude below 1 (a scaling
+    that rounds nothing), when they would overflow a sum of squares."""
+    if peak < _STATISTICS_RANGE:
+        return 1.0
+    return 2.0 ** -math.ceil(math.log2(peak))
 
 
 def _with_statistics(dataset: Any, info: ImageInfo, max_read_bytes: float) -> ImageInfo:

@@ -10,6 +10,7 @@ overviews. Tiles are Web Mercator XYZ tiles (:mod:`oam_preview.geo.tiles`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from typing import Any, Literal
@@ -33,7 +34,9 @@ from .decimated import read_size, read_whole, shrink
 from .description import STATS_SIZE, band_statistics, describe
 from .info import ImageInfo
 from .render import Pixels, invalid_pixels, to_pixels
-from .rendering import DEFAULT, Rendering
+from .rendering import DEFAULT, Rendering, nodata_fits
+
+log = logging.getLogger(__name__)
 
 #: Descriptions (and sidecar answers) kept per worker.
 INFO_ENTRIES = 4096
@@ -42,7 +45,8 @@ THUMBNAIL_CACHE_BYTES = 32 * 1024 * 1024
 
 
 def shown_as(image: Image, rendering: Rendering) -> Rendering:
-    """``rendering`` with ``image``'s catalog ``nodata`` hint when the request gave no ``nodata``."""
+    """``rendering`` with ``image``'s catalog ``nodata`` hint when the request gave no ``nodata``
+    (as cache keys name it: whether the hint fits the file is known once it is described)."""
     return rendering.with_nodata_hint(image.nodata_hint())
 
 
@@ -60,6 +64,8 @@ class Imagery:
         self._statistics: Memo[tuple[str, int, str], dict[str, Any]] = Memo(INFO_ENTRIES)
         # The sizes read of each file without overviews: a smaller thumbnail is shrunk from one.
         self._read_sizes: LRUCache[tuple[str, int], set[int]] = LRUCache(INFO_ENTRIES)
+        # The records whose nodata hint was found unfit for their file (warned once per worker).
+        self._unfit_hints: LRUCache[tuple[str, str, str], bool] = LRUCache(INFO_ENTRIES)
         self._lock = threading.Lock()
 
     # -- versions and cache keys ---------------------------------------------------------
@@ -116,6 +122,26 @@ class Imagery:
     def _key(self, image: Image) -> tuple[str, int]:
         return (image.source_url, self.opener.generation(image.source_url))
 
+    def shown(self, image: Image, rendering: Rendering, info: ImageInfo) -> Rendering:
+        """``rendering`` checked against ``image``'s file (:meth:`Rendering.check`: a 400 for what
+        it cannot show), with the record's ``nodata`` hint when the request gave none and the hint
+        is a value of the file's data type; an unfit hint is a catalog's mistake, not the
+        client's: it is left out, with a warning naming the record (once per worker)."""
+        rendering.check(info)
+        hint = image.nodata_hint()
+        if hint is None or rendering.nodata is not None or nodata_fits(hint, info.dtype):
+            return rendering.with_nodata_hint(hint)
+        unfit = (image.id, info.dtype, repr(hint))  # by spelling: NaN is no dictionary key
+        with self._lock:
+            warned = self._unfit_hints.get(unfit, False)
+            self._unfit_hints[unfit] = True
+        if not warned:
+            log.warning(
+                "catalog record %s: its nodata hint %s is no value of its %s image; shown without it",
+                image.id, hint, info.dtype,
+            )  # fmt: skip
+        return rendering
+
     # -- descriptions --------------------------------------------------------------------
 
     def info(self, image: Image) -> ImageInfo:
@@ -142,23 +168,24 @@ class Imagery:
     ) -> Pixels:
         """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout),
         shown as ``rendering`` asks (the record's ``nodata`` hint when it gives none)."""
-        rendering = shown_as(image, rendering)
         key = self._key(image)
         info = self._infos.peek(key)
         if info is not None:  # a tile it can't serve costs no checkout
             self._check_tile(info, z, x, y, size)
+            self.shown(image, rendering, info)
 
         def work(dataset: Any) -> Pixels:
             described = info or self._described(key, dataset)
             if info is None:
                 self._check_tile(described, z, x, y, size)
+            shown = self.shown(image, rendering, described)
             with Reader(None, dataset=dataset, tms=TMS) as reader:
-                bands = rendering.bands(described.bands, described.count)
+                bands = shown.bands(described.bands, described.count)
                 try:
-                    img = reader.tile(x, y, z, tilesize=size, indexes=bands, **rendering.read_options())
+                    img = reader.tile(x, y, z, tilesize=size, indexes=bands, **shown.read_options())
                 except TileOutsideBounds:
                     raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
-            return to_pixels(img, described, rendering)
+            return to_pixels(img, described, shown)
 
         return self.opener.read(image.source_url, work)
 
@@ -167,8 +194,8 @@ class Imagery:
         (EPSG:4326 degrees), read at full resolution: one block. Also the pixel's validity
         (``mask``: 255 valid, 0 not, with ``nodata`` applied) and the point in the image's CRS.
         :class:`OutsideBounds` outside."""
-        rendering = shown_as(image, rendering)
         info = self.tiled_info(image)
+        rendering = self.shown(image, rendering, info)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
 
         def work(dataset: Any) -> dict[str, Any]:
@@ -194,9 +221,10 @@ class Imagery:
                 doc["expression"] = list(rendering.expression.blocks)
                 doc["values"] = [v.item() if valid else None for v in outputs.data[:, 0, 0]]
             else:
-                mask = np.ma.getmaskarray(read)[:, 0, 0]
+                # Null where masked, and where a float is not finite (JSON has no NaN).
+                bad = np.ma.getmaskarray(read)[:, 0, 0] | ~np.isfinite(read.data[:, 0, 0])
                 doc["values"] = [
-                    None if bad else v.item() for v, bad in zip(read.data[:, 0, 0], mask, strict=True)
+                    None if b else v.item() for v, b in zip(read.data[:, 0, 0], bad, strict=True)
                 ]
             doc["mask"] = 255 if valid else 0
             return doc
@@ -209,9 +237,9 @@ class Imagery:
         :data:`STATS_SIZE` px a side (from an overview; the read budget applies), kept per worker
         and file version like the description. With an expression: of its outputs, named by
         their canonical spelling."""
-        rendering = shown_as(image, rendering)
         key = self._key(image)
         info = self.info(image)
+        rendering = self.shown(image, rendering, info)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
 
         def work(dataset: Any) -> dict[str, Any]:
@@ -245,26 +273,27 @@ class Imagery:
         at the largest size that needs no more strips: every format, and every
         size it can be shrunk to, then costs one read.
         """
-        rendering = shown_as(image, rendering)
         key = self._key(image)
         info = self._infos.peek(key)
 
         def from_overviews(dataset: Any) -> Pixels | ImageInfo:
             """The thumbnail, or the description of a file that has no internal overviews."""
             described = info or self._described(key, dataset)
+            shown = self.shown(image, rendering, described)
             if not described.overviews:
                 return described
             width, height = thumbnail_size(described.width, described.height, max_size)
             check_read(
                 read_cost(described, described.width, described.height, width, height), self.max_read_bytes
             )
-            return self._read_thumbnail(dataset, described, max_size, "average", rendering)
+            return self._read_thumbnail(dataset, described, max_size, "average", shown)
 
         if info is None or info.overviews:
             result = self.opener.read(image.source_url, from_overviews)
             if isinstance(result, Pixels):
                 return result
             info = result
+        rendering = self.shown(image, rendering, info)
         stripped = info
         width, height = thumbnail_size(info.width, info.height, max_size)
         sidecars = width < info.width and self._has_sidecar(image)

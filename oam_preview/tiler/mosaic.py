@@ -255,6 +255,10 @@ class Mosaic:
                 log.warning("mosaic point %s,%s: image %s failed: %s", lon, lat, image.id, exc.message)
                 checked.append(image.id)
                 continue
+            except Exception:  # a bug one image meets: logged as one, passed over all the same
+                log.exception("mosaic point %s,%s: image %s failed unexpectedly", lon, lat, image.id)
+                checked.append(image.id)
+                continue
             if doc["mask"]:
                 return {"id": image.id, **doc, "checked": checked}
             checked.append(image.id)
@@ -272,7 +276,7 @@ class Mosaic:
         filled = np.zeros((size, size), dtype=bool)
         result = MosaicTile(Pixels(data, alpha))
         marks = [int(i) for i in found[small]]
-        failures: list[OamPreviewError] = []
+        failures: list[Exception] = []
         readable = [int(i) for i in found[~small]]
         covers: dict[int, np.ndarray] = {}
 
@@ -301,6 +305,11 @@ class Mosaic:
                 continue
             except OamPreviewError as exc:  # one failing image never fails the tile
                 log.warning("mosaic tile %d/%d/%d: image %s failed: %s", z, x, y, image.id, exc.message)
+                failures.append(exc)
+                marks.append(i)
+                continue
+            except Exception as exc:  # nor does a bug one image meets: logged as one, drawn as a mark
+                log.exception("mosaic tile %d/%d/%d: image %s failed unexpectedly", z, x, y, image.id)
                 failures.append(exc)
                 marks.append(i)
                 continue

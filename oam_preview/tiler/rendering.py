@@ -5,6 +5,10 @@ TiTiler's parameter names. A :class:`Rendering` is an immutable value parsed
 from a query (a bad value is a 400 ``bad_request`` naming the parameter); its
 canonical form (:meth:`Rendering.to_args`) goes into cache keys, ETags and the
 URLs the server emits, so two spellings of one rendering share one entry.
+What only the image can tell (its bands, data type and bands shown) is checked
+against its description by :meth:`Rendering.check`, which every route applies
+before it reads pixels; :func:`nodata_fits` is the one rule for a ``nodata``
+value, the request's and the catalog's hint alike.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from ..errors import BadRequest
 from .band_math import Expression
+from .info import ImageInfo
 
 #: Most bands one request may name (grey: one, RGB: three).
 BAND_COUNTS = (1, 3)
@@ -26,6 +31,18 @@ BAND_COUNTS = (1, 3)
 
 class Args(Protocol):
     def getlist(self, key: str) -> list[str]: ...
+
+
+def nodata_fits(value: float, dtype: str) -> bool:
+    """Whether ``value`` is a value of ``dtype`` (a numpy/rasterio name, e.g. ``uint8``): NaN only
+    for floats, a whole number within range for integers, within range for floats."""
+    kind = np.dtype(dtype)
+    if kind.kind == "f":
+        return math.isnan(value) or abs(value) <= float(np.finfo(kind).max)
+    if kind.kind in "iu":
+        limits = np.iinfo(kind)
+        return float(value).is_integer() and limits.min <= value <= limits.max
+    return not math.isnan(value)
 
 
 def _number(text: str) -> str:
@@ -84,6 +101,8 @@ class Rendering:
             rescale = tuple(parsed)
             if bidx is not None and len(rescale) not in (1, len(bidx)):
                 raise BadRequest("rescale must be given once, or once per band of bidx")
+            if len(rescale) not in BAND_COUNTS:  # the image decides between 1 and 3 (check)
+                raise BadRequest("rescale must be given once, or once per band shown (1 or 3)")
         expression = None
         texts = args.getlist("expression")
         if texts and texts[-1].strip():
@@ -142,16 +161,42 @@ class Rendering:
                 raise BadRequest(f"{named}: this image has {count} band{'s' if count > 1 else ''}")
         return asked
 
+    def check(self, info: ImageInfo) -> None:
+        """:class:`BadRequest` for what this image cannot show as asked: a band past its count,
+        ``rescale`` neither once nor once per band shown, a ``nodata`` that is no value of its
+        data type (:func:`nodata_fits`)."""
+        shown = self.bands(info.bands, info.count)
+        self.ranges(len(self.expression.blocks) if self.expression is not None else len(shown))
+        if self.nodata is not None and not nodata_fits(self.nodata, info.dtype):
+            kind = np.dtype(info.dtype)
+            accepted = (
+                f"a whole number from {np.iinfo(kind).min} to {np.iinfo(kind).max}"
+                if kind.kind in "iu"
+                else f"a number within ±{float(np.finfo(kind).max):g}, or nan"
+                if kind.kind == "f"
+                else "another value"
+            )
+            raise BadRequest(
+                f"nodata {_number(str(self.nodata))} is no value of this {info.dtype} image: give {accepted}"
+            )
+
     def with_nodata_hint(self, hint: float | None) -> Rendering:
-        """This rendering, with a catalog record's ``nodata`` hint when the request gave none."""
+        """This rendering, with a catalog record's ``nodata`` hint when the request gave none
+        (the caller decides whether the hint fits the image: :func:`nodata_fits`)."""
         if hint is None or self.nodata is not None:
             return self
         return replace(self, nodata=hint)
 
     def ranges(self, n: int) -> tuple[tuple[float, float], ...] | None:
-        """``rescale`` for ``n`` shown bands (one range given: for every band)."""
+        """``rescale`` for ``n`` shown bands (one range given: for every band); :class:`BadRequest`
+        when it was given neither once nor ``n`` times."""
         if self.rescale is None:
             return None
+        if len(self.rescale) not in (1, n):
+            raise BadRequest(
+                f"rescale must be given once, or once per band shown: this image shows {n}, "
+                f"not {len(self.rescale)}"
+            )
         return self.rescale * n if len(self.rescale) == 1 else self.rescale
 
     def read_options(self) -> dict[str, Any]:

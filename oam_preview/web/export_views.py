@@ -48,7 +48,7 @@ def coverage(
     if asked.single:
         image = _image(services, asked.ids[0])
         info = services.imagery.tiled_info(image)
-        asked.rendering.bands(info.bands, info.count)  # a band the image lacks: the tiles' 400, now
+        asked.rendering.check(info)  # what the image cannot show as asked: the tiles' 400, now
         doc = tilejson(image_layer(image, info), "")
         return doc, [doc["bounds"]], (image,), image.id
     if asked.mosaic is None:
