@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
+import stat
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +16,37 @@ import click
 from .config import Settings
 
 
-@click.group()
+class Commands(click.Group):
+    """The commands, whose failures of the system they run on (a path that cannot be written, a
+    full disk) are one line, ``Error: …``, with exit status 1: never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+            ) from None
+        except sqlite3.OperationalError as exc:  # an MBTiles file that cannot be opened or written
+            raise click.ClickException(f"writing the tile package: {exc}") from None
+
+
+def writable_output(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
+    """An ``--output`` option's check: ``path`` if a file can be written there, else a one-line
+    error saying why, before any work is done."""
+    parent = path.parent
+    try:
+        problem = 0 if stat.S_ISDIR(parent.stat().st_mode) else errno.ENOTDIR
+    except OSError as exc:
+        problem = exc.errno or errno.ENOENT
+    if not problem and not os.access(parent, os.W_OK):
+        problem = errno.EACCES
+    if problem:
+        raise click.ClickException(f"cannot write {path}: {os.strerror(problem)}")
+    return path
+
+
+@click.group(cls=Commands)
 @click.version_option(package_name="oam-preview")
 def main() -> None:
     """Thumbnails, XYZ tiles, TileJSON and WMTS of remote GeoTIFFs listed in a catalog."""
@@ -83,7 +116,9 @@ def serve(
 
 @main.command()
 @click.argument("source")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), callback=writable_output
+)
 @click.option("--catalog", default=None, help="Catalog to look SOURCE up in, when it is an id.")
 @click.option("--max-size", default=256, show_default=True, type=click.IntRange(16, 1024))
 def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> None:
@@ -268,7 +303,7 @@ def export_footprints(output: Path, query: str, zoom: str, catalog: str | None) 
 )
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-    help="FILE.mbtiles or FILE.pmtiles (the format from the extension).",
+    callback=writable_output, help="FILE.mbtiles or FILE.pmtiles (the format from the extension).",
 )  # fmt: skip
 @click.option(
     "--zoom", default=None, help="A zoom or a range, e.g. 12-16 (default: overview zooms to native)."

@@ -61,6 +61,30 @@ class MethodNotAllowed(OamPreviewError):
     code, status = "method_not_allowed", 405
 
 
+class BodyTooLarge(OamPreviewError):
+    """A request body over its route's cap, sized or chunked (413): read no further than the cap."""
+
+    code, status = "body_too_large", 413
+
+
+class UriTooLong(OamPreviewError):
+    """A request line over the server's limit (414; see :mod:`oam_preview.serve`)."""
+
+    code, status = "uri_too_long", 414
+
+
+class RangeNotSatisfiable(OamPreviewError):
+    """A ``Range`` outside a download's bytes (416)."""
+
+    code, status = "range_not_satisfiable", 416
+
+
+class HeadersTooLarge(OamPreviewError):
+    """More request header fields, or a longer one, than the server's limits (431)."""
+
+    code, status = "headers_too_large", 431
+
+
 class NotGeoreferenced(OamPreviewError):
     """Tiles of an image with neither a geotransform nor GCPs (422)."""
 

@@ -140,11 +140,12 @@ class ExportRequest:
         **options: Any,
     ) -> ExportRequest:
         """A request whose mosaic query is in canonical form (``ImageQuery`` parses it: a bad
-        filter is a :class:`BadRequest`), so two spellings of one request are one request."""
+        filter is a :class:`BadRequest`) and whose ids are each named once (the first time: as
+        the listing's ``ids=``), so two spellings of one request are one request."""
         query = None
         if mosaic is not None:
             query = urllib.parse.urlencode(ImageQuery.from_args(mosaic, default_order="newest").to_args())
-        return cls(ids=tuple(ids), mosaic=query, **options)
+        return cls(ids=tuple(dict.fromkeys(ids)), mosaic=query, **options)
 
     @classmethod
     def from_json(cls, doc: Any) -> ExportRequest:
@@ -249,7 +250,12 @@ def plan(request: ExportRequest, tilejson: Mapping[str, Any], areas: Sequence[Se
     its zooms or the TileJSON's (the overview zooms to native); :class:`ExportError` when they
     do not meet."""
     wanted = request.bbox or (-180.0, -90.0, 180.0, 90.0)
-    kept = [o for area in areas for part in _split(area) if (o := _overlap(part, wanted)) is not None]
+    # Each box once: images of one footprint would each be walked again by tiles().
+    kept = list(
+        dict.fromkeys(
+            o for area in areas for part in _split(area) if (o := _overlap(part, wanted)) is not None
+        )
+    )
     if not kept:
         raise ExportError("the bbox does not meet the imagery's bounds")
     bounds = (

@@ -3,7 +3,9 @@
 ``oam-preview serve`` runs :func:`run`; ``deploy/gunicorn.conf.py`` (what the
 systemd unit runs) takes its settings from :func:`config_from_environment`.
 Both build them with :func:`gunicorn_settings`, so the hooks (malloc tuning in
-every worker, the multiprocess metrics) apply whichever way the server starts.
+every worker, the multiprocess metrics), the request limits and the worker
+class (:class:`JsonErrorThreadWorker`: gunicorn's own errors as API.md's JSON)
+apply whichever way the server starts.
 
 prometheus-client picks its multiprocess storage when it is first imported,
 so ``PROMETHEUS_MULTIPROC_DIR`` must be in the environment before any worker
@@ -12,6 +14,8 @@ imports it; this module imports it only inside the hooks, after that.
 
 from __future__ import annotations
 
+import http
+import json
 import os
 import shutil
 import tempfile
@@ -19,10 +23,24 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gunicorn.http import errors as http_errors
+from gunicorn.http import message as http_message
+from gunicorn.workers.gthread import ThreadWorker
+
+from .errors import BadRequest, HeadersTooLarge, OamPreviewError, UriTooLong
 from .web.metrics import MULTIPROC_ENV, WORKER, worker_started
+from .web.responses import COMMON_HEADERS
 
 #: The WSGI app every worker loads.
 WSGI_APP = "oam_preview.web.app:create_app()"
+
+#: Longest request line read, bytes (method, target and version): ``ids=`` naming the 1000 OAM
+#: ids API.md allows (24 hex characters each, commas percent-encoded as browsers do: 26,997
+#: bytes) and room for the other parameters. gunicorn's default is 4094. Past it: 414.
+REQUEST_LINE_LIMIT = 32 * 1024
+#: Header fields of one request, and the bytes of one field (gunicorn's defaults). Past them: 431.
+HEADER_FIELDS_LIMIT = 100
+HEADER_FIELD_LIMIT = 8190
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values :func:`tune_malloc` gives them.
 MALLOPT = {
@@ -92,6 +110,76 @@ def child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+def refused_request(exc: BaseException) -> OamPreviewError | None:
+    """API.md's error for a request gunicorn refuses before the app sees it (a request line
+    or headers past the limits, a malformed request); ``None``: not the client's fault, or
+    an answer gunicorn keeps (501, 417), left to gunicorn."""
+    if isinstance(exc, http_errors.LimitRequestLine):
+        return UriTooLong(f"the request line is longer than {REQUEST_LINE_LIMIT} bytes")
+    if isinstance(exc, http_errors.LimitRequestHeaders):
+        return HeadersTooLarge(
+            f"more than {HEADER_FIELDS_LIMIT} header fields, or one longer than {HEADER_FIELD_LIMIT} bytes"
+        )
+    # A response header the app sent is the app's fault (gunicorn's 500), not the client's.
+    app_fault = tuple(
+        getattr(http_errors, name)
+        for name in ("InvalidResponseHeader", "InvalidResponseHeaderName")
+        if hasattr(http_errors, name)  # gunicorn >= 23
+    )
+    malformed = (
+        http_errors.InvalidRequestLine,
+        http_errors.InvalidRequestMethod,
+        http_errors.InvalidHTTPVersion,
+        http_errors.InvalidHeader,
+        http_errors.InvalidHeaderName,
+        http_errors.InvalidChunkSize,
+        http_errors.ChunkMissingTerminator,
+    )
+    if isinstance(exc, malformed) and not isinstance(exc, app_fault):
+        return BadRequest(f"malformed HTTP request: {str(exc)[:200]}")
+    return None
+
+
+def error_bytes(error: OamPreviewError) -> bytes:
+    """``error`` as a whole HTTP/1.1 response that closes its connection: API.md's JSON body,
+    :data:`~oam_preview.web.responses.COMMON_HEADERS`, ``no-store``."""
+    body = json.dumps(error.to_dict()).encode()
+    headers = {
+        "Connection": "close",
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "Cache-Control": "no-store",
+        **COMMON_HEADERS,
+    }
+    head = f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (head + "\r\n").encode("latin-1") + body
+
+
+class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker (``gthread``) whose own answers to a refused request are
+    API.md's JSON errors, not its HTML pages, with a request line up to :data:`REQUEST_LINE_LIMIT`."""
+
+    def init_process(self) -> None:
+        # gunicorn takes no limit_request_line past 8190 bytes (its MAX_REQUEST_LINE) but 0,
+        # which reads a line of any length (all of it in memory, parsed again at each read):
+        # this worker's bound is raised to the limit set instead.
+        limit = int(self.cfg.limit_request_line)
+        http_message.MAX_REQUEST_LINE = max(http_message.MAX_REQUEST_LINE, limit)
+        super().init_process()
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        error = refused_request(exc)
+        if error is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        try:
+            client.sendall(error_bytes(error))
+        except OSError:
+            self.log.debug("Failed to send error message.")
+
+
 def gunicorn_settings(
     bind: str, workers: int, threads: int, max_requests: int = 0, remove_at_exit: Path | None = None
 ) -> dict[str, Any]:
@@ -111,7 +199,10 @@ def gunicorn_settings(
         "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": f"{__name__}.{JsonErrorThreadWorker.__name__}",
+        "limit_request_line": REQUEST_LINE_LIMIT,
+        "limit_request_fields": HEADER_FIELDS_LIMIT,
+        "limit_request_field_size": HEADER_FIELD_LIMIT,
         "timeout": 60,
         "graceful_timeout": 30,
         "keepalive": 5,

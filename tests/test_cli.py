@@ -80,3 +80,34 @@ def test_serve_tunes_glibc_malloc_before_forking_workers():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc's mallopt only")
     assert tune_malloc()  # both mallopt calls accepted
+
+
+@pytest.fixture()
+def under_a_file(tmp_path):
+    """A path under a regular file: no file can be written there (ENOTDIR)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    return blocker
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "cogeo", "--zoom", "14", "-o", "{dir}/x.mbtiles"],
+        ["export", "cogeo", "--zoom", "14", "-o", "{dir}/x.pmtiles"],
+        ["export", "--footprints", "--zoom", "0-2", "-o", "{dir}/x.pmtiles"],
+        ["thumbnail", "cogeo", "--max-size", "32", "-o", "{dir}/x.png"],
+        ["demo", "--dir", "{dir}/demo"],
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_a_one_line_error(tiff_server, tmp_path, under_a_file, args):
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(catalog_doc(tiff_server.url, ["cogeo.tif"])))
+    argv = [a.format(dir=under_a_file) for a in args]
+    if argv[0] != "demo":
+        argv[1:1] = ["--catalog", str(catalog)]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and str(under_a_file) in lines[0], lines
+    assert "Not a directory" in lines[0]

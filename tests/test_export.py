@@ -20,6 +20,7 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 
 from oam_preview import create_app
 from oam_preview.cli import main
+from oam_preview.export import ExportRequest, plan
 from oam_preview.tile_package import EMPTY_TABLE, flip
 
 from .conftest import catalog_doc
@@ -288,6 +289,9 @@ def test_an_export_job_gives_its_state_then_the_file_range_capable(catalog_file,
     assert part.status_code == 206 and part.data == b"SQLite format 3\0"
     assert part.headers["Content-Range"] == f"bytes 0-15/{len(answer.data)}"
     assert client.head(path).status_code == 200
+    beyond = client.get(path, headers={"Range": f"bytes={len(answer.data) + 10}-"})
+    assert beyond.status_code == 416 and beyond.get_json()["error"]["code"] == "range_not_satisfiable"
+    assert beyond.headers["Content-Range"] == f"bytes */{len(answer.data)}"
 
 
 def test_a_pmtiles_job_of_a_mosaic(catalog_file, routes, tmp_path):
@@ -446,3 +450,22 @@ def test_jobs_run_on_the_rq_queue_when_one_is_configured(catalog_file, routes, t
         assert tiles
         for (z, x, y), data in tiles.items():
             assert routes.get(f"/api/images/synthetic_cog/tiles/{z}/{x}/{y}.png").data == data
+
+
+def test_repeated_ids_are_one_image_and_counted_once(catalog_file, tmp_path):
+    """1000 times one id is that id: the planned tiles are counted over one area, not 1000."""
+    client = exports_app(catalog_file, tmp_path / "exports", max_tiles=40)
+    once = client.post("/api/exports", json={"ids": ["synthetic_cog"], "minzoom": 19, "maxzoom": 19})
+    many = client.post("/api/exports", json={"ids": ["synthetic_cog"] * 1000, "minzoom": 19, "maxzoom": 19})
+    assert once.status_code == many.status_code == 413, many.data
+    assert many.get_json()["error"]["message"] == once.get_json()["error"]["message"]  # its count
+    two = client.post("/api/exports", json={"ids": ["synthetic_cog", "cogeo"] * 500, "minzoom": 19})
+    assert two.status_code == 413, two.data
+    assert "1001" not in two.get_json()["error"]["message"]
+
+
+def test_a_planned_layer_holds_each_area_once():
+    request = ExportRequest(ids=("a", "b"), minzoom=3, maxzoom=3)
+    box = (10.0, 10.0, 11.0, 11.0)
+    layer = plan(request, {"minzoom": 0, "maxzoom": 3}, [box] * 1000 + [(12.0, 10.0, 13.0, 11.0)])
+    assert layer.areas == (box, (12.0, 10.0, 13.0, 11.0))

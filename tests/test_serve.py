@@ -52,7 +52,10 @@ def test_serve_and_the_config_file_share_every_setting(monkeypatch, tmp_path):
     for key in from_file:
         if key != "on_exit":  # a closure over its own directory
             assert from_file[key] == from_serve[key], key
-    assert from_file["post_fork"].__name__ == "post_fork" and from_file["worker_class"] == "gthread"
+    assert (
+        from_file["post_fork"].__name__ == "post_fork"
+        and from_file["worker_class"] == "oam_preview.serve.JsonErrorThreadWorker"
+    )
 
 
 def start(argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
@@ -91,7 +94,11 @@ def test_gunicorn_as_the_systemd_unit_runs_it(catalog_file, tmp_path):
         workers = worker_of(f"http://127.0.0.1:{port}", 2)
         assert len(workers) == 2
         for worker in workers:
-            assert worker["threads"] == 3 and worker["worker_class"] == "gthread" and worker["timeout"] == 60
+            assert (
+                worker["threads"] == 3
+                and worker["worker_class"] == "oam_preview.serve.JsonErrorThreadWorker"
+                and worker["timeout"] == 60
+            )
             assert worker["malloc_tuned"] is GLIBC
         with urllib.request.urlopen(
             f"http://127.0.0.1:{port}/api/images/cogeo/thumbnail.png", timeout=20
@@ -108,7 +115,7 @@ def test_oam_preview_serve_runs_the_same_hooks(catalog_file):
     process = start(serve_command(str(catalog_file), port, workers=1, threads=2), dict(os.environ), port)
     try:
         (worker,) = worker_of(f"http://127.0.0.1:{port}", 1)
-        assert worker["threads"] == 2 and worker["worker_class"] == "gthread"
+        assert worker["threads"] == 2 and worker["worker_class"] == "oam_preview.serve.JsonErrorThreadWorker"
         assert worker["malloc_tuned"] is GLIBC
     finally:
         stop_process(process)

@@ -267,3 +267,43 @@ def test_the_relay_process_ends_with_the_process_that_started_it():
             return
         time.sleep(0.05)
     raise AssertionError(f"relay {pid} outlived its parent")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["http:{host}/cogeo.tif", "http:/{host}/cogeo.tif", "HTTP:{host}/cogeo.tif", "http:///{host}/cogeo.tif"],
+)
+def test_a_url_without_slashes_is_refused_by_the_policy_not_read_as_a_local_path(canary, spelling):
+    """GDAL reads ``http:127.0.0.1:P/x`` over HTTP (rasterio adds the ``//``): it is a URL for the
+    policy too, one without ``//host``, refused at once and counted, never a local path."""
+    url = spelling.format(host=canary.url.split("//", 1)[1])
+    client = app_over({"noslash": url}, "").test_client()
+    for route in ROUTES:
+        r = client.get(f"/api/images/noslash{route}")
+        assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", (route, r.data)
+    assert canary.traffic.requests == 0
+    assert client.get("/healthz").get_json()["upstream"]["forbidden"] == {"http:": len(ROUTES)}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["gs:bucket/cogeo.tif", "s3:bucket/cogeo.tif", "zip+http:h/a.zip", "/vsicurl/x", "http://[::1/a.tif"],
+)
+def test_a_path_gdal_would_read_from_elsewhere_is_refused(url):
+    with pytest.raises(UpstreamForbidden):
+        UpstreamPolicy.from_setting("").check(url)
+
+
+@pytest.mark.parametrize("url", ["/data/cogeo.tif", "data/http:x.tif", "file:/data/cogeo.tif"])
+def test_a_local_path_passes_and_is_read_as_one(url):
+    from oam_preview.remote.gdal_settings import vsi_path
+
+    UpstreamPolicy.from_setting("").check(url)
+    assert vsi_path(url) == url
+
+
+def test_an_http_url_is_read_through_vsicurl_as_given():
+    from oam_preview.remote.gdal_settings import vsi_path
+
+    for url in ("http://h.example/a.tif", "HTTPS://h.example/a.tif?x=1"):
+        assert vsi_path(url) == "/vsicurl/" + url

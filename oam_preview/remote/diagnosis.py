@@ -18,6 +18,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
 from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
+from .policy import upstream_kind
 
 #: What GDAL raises through rasterio. Some reads (masks, warped reads) raise rasterio's
 #: ``CPLE_*`` errors directly, which are neither RasterioError nor OSError.
@@ -125,7 +126,7 @@ def diagnose(
     ("not recognized as a supported file format"); one small range request
     tells them apart. ``None`` when the server looks fine.
     """
-    if not url.startswith(("http://", "https://")):
+    if upstream_kind(url) != "http":  # what GDAL reads over HTTP, as the policy decides
         return None
     request = urllib.request.Request(url, headers={"Range": "bytes=0-7", "User-Agent": "oam-preview"})
     try:

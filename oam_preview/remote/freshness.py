@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UpstreamError, UpstreamTimeout
+from .policy import upstream_kind
 
 
 @dataclass
@@ -60,7 +61,7 @@ def head(
     """``(ETag, Content-Length, Last-Modified as Unix time)`` of ``url`` by one HEAD request
     sent with ``urlopen`` (the upstream policy's); ``None`` for a local path. A failure raises
     the API error it amounts to."""
-    if not url.startswith(("http://", "https://")):
+    if upstream_kind(url) != "http":  # what GDAL reads over HTTP, as the policy decides
         return None
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "oam-preview"})
     try:

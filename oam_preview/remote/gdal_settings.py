@@ -14,6 +14,7 @@ from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning
 from rio_tiler.errors import AlphaBandWarning, NoOverviewWarning
 
 from ..config import Settings
+from .policy import upstream_kind
 
 
 def quiet_reader_warnings() -> None:
@@ -75,7 +76,8 @@ def set_block_cache(nbytes: int = BLOCK_CACHE_BYTES) -> None:
 
 
 def vsi_path(url: str) -> str:
-    """The path GDAL opens for ``url``: local paths as they are, http(s) through ``/vsicurl/``."""
-    if url.startswith(("http://", "https://")):
+    """The path GDAL opens for ``url``: an http(s) URL through ``/vsicurl/``, anything else as it
+    is (a local path; any other URL gets this far only when the policy allows any)."""
+    if upstream_kind(url) == "http":
         return "/vsicurl/" + url
     return url

@@ -26,7 +26,7 @@ import time
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..config import Allowance, IPAddress
@@ -36,6 +36,36 @@ log = logging.getLogger(__name__)
 
 #: Seconds a host's verdict is kept: a name's addresses are looked up again after it.
 VERDICT_TTL = 60.0
+
+
+#: What an image URL is to the reader: a local file, an http(s) URL (``scheme://host…``), or
+#: anything else GDAL would read from elsewhere.
+UpstreamKind = Literal["local", "http", "other"]
+
+
+def upstream_kind(url: str) -> UpstreamKind:
+    """The one decision of what ``url`` is, shared by the reader
+    (:func:`~oam_preview.remote.gdal_settings.vsi_path`) and :meth:`UpstreamPolicy.check`:
+    ``local`` (no scheme, or ``file:``), ``http`` (``http(s)://host…``, any case) or ``other``.
+
+    rasterio reads any string with a scheme it knows as a network or cloud path:
+    ``http:127.0.0.1:8000/x``, without ``//``, over HTTP (it adds them), ``gs:b/k`` from Google
+    Cloud Storage, ``zip+http:…`` inside a remote archive, and ``/vsi…`` is GDAL's own. So a
+    scheme, however spelt, makes a string a URL, never a local path; an http(s) one without
+    ``//host`` and any other are ``other``: the policy refuses them.
+    """
+    if url.startswith("/vsi"):
+        return "other"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [v6 address
+        return "other"
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file"):
+        return "local"
+    if scheme in ("http", "https") and url[len(scheme) + 1 :].startswith("//") and parts.hostname:
+        return "http"
+    return "other"
 
 
 def is_public(address: IPAddress) -> bool:
@@ -71,17 +101,19 @@ class UpstreamPolicy:
         """Return if ``url`` may be read, else raise :class:`UpstreamForbidden`.
 
         A local path (a directory catalog of the operator's own files) is not a
-        network read and passes; any other scheme than http(s) is refused.
+        network read and passes; what is a local path is decided once, for the
+        policy and the reader, by :func:`upstream_kind`.
+        Anything else than ``http(s)://host…`` is refused, counted under its
+        scheme (``gs:``, ``http:`` for one without ``//host``) or ``/vsi``.
         """
         if self.allowance.anything:
             return
-        if url.startswith("/vsi"):  # a GDAL virtual path names a network or archive read of its own
-            self._refuse("/vsi")
-        if "://" not in url:
+        kind = upstream_kind(url)
+        if kind == "local":
             return
+        if kind == "other":
+            self._refuse("/vsi" if url.startswith("/vsi") else url.partition(":")[0][:16].lower() + ":")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self._refuse(parts.hostname or url[:40])
         assert parts.hostname is not None
         host = parts.hostname.lower()
         try:

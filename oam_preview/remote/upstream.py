@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..errors import HostBusy, HostUnavailable, OamPreviewError, UpstreamError, UpstreamTimeout
+from .policy import upstream_kind
 
 #: Called as ``observer(host, outcome, breaker_state)`` after every guarded read (outcome: ``True``
 #: the host answered, ``False`` it failed, ``None`` no slot); ``oam_preview.web.metrics`` counts them.
@@ -62,9 +63,10 @@ def is_host_failure(exc: BaseException) -> bool:
 
 def host_of(url: str) -> str | None:
     """``host:port`` of an http(s) URL (lower case), ``None`` for local paths."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if upstream_kind(url) != "http":
         return None
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None
     try:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     except ValueError:  # a malformed port: still one "host" for accounting

@@ -8,16 +8,17 @@ is answered at once; the tiles are rendered by :mod:`oam_preview.export_jobs`' w
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 from flask import Response, request, send_file
 
 from ..catalog import Image
 from ..catalog.model import ID_PATTERN
 from ..catalog.query import ImageQuery
-from ..errors import BadRequest, ExportFailed, ExportTooLarge, NotFound
+from ..errors import BadRequest, BodyTooLarge, ExportFailed, ExportTooLarge, NotFound
 from ..export import ExportRequest, TooManyTiles, plan, tiles
 from ..export_jobs import ACTIVE, JobStatus
 from ..tile_package import ExportError
@@ -29,6 +30,8 @@ from .services import Services, current
 
 #: Largest request body, bytes: 1000 ids of 128 characters and the rest.
 MAX_BODY = 256 * 1024
+#: Bytes read from a request body at a time.
+READ_SIZE = 64 * 1024
 MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
 
 
@@ -77,11 +80,39 @@ def status_response(status: JobStatus, code: int) -> Response:
     return response
 
 
+def read_capped(stream: IO[bytes], cap: int) -> bytes:
+    """At most ``cap`` bytes of ``stream`` to its end; :class:`BodyTooLarge` as soon as it holds
+    more (a chunked body says its size only at its end: never read past ``cap + 1``)."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= cap:
+        part = stream.read(min(READ_SIZE, cap + 1 - size))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+    raise BodyTooLarge(f"the body is larger than {cap} bytes")
+
+
+def request_body(cap: int) -> bytes:
+    """The request's body, sized or chunked, of at most ``cap`` bytes (else 413)."""
+    if (request.content_length or 0) > cap:
+        raise BodyTooLarge(f"the body is larger than {cap} bytes")
+    try:
+        return read_capped(request.stream, cap)
+    except BodyTooLarge:
+        raise
+    except Exception:  # noqa: BLE001  # the client went away, or the WSGI server's own error
+        # for a malformed transfer (gunicorn: InvalidChunkSize…): the client's, never a 500
+        raise BadRequest("the body could not be read: a broken or malformed transfer") from None
+
+
 def create_export() -> Response:
     """``POST /api/exports``: 202 and the job (new, or the one of the same request)."""
-    if (request.content_length or 0) > MAX_BODY:
-        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = json.loads(request_body(MAX_BODY))
+    except ValueError:  # not JSON, or not UTF-8
+        body = None
     if body is None:
         raise BadRequest('the body must be a JSON object, e.g. {"ids": ["…"], "format": "mbtiles"}')
     asked = ExportRequest.from_json(body)

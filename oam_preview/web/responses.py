@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any, Literal
 
 from flask import Response, current_app, g, request
@@ -24,11 +25,15 @@ from ..cache.entry import CachedResponse
 from ..config import Settings
 from ..errors import (
     BadRequest,
+    BodyTooLarge,
+    HeadersTooLarge,
     Internal,
     MethodNotAllowed,
     NotFound,
     OamPreviewError,
     OutsideBounds,
+    RangeNotSatisfiable,
+    UriTooLong,
     ZoomOutOfRange,
 )
 from .services import current
@@ -74,16 +79,33 @@ def version_policy(token: str | None) -> CachePolicy:
 
 
 #: Werkzeug's HTTP errors that have an API.md slug; any other is answered with its own status.
-_HTTP_CODES = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
+_HTTP_CODES: dict[int, type[OamPreviewError]] = {
+    400: BadRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: BodyTooLarge,
+    414: UriTooLong,
+    416: RangeNotSatisfiable,  # a download's Range past its end (send_file)
+    431: HeadersTooLarge,
+}
+
+
+#: Headers of every response: CORS (browser editors ``fetch()`` tiles) and ``nosniff``; the
+#: errors gunicorn answers before the app (:mod:`oam_preview.serve`) carry them too.
+COMMON_HEADERS = MappingProxyType(
+    {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": (
+            "ETag, X-Mosaic-Images, X-Mosaic-Coverage, X-VE-TILEMETA-CaptureDatesRange, X-OIN-Provider"
+        ),
+        "X-Content-Type-Options": "nosniff",
+    }
+)
 
 
 def add_common_headers(response: Response) -> Response:
-    """CORS for every response (browser editors ``fetch()`` tiles) and ``nosniff``."""
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = (
-        "ETag, X-Mosaic-Images, X-Mosaic-Coverage, X-VE-TILEMETA-CaptureDatesRange, X-OIN-Provider"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    """:data:`COMMON_HEADERS` on every response, and CORS preflight answers."""
+    response.headers.update(COMMON_HEADERS)
     if request.method == "OPTIONS":
         rule = request.url_rule  # POST /api/exports: the preflight of a JSON POST must allow it
         methods = sorted(rule.methods or ()) if rule is not None else ["GET", "HEAD", "OPTIONS"]
@@ -111,10 +133,8 @@ def error_response(exc: Exception) -> tuple[Response, int]:
     response = current_app.response_class(
         json.dumps(error.to_dict()), status=error.status, mimetype="application/json"
     )
-    if isinstance(exc, HTTPException) and exc.code == 405:
-        valid = getattr(exc, "valid_methods", None)
-        if valid:
-            response.headers["Allow"] = ", ".join(valid)
+    if isinstance(exc, HTTPException):  # its own headers: a 405's Allow, a 416's Content-Range
+        response.headers.update((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
     response.headers["Cache-Control"] = error_cache_control(error)
     response.headers.update(error.headers)  # e.g. Retry-After of a failing or busy upstream host
     return response, error.status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import json
 import shutil
 import ssl
 import subprocess
@@ -104,3 +105,51 @@ def test_tls_and_http2_at_the_front(limited):
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout  # fmt: skip
     assert version == "2"
+
+
+def raw_get(port: int, path: str, headers: list[tuple[str, str]] = ()) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=("127.0.0.5", 0))
+    try:
+        conn.putrequest("GET", path)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_the_front_takes_what_the_instances_take_and_refuses_the_rest_in_json(limited):
+    ids = "%2C".join(f"5a1f2b3c4d5e6f7a8b9c{i:04x}" for i in range(1000))
+    status, _, body = raw_get(limited.port, f"/api/images?ids={ids}&limit=1000")
+    assert status == 200 and json.loads(body)["numberMatched"] == 0  # 27 kB: the instance's answer
+    for path, headers, want, code in [
+        ("/api/images?ids=" + "x" * 40_000, [], 414, "uri_too_long"),  # nginx's own
+        ("/healthz", [("X-Padding", "x" * 40_000)], 431, "headers_too_large"),  # nginx's own
+        ("/healthz", [("X-Padding", "x" * 9000)], 431, "headers_too_large"),  # the instance's
+        ("/healthz", [(f"X-Padding-{i}", "x") for i in range(120)], 431, "headers_too_large"),
+    ]:
+        status, got, body = raw_get(limited.port, path, headers)
+        assert status == want and got["content-type"].startswith("application/json"), (status, body[:200])
+        assert json.loads(body)["error"]["code"] == code and got["cache-control"] == "no-store"
+
+
+def test_a_body_over_the_cap_and_a_flood_are_json_at_the_front(limited):
+    conn = http.client.HTTPConnection("127.0.0.1", limited.port, timeout=30, source_address=("127.0.0.6", 0))
+    try:
+        conn.request(
+            "POST", "/api/exports", body=b"x" * (300 * 1024), headers={"Content-Type": "application/json"}
+        )
+        response = conn.getresponse()
+        assert response.status == 413 and json.loads(response.read())["error"]["code"] == "body_too_large"
+        refused = []
+        for _ in range(600):  # past the burst of 400: the rest are 429
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status == 429:
+                refused.append((response.headers["Content-Type"], json.loads(body)["error"]["code"]))
+    finally:
+        conn.close()
+    assert refused and set(refused) == {("application/json", "too_many_requests")}
