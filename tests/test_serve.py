@@ -46,6 +46,11 @@ def test_serve_and_the_config_file_share_every_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("OAM_PREVIEW_BIND", "127.0.0.1:9999")
     monkeypatch.setenv("OAM_PREVIEW_WORKERS", "3")
     monkeypatch.setenv("OAM_PREVIEW_THREADS", "5")
+    # config_from_environment sets the server's GDAL drivers in the environment (it runs in the
+    # master before its workers): in this process, undone after the test, or later tests'
+    # apps would be restricted to the server's drivers.
+    monkeypatch.setenv("OAM_PREVIEW_GDAL_DRIVERS", "")
+    monkeypatch.delenv("OAM_PREVIEW_GDAL_DRIVERS")
     from_file = config_from_environment()
     from_serve = gunicorn_settings("127.0.0.1:9999", 3, 5)
     assert from_file.keys() == from_serve.keys()
