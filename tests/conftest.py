@@ -117,6 +117,8 @@ ROUTES = (
     "/api/mosaic/point/128.658,37.6685",
     "/api/footprints/0/0/0.mvt",
     "/api/footprints/tilejson.json",
+    "/api/imagery/index.geojson",
+    "/api/imagery/josm.xml",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

@@ -126,6 +126,11 @@ class Imagery:
             return known
         return self.opener.read(image.source_url, lambda dataset: self._described(key, dataset))
 
+    def known_info(self, image: Image) -> ImageInfo | None:
+        """The description of ``image``'s file this worker already has, asking upstream nothing
+        (a listing's documents use it when it is there)."""
+        return self._infos.peek(self._key(image))
+
     def tiled_info(self, image: Image) -> ImageInfo:
         """The description of an image that has tiles; :class:`NotGeoreferenced` otherwise."""
         self.current_version(image)  # a changed file is described anew

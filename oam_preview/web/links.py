@@ -79,5 +79,11 @@ def feature(
 
 def page_link(rel: str, args: dict[str, str], offset: int) -> dict[str, str]:
     """A ``next``/``prev`` link of the listing: the same query at another ``offset``."""
-    href = url_for(f"{request.blueprint}.images", _external=True, **{**args, "offset": str(offset)})
+    return page_link_to("images", rel, args, offset)
+
+
+def page_link_to(endpoint: str, rel: str, args: dict[str, str], offset: int) -> dict[str, str]:
+    """A ``next``/``prev`` link of a paged GeoJSON route (the view named ``endpoint``): the same
+    query at another ``offset``."""
+    href = url_for(f"{request.blueprint}.{endpoint}", _external=True, **{**args, "offset": str(offset)})
     return {"rel": rel, "href": href, "type": "application/geo+json"}

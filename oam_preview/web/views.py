@@ -29,7 +29,7 @@ from ..errors import NotFound
 from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import Rendering, colormap_lut, colormap_names
-from . import export_views, footprint_views, metrics, mosaic_views
+from . import editor_views, export_views, footprint_views, metrics, mosaic_views
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .responses import cached_image, document, json_response, version_policy
@@ -246,4 +246,6 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/api/exports/<job_id>", export_views.export_job),
     ("/api/footprints/<z>/<x>/<name>", footprint_views.footprint_tile),
     ("/api/footprints/tilejson.json", footprint_views.footprints_tilejson),
+    ("/api/imagery/index.geojson", editor_views.imagery_index),
+    ("/api/imagery/josm.xml", editor_views.josm_index),
 )
