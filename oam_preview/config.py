@@ -64,6 +64,9 @@ class Settings:
     # privacy policy of this server that editors link to ("": none given).
     index_best: str = ""
     privacy_policy_url: str = ""
+    # Where the feeds' "added" times are kept (a small file per catalog source; "": the user's
+    # cache directory, $XDG_CACHE_HOME/oam-preview). With a Redis cache_url, they are kept there.
+    state_dir: str = ""
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.remote.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""

@@ -119,6 +119,8 @@ ROUTES = (
     "/api/footprints/tilejson.json",
     "/api/imagery/index.geojson",
     "/api/imagery/josm.xml",
+    "/api/images.atom",
+    "/api/images/feed.geojson",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

@@ -201,7 +201,7 @@ def eli_collection(entries: Sequence[IndexEntry], **members: Any) -> dict[str, A
 # -- JOSM <imagery> ----------------------------------------------------------------------------
 
 
-def _degrees(value: float) -> str:
+def degrees_text(value: float) -> str:
     """Degrees as an ``xs:decimal`` (never an exponent), to :data:`JOSM_DIGITS` digits."""
     return f"{value:.{JOSM_DIGITS}f}".rstrip("0").rstrip(".")
 
@@ -220,7 +220,7 @@ def josm_shapes(footprint: BaseGeometry) -> list[list[tuple[str, str]]]:
         while len(ring.coords) - 1 > JOSM_MAX_POINTS:
             ring = part.simplify(tolerance, preserve_topology=True).exterior
             tolerance *= 2
-        points = [(_degrees(lat), _degrees(lon)) for lon, lat in ring.coords[:-1]]  # JOSM closes it
+        points = [(degrees_text(lat), degrees_text(lon)) for lon, lat in ring.coords[:-1]]  # JOSM closes it
         if len(set(points)) < 3:
             return []
         shapes.append(points)
@@ -255,7 +255,12 @@ def josm_entry(entry: IndexEntry) -> ElementTree.Element:
     bounds = ElementTree.SubElement(
         element,
         "bounds",
-        {"min-lat": _degrees(s), "min-lon": _degrees(w), "max-lat": _degrees(n), "max-lon": _degrees(e)},
+        {
+            "min-lat": degrees_text(s),
+            "min-lon": degrees_text(w),
+            "max-lat": degrees_text(n),
+            "max-lon": degrees_text(e),
+        },
     )
     for points in josm_shapes(entry.footprint):
         shape = ElementTree.SubElement(bounds, "shape")

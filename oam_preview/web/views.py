@@ -29,7 +29,7 @@ from ..errors import NotFound
 from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import Rendering, colormap_lut, colormap_names
-from . import editor_views, export_views, footprint_views, metrics, mosaic_views
+from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .responses import cached_image, document, json_response, version_policy
@@ -229,6 +229,8 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/healthz", healthz),
     ("/metrics", metrics.view),
     ("/api/images", images),
+    ("/api/images.atom", feed_views.atom),
+    ("/api/images/feed.geojson", feed_views.geojson_feed),  # before an image id: a static rule wins
     ("/api/images/<image_id>", image),
     ("/api/images/<image_id>/thumbnail.<fmt>", thumbnail),
     ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
