@@ -67,6 +67,9 @@ class Settings:
     # Where the feeds' "added" times are kept (a small file per catalog source; "": the user's
     # cache directory, $XDG_CACHE_HOME/oam-preview). With a Redis cache_url, they are kept there.
     state_dir: str = ""
+    # The operator's alignment offsets: a JSON file {image id: {"dx": m east, "dy": m north}},
+    # read again when it changes ("": none; records may still carry `alignment_offset`).
+    offsets: str = ""
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.remote.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""

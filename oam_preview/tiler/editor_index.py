@@ -132,10 +132,13 @@ def image_entry(
     info: ImageInfo | None = None,
     best: bool = False,
     privacy_policy_url: str | None = None,
+    footprint: BaseGeometry | None = None,
 ) -> IndexEntry | None:
-    """The entry of one image whose tiles are at ``tiles_url`` (``{z}`` or ``{zoom}``);
+    """The entry of one image whose tiles are at ``tiles_url`` (``{z}`` or ``{zoom}``), its
+    area ``footprint`` (default the catalog's; the one moved by an alignment offset);
     ``None`` for an image without a footprint, which an editor could not place."""
-    if image.footprint is None:
+    footprint = footprint or image.footprint
+    if footprint is None:
         return None
     min_zoom, max_zoom = zoom_range(image, info)
     start = image.acquisition_start or image.acquisition_end
@@ -144,7 +147,7 @@ def image_entry(
         id=ID_PREFIX + image.id,
         name=image.title or image.id,
         url=tiles_url.replace("{z}", "{zoom}"),
-        footprint=image.footprint,
+        footprint=footprint,
         min_zoom=min_zoom,
         max_zoom=max_zoom,
         start_date=day(start),

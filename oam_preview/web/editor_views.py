@@ -56,7 +56,12 @@ def index_entries() -> tuple[list[IndexEntry], int, int, int]:
     for image in result.images:
         tiles = image_urls(image, root, imagery.known_version(image).token, rendering)["tiles"]
         entry = image_entry(
-            image, tiles, imagery.known_info(image), image.id in best, settings.privacy_policy_url or None
+            image,
+            tiles,
+            imagery.known_info(image),
+            image.id in best,
+            settings.privacy_policy_url or None,
+            footprint=imagery.placed_footprint(image),
         )
         if entry is not None:
             entries.append(entry)

@@ -18,6 +18,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from flask import Response, request
+from shapely.geometry.base import BaseGeometry
 
 from ..catalog import Image
 from ..catalog.added import iso
@@ -82,12 +83,12 @@ def summary(image: Image) -> str:
     return "; ".join(parts) or image.title or image.id
 
 
-def georss_polygons(image: Image) -> list[str]:
-    """GeoRSS Simple polygons (``lat lon`` pairs, closed) of the footprint: one per part (a
+def georss_polygons(footprint: BaseGeometry | None) -> list[str]:
+    """GeoRSS Simple polygons (``lat lon`` pairs, closed) of a footprint: one per part (a
     footprint across the antimeridian has two)."""
-    if image.footprint is None:
+    if footprint is None:
         return []
-    parts = getattr(image.footprint, "geoms", [image.footprint])
+    parts = getattr(footprint, "geoms", [footprint])
     return [
         " ".join(f"{degrees_text(lat)} {degrees_text(lon)}" for lon, lat in part.exterior.coords)
         for part in parts
@@ -142,7 +143,7 @@ def atom_feed(query: ImageQuery, entries: Sequence[tuple[Image, datetime]], upda
         if image.platform:
             add(entry, f"{{{ATOM}}}category", term=image.platform)
         add(entry, f"{{{MEDIA}}}thumbnail", url=links["thumbnail"])
-        for polygon in georss_polygons(image):
+        for polygon in georss_polygons(imagery.placed_footprint(image)):
             add(entry, f"{{{GEORSS}}}polygon", polygon)
     ElementTree.indent(feed)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(feed, encoding="unicode") + "\n"
@@ -168,7 +169,7 @@ def geojson_feed() -> Response:
     root, imagery = api_root(), current().imagery
     features: list[dict[str, Any]] = []
     for image, added in entries:
-        doc = feature(image, root, imagery.known_version(image).token)
+        doc = feature(image, root, imagery.known_version(image).token, imagery=imagery)
         doc["properties"]["added"] = iso(added)
         features.append(doc)
     urls = feed_urls(query)

@@ -118,7 +118,9 @@ def images() -> Response:
             "type": "FeatureCollection",
             "numberMatched": result.matched,
             "numberReturned": len(result.images),
-            "features": [feature(i, root, imagery.known_version(i).token) for i in result.images],
+            "features": [
+                feature(i, root, imagery.known_version(i).token, imagery=imagery) for i in result.images
+            ],
             "links": links,
         },
         media_type="application/geo+json",
@@ -129,8 +131,10 @@ def image(image_id: str) -> Response:
     """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
     item = image_or_404(image_id)
     rendering = Rendering.from_args(request.args)
-    token = current().imagery.current_version(item, request.args.get("v")).token
-    return json_response(feature(item, api_root(), token, rendering), media_type="application/geo+json")
+    imagery = current().imagery
+    token = imagery.current_version(item, request.args.get("v")).token
+    doc = feature(item, api_root(), token, rendering, imagery=imagery)
+    return json_response(doc, media_type="application/geo+json")
 
 
 def thumbnail(image_id: str, fmt: str) -> Response:
