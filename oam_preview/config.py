@@ -70,6 +70,8 @@ class Settings:
     # The operator's alignment offsets: a JSON file {image id: {"dx": m east, "dy": m north}},
     # read again when it changes ("": none; records may still carry `alignment_offset`).
     offsets: str = ""
+    # Where the page's "Open in JOSM" sends JOSM's remote control commands (JOSM's own default).
+    josm_remote_control: str = "http://127.0.0.1:8111"
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.remote.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""

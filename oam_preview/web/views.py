@@ -61,6 +61,7 @@ def index() -> Response:
         "mosaic_wmts_url": root + "api/mosaic/WMTSCapabilities.xml",
         "basemap_url": settings.basemap_url,
         "basemap_attribution": settings.basemap_attribution,
+        "josm_remote_url": settings.josm_remote_control,
         # Shipped with the app: the base map when basemap_url is "" or its tiles fail.
         "offline_basemap_url": root + "static/vendor/world-atlas/countries-110m.json",
         "version": __version__,
