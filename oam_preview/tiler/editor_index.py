@@ -40,6 +40,8 @@ CATEGORY = "photo"
 ID_PREFIX = "oam-preview-"
 #: Licences whose SPDX page is their licence URL: Creative Commons' (what OAM uploads carry).
 _CREATIVE_COMMONS = re.compile(r"^CC(0|-BY(-SA|-NC|-ND|-NC-SA|-NC-ND)?)-\d\.\d$")
+#: A catalog licence that is itself a link.
+_URL = re.compile(r"^https?://\S+$")
 #: Digits kept of a JOSM point's degrees: about 1 cm.
 JOSM_DIGITS = 7
 #: ``maps.xsd``'s limits: zooms 0..24, 100 shapes of 3..999 points each.
@@ -94,7 +96,7 @@ def license_url(image: Image) -> str | None:
     """The URL of an image's licence: the record's when it is a URL, the SPDX page of a Creative
     Commons licence (``CC-BY-4.0``, ``CC BY 4.0``, ``CC0-1.0``), else ``None``."""
     text = (image.license or "").strip()
-    if re.match(r"^https?://\S+$", text):
+    if _URL.match(text):
         return text
     spdx = re.sub(r"\s+", "-", text).upper()
     if _CREATIVE_COMMONS.match(spdx):
@@ -105,7 +107,7 @@ def license_url(image: Image) -> str | None:
 def credit(image: Image) -> str | None:
     """The attribution line: provider and licence, the licence left out when it is a URL (the
     entry links it)."""
-    if image.license and re.match(r"^https?://", image.license.strip()):
+    if _URL.match((image.license or "").strip()):
         return image.provider or None
     return attribution(image)
 
