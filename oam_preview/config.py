@@ -59,6 +59,19 @@ class Settings:
     export_max_jobs: int = 4  # exports queued or running at once, in all
     export_max_client_jobs: int = 1  # exports queued or running at once, per client address
     export_max_disk_mb: float = 2048.0  # megabytes of every export's files together
+    # The imagery index (/api/imagery/…) and the feeds: image ids the operator marks as the best
+    # imagery of their area (ELI's `best`, JOSM's `eli-best`), space or comma separated; the
+    # privacy policy of this server that editors link to ("": none given).
+    index_best: str = ""
+    privacy_policy_url: str = ""
+    # Where the feeds' "added" times are kept (a small file per catalog source; "": the user's
+    # cache directory, $XDG_CACHE_HOME/oam-preview). With a Redis cache_url, they are kept there.
+    state_dir: str = ""
+    # The operator's alignment offsets: a JSON file {image id: {"dx": m east, "dy": m north}},
+    # read again when it changes ("": none; records may still carry `alignment_offset`).
+    offsets: str = ""
+    # Where the page's "Open in JOSM" sends JOSM's remote control commands (JOSM's own default).
+    josm_remote_control: str = "http://127.0.0.1:8111"
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's
     # process is its own), `oam-preview serve` keeps only oam_preview.remote.gdal_safety.SERVER_DRIVERS.
     gdal_drivers: str = ""
@@ -123,6 +136,10 @@ class Settings:
         Allowance.parse(self.upstream_allow)  # raises ValueError naming a bad entry
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
             raise ValueError("OAM_PREVIEW_PREFIX must start with '/' and not end with it")
+
+    def best_ids(self) -> frozenset[str]:
+        """The ids of ``OAM_PREVIEW_INDEX_BEST``."""
+        return frozenset(self.index_best.replace(",", " ").split())
 
     def as_config(self) -> dict[str, Any]:
         """The settings as Flask config keys."""

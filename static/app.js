@@ -8,6 +8,7 @@
  */
 import { createBasemap } from "./basemap.js";
 import { debounce, el, escapeHtml } from "./dom.js";
+import { idEditorUrl, josmImageryUrl, sourceTag, tmsTemplate } from "./editors.js";
 import { formatDate, formatGsd, numberFormat, titleOf } from "./format.js";
 import { fragmentText, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
 import { getJSON, isAbort, withParams, withQuery } from "./http.js";
@@ -695,6 +696,12 @@ import { createTimeline } from "./timeline.js";
       copy("Copy XYZ", tilejson.tiles[0], "mosaic XYZ URL"),
       copy("Copy TileJSON", withParams(CONFIG.mosaic_tilejson_url, params), "mosaic TileJSON URL"),
       copy("Copy WMTS", withParams(CONFIG.mosaic_wmts_url, params), "mosaic WMTS URL"),
+      ...editorLinks(tilejson.tiles[0], {
+        title: tilejson.name,
+        source: sourceTag(tilejson.name, "", ""),
+        center: tilejson.center,
+        maxZoom: typeof tilejson.maxzoom === "number" ? tilejson.maxzoom : null,
+      }, "mosaic TMS URL"),
     );
     dom.mosaicActions.hidden = false;
   }
@@ -976,26 +983,35 @@ import { createTimeline } from "./timeline.js";
     writeHash();
   }
 
-  // The links editors understand. iD takes {z}; JOSM's TMS templates use {zoom}.
-  function idEditorUrl(entry) {
-    const template = entry.feature.properties.tiles;
-    const center = entry.tilejson && entry.tilejson.center;
-    const mapPart = Array.isArray(center) && center.length >= 3
-      ? `&map=${center[2]}/${center[1]}/${center[0]}`
-      : "";
-    return `https://www.openstreetmap.org/edit?editor=id#background=custom:${encodeURIComponent(template)}${mapPart}`;
+  // The links editors understand (editors.js): iD's custom background with the image's
+  // `source=`, JOSM's remote control, and the TMS template ({zoom}) to paste by hand.
+  function editorLinks(template, { title, source, center, maxZoom }, what) {
+    const link = (text, href, cls) =>
+      el("a", { class: `button ${cls}`, href, target: "_blank", rel: "noopener", text });
+    return [
+      link("Open in iD", idEditorUrl(template, { center, source }), "open-id"),
+      link("Open in JOSM", josmImageryUrl(CONFIG.josm_remote_url, template, { title, maxZoom }), "open-josm"),
+      el("button", {
+        type: "button",
+        class: "copy",
+        text: "Copy TMS URL",
+        "data-copy": what,
+        onclick: () => copyText(tmsTemplate(template), what),
+      }),
+    ];
   }
 
-  function josmUrl(entry) {
-    const template = entry.feature.properties.tiles.replace("{z}", "{zoom}");
-    const maxZoom = entry.tilejson && entry.tilejson.maxzoom;
-    const params = [
-      `title=${encodeURIComponent(titleOf(entry.feature))}`,
-      "type=tms",
-      typeof maxZoom === "number" ? `max_zoom=${maxZoom + 3}` : "",
-      `url=${encodeURIComponent(template)}`, // JOSM wants url last
-    ].filter(Boolean);
-    return `http://127.0.0.1:8111/imagery?${params.join("&")}`;
+  function imageEditorLinks(entry) {
+    const p = entry.feature.properties;
+    const tilejson = entry.tilejson || {};
+    const title = titleOf(entry.feature);
+    const date = (p.acquisition_end || p.acquisition_start || "").slice(0, 10);
+    return editorLinks(p.tiles, {
+      title,
+      source: sourceTag(title, p.provider, date),
+      center: tilejson.center,
+      maxZoom: typeof tilejson.maxzoom === "number" ? tilejson.maxzoom : null,
+    }, "TMS URL");
   }
 
   function metadataText(feature) {
@@ -1078,8 +1094,7 @@ import { createTimeline } from "./timeline.js";
       copy("Copy TileJSON", p.tilejson, "TileJSON URL"),
       copy("Copy WMTS", p.wmts, "WMTS URL"),
       copy("Copy metadata", metadataText(entry.feature), "metadata"),
-      el("a", { class: "button", href: idEditorUrl(entry), target: "_blank", rel: "noopener", text: "Open in iD" }),
-      el("a", { class: "button", href: josmUrl(entry), target: "_blank", rel: "noopener", text: "Open in JOSM" }),
+      ...imageEditorLinks(entry),
     );
   }
 

@@ -117,6 +117,10 @@ ROUTES = (
     "/api/mosaic/point/128.658,37.6685",
     "/api/footprints/0/0/0.mvt",
     "/api/footprints/tilejson.json",
+    "/api/imagery/index.geojson",
+    "/api/imagery/josm.xml",
+    "/api/images.atom",
+    "/api/images/feed.geojson",
     "/vendor/leaflet/leaflet.js",
     "/static/app.js",
 )

@@ -122,6 +122,7 @@ class CatalogStore:
         self._consecutive_failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._subscribers: list[Callable[[Catalog], None]] = []
 
     @classmethod
     def fixed(cls, catalog: Catalog, source: str = "memory") -> CatalogStore:
@@ -194,6 +195,7 @@ class CatalogStore:
                     catalog = self._filler.schedule(catalog)
                 with self._swap:
                     self._catalog = catalog
+                self._notify(catalog)
             self._last_success = time.time()
             self._last_duration = self._last_success - started
             self._consecutive_failures = 0
@@ -205,7 +207,25 @@ class CatalogStore:
             if self._catalog is not old:
                 return False
             self._catalog = new
-            return True
+        self._notify(new)
+        return True
+
+    def subscribe(self, callback: Callable[[Catalog], None]) -> None:
+        """Call ``callback`` with each catalog made current from now on, and with the current one
+        now when one has loaded (the feeds' "added" log observes them). Its failures are logged."""
+        self._subscribers.append(callback)
+        if self._last_success is not None:
+            self._call(callback, self._catalog)
+
+    def _notify(self, catalog: Catalog) -> None:
+        for callback in list(self._subscribers):
+            self._call(callback, catalog)
+
+    def _call(self, callback: Callable[[Catalog], None], catalog: Catalog) -> None:
+        try:
+            callback(catalog)
+        except Exception:  # noqa: BLE001 - a subscriber never fails a reload
+            log.exception("catalog %s: a subscriber failed", self.source)
 
     def start(self) -> bool:
         """Start refreshing every ``ttl`` seconds in a daemon thread; whether one runs now.

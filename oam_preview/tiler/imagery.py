@@ -21,11 +21,15 @@ from rasterio.warp import transform as transform_points
 from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
+from shapely.geometry.base import BaseGeometry
 
 from ..catalog.model import Image
+from ..catalog.offsets import OperatorOffsets, offset_of
 from ..config import Settings
 from ..errors import OutsideBounds
-from ..geo.tiles import TMS
+from ..geo.alignment import Offset, mercator_shift, shift_geometry, shift_point
+from ..geo.geometry import footprint_bbox
+from ..geo.tiles import TMS, xy_bounds
 from ..memo import Memo
 from ..remote.freshness import Version
 from ..remote.opener import Opener
@@ -56,6 +60,7 @@ class Imagery:
     def __init__(self, opener: Opener, settings: Settings) -> None:
         self.opener = opener
         self.max_read_bytes = settings.max_read_mb * 1e6
+        self.offsets = OperatorOffsets(settings.offsets)
         self._infos: Memo[tuple[str, int], ImageInfo] = Memo(INFO_ENTRIES)
         self._sidecars: Memo[tuple[str, int], bool] = Memo(INFO_ENTRIES)
         self._thumbnails: Memo[tuple[str, int, int, str], Pixels] = Memo(
@@ -67,6 +72,45 @@ class Imagery:
         # The records whose nodata hint was found unfit for their file (warned once per worker).
         self._unfit_hints: LRUCache[tuple[str, str, str], bool] = LRUCache(INFO_ENTRIES)
         self._lock = threading.Lock()
+
+    # -- alignment -----------------------------------------------------------------------
+    #
+    # The one place an image's placement is decided: its file's georeference (the header)
+    # moved by its offset (the operator's OAM_PREVIEW_OFFSETS, else the record's
+    # `alignment_offset`). Tiles, points, the description's bounds and footprint (so TileJSON,
+    # WMTS and tile checks) and the Feature's footprint all go through it; a mosaic reads its
+    # images' tiles, an export the tile routes.
+
+    def offset(self, image: Image) -> Offset | None:
+        """``image``'s alignment offset, if it has one (not zero)."""
+        return offset_of(image, self.offsets)
+
+    def shift(self, image: Image, info: ImageInfo | None = None) -> tuple[float, float] | None:
+        """``image``'s offset as one EPSG:3857 vector (metres), at the latitude of the middle of
+        its footprint (the catalog's, else the header's); ``None`` without an offset."""
+        offset = self.offset(image)
+        if offset is None:
+            return None
+        bounds = image.bbox or (info.bounds if info is not None else None)
+        return mercator_shift(offset, (bounds[1] + bounds[3]) / 2 if bounds else 0.0)
+
+    def placed_footprint(self, image: Image) -> BaseGeometry | None:
+        """The catalog footprint where the image is shown: moved by its offset."""
+        shift = self.shift(image)
+        if shift is None or image.footprint is None:
+            return image.footprint
+        return shift_geometry(image.footprint, shift)
+
+    def _placed(self, image: Image, info: ImageInfo) -> ImageInfo:
+        """``info`` with ``bounds`` and ``footprint`` where the image is shown (its ``crs`` and
+        ``transform`` stay the file's: where its pixels are read)."""
+        shift = self.shift(image, info)
+        if shift is None or info.footprint is None:
+            return info
+        footprint = shift_geometry(info.footprint, shift)
+        if footprint is None:
+            return info
+        return replace(info, footprint=footprint, bounds=footprint_bbox(footprint))
 
     # -- versions and cache keys ---------------------------------------------------------
 
@@ -98,7 +142,9 @@ class Imagery:
         as :meth:`current_version` just said, else asked now); ``rendering`` in canonical form."""
         version_part = self._key_version(image, version)
         shown = shown_as(image, rendering).key()
-        return f"tile|{image.source_url}|{version_part}|{z}/{x}/{y}|{size}|{fmt}|{shown}"
+        offset = self.offset(image)
+        placed = f"|offset={offset.key()}" if offset is not None else ""  # a new offset, new pixels
+        return f"tile|{image.source_url}|{version_part}|{z}/{x}/{y}|{size}|{fmt}|{shown}{placed}"
 
     def thumbnail_key(
         self,
@@ -145,12 +191,19 @@ class Imagery:
     # -- descriptions --------------------------------------------------------------------
 
     def info(self, image: Image) -> ImageInfo:
-        """The description of ``image``'s GeoTIFF, computed once per worker and file version."""
+        """The description of ``image``'s GeoTIFF, computed once per worker and file version;
+        its bounds and footprint where the image is shown (moved by its offset)."""
         key = self._key(image)
         known = self._infos.peek(key)
-        if known is not None:
-            return known
-        return self.opener.read(image.source_url, lambda dataset: self._described(key, dataset))
+        if known is None:
+            known = self.opener.read(image.source_url, lambda dataset: self._described(key, dataset))
+        return self._placed(image, known)
+
+    def known_info(self, image: Image) -> ImageInfo | None:
+        """The description of ``image``'s file this worker already has, asking upstream nothing
+        (a listing's documents use it when it is there), placed by its offset."""
+        info = self._infos.peek(self._key(image))
+        return self._placed(image, info) if info is not None else None
 
     def tiled_info(self, image: Image) -> ImageInfo:
         """The description of an image that has tiles; :class:`NotGeoreferenced` otherwise."""
@@ -169,20 +222,31 @@ class Imagery:
         """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout),
         shown as ``rendering`` asks (the record's ``nodata`` hint when it gives none)."""
         key = self._key(image)
-        info = self._infos.peek(key)
+        known = self._infos.peek(key)
+        info = self._placed(image, known) if known is not None else None
         if info is not None:  # a tile it can't serve costs no checkout
             self._check_tile(info, z, x, y, size)
             self.shown(image, rendering, info)
 
         def work(dataset: Any) -> Pixels:
-            described = info or self._described(key, dataset)
+            described = info or self._placed(image, self._described(key, dataset))
             if info is None:
                 self._check_tile(described, z, x, y, size)
             shown = self.shown(image, rendering, described)
+            shift = self.shift(image, described)
             with Reader(None, dataset=dataset, tms=TMS) as reader:
                 bands = shown.bands(described.bands, described.count)
                 try:
-                    img = reader.tile(x, y, z, tilesize=size, indexes=bands, **shown.read_options())
+                    if shift is None:
+                        img = reader.tile(x, y, z, tilesize=size, indexes=bands, **shown.read_options())
+                    else:  # the file read where the shown tile's pixels come from
+                        w, s, e, n = xy_bounds(z, x, y)
+                        dx, dy = shift
+                        img = reader.part(
+                            (w - dx, s - dy, e - dx, n - dy), dst_crs=TMS.rasterio_crs,
+                            bounds_crs=TMS.rasterio_crs, width=size, height=size, max_size=None,
+                            indexes=bands, **shown.read_options(),
+                        )  # fmt: skip
                 except TileOutsideBounds:
                     raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
             return to_pixels(img, described, shown)
@@ -197,18 +261,21 @@ class Imagery:
         info = self.tiled_info(image)
         rendering = self.shown(image, rendering, info)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
+        shift = self.shift(image, info)
+        # Where the shown point's pixel is in the file.
+        file_lon, file_lat = (lon, lat) if shift is None else shift_point(lon, lat, shift, sign=-1)
 
         def work(dataset: Any) -> dict[str, Any]:
             with Reader(None, dataset=dataset) as reader:
                 try:
-                    found = reader.point(lon, lat, indexes=bands, **rendering.read_options())
+                    found = reader.point(file_lon, file_lat, indexes=bands, **rendering.read_options())
                 except PointOutsideBounds:
                     raise OutsideBounds(f"the point {lon},{lat} is outside this image") from None
             read = found.array.reshape(len(bands), 1, 1)
             # As the tiles show it (render.to_pixels): with ``nodata``, invalid where every band is.
             valid = not invalid_pixels(read, rendering.nodata)[0, 0]
             assert info.crs is not None  # tiled_info: georeferenced
-            (x,), (y,) = transform_points("EPSG:4326", info.crs, [lon], [lat])
+            (x,), (y,) = transform_points("EPSG:4326", info.crs, [file_lon], [file_lat])
             doc: dict[str, Any] = {
                 "coordinates": [lon, lat],
                 "crs": info.crs.to_string(),

@@ -218,7 +218,8 @@ class Mosaic:
         versions = hashlib.blake2b(digest_size=8)
         for i in plan.found[~plan.small]:
             known = self.imagery.known_version(selection.images[int(i)])
-            versions.update(f"{known.token or known.generation},".encode())
+            offset = self.imagery.offset(selection.images[int(i)])  # a new offset, new pixels
+            versions.update(f"{known.token or known.generation}{offset.key() if offset else ''},".encode())
         tile = f"{plan.z}/{plan.x}/{plan.y}"
         return f"mosaic|{selection.digest}|{versions.hexdigest()}|{tile}|{size}|{fmt}|{rendering.key()}"
 

@@ -15,6 +15,9 @@ from flask import request, url_for
 from shapely.geometry import mapping
 
 from ..catalog import Image
+from ..geo.alignment import Offset
+from ..geo.geometry import footprint_bbox
+from ..tiler.imagery import Imagery
 from ..tiler.rendering import DEFAULT, Rendering
 
 
@@ -61,23 +64,40 @@ def wmts_tiles_url(image: Image, root: str, token: str | None = None, rendering:
 
 
 def feature(
-    image: Image, root: str, token: str | None = None, rendering: Rendering = DEFAULT
+    image: Image,
+    root: str,
+    token: str | None = None,
+    rendering: Rendering = DEFAULT,
+    imagery: Imagery | None = None,
 ) -> dict[str, Any]:
-    """The GeoJSON Feature of API.md for one image; its URLs of version ``token``."""
+    """The GeoJSON Feature of API.md for one image; its URLs of version ``token``. With
+    ``imagery``, placed by the image's alignment offset: the moved footprint, and ``offset``
+    (``dx``, ``dy`` metres and ``source``) among the properties."""
     properties = image.feature_properties()
     properties.update(image_urls(image, root, token, rendering))
+    offset: Offset | None = imagery.offset(image) if imagery is not None else None
+    footprint = imagery.placed_footprint(image) if imagery is not None and offset else image.footprint
+    if offset is not None:
+        properties["offset"] = offset.to_dict()
     doc: dict[str, Any] = {
         "type": "Feature",
         "id": image.id,
-        "geometry": mapping(image.footprint) if image.footprint is not None else None,
+        "geometry": mapping(footprint) if footprint is not None else None,
         "properties": properties,
     }
-    if image.bbox is not None:
-        doc["bbox"] = list(image.bbox)
+    bbox = footprint_bbox(footprint) if offset is not None and footprint is not None else image.bbox
+    if bbox is not None:
+        doc["bbox"] = list(bbox)
     return doc
 
 
 def page_link(rel: str, args: dict[str, str], offset: int) -> dict[str, str]:
     """A ``next``/``prev`` link of the listing: the same query at another ``offset``."""
-    href = url_for(f"{request.blueprint}.images", _external=True, **{**args, "offset": str(offset)})
+    return page_link_to("images", rel, args, offset)
+
+
+def page_link_to(endpoint: str, rel: str, args: dict[str, str], offset: int) -> dict[str, str]:
+    """A ``next``/``prev`` link of a paged GeoJSON route (the view named ``endpoint``): the same
+    query at another ``offset``."""
+    href = url_for(f"{request.blueprint}.{endpoint}", _external=True, **{**args, "offset": str(offset)})
     return {"rel": rel, "href": href, "type": "application/geo+json"}

@@ -8,6 +8,7 @@ from flask import g
 
 from ..cache.local import ResponseCache
 from ..cache.tiered import TieredCache, response_cache
+from ..catalog.added import AddedLog, MemoryAddedLog, added_log
 from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..export_jobs import ExportJobs
@@ -34,6 +35,7 @@ class Services:
     mosaic: Mosaic
     exports: ExportJobs  # the jobs of POST /api/exports
     footprints: FootprintTiles = field(default_factory=FootprintTiles)
+    added: AddedLog = field(default_factory=MemoryAddedLog)  # when each image was first seen
 
     @classmethod
     def build(
@@ -44,10 +46,14 @@ class Services:
         imagery: Imagery | None = None,
         cache: ResponseCache | TieredCache | None = None,
         exports: ExportJobs | None = None,
+        added: AddedLog | None = None,
     ) -> Services:
-        """The services for ``settings``; any one given is used as it is."""
+        """The services for ``settings``; any one given is used as it is. The "added" log
+        observes every catalog ``store`` makes current from now on."""
         opener = opener or Opener(settings)
         imagery = imagery or Imagery(opener, settings)
+        added = added or added_log(store.source, settings.state_dir, settings.cache_url)
+        store.subscribe(added.observe)
         return cls(
             settings=settings,
             store=store,
@@ -57,6 +63,7 @@ class Services:
             or response_cache(int(settings.cache_max_mb * 1e6), settings.cache_url, settings.cache_ttl),
             mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
             exports=exports or ExportJobs(settings),
+            added=added,
         )
 
 

@@ -29,7 +29,7 @@ from ..errors import NotFound
 from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import Rendering, colormap_lut, colormap_names
-from . import export_views, footprint_views, metrics, mosaic_views
+from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .responses import cached_image, document, json_response, version_policy
@@ -61,6 +61,7 @@ def index() -> Response:
         "mosaic_wmts_url": root + "api/mosaic/WMTSCapabilities.xml",
         "basemap_url": settings.basemap_url,
         "basemap_attribution": settings.basemap_attribution,
+        "josm_remote_url": settings.josm_remote_control,
         # Shipped with the app: the base map when basemap_url is "" or its tiles fail.
         "offline_basemap_url": root + "static/vendor/world-atlas/countries-110m.json",
         "version": __version__,
@@ -118,7 +119,9 @@ def images() -> Response:
             "type": "FeatureCollection",
             "numberMatched": result.matched,
             "numberReturned": len(result.images),
-            "features": [feature(i, root, imagery.known_version(i).token) for i in result.images],
+            "features": [
+                feature(i, root, imagery.known_version(i).token, imagery=imagery) for i in result.images
+            ],
             "links": links,
         },
         media_type="application/geo+json",
@@ -129,8 +132,10 @@ def image(image_id: str) -> Response:
     """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
     item = image_or_404(image_id)
     rendering = Rendering.from_args(request.args)
-    token = current().imagery.current_version(item, request.args.get("v")).token
-    return json_response(feature(item, api_root(), token, rendering), media_type="application/geo+json")
+    imagery = current().imagery
+    token = imagery.current_version(item, request.args.get("v")).token
+    doc = feature(item, api_root(), token, rendering, imagery=imagery)
+    return json_response(doc, media_type="application/geo+json")
 
 
 def thumbnail(image_id: str, fmt: str) -> Response:
@@ -229,6 +234,8 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/healthz", healthz),
     ("/metrics", metrics.view),
     ("/api/images", images),
+    ("/api/images.atom", feed_views.atom),
+    ("/api/images/feed.geojson", feed_views.geojson_feed),  # before an image id: a static rule wins
     ("/api/images/<image_id>", image),
     ("/api/images/<image_id>/thumbnail.<fmt>", thumbnail),
     ("/api/images/<image_id>/tiles/<z>/<x>/<name>", tile),
@@ -246,4 +253,6 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/api/exports/<job_id>", export_views.export_job),
     ("/api/footprints/<z>/<x>/<name>", footprint_views.footprint_tile),
     ("/api/footprints/tilejson.json", footprint_views.footprints_tilejson),
+    ("/api/imagery/index.geojson", editor_views.imagery_index),
+    ("/api/imagery/josm.xml", editor_views.josm_index),
 )

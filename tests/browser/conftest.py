@@ -208,14 +208,16 @@ def serve_app(
     prefix: str = "",
     images: list[Image] | None = None,
     basemap: str = "",
+    config: dict[str, Any] | None = None,
 ) -> Iterator[LiveApp]:
     from werkzeug.serving import make_server
 
     from oam_preview import create_app
 
-    config: dict[str, Any] = {
+    config = {
         "OAM_PREVIEW_CATALOG": str(catalog),
         "OAM_PREVIEW_BASEMAP_URL": basemap,
+        **(config or {}),
     }
     if prefix:
         config["OAM_PREVIEW_PREFIX"] = prefix

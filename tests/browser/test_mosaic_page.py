@@ -37,7 +37,7 @@ def test_the_all_imagery_layer_follows_the_filters(browser_app, browser_page, br
     page.locator("#f-mosaic").check()
     wait_mosaic_tiles(page, browser_app.host, lambda q: q.get("order") == ["catalog"])
     assert "mosaic=1" in page.url
-    expect(page.locator("#mosaic-actions button")).to_have_count(3)
+    expect(page.locator("#mosaic-actions button")).to_have_count(4)  # XYZ, TileJSON, WMTS, TMS
     # Single-image layers stay above the mosaic.
     page.locator(f"{ROW}[data-id='korea-aerial']").click()
     wait_js(page, "() => document.querySelectorAll('.image-layer img').length > 0")
