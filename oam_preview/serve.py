@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .lifeline import open_lifeline
 from .web.metrics import MULTIPROC_ENV, WORKER, worker_started
 
 #: The WSGI app every worker loads.
@@ -127,8 +128,10 @@ def gunicorn_settings(
 
 
 def prepare_process() -> Path | None:
-    """The master's environment for its workers: GDAL drivers and the metrics directory.
+    """The master's environment for its workers: GDAL drivers, the metrics directory and the
+    lifeline the export jobs they start end with (:mod:`oam_preview.lifeline`).
     The directory to remove at exit, when it is ours."""
+    open_lifeline()
     if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
         from .remote.gdal_safety import SERVER_DRIVERS
 
