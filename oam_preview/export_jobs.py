@@ -341,6 +341,7 @@ def run(directory: str, local: bool = False, lifeline: int | None = None) -> Non
     )
     counts = {"done": 0, "total": 0, "resumed": 0, "written": 0.0}
     writing = threading.Lock()  # the lifeline's last word is the last one written
+    ended: list[str] = []  # the job's outcome, once written
 
     def started(total: int, pending: int) -> None:
         counts["done"], counts["total"], counts["resumed"] = total - pending, total, total - pending
@@ -373,10 +374,13 @@ def run(directory: str, local: bool = False, lifeline: int | None = None) -> Non
         counts["written"] = time.monotonic()
         with writing:
             _write_json(path / "state.json", document(state, error))
+            if state not in ACTIVE:
+                ended.append(state)
 
     def server_stopped() -> None:
         writing.acquire()  # held until the exit: no progress is written after this
-        _write_json(path / "state.json", document("failed", SERVER_STOPPED))
+        if not ended:  # a job that just finished keeps its outcome
+            _write_json(path / "state.json", document("failed", SERVER_STOPPED))
         os._exit(1)  # at once, whatever the other threads hold (a read waiting on a slow host)
 
     if lifeline is not None:
