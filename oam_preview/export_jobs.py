@@ -13,8 +13,10 @@ or machine answers it. The directory (under ``OAM_PREVIEW_EXPORT_DIR``) holds:
 
 Jobs run on the RQ queue ``oam-preview-export`` when ``OAM_PREVIEW_EXPORT_QUEUE`` names one
 (``oam-preview worker`` runs them; the directory must be shared with the workers), else in a
-spawned local process (``python -m oam_preview.export_jobs DIR``). A failed job asked again is
-run again, resuming its MBTiles. Files expire ``OAM_PREVIEW_EXPORT_TTL`` seconds after the job
+spawned local process (``python -m oam_preview.export_jobs DIR [LIFELINE]``). A local process
+ends with the server that started it (:mod:`oam_preview.lifeline`): when ``oam-preview serve``
+stops, its running jobs are marked ``failed`` (ask again to resume) and exit. A failed job asked
+again is run again, resuming its MBTiles. Files expire ``OAM_PREVIEW_EXPORT_TTL`` seconds after the job
 finished (or was last heard of).
 """
 
@@ -41,6 +43,7 @@ from .catalog import Image
 from .config import Settings
 from .errors import ExportsBusy, ExportStorageFull, ExportTooLarge
 from .export import ExportRequest, TileSource, TooManyTiles, export
+from .lifeline import inherited, watch
 from .tile_package import ExportError
 
 QUEUE = "oam-preview-export"
@@ -51,6 +54,8 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 PROGRESS_EVERY = 0.5
 #: Seconds a client is told to wait before asking again when the limits are reached.
 RETRY_AFTER = 30
+#: The error of a job stopped with the server that ran it.
+SERVER_STOPPED = "the server stopped while the export ran: ask again to resume"
 
 
 def default_directory() -> Path:
@@ -292,12 +297,20 @@ class ExportJobs:
             queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
             return
         log = (directory / "worker.log").open("ab")
+        lifeline = inherited()  # under `oam-preview serve`: the job ends with the server
         child = subprocess.Popen(
-            [sys.executable, "-m", "oam_preview.export_jobs", str(directory)],
+            [sys.executable, "-m", "oam_preview.export_jobs", str(directory)]
+            + ([] if lifeline is None else [str(lifeline)]),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,  # not in the server's process group: a signal to it spares the job
+            # Not the server's metrics directory (prometheus-client's variable): the job's tile
+            # requests are not the server's, and the server removes the directory when it stops.
+            env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+            pass_fds=() if lifeline is None else (lifeline,),
+            # Not in the server's process group: a Ctrl-C to it, or a worker's restart, spares the
+            # job; the server's stop reaches it through the lifeline.
+            start_new_session=True,
         )
         log.close()
         self._children.append(child)  # it notes its own pid in state.json: no race with its writes
@@ -309,9 +322,12 @@ class ExportJobs:
 # -- the worker's side -------------------------------------------------------------------------
 
 
-def run(directory: str, local: bool = False) -> None:
+def run(directory: str, local: bool = False, lifeline: int | None = None) -> None:
     """Run the job in ``directory``: in a local worker process (``local``: its pid is noted, so a
-    dead one is seen), or an RQ work horse, maybe on another machine."""
+    dead one is seen), or an RQ work horse, maybe on another machine. ``lifeline``: the read end
+    of the server's lifeline (:mod:`oam_preview.lifeline`): when it ends, the job is marked
+    failed (:data:`SERVER_STOPPED`) and its process exits at once (what it committed stays,
+    for the next run to resume)."""
     import warnings
 
     warnings.simplefilter("ignore")
@@ -324,6 +340,8 @@ def run(directory: str, local: bool = False) -> None:
         path / "state.json", {**base, "state": "running", "done": 0, "total": None, "updated": time.time()}
     )
     counts = {"done": 0, "total": 0, "resumed": 0, "written": 0.0}
+    writing = threading.Lock()  # the lifeline's last word is the last one written
+    ended: list[str] = []  # the job's outcome, once written
 
     def started(total: int, pending: int) -> None:
         counts["done"], counts["total"], counts["resumed"] = total - pending, total, total - pending
@@ -339,8 +357,7 @@ def run(directory: str, local: bool = False) -> None:
                 )
             write("running")
 
-    def write(state: str, error: str | None = None) -> None:
-        counts["written"] = time.monotonic()
+    def document(state: str, error: str | None = None) -> dict[str, Any]:
         doc = {
             **base,
             "state": state,
@@ -351,7 +368,23 @@ def run(directory: str, local: bool = False) -> None:
         }
         if error:
             doc["error"] = error
-        _write_json(path / "state.json", doc)
+        return doc
+
+    def write(state: str, error: str | None = None) -> None:
+        counts["written"] = time.monotonic()
+        with writing:
+            _write_json(path / "state.json", document(state, error))
+            if state not in ACTIVE:
+                ended.append(state)
+
+    def server_stopped() -> None:
+        writing.acquire()  # held until the exit: no progress is written after this
+        if not ended:  # a job that just finished keeps its outcome
+            _write_json(path / "state.json", document("failed", SERVER_STOPPED))
+        os._exit(1)  # at once, whatever the other threads hold (a read waiting on a slow host)
+
+    if lifeline is not None:
+        watch(lifeline, server_stopped)
 
     try:
         outcome = export(
@@ -382,4 +415,4 @@ def run(directory: str, local: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1], local=True)
+    run(sys.argv[1], local=True, lifeline=int(sys.argv[2]) if len(sys.argv) > 2 else None)

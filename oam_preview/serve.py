@@ -28,6 +28,7 @@ from gunicorn.http import message as http_message
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import BadRequest, HeadersTooLarge, OamPreviewError, UriTooLong
+from .lifeline import open_lifeline
 from .web.metrics import MULTIPROC_ENV, WORKER, worker_started
 from .web.responses import COMMON_HEADERS
 
@@ -218,8 +219,10 @@ def gunicorn_settings(
 
 
 def prepare_process() -> Path | None:
-    """The master's environment for its workers: GDAL drivers and the metrics directory.
+    """The master's environment for its workers: GDAL drivers, the metrics directory and the
+    lifeline the export jobs they start end with (:mod:`oam_preview.lifeline`).
     The directory to remove at exit, when it is ours."""
+    open_lifeline()
     if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
         from .remote.gdal_safety import SERVER_DRIVERS
 

@@ -26,7 +26,7 @@ from oam_preview.tiler.footprint_tiles import EXTENT, FIELDS, MAXZOOM, Footprint
 
 from .browser.conftest import feature as scale_feature
 from .browser.conftest import synthetic_images
-from .support.footprint_catalog import box_feature, small_catalog
+from .support.footprint_catalog import FEATURES, box_feature, small_catalog
 
 MVT = "application/vnd.mapbox-vector-tile"
 #: A z0 tile over 20,000 records stays under this (issue 21).
@@ -315,3 +315,42 @@ def test_a_footprint_across_the_antimeridian_is_in_the_tiles_of_both_sides():
         assert [(f["properties"]["id"], f["geometry"]["type"]) for f in features] == [("fiji", "Polygon")]
         xs = [p[0] for p in features[0]["geometry"]["coordinates"][0]]
         assert (max(xs) <= EXTENT + EXTENT // 32) if lon > 0 else (min(xs) >= -EXTENT // 32)
+
+
+@pytest.mark.parametrize("z", range(10))
+def test_a_small_footprint_across_the_antimeridian_is_drawn_each_side_below_zoom_10(z):
+    """Its Web Mercator envelope spans the world: drawn as one footprint it was a polygon
+    simplified away (issue 30). Each side's part is drawn as its own size says: points at first."""
+    small = box_feature("fiji", (179.99, -17.01, 180.01, -16.99), platform="uav")
+    doc = {"type": "FeatureCollection", "features": [*FEATURES, small]}
+    footprints = FootprintSet.build(load_document(doc), ImageQuery())
+    for lon in (179.995, -179.995):
+        tile = tile_of(lon, -17.0, z)
+        drawn = [f for f in decode(encode_tile(footprints, *tile)) if f["properties"].get("id") == "fiji"]
+        if z == 0:  # the world tile: the part at each of its edges
+            assert sorted(f["geometry"]["coordinates"][0] for f in drawn) == [0, EXTENT]
+            assert {f["geometry"]["type"] for f in drawn} == {"Point"}
+            continue
+        [feature] = drawn
+        expected = "Polygon" if z == 9 else "Point"  # 4.5 px wide at zoom 9: a polygon
+        assert feature["geometry"]["type"] == expected, (z, lon)
+        b = TMS.xy_bounds(tile[1], tile[2], z)
+        edge = EXTENT if lon > 0 else 0  # the side of the tile the antimeridian is on
+        assert (b.right if lon > 0 else b.left) == pytest.approx(TMS.xy(180.0 if lon > 0 else -180.0, 0)[0])
+        xs = (
+            [feature["geometry"]["coordinates"][0]]
+            if expected == "Point"
+            else [p[0] for p in feature["geometry"]["coordinates"][0]]
+        )
+        assert all(abs(x - edge) <= EXTENT // 8 for x in xs), (z, lon, xs)
+
+
+def test_the_world_tile_counts_every_image_across_the_antimeridian_too():
+    """A world tile over 35 images, one of them across the antimeridian (issue 30: it held 34)."""
+    features = [scale_feature(i, "http://x") for i in synthetic_images(34)]
+    features.append(box_feature("dateline", (179.5, 60.0, 180.5, 60.5), platform="aircraft"))
+    catalog = load_document({"type": "FeatureCollection", "features": features})
+    world = decode(encode_tile(FootprintSet.build(catalog, ImageQuery()), 0, 0, 0))
+    # The dateline image once at each edge of the world; clusters count their images.
+    assert [f["properties"].get("id") for f in world].count("dateline") == 2
+    assert sum(f["properties"].get("point_count", 1) for f in world) == 36

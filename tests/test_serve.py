@@ -6,14 +6,19 @@ import concurrent.futures
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from oam_preview import lifeline
+from oam_preview.fileserver import FileServer
 from oam_preview.serve import config_from_environment, gunicorn_settings
 
 from .conftest import catalog_doc
@@ -43,14 +48,12 @@ def worker_of(base_url: str, want: int) -> list[dict]:
 
 def test_serve_and_the_config_file_share_every_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "m"))
+    for set_by_the_master in ("OAM_PREVIEW_GDAL_DRIVERS", lifeline.ENV):
+        monkeypatch.setenv(set_by_the_master, "")  # so that the undo removes what the call sets
+        monkeypatch.delenv(set_by_the_master)
     monkeypatch.setenv("OAM_PREVIEW_BIND", "127.0.0.1:9999")
     monkeypatch.setenv("OAM_PREVIEW_WORKERS", "3")
     monkeypatch.setenv("OAM_PREVIEW_THREADS", "5")
-    # config_from_environment sets the server's GDAL drivers in the environment (it runs in the
-    # master before its workers): in this process, undone after the test, or later tests'
-    # apps would be restricted to the server's drivers.
-    monkeypatch.setenv("OAM_PREVIEW_GDAL_DRIVERS", "")
-    monkeypatch.delenv("OAM_PREVIEW_GDAL_DRIVERS")
     from_file = config_from_environment()
     from_serve = gunicorn_settings("127.0.0.1:9999", 3, 5)
     assert from_file.keys() == from_serve.keys()
@@ -124,3 +127,116 @@ def test_oam_preview_serve_runs_the_same_hooks(catalog_file):
         assert worker["malloc_tuned"] is GLIBC
     finally:
         stop_process(process)
+
+
+# -- export jobs end with the server ----------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: its parent, the worker, is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it, by a scan of /proc (its relay, a spawned pool)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = {pid}, [pid]
+    while todo:
+        parent = todo.pop()
+        children = {child for child, p in parents.items() if p == parent} - found
+        found |= children
+        todo.extend(children)
+    return found
+
+
+def post_json(url: str, doc: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(doc).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def get_status(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture()
+def slowish_catalog(tiff_dir, tmp_path) -> Iterator[Path]:
+    """A catalog whose files answer each request after 1 s: an export of a few hundred tiles
+    takes many seconds, so it still runs when the test stops the server."""
+    with FileServer(tiff_dir, delay=1.0) as server:
+        path = tmp_path / "catalog.json"
+        path.write_text(json.dumps(catalog_doc(server.url, ["synthetic_cog.tif"])))
+        yield path
+
+
+def running_job(base: str, exports: Path, body: dict) -> tuple[str, int]:
+    """Submit ``body``; the job's id and its process once it runs (bounded wait)."""
+    status, doc = post_json(f"{base}/api/exports", body)
+    assert status == 202, doc
+    state_file = exports / doc["id"] / "state.json"
+    for _ in range(600):
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        if state.get("pid") and state["state"] == "running":
+            return doc["id"], int(state["pid"])
+        time.sleep(0.05)
+    raise AssertionError(f"the job did not start: {state}")
+
+
+@pytest.mark.parametrize(
+    ("sig", "metrics"),
+    [(signal.SIGTERM, "given"), (signal.SIGINT, "the server's own")],
+    ids=["SIGTERM-metrics-dir-given", "SIGINT-own-metrics-dir"],
+)
+def test_stopping_serve_stops_its_export_jobs(slowish_catalog, tmp_path, sig, metrics):
+    """A local export job used to outlive `oam-preview serve` (issue 30), or fail on the metrics
+    directory the server removes as it stops: it ends with the server, is then reported failed
+    (stopped with the server) by the next one, and resumes when asked again."""
+    exports = tmp_path / "exports"
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["OAM_PREVIEW_EXPORT_DIR"] = str(exports)
+    if metrics == "given":  # as the systemd unit gives it: the server does not remove it
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    body = {"ids": ["synthetic_cog"], "format": "mbtiles", "minzoom": 14, "maxzoom": 19}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(serve_command(str(slowish_catalog), port, workers=2, threads=2), env, port)
+    try:
+        job_id, job_pid = running_job(base, exports, body)
+        job_processes = descendants(job_pid)
+    finally:
+        stop_process(process, sig=sig, timeout=40)
+    for _ in range(400):  # bounded: the job learns at once, its relay when the job is gone
+        if not any(alive(pid) for pid in job_processes):
+            break
+        time.sleep(0.05)
+    assert not [pid for pid in job_processes if alive(pid)], "a job process outlived the server"
+    state = json.loads((exports / job_id / "state.json").read_text())
+    assert state["state"] == "failed" and "server stopped" in state["error"], state
+
+    process = start(serve_command(str(slowish_catalog), port, workers=1, threads=2), env, port)
+    try:
+        status, doc = get_status(f"{base}/api/exports/{job_id}")
+        assert status == 502 and doc["error"]["code"] == "export_failed", doc
+        assert "server stopped" in doc["error"]["message"] and "resume" in doc["error"]["message"]
+        again, _ = running_job(base, exports, body)  # asked again: run again, resuming
+        assert again == job_id
+    finally:
+        stop_process(process, sig=sig, timeout=40)

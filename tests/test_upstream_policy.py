@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import ipaddress
+import logging
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -16,6 +20,7 @@ from oam_preview.catalog import load_document
 from oam_preview.config import Allowance, Settings
 from oam_preview.errors import UpstreamForbidden
 from oam_preview.fileserver import FileServer
+from oam_preview.remote import egress
 from oam_preview.remote.policy import UpstreamPolicy, is_public
 
 from .support.loopback import LoopbackServer
@@ -255,10 +260,88 @@ def test_the_egress_relay_connects_to_the_address_it_checked(canary):
     assert canary.traffic.requests == 0
 
 
+def socks_greeting(port: int, greeting: bytes) -> tuple[socket.socket, bytes]:
+    """A SOCKS5 client on ``port`` that sent ``greeting``: the socket and the relay's 2-byte answer."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(greeting)
+    return sock, sock.recv(2)
+
+
+def hung_up(sock: socket.socket) -> bool:
+    """Whether the relay closed ``sock`` (a reset too: it may come after our unread bytes)."""
+    try:
+        return sock.recv(16) == b""
+    except ConnectionResetError:
+        return True
+
+
+def connect_request(netloc: str) -> bytes:
+    host, port = netloc.rsplit(":", 1)
+    return b"\x05\x01\x00\x03" + bytes([len(host)]) + host.encode() + struct.pack("!H", int(port))
+
+
+def test_a_relay_serves_only_its_worker(canary):
+    """Any local user could connect to an open SOCKS5 relay on loopback and reach what the worker's
+    policy allows (issue 30): only a client with the relay's secret gets to ask for a host."""
+    netloc = canary.url.split("//", 1)[1]
+    app = app_over({"cogeo": f"{canary.url}/cogeo.tif"}, netloc)
+    assert app.test_client().get("/api/images/cogeo/tiles/18/224757/101422.png").status_code == 200  # GDAL's
+    access = app.extensions["oam_preview"]["oam_preview"].opener._relay()
+    port = int(access.url.rsplit(":", 1)[1])
+    canary.traffic.reset()
+
+    # A plain client (no authentication): no acceptable method, and the relay hangs up.
+    sock, answer = socks_greeting(port, b"\x05\x01\x00")
+    with sock:
+        assert answer == b"\x05\xff"
+        with contextlib.suppress(OSError):
+            sock.sendall(connect_request(netloc))
+        assert hung_up(sock)
+    # A client with a user name and the wrong password: refused (RFC 1929 status 1), hung up on.
+    for user, password in ((b"oam-preview", b"guess"), (b"oam-preview", access.secret[:-1].encode())):
+        sock, answer = socks_greeting(port, b"\x05\x02\x00\x02")
+        with sock:
+            assert answer == b"\x05\x02"
+            sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+            assert sock.recv(2) == b"\x01\x01"
+            with contextlib.suppress(OSError):
+                sock.sendall(connect_request(netloc))
+            assert hung_up(sock)
+    assert canary.traffic.requests == 0
+    # The worker's own credentials: the relay connects (the canary is allowed here).
+    sock, answer = socks_greeting(port, b"\x05\x01\x02")
+    with sock:
+        secret = access.secret.encode()
+        sock.sendall(b"\x01\x0boam-preview" + bytes([len(secret)]) + secret)
+        assert answer == b"\x05\x02" and sock.recv(2) == b"\x01\x00"
+        sock.sendall(connect_request(netloc))
+        assert sock.recv(10)[:2] == b"\x05\x00"
+
+
+def test_the_relay_secret_is_in_no_log_page_or_message(canary, caplog):
+    caplog.set_level(logging.DEBUG)
+    netloc = canary.url.split("//", 1)[1]
+    GdalOnlyRedirector.target = f"http://localhost:{netloc.rsplit(':', 1)[1]}/cogeo.tif"
+    with LoopbackServer(GdalOnlyRedirector) as sneaky:
+        records = {"cogeo": f"{canary.url}/cogeo.tif", "hop": f"{sneaky.url}/cogeo.tif"}
+        allow = f"{netloc} {sneaky.url.split('//', 1)[1]}"
+        app = app_over(records, allow)
+        client = app.test_client()
+        pages = [client.get(f"/api/images/{image_id}{route}") for image_id in records for route in ROUTES]
+        assert {r.status_code for r in pages} == {200, 403}  # read through the relay, and refused by it
+        pages += [client.get("/healthz"), client.get("/metrics"), client.get("/api/images/hop/info")]
+    access = app.extensions["oam_preview"]["oam_preview"].opener._relay()
+    assert len(access.secret) >= 32 and access.secret not in repr(access)
+    relay_pid = next(relay.pid for relay, known in egress._relays.values() if known == access)
+    seen = [r.get_data().decode(errors="replace") for r in pages] + [caplog.text]
+    seen.append(Path(f"/proc/{relay_pid}/cmdline").read_bytes().decode(errors="replace"))
+    assert not [text for text in seen if access.secret in text]
+
+
 def test_the_relay_process_ends_with_the_process_that_started_it():
     code = (
-        "from oam_preview.remote import egress; egress.relay_proxy('127.0.0.0/8', 6.0);"
-        "print(next(iter(egress._relays.values())).pid, flush=True)"
+        "from oam_preview.remote import egress; egress.relay_access('127.0.0.0/8', 6.0);"
+        "print(next(iter(egress._relays.values()))[0].pid, flush=True)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     pid = int(out.stdout.split()[-1])

@@ -85,6 +85,22 @@ def footprint_bbox(geom: BaseGeometry) -> BBox:
     return (minx, miny, maxx, maxy)
 
 
+def antimeridian_sides(footprint: BaseGeometry, bbox: BBox) -> tuple[BaseGeometry, ...]:
+    """The parts of a footprint a map draws apart: for one whose ``bbox`` crosses the
+    antimeridian (west > east), its parts east of 0° (those up to 180°) and its parts west of
+    0° (those from -180°), each side one geometry; any other footprint alone.
+
+    ``footprint`` is split at ±180 (:func:`normalize_footprint`), in degrees or any projection
+    that keeps the sign of longitude (EPSG:3857 does). Drawn as one, such a footprint's extent
+    spans the world's width, however small the image.
+    """
+    if bbox[0] <= bbox[2]:
+        return (footprint,)
+    parts = list(getattr(footprint, "geoms", [footprint]))
+    sides = ([p for p in parts if p.centroid.x >= 0], [p for p in parts if p.centroid.x < 0])
+    return tuple(side[0] if len(side) == 1 else MultiPolygon(side) for side in sides if side)
+
+
 def footprint_from_geojson(obj: object) -> BaseGeometry | None:
     """A normalised footprint from a GeoJSON geometry mapping; ``ValueError`` if unusable."""
     if not isinstance(obj, dict):

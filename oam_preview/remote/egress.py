@@ -22,19 +22,29 @@ calls that read (``dataset.overviews()`` on a sidecar), and a relay that
 needs the GIL to answer them would wait on its own caller. It exits when the
 process that started it does (its stdin, a pipe from that process, ends).
 Each connection is relayed by two threads of the relay process.
+
+A relay serves only its worker: it asks for SOCKS5 user name and password
+authentication (RFC 1929), and the password is a random secret of that relay,
+handed to it on its stdin (not its command line, which any local user can
+read) and to GDAL as ``GDAL_HTTP_PROXYUSERPWD`` (curl's proxy credentials, not
+part of the proxy URL, so never in a message that names the proxy). Another
+local user's client, without it, is refused before it can name a host.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import ipaddress
 import logging
 import os
+import secrets
 import socket
 import struct
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UpstreamForbidden
@@ -45,31 +55,53 @@ log = logging.getLogger(__name__)
 #: SOCKS5 reply codes (RFC 1928, section 6).
 SUCCEEDED, GENERAL_FAILURE, NOT_ALLOWED, HOST_UNREACHABLE, REFUSED, TIMED_OUT = 0, 1, 2, 4, 5, 6
 COMMAND_NOT_SUPPORTED, ADDRESS_NOT_SUPPORTED = 7, 8
+#: SOCKS5 authentication methods (RFC 1928, section 3): user name and password (RFC 1929), none acceptable.
+USER_PASSWORD, NO_ACCEPTABLE_METHOD = 2, 0xFF
+#: The user name GDAL gives its relay; the password is the relay's secret.
+USER = "oam-preview"
 #: Bytes read from a socket at a time while relaying.
 CHUNK = 256 * 1024
 #: Seconds the client has for the SOCKS handshake (curl sends it at once: only a stranger is slow).
 HANDSHAKE_TIMEOUT = 5.0
 
-_relays: dict[tuple[int, str, float], subprocess.Popen[bytes]] = {}
+
+@dataclass(frozen=True)
+class RelayAccess:
+    """How GDAL reaches a relay: its ``url`` (``socks5h://127.0.0.1:PORT``) and its ``secret``
+    (the password it asks for; kept out of ``repr``, so out of any message that shows this)."""
+
+    url: str
+    secret: str = field(repr=False)
+
+    def gdal_options(self) -> dict[str, str]:
+        """The GDAL config options that send GDAL's connections through the relay."""
+        return {
+            "GDAL_HTTP_PROXY": self.url,
+            "GDAL_HTTPS_PROXY": self.url,
+            "GDAL_HTTP_PROXYUSERPWD": f"{USER}:{self.secret}",
+        }
+
+
+_relays: dict[tuple[int, str, float], tuple[subprocess.Popen[bytes], RelayAccess]] = {}
 _relays_lock = threading.Lock()
 
 
-def relay_proxy(allow: str, connect_timeout: float) -> str:
-    """``socks5h://127.0.0.1:PORT``: the relay of this process for ``OAM_PREVIEW_UPSTREAM_ALLOW``
-    ``allow``, started if it is not running (again if it died), for ``GDAL_HTTP_PROXY``.
+def relay_access(allow: str, connect_timeout: float) -> RelayAccess:
+    """The relay of this process for ``OAM_PREVIEW_UPSTREAM_ALLOW`` ``allow``, started if it is
+    not running (again, with a new secret, if it died).
 
     ``connect_timeout`` (seconds) bounds the relay's own connection to a server; it should be
     longer than GDAL's connect timeout, so that curl reports a slow connection as the timeout it is.
     """
     key = (os.getpid(), allow, connect_timeout)
     with _relays_lock:
-        relay = _relays.get(key)
-        if relay is None or relay.poll() is not None:
-            relay = _relays[key] = _start_relay(allow, connect_timeout)
-        return f"socks5h://127.0.0.1:{relay.port}"  # type: ignore[attr-defined]
+        known = _relays.get(key)
+        if known is None or known[0].poll() is not None:
+            known = _relays[key] = _start_relay(allow, connect_timeout)
+        return known[1]
 
 
-def _start_relay(allow: str, connect_timeout: float) -> subprocess.Popen[bytes]:
+def _start_relay(allow: str, connect_timeout: float) -> tuple[subprocess.Popen[bytes], RelayAccess]:
     for name in ("no_proxy", "NO_PROXY"):
         # curl honours no_proxy even with a proxy set: a redirect to a listed host would skip the relay.
         if os.environ.pop(name, None) is not None:
@@ -84,21 +116,28 @@ def _start_relay(allow: str, connect_timeout: float) -> subprocess.Popen[bytes]:
         # (glibc's default gives each thread its own, resident once touched).
         env={**os.environ, "MALLOC_ARENA_MAX": "1"},
     )
-    assert relay.stdout is not None
+    assert relay.stdin is not None and relay.stdout is not None
+    secret = secrets.token_urlsafe(32)  # 43 characters, no ':'
+    try:
+        relay.stdin.write(f"{secret}\n".encode())
+        relay.stdin.flush()
+    except OSError:
+        pass  # it died at once: its message is above, and the port is not read below
     line = relay.stdout.readline()
     if not line.strip().isdigit():
         relay.kill()
         raise RuntimeError("the upstream policy's relay did not start (see its message above)")
-    relay.port = int(line)  # type: ignore[attr-defined]
-    return relay
+    return relay, RelayAccess(f"socks5h://127.0.0.1:{int(line)}", secret)
 
 
 class Relay:
-    """A SOCKS5 server (CONNECT, no authentication) on loopback whose every connection passes ``policy``."""
+    """A SOCKS5 server (CONNECT, user name and password) on loopback whose every connection
+    passes ``policy``; only a client that gives :data:`USER` and ``secret`` is served."""
 
-    def __init__(self, policy: UpstreamPolicy, connect_timeout: float) -> None:
+    def __init__(self, policy: UpstreamPolicy, connect_timeout: float, secret: str) -> None:
         self.policy = policy
         self.connect_timeout = connect_timeout
+        self._credentials = f"{USER}:{secret}".encode()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(512)
@@ -119,7 +158,7 @@ class Relay:
     def _serve(self, client: socket.socket) -> None:
         try:
             client.settimeout(HANDSHAKE_TIMEOUT)
-            host, port = _handshake(client)
+            host, port = _handshake(client, self._credentials)
         except (OSError, ValueError):
             client.close()
             return
@@ -174,14 +213,17 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def _handshake(client: socket.socket) -> tuple[str, int]:
-    """Read a SOCKS5 greeting and CONNECT request (no authentication): the host and port asked for."""
+def _handshake(client: socket.socket, credentials: bytes) -> tuple[str, int]:
+    """Read a SOCKS5 greeting, the client's user name and password, and its CONNECT request: the
+    host and port asked for. ``ValueError`` (the client told why) unless the client gives
+    ``credentials`` (``user:password``)."""
     version, n_methods = _recv_exactly(client, 2)
     methods = _recv_exactly(client, n_methods)
-    if version != 5 or 0 not in methods:
-        client.sendall(b"\x05\xff")
-        raise ValueError("not a SOCKS5 client without authentication")
-    client.sendall(b"\x05\x00")
+    if version != 5 or USER_PASSWORD not in methods:
+        client.sendall(bytes([5, NO_ACCEPTABLE_METHOD]))
+        raise ValueError("not a SOCKS5 client with a user name and password")
+    client.sendall(bytes([5, USER_PASSWORD]))
+    _authenticate(client, credentials)
     version, command, _, kind = _recv_exactly(client, 4)
     if kind == 1:
         host = str(ipaddress.IPv4Address(_recv_exactly(client, 4)))
@@ -197,6 +239,19 @@ def _handshake(client: socket.socket) -> tuple[str, int]:
         _reply(client, COMMAND_NOT_SUPPORTED)
         raise ValueError("not a SOCKS5 CONNECT")
     return host, port
+
+
+def _authenticate(client: socket.socket, credentials: bytes) -> None:
+    """RFC 1929: read a user name and password, answer whether they are ``credentials``
+    (``user:password``); ``ValueError`` if not."""
+    version, user_length = _recv_exactly(client, 2)
+    user = _recv_exactly(client, user_length)
+    password = _recv_exactly(client, _recv_exactly(client, 1)[0])
+    # In constant time: a local client must not learn the secret a byte at a time.
+    accepted = hmac.compare_digest(user + b":" + password, credentials) and version == 1
+    client.sendall(bytes([1, 0 if accepted else 1]))
+    if not accepted:
+        raise ValueError("wrong SOCKS5 user name or password")
 
 
 def _reply(client: socket.socket, code: int) -> None:
@@ -253,10 +308,14 @@ def _reset(sock: socket.socket) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m oam_preview.remote.egress ALLOW CONNECT_TIMEOUT``: print the port, relay until
-    stdin ends (the process that started this one is gone)."""
+    """``python -m oam_preview.remote.egress ALLOW CONNECT_TIMEOUT``: read the secret (the first
+    line of stdin), print the port, relay until stdin ends (the process that started this one is
+    gone)."""
     allow, connect_timeout = argv[0], float(argv[1])
-    relay = Relay(UpstreamPolicy.from_setting(allow), connect_timeout)
+    secret = sys.stdin.buffer.readline().strip().decode()
+    if not secret:
+        sys.exit("oam_preview.remote.egress: no secret on stdin")
+    relay = Relay(UpstreamPolicy.from_setting(allow), connect_timeout, secret)
     threading.Thread(target=relay.serve_forever, name="egress", daemon=True).start()
     print(relay.port, flush=True)
     try:

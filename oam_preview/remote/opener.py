@@ -26,7 +26,7 @@ from ..config import Settings
 from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
 from ..memo import KeyedLocks
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
-from .egress import relay_proxy
+from .egress import RelayAccess, relay_access
 from .freshness import Freshness, Version, changed, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
@@ -65,7 +65,7 @@ class Opener:
         # pass the policy again in a relay process (see oam_preview.remote.egress).
         self._relay_connect_timeout = float(self.options["GDAL_HTTP_CONNECTTIMEOUT"]) + 1
         if not self.policy.allowance.anything:
-            self._gdal_proxy()  # started now, not in the first reader's time (again after a fork)
+            self._relay()  # started now, not in the first reader's time (again after a fork)
         restrict_drivers(settings.gdal_drivers)  # see oam_preview.remote.gdal_safety
         quiet_reader_warnings()
         self._pool = DatasetPool(settings.dataset_pool_size)
@@ -230,16 +230,15 @@ class Opener:
         """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
         return self.known(url).generation
 
-    def _gdal_proxy(self) -> str:
-        return relay_proxy(self.settings.upstream_allow, self._relay_connect_timeout)
+    def _relay(self) -> RelayAccess:
+        return relay_access(self.settings.upstream_allow, self._relay_connect_timeout)
 
     @contextlib.contextmanager
     def env(self) -> Iterator[None]:
         """GDAL settings for the calling thread, with errors mapped to API errors."""
         options = self.options
         if not self.policy.allowance.anything:
-            proxy = self._gdal_proxy()
-            options = {**options, "GDAL_HTTP_PROXY": proxy, "GDAL_HTTPS_PROXY": proxy}
+            options = {**options, **self._relay().gdal_options()}
         with rasterio.Env(**options), upstream_errors(self.settings.upstream_timeout):
             yield
 

@@ -2,9 +2,10 @@
 
 A query (the listing's filters) selects images; :class:`FootprintSet` holds
 them as the mosaic does (:class:`~oam_preview.tiler.mosaic.Selection`: footprints in
-EPSG:3857 metres and their spatial index), with each image's tile properties
-and a digest of everything a tile shows. :func:`encode_tile` makes one tile
-of layer :data:`LAYER`: each footprint whose extent is larger than
+EPSG:3857 metres), each footprint as the parts a map draws apart (one; two, one
+each side, for an image across the antimeridian) with their spatial index, and
+a digest of everything a tile shows. :func:`encode_tile` makes one tile of
+layer :data:`LAYER`: each part whose extent is larger than
 :data:`POINT_PIXELS` is clipped to the tile and a buffer and simplified to a
 pixel of that zoom; smaller ones are points at their extent's middle, gathered
 by a grid of :data:`CELL_PIXELS` cells aligned across tiles: a cell with one
@@ -26,10 +27,13 @@ import mapbox_vector_tile
 import numpy as np
 import shapely
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
+from shapely import STRtree
 from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 
 from ..catalog import Catalog, Image
 from ..catalog.query import ImageQuery
+from ..geo.geometry import antimeridian_sides
 from ..geo.tiles import xy_bounds
 from ..memo import Memo
 from .mosaic import Selection
@@ -88,30 +92,56 @@ def tile_properties(image: Image) -> dict[str, Any]:
 
 @dataclass(frozen=True, eq=False)
 class FootprintSet:
-    """The images of a query that have a footprint, as the mosaic selects them, with their
-    extents' middles (EPSG:3857 metres, (n, 2)) and a ``digest`` naming all a tile may show
-    (ids, properties, geometries) in cache keys. Properties are made per tile, not kept: a
-    worker keeps several sets of 20,000 images."""
+    """The images of a query that have a footprint, as the mosaic selects them, drawn as
+    ``parts`` (EPSG:3857 metres, in the selection's order): each footprint's
+    :func:`~oam_preview.geo.geometry.antimeridian_sides`, so an image across the antimeridian
+    is two parts, one each side, each drawn as its own size says (not one spanning the world).
+    ``owners`` is each part's image (selection index), ``extents`` the parts' (minx, miny,
+    maxx, maxy) as (m, 4), ``centres`` their middles as (m, 2), ``tree`` their spatial index,
+    and ``digest`` names all a tile may show (ids, properties, geometries) in cache keys.
+    Properties are made per tile, not kept: a worker keeps several sets of 20,000 images."""
 
     selection: Selection
+    owners: np.ndarray
+    parts: tuple[BaseGeometry, ...]
+    extents: np.ndarray
     centres: np.ndarray
+    tree: STRtree
     digest: str
 
     @classmethod
     def build(cls, catalog: Catalog, query: ImageQuery) -> FootprintSet:
         selection = Selection.build(catalog, query)
-        ext = selection.extents
+        owners: list[int] = []
+        parts: list[BaseGeometry] = []
+        for i, (image, footprint) in enumerate(zip(selection.images, selection.footprints, strict=True)):
+            sides = antimeridian_sides(footprint, image.bbox) if image.bbox is not None else (footprint,)
+            owners.extend([i] * len(sides))
+            parts.extend(sides)
+        ext = shapely.bounds(np.array(parts, dtype=object)).reshape(-1, 4)
         centres = np.column_stack([(ext[:, 0] + ext[:, 2]) / 2, (ext[:, 1] + ext[:, 3]) / 2])
         digest = hashlib.blake2b(digest_size=12)
         wkb = shapely.to_wkb(np.array(selection.footprints, dtype=object)) if selection.images else []
         for image, geometry in zip(selection.images, wkb, strict=True):
             digest.update(json.dumps(tile_properties(image), sort_keys=True).encode())
             digest.update(geometry)
-        return cls(selection, centres.reshape(-1, 2), digest.hexdigest())
+        return cls(
+            selection,
+            np.array(owners, dtype=np.int64),
+            tuple(parts),
+            ext,
+            centres.reshape(-1, 2),
+            STRtree(parts),
+            digest.hexdigest(),
+        )
 
     def properties(self, i: int) -> dict[str, Any]:
         """The tile properties of image ``i`` of the selection."""
         return tile_properties(self.selection.images[i])
+
+    def owner(self, part: int) -> int:
+        """The image (selection index) of part ``part``."""
+        return int(self.owners[part])
 
     def __len__(self) -> int:
         return len(self.selection.images)
@@ -138,13 +168,12 @@ def encode_tile(footprints: FootprintSet, z: int, x: int, y: int) -> bytes:
     west, south, east, north = xy_bounds(z, x, y)
     pixel = (east - west) / 256  # metres
     pad = BUFFER_PIXELS * pixel
-    selection = footprints.selection
-    found = np.empty(0, dtype=np.int64)
+    found = np.empty(0, dtype=np.int64)  # parts, in the selection's order
     if len(footprints):
         # Envelopes only: clipping drops what does not reach the tile, and that is cheaper than a
         # predicate over 20,000 polygons at zoom 0.
-        found = np.sort(selection.tree.query(shapely.box(west - pad, south - pad, east + pad, north + pad)))
-    ext = selection.extents[found]
+        found = np.sort(footprints.tree.query(shapely.box(west - pad, south - pad, east + pad, north + pad)))
+    ext = footprints.extents[found]
     span = np.maximum(ext[:, 2] - ext[:, 0], ext[:, 3] - ext[:, 1]) / pixel
     polygons = found[span > POINT_PIXELS]
     if polygons.size > MAX_POLYGONS:
@@ -159,11 +188,12 @@ def encode_tile(footprints: FootprintSet, z: int, x: int, y: int) -> bytes:
 
     features: list[dict[str, Any]] = []
     if polygons.size:
-        geoms = np.array([selection.footprints[int(i)] for i in polygons], dtype=object)
+        geoms = np.array([footprints.parts[int(i)] for i in polygons], dtype=object)
         geoms = shapely.clip_by_rect(geoms, west - pad, south - pad, east + pad, north + pad)
         geoms = shapely.transform(shapely.simplify(geoms, pixel, preserve_topology=True), to_tile)
-        for i, geometry in zip(polygons.tolist(), geoms, strict=True):
+        for part, geometry in zip(polygons.tolist(), geoms, strict=True):
             if not geometry.is_empty and geometry.geom_type in ("Polygon", "MultiPolygon"):
+                i = footprints.owner(part)
                 features.append({"geometry": geometry, "properties": footprints.properties(i), "id": i})
     if points.size:
         features.extend(_point_features(footprints, points, (west, north), pixel, to_tile))
@@ -184,7 +214,7 @@ def _point_features(
     pixel: float,
     to_tile: Any,
 ) -> list[dict[str, Any]]:
-    """The point features of the images ``points`` (selection indexes): one per occupied cluster
+    """The point features of the parts ``points`` (:class:`FootprintSet` part indexes): one per occupied cluster
     cell of the tile and its buffer, at the mean of its images' middles. ``corner`` is the tile's
     (west, north) in EPSG:3857 metres, ``pixel`` metres a pixel."""
     west, north = corner
@@ -209,7 +239,7 @@ def _point_features(
     for g in np.argsort(first, kind="stable").tolist():
         geometry = Point(float(where[g, 0]), float(where[g, 1]))
         if counts[g] == 1:
-            i = int(points[first[g]])
+            i = footprints.owner(int(points[first[g]]))
             features.append({"geometry": geometry, "properties": footprints.properties(i), "id": i})
         else:
             features.append({"geometry": geometry, "properties": {"point_count": int(counts[g])}})
