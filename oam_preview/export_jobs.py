@@ -39,7 +39,7 @@ from typing import Any
 
 from .catalog import Image
 from .config import Settings
-from .errors import ExportsBusy, ExportStorageFull, ExportTooLarge
+from .errors import ExportFailed, ExportsBusy, ExportStorageFull, ExportTooLarge
 from .export import ExportRequest, TileSource, TooManyTiles, export
 from .tile_package import ExportError
 
@@ -51,6 +51,10 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 PROGRESS_EVERY = 0.5
 #: Seconds a client is told to wait before asking again when the limits are reached.
 RETRY_AFTER = 30
+
+
+class QueueUnreachable(Exception):
+    """The RQ queue of ``OAM_PREVIEW_EXPORT_QUEUE`` did not take a job (its Redis is down)."""
 
 
 def default_directory() -> Path:
@@ -277,7 +281,14 @@ class ExportJobs:
             _write_json(
                 directory / "state.json", {"state": "queued", "done": 0, "total": tiles, "updated": now}
             )
-            self._start(directory)
+            try:
+                self._start(directory)
+            except QueueUnreachable as exc:
+                # Failed, not queued: a job no queue holds would count against the client's
+                # limit until it expired. Asked again, it is queued again.
+                state = {"state": "failed", "done": 0, "total": tiles, "updated": now, "error": str(exc)}
+                _write_json(directory / "state.json", state)
+                raise ExportFailed(f"{exc}: POST the same request again", retry) from None
         status = self.status(job_id)
         assert status is not None
         return status, True
@@ -286,10 +297,16 @@ class ExportJobs:
         """Run the job: on the RQ queue when one is configured, else in a spawned local process."""
         if self.settings.export_queue:
             from redis import Redis
+            from redis.exceptions import RedisError
             from rq import Queue
 
             queue = Queue(QUEUE, connection=Redis.from_url(self.settings.export_queue))
-            queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
+            try:
+                queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
+            except RedisError as exc:
+                raise QueueUnreachable(
+                    f"the export queue could not be reached ({type(exc).__name__})"
+                ) from exc
             return
         log = (directory / "worker.log").open("ab")
         child = subprocess.Popen(
