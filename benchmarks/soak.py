@@ -708,7 +708,7 @@ def kill_worker(fleet: Fleet, log: Log, rng: random.Random, settle: float) -> Ev
     while time.monotonic() < deadline:
         now = set(children(server.process.pid))
         if victim not in now and len(now) >= len(workers):
-            event.notes["respawned_s"] = round(log.now() - event.start, 1)
+            event.notes["new_worker_forked_s"] = round(log.now() - event.start, 1)
             break
         time.sleep(0.2)
     time.sleep(2.0)
@@ -772,9 +772,18 @@ def replace_file(fleet: Fleet, log: Log, base: str, settle: float) -> Event:
             event.notes.update(new=new_token, seen_after_s=round(log.now() - replaced, 1))
             event.notes["new_pixels"] = bool(new_pixels) and new_pixels != old_pixels
             path = url.removeprefix(base)
-            event.notes["instances_agree"] = all(
-                fetch(s.url + path)[1] == new_pixels for s in fleet.servers if s.process is not None
-            )
+            # A worker asked for a token it does not know yet rechecks within 2 s (HINT_RECHECK):
+            # until then it answers with what it has, not immutable.
+            for _ in range(15):
+                answers = [fetch(s.url + path) for s in fleet.servers if s.process is not None]
+                if all(a[1] == new_pixels for a in answers):
+                    event.notes["instances_agree"] = True
+                    event.notes["agree_after_s"] = round(log.now() - replaced, 1)
+                    break
+                event.notes["disagreeing_cache_control"] = sorted(
+                    {a[2].get("Cache-Control", "") for a in answers if a[1] != new_pixels}
+                )
+                time.sleep(1.0)
             break
         time.sleep(1.0)
     event.end = log.now()
