@@ -121,7 +121,8 @@ EXPORT_DEADLINE = 180.0
 @dataclass(frozen=True)
 class Answer:
     """One request of a client: ``t`` seconds since the start (when it was sent), the status
-    (0: no HTTP answer), the time to the last body byte in ms, and what went wrong."""
+    (0: no HTTP answer), the time to the last body byte in ms, and what went wrong; ``since``:
+    when the action it belongs to began (an export's submission, for its polls), else ``t``."""
 
     t: float
     kind: str
@@ -129,6 +130,7 @@ class Answer:
     ms: float
     ok: bool
     error: str = ""
+    since: float | None = None
 
 
 class Log:
@@ -170,6 +172,7 @@ def ask(
     ok: tuple[int, ...] = (200,),
     method: str = "GET",
     body: bytes | None = None,
+    since: float | None = None,
 ) -> tuple[int, bytes, dict[str, str]]:
     """:func:`fetch`, its answer logged (``ok``: the statuses that count as a success)."""
     t = log.now()
@@ -177,7 +180,7 @@ def ask(
     status, data, headers = fetch(url, method, body)
     ms = (time.perf_counter() - started) * 1000
     error = "" if status in ok else f"{status} {data[:160].decode(errors='replace')}"
-    log.add(Answer(round(t, 3), kind, status, round(ms, 1), status in ok, error))
+    log.add(Answer(round(t, 3), kind, status, round(ms, 1), status in ok, error, since))
     return status, data, headers
 
 
@@ -485,7 +488,7 @@ def run_exports(
             "format": fmt,
             "rescale": f"0,{120 + k % 135}",
         }
-        started = time.monotonic()
+        started, since = time.monotonic(), round(log.now(), 3)
         status, body, headers = ask(
             log, "export", base + "/api/exports", (200, 202), "POST", json.dumps(request).encode()
         )
@@ -494,7 +497,7 @@ def run_exports(
             return
         url = json.loads(body)["url"]
         while time.monotonic() - started < EXPORT_DEADLINE and not stop.is_set():
-            status, body, _ = ask(log, "export", url, (200, 202))
+            status, body, _ = ask(log, "export", url, (200, 202), since=since)
             if status == 200:
                 magic = b"SQLite format 3\0" if fmt == "mbtiles" else b"PMTiles"
                 if body.startswith(magic):
@@ -508,7 +511,7 @@ def run_exports(
             stop.wait(1.0)
         if not stop.is_set():
             exports.failed.append(f"not done after {EXPORT_DEADLINE:.0f} s")
-            log.add(Answer(round(log.now(), 3), "export", 0, EXPORT_DEADLINE * 1000, False, "export stuck"))
+            log.add(Answer(round(log.now(), 3), "export", 0, 0.0, False, "export stuck", since))
 
     def loop() -> None:
         rng = random.Random(SEED)
@@ -812,21 +815,24 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
-def phase_of(t: float, events: list[Event], warmup: float) -> str:
-    for e in events:
-        if e.start <= t < e.end + e.settle:
-            return e.name
-    return "warmup" if t < warmup else "steady"
+def phase_of(a: Answer, events: list[Event], warmup: float) -> str:
+    """The phase of an answer: a chaos phase its action overlaps (the stall first: a request
+    sent just before it, or an export it failed, is the stall's), else warm-up or steady."""
+    start, end = (a.t if a.since is None else a.since), a.t + a.ms / 1000
+    overlapping = [e.name for e in events if start < e.end + e.settle and end >= e.start]
+    if overlapping:
+        return "upstream_stall" if "upstream_stall" in overlapping else overlapping[0]
+    return "warmup" if a.t < warmup else "steady"
 
 
 def phase_table(answers: list[Answer], events: list[Event], warmup: float) -> dict[str, dict[str, Any]]:
     """Per phase: requests, successes, the rate, p50/p95/p99 ms, the failures' first messages."""
     groups: dict[str, list[Answer]] = defaultdict(list)
     for a in answers:
-        groups[phase_of(a.t, events, warmup)].append(a)
+        groups[phase_of(a, events, warmup)].append(a)
         groups["all"].append(a)
     groups["all but the stall"] = [
-        a for a in groups["all"] if phase_of(a.t, events, warmup) != "upstream_stall"
+        a for a in groups["all"] if phase_of(a, events, warmup) != "upstream_stall"
     ]
     order = ["warmup", "steady", *(e.name for e in events), "all but the stall", "all"]
     table = {}
@@ -1085,7 +1091,7 @@ def soak(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     left = leftovers(sampler.seen, before)
     answers = sorted(log.answers, key=lambda a: a.t)
     phases = phase_table(answers, events, warmup)
-    outside = [a for a in answers if phase_of(a.t, events, warmup) != "upstream_stall"]
+    outside = [a for a in answers if phase_of(a, events, warmup) != "upstream_stall"]
     success = sum(a.ok for a in outside) / max(1, len(outside))
     half = seconds / 2
     rss = last_half_growth(sampler.samples, half, "rss_kb", ("worker",))
@@ -1184,7 +1190,7 @@ def write(summary: dict[str, Any], out: Path) -> dict[str, Path]:
             w.writerow(
                 [
                     a.t,
-                    phase_of(a.t, events, summary["config"]["warmup_s"]),
+                    phase_of(a, events, summary["config"]["warmup_s"]),
                     a.kind,
                     a.status,
                     a.ms,
