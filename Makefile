@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+MINUTES ?= 60
 
-.PHONY: install serve test test-fast lint format bench clean
+.PHONY: install serve test test-fast lint format bench soak clean
 
 # The virtualenv is rebuilt when the package metadata changes.
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -43,6 +44,11 @@ bench: install
 	$(BIN)/python benchmarks/mosaic.py
 	$(BIN)/python benchmarks/rendering.py
 	$(BIN)/python benchmarks/footprint_tiles.py
+
+# The fleet (2 instances, nginx, Redis) under mixed traffic and chaos for MINUTES (not in `make test`).
+soak: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/soak.py --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache tests/artifacts

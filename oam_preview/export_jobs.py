@@ -41,7 +41,7 @@ from typing import Any
 
 from .catalog import Image
 from .config import Settings
-from .errors import ExportsBusy, ExportStorageFull, ExportTooLarge
+from .errors import ExportFailed, ExportsBusy, ExportStorageFull, ExportTooLarge
 from .export import ExportRequest, TileSource, TooManyTiles, export
 from .lifeline import inherited, watch
 from .tile_package import ExportError
@@ -56,6 +56,10 @@ PROGRESS_EVERY = 0.5
 RETRY_AFTER = 30
 #: The error of a job stopped with the server that ran it.
 SERVER_STOPPED = "the server stopped while the export ran: ask again to resume"
+
+
+class QueueUnreachable(Exception):
+    """The RQ queue of ``OAM_PREVIEW_EXPORT_QUEUE`` did not take a job (its Redis is down)."""
 
 
 def default_directory() -> Path:
@@ -282,7 +286,14 @@ class ExportJobs:
             _write_json(
                 directory / "state.json", {"state": "queued", "done": 0, "total": tiles, "updated": now}
             )
-            self._start(directory)
+            try:
+                self._start(directory)
+            except QueueUnreachable as exc:
+                # Failed, not queued: a job no queue holds would count against the client's
+                # limit until it expired. Asked again, it is queued again.
+                state = {"state": "failed", "done": 0, "total": tiles, "updated": now, "error": str(exc)}
+                _write_json(directory / "state.json", state)
+                raise ExportFailed(f"{exc}: POST the same request again", retry) from None
         status = self.status(job_id)
         assert status is not None
         return status, True
@@ -291,10 +302,16 @@ class ExportJobs:
         """Run the job: on the RQ queue when one is configured, else in a spawned local process."""
         if self.settings.export_queue:
             from redis import Redis
+            from redis.exceptions import RedisError
             from rq import Queue
 
             queue = Queue(QUEUE, connection=Redis.from_url(self.settings.export_queue))
-            queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
+            try:
+                queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
+            except RedisError as exc:
+                raise QueueUnreachable(
+                    f"the export queue could not be reached ({type(exc).__name__})"
+                ) from exc
             return
         log = (directory / "worker.log").open("ab")
         lifeline = inherited()  # under `oam-preview serve`: the job ends with the server

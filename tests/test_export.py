@@ -473,3 +473,25 @@ def test_a_planned_layer_holds_each_area_once():
     box = (10.0, 10.0, 11.0, 11.0)
     layer = plan(request, {"minzoom": 0, "maxzoom": 3}, [box] * 1000 + [(12.0, 10.0, 13.0, 11.0)])
     assert layer.areas == (box, (12.0, 10.0, 13.0, 11.0))
+
+
+def test_an_export_asked_while_its_queue_is_down_fails_clearly_and_blocks_nothing(catalog_file, tmp_path):
+    """Found by benchmarks/soak.py (Redis restarted): the POST was a 500 and left a job `queued`
+    that no queue held, so every later export of that client was a 429 for the files' TTL (a day)."""
+    pytest.importorskip("rq")
+    from .redis_server import RedisServer
+    from .support.processes import free_port
+
+    port = free_port()  # nothing listens there yet
+    client = exports_app(catalog_file, tmp_path / "exports", queue=f"redis://127.0.0.1:{port}/1")
+    body = {"ids": ["synthetic_cog"], "minzoom": 15, "maxzoom": 15}
+    down = client.post("/api/exports", json=body)
+    assert down.status_code == 502 and down.get_json()["error"]["code"] == "export_failed", down.data
+    assert "queue" in down.get_json()["error"]["message"] and down.headers["Retry-After"]
+    other = client.post("/api/exports", json={**body, "tile_format": "webp"})
+    assert other.status_code == 502, other.data  # not a 429: the first left no job running
+
+    (tmp_path / "redis").mkdir()
+    with RedisServer(port, tmp_path / "redis"):
+        again = client.post("/api/exports", json=body)
+        assert again.status_code == 202 and again.get_json()["state"] == "queued", again.data

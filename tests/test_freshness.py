@@ -11,8 +11,9 @@ import pytest
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS
 
-from .conftest import GEOTIFFS, catalog_doc
+from .conftest import GEOTIFFS, catalog_doc, write_cog
 
 
 @pytest.fixture()
@@ -71,3 +72,29 @@ def test_no_recheck_keeps_serving_what_it_has(changing):
     replace_file(path)
     time.sleep(0.1)
     assert client.get("/api/images/changing/thumbnail.png").data == before.data
+
+
+def test_a_file_replaced_between_rechecks_is_read_anew_not_a_502(tmp_path):
+    """Found by benchmarks/soak.py: right after a file was replaced, a dataset the worker kept
+    read the new bytes at the old file's block offsets, and the tile was a 502 ("Not a JPEG
+    file") until the next recheck. A read that fails so rechecks the file at once and, when it
+    changed, reads it again."""
+    write_cog(tmp_path / "changing.tif", 2048, 2048, seed=0)
+    with FileServer(tmp_path) as server:
+        client = client_for(server, 1000)
+        doc = client.get("/api/images/changing/tilejson.json").get_json()
+        w, s, e, n = doc["bounds"]
+        z = doc["maxzoom"]
+        a, b = (
+            TMS.tile(w + (e - w) * 0.1, n - (n - s) * 0.1, z),
+            TMS.tile(e - (e - w) * 0.1, s + (n - s) * 0.1, z),
+        )
+        assert client.get(f"/api/images/changing/tiles/{z}/{a.x}/{a.y}.png").status_code == 200
+        write_cog(tmp_path / "next.tif", 2048, 2048, seed=7)
+        future = time.time() + 5  # Last-Modified has one-second resolution
+        os.utime(tmp_path / "next.tif", (future, future))
+        os.replace(tmp_path / "next.tif", tmp_path / "changing.tif")
+        after = client.get(f"/api/images/changing/tiles/{z}/{b.x}/{b.y}.png")
+        assert after.status_code == 200, after.data
+        again = client.get("/api/images/changing/tilejson.json").get_json()
+        assert again["tiles"][0] != doc["tiles"][0]  # a new version token: the change was seen

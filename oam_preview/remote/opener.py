@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ import rasterio
 
 from .. import deadline
 from ..config import Settings
-from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
+from ..errors import HostUnavailable, OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
 from ..memo import KeyedLocks
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .egress import RelayAccess, relay_access
@@ -216,6 +217,16 @@ class Opener:
         except (concurrent.futures.TimeoutError, OamPreviewError):
             return None
 
+    def _changed(self, url: str, generation: int) -> bool:
+        """Whether ``url`` has changed since ``generation``, by a recheck (one HEAD) made due now;
+        never when rechecks are off."""
+        with self._lock:
+            known = self._fresh.get(url)
+            if known is None or not known.first_head.is_set():
+                return False
+            known.checked_at = -math.inf
+        return self.checked(url).generation != generation
+
     def known(self, url: str) -> Version:
         """This worker's :class:`Version` of ``url`` as last checked (no upstream request)."""
         with self._lock:
@@ -321,6 +332,17 @@ class Opener:
 
         def run() -> T:
             deadline.resume(at)
+            generation = self.generation(url)
+            try:
+                with self.open(url, sidecars=sidecars) as dataset:
+                    return work(dataset)
+            except UpstreamError as exc:
+                # A file replaced under the same URL reads as garbage through a dataset of the
+                # old one (its block offsets) until the next recheck: recheck it now, and read
+                # the new version if that is what it was.
+                the_file = not (exc.host_failure or exc.upstream_status or isinstance(exc, HostUnavailable))
+                if not the_file or not self._changed(url, generation):
+                    raise
             with self.open(url, sidecars=sidecars) as dataset:
                 return work(dataset)
 
