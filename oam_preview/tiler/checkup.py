@@ -210,7 +210,11 @@ def check(
     command = None
     if run.structure is not None and any(f.fixable and f.severity != "ok" for f in findings):
         collar = next((f.evidence["value"] for f in findings if f.code == "collar_without_nodata"), None)
-        command = fix_command(run.structure, source, collar, any(f.code == "gcps_only" for f in findings))
+        sidecar = next((f for f in findings if f.code == "georeference_in_sidecar"), None)
+        srs = sidecar.evidence["from_sidecars"].get("crs") if sidecar is not None else None
+        command = fix_command(
+            run.structure, source, collar, any(f.code == "gcps_only" for f in findings), srs
+        )
     return Report(
         source=source,
         findings=tuple(f.with_fix(command) for f in findings),
@@ -362,11 +366,12 @@ def _with_minimum(run: _Run, measured: Measurement, pixels: float) -> Measuremen
 
 
 def _tile_zooms(info: ImageInfo) -> list[int]:
-    """The native zoom and two overview zooms: two below it, and where the image is about one tile."""
+    """The native zoom and two overview zooms: one below it, and where the image is about one tile
+    (at least two below)."""
     if info.native_zoom is None or info.min_zoom is None:
         return []
     native, low = info.native_zoom, info.min_zoom
-    return sorted({native, max(low, native - 2), low}, reverse=True)
+    return sorted({native, max(0, native - 1), max(0, min(low, native - 2))}, reverse=True)
 
 
 def _measure_tile(run: _Run, image: Image, info: ImageInfo, z: int) -> None:

@@ -51,9 +51,12 @@ def creation_options(s: Structure, nodata: float | None) -> list[str]:
     return options
 
 
-def fix_command(s: Structure, source: str, collar_value: float | None, gcps_only: bool) -> str:
+def fix_command(
+    s: Structure, source: str, collar_value: float | None, gcps_only: bool, srs: str | None = None
+) -> str:
     """The one command line that mends the fixable findings of the file ``source`` (run where
-    the file and its sidecars are); ``collar_value``: the edge value to mark empty."""
+    the file and its sidecars are); ``collar_value``: the edge value to mark empty; ``srs``: the
+    CRS a sidecar gives (GDAL reads a ``.tfw`` beside a GeoTIFF, but not its ``.prj``)."""
     name = local_name(source)
     nodata = collar_value if collar_value is not None else s.nodata
     options = creation_options(s, nodata)
@@ -64,6 +67,8 @@ def fix_command(s: Structure, source: str, collar_value: float | None, gcps_only
     )
     if collar_value is not None:
         args += ["-dstnodata" if gcps_only else "-a_nodata", _value(collar_value)]
+    if srs is not None:
+        args += ["-a_srs", srs]
     for option in options:
         args += ["-co", option]
     args += [name, output_name(name)]

@@ -64,6 +64,7 @@ class Structure:
     predictor: str | None
     interleave: str
     photometric: str | None
+    max_z_error: float
     bigtiff: bool
     ghost: str | None
     levels: tuple[Level, ...]
@@ -77,7 +78,10 @@ class Structure:
 
     @property
     def lossy(self) -> bool:
-        return any(name in self.compression for name in LOSSY)
+        """Whether the compression alters values: JPEG, WebP, JPEG XL, or LERC with an error allowed."""
+        return any(name in self.compression for name in LOSSY) or (
+            "LERC" in self.compression and self.max_z_error > 0
+        )
 
     @property
     def header_span(self) -> int:
@@ -134,6 +138,13 @@ def _first_block(dataset: Any, ovr: int | None, cols: int, rows: int) -> int:
     return 0
 
 
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text else 0.0
+    except ValueError:
+        return 0.0
+
+
 def read_structure(dataset: Any, head: bytes) -> Structure:
     """The :class:`Structure` of an open dataset whose file starts with the bytes ``head``."""
     rows, cols = (int(v) for v in dataset.block_shapes[0])
@@ -171,6 +182,7 @@ def read_structure(dataset: Any, head: bytes) -> Structure:
         compression=str(image_structure.get("COMPRESSION", "NONE")).upper(),
         predictor=image_structure.get("PREDICTOR"),
         interleave=str(image_structure.get("INTERLEAVE", "PIXEL")).upper(),
+        max_z_error=_float(image_structure.get("MAX_Z_ERROR")),
         photometric=dataset.photometric.name if dataset.photometric is not None else None,
         bigtiff=is_bigtiff(head),
         ghost=ghost_area(head),
@@ -185,7 +197,8 @@ def read_structure(dataset: Any, head: bytes) -> Structure:
 COG_RULES = {
     "external_overviews": "Overviews found in external .ovr file. They should be internal",
     "stripped": "The file is greater than 512xH or 512xW, but is not tiled",
-    "header_not_first": "The offset of the main IFD should be < 300 / a level's first block before its IFD",
+    "header_not_first": "The offset of the main IFD should be < 300 / a level's first block before its IFD "
+    "(and, beyond rio-cogeo: an IFD after pixel data)",
     "edited_after_creation": "Optimizations ... invalidated by later changes (KNOWN_INCOMPATIBLE_EDITION=YES)",
     "parts_out_of_order": "Overviews / IFDs / first blocks not sorted as a COG's",
 }
@@ -216,7 +229,7 @@ def cog_errors(structure: Structure, external_ovr: bool) -> list[str]:
     if any(later < earlier for earlier, later in zip(ifds, ifds[1:], strict=False)):
         add("parts_out_of_order")
     data = [level.data_offset for level in s.levels if level.data_offset]
-    if data and data[-1] < ifds[len(data) - 1]:
+    if data and (data[-1] < ifds[-1] or s.header_span > s.first_data):
         add("header_not_first")
     if any(data[i] < data[i + 1] for i in range(1, len(data) - 1)) or (len(data) >= 2 and data[0] < data[1]):
         add("parts_out_of_order")
