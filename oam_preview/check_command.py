@@ -43,14 +43,14 @@ def served(source: str) -> Iterator[str]:
         yield f"{server.url}/{path.name}"
 
 
-def check_source(source: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+def check_source(source: str, as_json: bool, out: TextIO | None = None) -> int:
     """Print ``source``'s report; its exit status (0 ready, 1 warnings, 2 not servable)."""
     warnings.simplefilter("ignore")
     # The operator's own file on the command line, not a catalog record: no address is refused.
     settings = replace(Settings.from_env(), upstream_allow="any")
     with served(source) as url:
         report = replace(check(url, settings), source=source)
-    print(json.dumps(report.to_dict(), indent=2) if as_json else text(report), file=out)
+    print(json.dumps(report.to_dict(), indent=2) if as_json else text(report), file=out or sys.stdout)
     return report.exit_code
 
 
@@ -81,11 +81,12 @@ def text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def report_catalog(source: str, as_json: bool, concurrency: int, out: TextIO = sys.stdout) -> int:
+def report_catalog(source: str, as_json: bool, concurrency: int, out: TextIO | None = None) -> int:
     """Grade every image of the catalog ``source``, ``concurrency`` files at once, with a progress
     bar; print a table (or JSON) and the count of each finding. The exit status of the worst."""
     from .catalog import load
 
+    out = out or sys.stdout
     warnings.simplefilter("ignore")
     settings = Settings.from_env()
     catalog = load(source)

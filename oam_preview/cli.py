@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, check, demo."""
 
 from __future__ import annotations
 

@@ -5,12 +5,16 @@ equal the original's (lossless fixes) or are within 35 dB PSNR (lossy ones)."""
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -169,3 +173,92 @@ def test_every_fix_gives_a_ready_file_with_the_same_tiles(
         assert (mended.data[:, valid] == original.data[:, valid]).all()
     else:
         assert psnr(mended.data[:, valid], original.data[:, valid]) >= 35, command
+
+
+# -- the command, the route, a hanging host ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "status"), [("good_cog.tif", 0), ("no_overviews.tif", 1), ("sidecar_georef.tif", 2)]
+)
+def test_check_command_exit_status(corpus: Path, name: str, status: int) -> None:
+    from click.testing import CliRunner
+
+    from oam_preview.cli import main
+
+    result = CliRunner().invoke(main, ["check", str(corpus / name), "--json"])
+    assert result.exit_code == status, result.output
+    doc = json.loads(result.output)
+    assert doc["source"] == str(corpus / name)
+    assert doc["grade"] == ("ok", "warning", "not_servable")[status]
+    assert doc["upstream"]["requests"] > 0  # served by the file server while checked: counted
+
+
+def test_check_command_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from oam_preview.cli import main
+
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "nothing.tif")])
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0
+    assert "no such file" in result.output and "Traceback" not in result.output
+
+
+def test_the_route_reports_catalog_images_only(client: Any, tiff_server: FileServer) -> None:
+    tiff_server.traffic.reset()
+    first = client.get("/api/images/cogeo/report")
+    assert first.status_code == 200, first.get_json()
+    doc = first.get_json()
+    assert doc["id"] == "cogeo" and doc["grade"] in ("ok", "warning") and doc["cog"]["valid"] is True
+    assert {f["code"] for f in doc["findings"]} >= {"reachable", "layout", "overviews", "pixels", "cost"}
+    spent = tiff_server.traffic.requests
+    assert 0 < spent <= OWN_REQUESTS + MEASURED_READS * 8
+    again = client.get("/api/images/cogeo/report")
+    assert again.get_json() == doc and tiff_server.traffic.requests == spent  # kept per file version
+    # A URL is no id: the server never checks what a client names.
+    for path in ("/api/images/nothing/report", "/api/images/http%3A%2F%2F127.0.0.1%2Fx.tif/report"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_report_of_a_file_that_is_not_servable(client: Any) -> None:
+    doc = client.get("/api/images/no_georef/report").get_json()
+    assert doc["grade"] == "not_servable" and "not_georeferenced" in doc["problems"]
+    refused = client.get("/api/images/refused/report").get_json()
+    assert refused["problems"] == ["unreachable"]
+
+
+def test_a_hanging_host_gives_a_report_with_that_finding(corpus: Path) -> None:
+    """The probe waits OAM_PREVIEW_UPSTREAM_TIMEOUT (1 s) and the report ends there: no step
+    after it is tried, no thread left waiting (joined well before the generous bound)."""
+    from .stress.faultserver import FaultServer
+
+    settings = replace(SETTINGS, upstream_timeout=1.0)
+    with FaultServer(corpus, mode="hang") as server:
+        outcome: list[Report] = []
+        worker = threading.Thread(
+            target=lambda: outcome.append(check(f"{server.url}/good_cog.tif", settings))
+        )
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        requests = server.traffic.requests
+    report = outcome[0]
+    assert report.problems() == ["no_answer"] and report.grade == "not_servable"
+    assert report.findings[-1].evidence["error"] == "upstream_timeout"
+    assert requests <= 1  # the probe only (a hanging request is never counted as answered)
+
+
+def test_catalog_report_grades_every_image(corpus: Path) -> None:
+    from click.testing import CliRunner
+
+    from oam_preview.cli import main
+
+    result = CliRunner().invoke(main, ["catalog", str(corpus), "--report", "--json", "--concurrency", "3"])
+    assert result.exit_code == 2, result.output  # the worst: sidecar_georef is not servable
+    doc = json.loads(result.output[result.output.index("{") :])
+    graded = {r["id"]: r for r in doc["reports"]}
+    assert len(graded) == len(CORPUS) + 1  # and the twin
+    for name, case in CORPUS.items():
+        assert sorted(graded[Path(name).stem]["problems"]) == sorted(case.problems)
+    assert doc["findings"]["georeference_in_sidecar"] == 1

@@ -4,8 +4,8 @@
 placed by GCPs, so the placement is baked in) that mends every finding marked
 ``fixable``: a tiled, compressed, cloud-optimized copy with internal overviews, laid out
 in COG order, its georeference taken from the sidecars GDAL reads beside it, a collar
-marked empty. Compression by kind: visual imagery stays lossless when it is (DEFLATE,
-horizontal predictor), else JPEG with the alpha band as a mask; other data is DEFLATE
+marked empty. Compression by kind: visual imagery stays lossless when it is, or when it has
+nodata (DEFLATE, horizontal predictor), else JPEG with the alpha band as a mask; other data is DEFLATE
 with the predictor for its type (2 integers, 3 floating point) and ``average``
 overviews; a palette keeps ``nearest``. GDAL >= 3.1.
 """
@@ -40,7 +40,8 @@ def creation_options(s: Structure, nodata: float | None) -> list[str]:
     kind = product_type(s)
     floating = s.dtypes[0].startswith("float")
     if kind == "visual":
-        if s.lossy or (s.compression == "NONE" and nodata is None):
+        # Lossy only without nodata: JPEG would blur the empty pixels' value into the image's.
+        if nodata is None and (s.lossy or s.compression == "NONE"):
             options = ["COMPRESS=JPEG", f"QUALITY={JPEG_QUALITY}", "OVERVIEW_RESAMPLING=AVERAGE"]
         else:
             options = ["COMPRESS=DEFLATE", "PREDICTOR=2", "OVERVIEW_RESAMPLING=AVERAGE"]
