@@ -1,4 +1,4 @@
-"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, demo."""
+"""The ``oam-preview`` command: serve, seed, export, worker, thumbnail, catalog, check, demo."""
 
 from __future__ import annotations
 
@@ -164,15 +164,36 @@ def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> 
 @main.command("catalog")
 @click.argument("source")
 @click.option("--first", default=5, show_default=True, type=int, help="How many records to print.")
-def catalog_command(source: str, first: int) -> None:
-    """Check what a catalog SOURCE yields: count, skipped records and why, the first records."""
+@click.option("--report", "graded", is_flag=True, help="Grade every image (a health report of each file).")
+@click.option("--json", "as_json", is_flag=True, help="With --report: the reports as JSON.")
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1, 32), help="Files checked at once."
+)
+def catalog_command(source: str, first: int, graded: bool, as_json: bool, concurrency: int) -> None:
+    """Check what a catalog SOURCE yields: count, skipped records and why, the first records;
+    with --report, every image's health report and a summary of the findings."""
     from .catalog import CatalogError
     from .catalog.report import print_report
 
     try:
+        if graded:
+            from .check_command import report_catalog
+
+            sys.exit(report_catalog(source, as_json, concurrency))
         print_report(source, sys.stdout, first=first)
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("check")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def check_command(source: str, as_json: bool) -> None:
+    """Is SOURCE (a GeoTIFF URL or local path) ready to serve? Its health report: findings,
+    measured cost and the command that fixes it. Exit status 0 ready, 1 warnings, 2 not servable."""
+    from .check_command import check_source
+
+    sys.exit(check_source(source, as_json))
 
 
 @main.command("seed")

@@ -108,6 +108,7 @@ ROUTES = (
     "/api/images/cogeo/WMTSCapabilities.xml",
     "/api/images/cogeo/point/128.658,37.6685",
     "/api/images/cogeo/statistics",
+    "/api/images/cogeo/report",
     "/api/colormaps",
     "/api/colormaps/viridis",
     "/api/mosaic/tiles/18/224757/101422.png?ids=cogeo",

@@ -29,7 +29,7 @@ from ..errors import NotFound
 from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import Rendering, colormap_lut, colormap_names
-from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views
+from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views, report_views
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .responses import cached_image, document, json_response, version_policy
@@ -242,6 +242,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/api/images/<image_id>/tilejson.json", tilejson_doc),
     ("/api/images/<image_id>/point/<coordinates>", point),
     ("/api/images/<image_id>/statistics", statistics),
+    ("/api/images/<image_id>/report", report_views.image_report),
     ("/api/colormaps", colormaps),
     ("/api/colormaps/<name>", colormap),
     ("/api/images/<image_id>/WMTSCapabilities.xml", wmts),
