@@ -216,7 +216,8 @@ class Rendering:
     def check(self, info: ImageInfo) -> None:
         """:class:`BadRequest` for what this image cannot show as asked: a band past its count,
         an algorithm given another number of bands than it takes, ``rescale`` neither once nor
-        once per band shown, a ``nodata`` that is no value of its data type (:func:`nodata_fits`)."""
+        once per band shown, a colormap for three bands, a ``nodata`` that is no value of its data
+        type (:func:`nodata_fits`)."""
         shown = self.bands(info.bands, info.count)
         if self.algorithm is not None:
             spec = self.algorithm.spec
@@ -225,9 +226,13 @@ class Rendering:
                     f"algorithm {spec.name} takes {_bands(spec.inputs)}: this image shows {len(shown)}, "
                     f"so give bidx ({'bidx=1' if spec.inputs == 1 else 'bidx=RED,NIR for an NDVI'})"
                 )
-            self.ranges(spec.outputs)
+            outputs = spec.outputs
         else:
-            self.ranges(len(self.expression.blocks) if self.expression is not None else len(shown))
+            outputs = len(self.expression.blocks) if self.expression is not None else len(shown)
+        self.ranges(outputs)
+        if outputs != 1 and (self.colormap is not None or self.colormap_name is not None):
+            named = "colormap" if self.colormap is not None else "colormap_name"
+            raise BadRequest(f"{named} colours one band: this image shows {outputs} (use bidx=N)")
         if self.nodata is not None and not nodata_fits(self.nodata, info.dtype):
             kind = np.dtype(info.dtype)
             accepted = (
