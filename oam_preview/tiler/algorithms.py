@@ -106,8 +106,9 @@ def hillshade(
     values: np.ndarray, invalid: np.ndarray, params: Params, size: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lambertian shading 0-255 of the surface whose height per pixel is band 1 (its gradient
-    per pixel, not per metre: TiTiler's), lit from ``azimuth`` degrees clockwise from north at
-    ``angle_altitude`` degrees above the horizon; 127 where the light grazes it, 0 in shadow."""
+    per pixel, not per metre: TiTiler's), lit at ``angle_altitude`` degrees above the horizon from
+    ``azimuth`` - 90 degrees clockwise from north (TiTiler's angle: its default 45 lights from the
+    north-west, as shaded maps are); 127 where the light grazes it, 0 in shadow."""
     rows, cols, bad = _gradients(values, invalid, float(params["z_exaggeration"] or 1.0))
     incline = np.pi / 2 - np.arctan(np.hypot(rows, cols))  # of the surface's normal, radians
     aspect = np.arctan2(-rows, cols)
