@@ -340,6 +340,13 @@ def export_footprints(output: Path, query: str, zoom: str, catalog: str | None) 
 @click.option("--colormap-name", default=None, help="A colormap for one band (as the tile API's).")
 @click.option("--expression", default=None, help="Band math, e.g. 'b1/b2' (as the tile API's expression).")
 @click.option(
+    "--colormap", default=None, help="A JSON colormap, e.g. '{\"1\": [0, 97, 71]}' (as the tile API's)."
+)
+@click.option(
+    "--algorithm", default=None, help="hillshade, slope, terrainrgb… (as the tile API's algorithm)."
+)
+@click.option("--algorithm-params", default=None, help="JSON, e.g. '{\"azimuth\": 315}' (as the tile API's).")
+@click.option(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
 )
 @click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
@@ -360,6 +367,9 @@ def export_command(
     rescale: tuple[str, ...],
     colormap_name: str | None,
     expression: str | None,
+    colormap: str | None,
+    algorithm: str | None,
+    algorithm_params: str | None,
     processes: int,
     max_tiles: int,
     footprints: bool,
@@ -404,7 +414,14 @@ def export_command(
             minzoom=low,
             maxzoom=high,
             rendering=export.rendering_from_json(
-                {**rendering_args, "colormap_name": colormap_name, "expression": expression}
+                {
+                    **rendering_args,
+                    "colormap_name": colormap_name,
+                    "expression": expression,
+                    "colormap": colormap,
+                    "algorithm": algorithm,
+                    "algorithm_params": algorithm_params,
+                }  # fmt: skip
             ),
         )
     except tile_package.ExportError as exc:

@@ -72,7 +72,9 @@ class _Args:
 def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
     """The tile API's rendering options from JSON: ``bidx`` (a number, a list or ``"3,2,1"``),
     ``nodata`` (a number or ``"nan"``), ``rescale`` (``"min,max"``, ``[min, max]`` or a list of
-    them), ``colormap_name``, ``expression``; :class:`BadRequest` as the tile routes answer."""
+    them), ``colormap_name``, ``expression``, ``algorithm``, and ``colormap`` and
+    ``algorithm_params`` (JSON: as a value or as its text); :class:`BadRequest` as the tile
+    routes answer."""
     values: dict[str, list[str]] = {}
     bidx = doc.get("bidx")
     if bidx is not None:
@@ -92,6 +94,12 @@ def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
         values["colormap_name"] = [str(doc["colormap_name"])]
     if doc.get("expression") is not None:
         values["expression"] = [str(doc["expression"])]
+    if doc.get("algorithm") is not None:
+        values["algorithm"] = [str(doc["algorithm"])]
+    for name in ("colormap", "algorithm_params"):
+        value = doc.get(name)
+        if value is not None:
+            values[name] = [value if isinstance(value, str) else json.dumps(value)]
     return Rendering.from_args(_Args(values))
 
 
@@ -119,6 +127,7 @@ class ExportRequest:
                 raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
         if self.tile_format not in TILE_FORMATS:
             raise BadRequest(f"tile_format must be one of {', '.join(TILE_FORMATS)}")
+        self.rendering.output_format(self.tile_format)  # heights encoded: png only (a 400)
         if self.container not in CONTAINERS:
             raise BadRequest(f"format must be one of {', '.join(CONTAINERS)}")
         for name in ("minzoom", "maxzoom"):
@@ -154,6 +163,7 @@ class ExportRequest:
             raise BadRequest("the body must be a JSON object")
         known = {"ids", "mosaic", "format", "tile_format", "bbox", "minzoom", "maxzoom"}
         known |= {"bidx", "nodata", "rescale", "colormap_name", "expression"}
+        known |= {"colormap", "algorithm", "algorithm_params"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise BadRequest(f"unknown field {unknown[0][:40]!r}; the fields are {', '.join(sorted(known))}")

@@ -88,6 +88,27 @@ expression = st.one_of(
     st.text(alphabet="b123456789e.+-*/%()<>=!&|~^;, ", max_size=80),
     text,
 )
+#: JSON colormaps: mappings and intervals with odd keys, bounds and colours, and broken JSON.
+colour = st.one_of(
+    st.lists(st.one_of(st.integers(-1, 256), st.floats(), st.booleans()), max_size=5),
+    st.sampled_from(["#fff", "#ff000080", "#12", "red", "#GGGGGG", ""]),
+)
+colormap = st.one_of(
+    st.dictionaries(st.one_of(st.integers(-(10**20), 10**20).map(str), text), colour, max_size=4),
+    st.lists(
+        st.tuples(st.lists(st.one_of(st.integers(-(10**20), 10**20), st.floats()), max_size=3), colour),
+        max_size=4,
+    ),
+).map(lambda doc: json.dumps(doc, allow_nan=True))
+algorithm_params = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["azimuth", "angle_altitude", "z_exaggeration", "buffer", "interval", "baseval",
+                         "nodata_height", "sun", ""]),
+        st.one_of(st.integers(-(10**20), 10**20), st.floats(), st.booleans(), st.none(), text),
+        max_size=4,
+    ).map(lambda doc: json.dumps(doc, allow_nan=True)),
+    text,
+)  # fmt: skip
 rendering = st.lists(
     st.one_of(
         st.tuples(st.just("nodata"), number),
@@ -98,9 +119,26 @@ rendering = st.lists(
         st.tuples(st.just("rescale"), rescale),
         st.tuples(st.just("expression"), expression),
         st.tuples(st.just("colormap_name"), st.sampled_from(["viridis", "VIRIDIS", "nope", "", "cfastie"])),
+        st.tuples(st.just("colormap"), st.one_of(colormap, text)),
+        st.tuples(
+            st.just("algorithm"),
+            st.sampled_from(
+                [
+                    "hillshade",
+                    "slope",
+                    "terrainrgb",
+                    "terrarium",
+                    "normalizedIndex",
+                    "contours",
+                    "HILLSHADE",
+                    "",
+                ]
+            ),
+        ),  # fmt: skip
+        st.tuples(st.just("algorithm_params"), algorithm_params),
         st.tuples(st.just("v"), st.one_of(text, st.just("x"))),
     ),
-    max_size=6,
+    max_size=8,
 )
 
 
@@ -215,6 +253,26 @@ def with_query(url: str, pairs: list[tuple[str, str]]) -> str:
 @example(image="dem", kind="statistics", pairs=[("expression", "b1/0")])
 @example(image="dem", kind="statistics", pairs=[("expression", "b1*1e308*1e308")])
 @example(image="cogeo", kind="statistics", pairs=[("expression", "b1>b2")])
+@example(
+    image="dem",
+    kind="tile",
+    pairs=[("algorithm", "hillshade"), ("algorithm_params", '{"z_exaggeration": 1e6}')],
+)
+@example(image="dem", kind="tile@2x", pairs=[("algorithm", "terrainrgb")])  # WebP: 400, not lossy heights
+@example(
+    image="dem",
+    kind="mosaic",
+    pairs=[("algorithm", "terrarium"), ("algorithm_params", '{"nodata_height": 0}')],
+)
+@example(
+    image="cogeo",
+    kind="tile",
+    pairs=[("algorithm", "slope"), ("bidx", "1"), ("colormap", "[[[0, 1e15], [0, 0, 0]]]")],
+)
+@example(image="rgb_uint16", kind="tile", pairs=[("algorithm", "normalizedIndex"), ("bidx", "1,3")])
+@example(image="rgb_uint16", kind="tile", pairs=[("colormap", '{"1": [0, 0, 0]}')])  # three bands: 400
+@example(image="cog_cmap", kind="thumbnail", pairs=[("colormap", '{"1": "#fff"}')])
+@example(image="dem", kind="statistics", pairs=[("algorithm", "hillshade"), ("colormap", "[" * 5000)])
 def test_rendering_parameters(fuzz_app, numexpr_texts, image, kind, pairs):
     numexpr_texts.clear()
     check(fuzz_app.test_client().get(with_query(route(image, kind), pairs)), numexpr_texts)
@@ -271,6 +329,9 @@ json_value = st.recursive(
                                  rescale, json_value),
             "expression": st.one_of(expression, json_value),
             "colormap_name": st.one_of(st.sampled_from(["viridis", "nope"]), json_value),
+            "colormap": st.one_of(colormap, json_value),
+            "algorithm": st.one_of(st.sampled_from(["hillshade", "terrainrgb", "nope"]), json_value),
+            "algorithm_params": st.one_of(algorithm_params, json_value),
         },
     ),
 )  # fmt: skip
@@ -278,6 +339,10 @@ json_value = st.recursive(
 @example(body={"ids": ["cogeo"], "rescale": [[0, 1], [0, 2]], "minzoom": 18, "maxzoom": 18})
 @example(body={"ids": ["cogeo"], "nodata": "nan", "minzoom": 18, "maxzoom": 18})
 @example(body={"ids": ["dem"], "rescale": [[0, 1], [0, 2], [0, 3]]})
+@example(body={"ids": ["dem"], "algorithm": "terrainrgb", "tile_format": "webp"})
+@example(
+    body={"ids": ["dem"], "algorithm": "hillshade", "algorithm_params": [1], "colormap": {"1": [0, 0, 0]}}
+)
 def test_export_submissions(fuzz_app, numexpr_texts, body):
     numexpr_texts.clear()
     check(fuzz_app.test_client().post("/api/exports", json=body), numexpr_texts)

@@ -234,22 +234,27 @@ class Imagery:
                 self._check_tile(described, z, x, y, size)
             shown = self.shown(image, rendering, described)
             shift = self.shift(image, described)
+            # An algorithm that reads neighbours reads `buffer` pixels around the tile (rio-tiler's
+            # buffer: the same grid, larger), so a pixel at its edge has them: no seams.
+            buffer = {"buffer": shown.buffer} if shown.buffer else {}
             with Reader(None, dataset=dataset, tms=TMS) as reader:
                 bands = shown.bands(described.bands, described.count)
                 try:
                     if shift is None:
-                        img = reader.tile(x, y, z, tilesize=size, indexes=bands, **shown.read_options())
+                        img = reader.tile(
+                            x, y, z, tilesize=size, indexes=bands, **buffer, **shown.read_options()
+                        )
                     else:  # the file read where the shown tile's pixels come from
                         w, s, e, n = xy_bounds(z, x, y)
                         dx, dy = shift
                         img = reader.part(
                             (w - dx, s - dy, e - dx, n - dy), dst_crs=TMS.rasterio_crs,
                             bounds_crs=TMS.rasterio_crs, width=size, height=size, max_size=None,
-                            indexes=bands, **shown.read_options(),
+                            indexes=bands, **buffer, **shown.read_options(),
                         )  # fmt: skip
                 except TileOutsideBounds:
                     raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
-            return to_pixels(img, described, shown)
+            return to_pixels(img, described, shown, shown.buffer)
 
         return self.opener.read(image.source_url, work)
 

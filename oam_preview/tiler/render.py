@@ -71,7 +71,15 @@ def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, 
     """The (min, max) stretched to 0-255 per shown band: the request's ``rescale``, else the
     image's automatic 2-98 % ranges (8-bit data: none, shown as stored). An expression's outputs
     without ``rescale`` are shown as ``rescale=0,255`` would, on 8-bit images only: on others
-    their range is unknown, so ``rescale`` is required."""
+    their range is unknown, so ``rescale`` is required. An algorithm's outputs without
+    ``rescale``: its own range (``slope`` 0-90 degrees), or as computed when they are 8-bit.
+    None either with a JSON ``colormap`` and no ``rescale``: it colours values as computed."""
+    if rendering.colormap is not None and rendering.rescale is None:
+        return None  # a JSON colormap colours the values as computed
+    if rendering.algorithm is not None:
+        spec = rendering.algorithm.spec
+        asked = rendering.ranges(spec.outputs)
+        return asked or (None if spec.display is None else (spec.display,) * spec.outputs)
     if rendering.expression is not None:
         outputs = len(rendering.expression.blocks)
         asked = rendering.ranges(outputs)
@@ -107,35 +115,67 @@ def invalid_pixels(array: np.ma.MaskedArray, nodata: float | None) -> np.ndarray
     return np.asarray((np.ma.getmaskarray(array) | hit).all(axis=0))
 
 
-def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT) -> Pixels:
+def pixel_size(img: ImageData, info: ImageInfo) -> tuple[float, float]:
+    """A pixel's (x, y) size of a read, in its CRS units: Web Mercator metres for a tile, the
+    file's units for a thumbnail (a decimated read has no bounds: the file's pixel scaled)."""
+    if img.bounds is not None:
+        return abs(img.transform.a), abs(img.transform.e)
+    if info.transform is None:
+        return 1.0, 1.0
+    return abs(info.transform.a) * info.width / img.width, abs(info.transform.e) * info.height / img.height
+
+
+def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT, buffer: int = 0) -> Pixels:
     """Display-ready 8-bit pixels from read data (of the bands ``rendering`` reads): palette
-    expanded, an expression computed, non-8-bit data stretched, ``nodata`` transparent."""
+    expanded, an expression and an algorithm computed, non-8-bit data stretched, a colormap
+    applied, ``nodata`` transparent. ``buffer``: pixels read around a tile for the algorithm,
+    cropped by it."""
     array = img.array
     invalid = invalid_pixels(array, rendering.nodata)
-    mask = np.where(invalid, 0, 255).astype(np.uint8)
-    if img.alpha_mask is not None and img.alpha_mask.dtype == np.uint8:
-        mask = np.minimum(mask, img.alpha_mask)
+    alpha = img.alpha_mask if img.alpha_mask is not None and img.alpha_mask.dtype == np.uint8 else None
     ranges = display_ranges(info, rendering)
     if rendering.expression is not None:
         array = rendering.expression.apply(array)
+    values = array.data
+    if rendering.algorithm is not None:  # a transparent input pixel is no input (its alpha: used)
+        invalid = invalid if alpha is None else invalid | (alpha == 0)
+        values, invalid = rendering.algorithm.apply(values, invalid, pixel_size(img, info), buffer)
+        alpha = None
+    mask = np.where(invalid, 0, 255).astype(np.uint8)
+    if alpha is not None:
+        mask = np.minimum(mask, alpha)
     palette = (
         info.mode == "palette"
         and info.palette is not None
         and rendering.bidx in (None, info.bands)
         and rendering.expression is None
+        and rendering.algorithm is None
     )
-    if palette and rendering.rescale is None and rendering.colormap_name is None:
+    if (
+        palette
+        and rendering.rescale is None
+        and rendering.colormap_name is None
+        and rendering.colormap is None
+    ):
         assert info.palette is not None
-        rgba = info.palette[np.clip(array.data[0], 0, 255).astype(np.uint8)]
+        rgba = info.palette[np.clip(values[0], 0, 255).astype(np.uint8)]
         data = np.moveaxis(rgba[..., :3], -1, 0)
         mask = np.minimum(mask, rgba[..., 3])
+    elif rendering.colormap is not None and rendering.rescale is None:
+        data = values  # coloured as computed: the colormap names the values it colours
     elif ranges is not None:
-        data = np.empty(array.shape, dtype=np.uint8)
+        data = np.empty(values.shape, dtype=np.uint8)
         for i, (low, high) in enumerate(ranges):
-            data[i] = stretch(array.data[i], low, high)
+            data[i] = stretch(values[i], low, high)
     else:
-        data = array.data.astype(np.uint8, copy=False)
+        data = values.astype(np.uint8, copy=False)
     indexes = palette_rgb = None
+    if rendering.colormap is not None:
+        if data.shape[0] != 1:
+            raise BadRequest("colormap colours one band: this image shows three (use bidx=N)")
+        rgba = rendering.colormap.apply(data[0])
+        data = np.moveaxis(rgba[..., :3], -1, 0)
+        mask = np.minimum(mask, rgba[..., 3])
     if rendering.colormap_name is not None:
         if data.shape[0] != 1:
             raise BadRequest("colormap_name colours one band: this image shows three (use bidx=N)")

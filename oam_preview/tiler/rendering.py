@@ -1,5 +1,5 @@
-"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx``, ``expression``, ``rescale``,
-``colormap_name``.
+"""How a client asks an image's pixels to be shown: ``nodata``, ``bidx``, ``expression``,
+``algorithm`` and ``algorithm_params``, ``rescale``, ``colormap_name`` or ``colormap``.
 
 TiTiler's parameter names. A :class:`Rendering` is an immutable value parsed
 from a query (a bad value is a 400 ``bad_request`` naming the parameter); its
@@ -22,8 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import BadRequest
+from .algorithms import Algorithm
 from .band_math import Expression
 from .info import ImageInfo
+from .json_colormap import JsonColormap
 
 #: Most bands one request may name (grey: one, RGB: three).
 BAND_COUNTS = (1, 3)
@@ -63,11 +65,18 @@ class Rendering:
     colormap_name: str | None = None
     #: Band math (:mod:`oam_preview.band_math`) whose 1 or 3 outputs are shown instead of bands.
     expression: Expression | None = None
+    #: A colormap given as JSON (:mod:`~oam_preview.tiler.json_colormap`), for one shown band: its
+    #: values after ``rescale`` when given, else as computed (not ``colormap_name``'s stretch).
+    colormap: JsonColormap | None = None
+    #: TiTiler's post-processing (:mod:`~oam_preview.tiler.algorithms`) of the bands or the
+    #: expression's outputs read; its outputs are shown.
+    algorithm: Algorithm | None = None
 
     @classmethod
-    def from_args(cls, args: Args) -> Rendering:
-        """Parse ``nodata``, ``bidx`` (repeated or comma separated) and ``rescale`` (once, or once
-        per band); :class:`BadRequest` naming the parameter and what it accepts."""
+    def from_args(cls, args: Args) -> Rendering:  # noqa: C901 (one parameter after another)
+        """Parse ``nodata``, ``bidx`` (repeated or comma separated), ``rescale`` (once, or once
+        per band), ``expression``, ``algorithm`` and ``algorithm_params``, ``colormap_name`` or
+        ``colormap``; :class:`BadRequest` naming the parameter and what it accepts."""
         nodata = None
         values = args.getlist("nodata")
         if values:
@@ -77,6 +86,14 @@ class Rendering:
                 raise BadRequest(f"nodata must be a number or nan, not {values[-1][:40]!r}") from None
             if math.isinf(nodata):
                 raise BadRequest("nodata must be a finite number or nan")
+        algorithm = None
+        names = args.getlist("algorithm")
+        params = args.getlist("algorithm_params")
+        if names and names[-1].strip():
+            algorithm = Algorithm.parse(names[-1].strip(), params[-1] if params else None)
+        elif params and params[-1].strip():
+            raise BadRequest("algorithm_params needs algorithm (e.g. algorithm=hillshade)")
+        spec = algorithm.spec if algorithm is not None else None
         bidx = None
         parts = [p for value in args.getlist("bidx") for p in value.split(",") if p.strip()]
         if parts:
@@ -84,7 +101,11 @@ class Rendering:
                 bidx = tuple(int(p) for p in parts)
             except ValueError:
                 raise BadRequest("bidx must be band numbers from 1, e.g. bidx=1 or bidx=3,2,1") from None
-            if any(b < 1 for b in bidx) or len(bidx) not in BAND_COUNTS:
+            if spec is not None and (any(b < 1 for b in bidx) or len(bidx) != spec.inputs):
+                raise BadRequest(
+                    f"bidx must name {_bands(spec.inputs)} for algorithm {spec.name}, numbered from 1"
+                )
+            if any(b < 1 for b in bidx) or (spec is None and len(bidx) not in BAND_COUNTS):
                 raise BadRequest("bidx must name 1 band (grey) or 3 bands (RGB), numbered from 1")
         rescale = None
         ranges = args.getlist("rescale")
@@ -99,7 +120,13 @@ class Rendering:
                     raise BadRequest(f"rescale must be min,max with min < max, not {text[:40]!r}")
                 parsed.append((low, high))
             rescale = tuple(parsed)
-            if bidx is not None and len(rescale) not in (1, len(bidx)):
+            if spec is not None and spec.encoded:
+                raise BadRequest(
+                    f"rescale does not apply to algorithm {spec.name}: its outputs encode heights"
+                )
+            if spec is not None and len(rescale) not in (1, spec.outputs):
+                raise BadRequest(f"rescale must be given once, or once per output of algorithm {spec.name}")
+            if spec is None and bidx is not None and len(rescale) not in (1, len(bidx)):
                 raise BadRequest("rescale must be given once, or once per band of bidx")
             if len(rescale) not in BAND_COUNTS:  # the image decides between 1 and 3 (check)
                 raise BadRequest("rescale must be given once, or once per band shown (1 or 3)")
@@ -110,8 +137,17 @@ class Rendering:
                 raise BadRequest("expression names its own bands: use it without bidx")
             expression = Expression.parse(texts[-1])
             outputs = len(expression.blocks)
-            if rescale is not None and len(rescale) not in (1, outputs):
+            if spec is not None and outputs != spec.inputs:
+                raise BadRequest(f"expression must have {spec.inputs} output(s) for algorithm {spec.name}")
+            if spec is None and rescale is not None and len(rescale) not in (1, outputs):
                 raise BadRequest("rescale must be given once, or once per output of expression")
+        # How many bands are shown, when the request says (else the image decides: check).
+        shown = (
+            spec.outputs if spec is not None
+            else len(expression.blocks) if expression is not None
+            else len(bidx) if bidx is not None
+            else None
+        )  # fmt: skip
         colormap_name = None
         names = args.getlist("colormap_name")
         if names:
@@ -120,11 +156,21 @@ class Rendering:
                 raise BadRequest(
                     f"colormap_name {names[-1][:40]!r} is not a colormap: see /api/colormaps for the names"
                 )
-            if bidx is not None and len(bidx) != 1:
+            if spec is not None and shown != 1:
+                raise BadRequest(f"colormap_name colours one band: algorithm {spec.name} gives {shown}")
+            if bidx is not None and shown != 1:
                 raise BadRequest("colormap_name colours one band: use it with one bidx")
-            if expression is not None and len(expression.blocks) != 1:
+            if expression is not None and shown != 1:
                 raise BadRequest("colormap_name colours one band: use it with a one-output expression")
-        return cls(nodata, bidx, rescale, colormap_name, expression)
+        colormap = None
+        texts = args.getlist("colormap")
+        if texts and texts[-1].strip():
+            if colormap_name is not None:
+                raise BadRequest("colormap and colormap_name are two colormaps: give one of them")
+            colormap = JsonColormap.parse(texts[-1])
+            if shown is not None and shown != 1:
+                raise BadRequest(f"colormap colours one band: this rendering shows {shown}")
+        return cls(nodata, bidx, rescale, colormap_name, expression, colormap, algorithm)
 
     @property
     def is_default(self) -> bool:
@@ -137,12 +183,18 @@ class Rendering:
             pairs.append(("bidx", ",".join(str(b) for b in self.bidx)))
         if self.expression is not None:
             pairs.append(("expression", self.expression.text))
+        if self.algorithm is not None:
+            pairs.append(("algorithm", self.algorithm.name))
+            if self.algorithm.params:
+                pairs.append(("algorithm_params", self.algorithm.params_text))
         if self.nodata is not None:
             pairs.append(("nodata", _number(str(self.nodata))))
         for low, high in self.rescale or ():
             pairs.append(("rescale", f"{_number(str(low))},{_number(str(high))}"))
         if self.colormap_name is not None:
             pairs.append(("colormap_name", self.colormap_name))
+        if self.colormap is not None:
+            pairs.append(("colormap", self.colormap.text))
         return pairs
 
     def key(self) -> str:
@@ -163,10 +215,24 @@ class Rendering:
 
     def check(self, info: ImageInfo) -> None:
         """:class:`BadRequest` for what this image cannot show as asked: a band past its count,
-        ``rescale`` neither once nor once per band shown, a ``nodata`` that is no value of its
-        data type (:func:`nodata_fits`)."""
+        an algorithm given another number of bands than it takes, ``rescale`` neither once nor
+        once per band shown, a colormap for three bands, a ``nodata`` that is no value of its data
+        type (:func:`nodata_fits`)."""
         shown = self.bands(info.bands, info.count)
-        self.ranges(len(self.expression.blocks) if self.expression is not None else len(shown))
+        if self.algorithm is not None:
+            spec = self.algorithm.spec
+            if self.expression is None and len(shown) != spec.inputs:
+                raise BadRequest(
+                    f"algorithm {spec.name} takes {_bands(spec.inputs)}: this image shows {len(shown)}, "
+                    f"so give bidx ({'bidx=1' if spec.inputs == 1 else 'bidx=RED,NIR for an NDVI'})"
+                )
+            outputs = spec.outputs
+        else:
+            outputs = len(self.expression.blocks) if self.expression is not None else len(shown)
+        self.ranges(outputs)
+        if outputs != 1 and (self.colormap is not None or self.colormap_name is not None):
+            named = "colormap" if self.colormap is not None else "colormap_name"
+            raise BadRequest(f"{named} colours one band: this image shows {outputs} (use bidx=N)")
         if self.nodata is not None and not nodata_fits(self.nodata, info.dtype):
             kind = np.dtype(info.dtype)
             accepted = (
@@ -203,8 +269,29 @@ class Rendering:
         """rio-tiler read options: ``nodata`` overrides the file's own."""
         return {} if self.nodata is None else {"nodata": self.nodata}
 
+    @property
+    def buffer(self) -> int:
+        """Pixels a tile reads on each side beyond itself: its algorithm's (0 without one)."""
+        return self.algorithm.spec.buffer if self.algorithm is not None else 0
+
+    def output_format(self, fmt: str) -> str:
+        """``fmt`` (a key of :data:`~oam_preview.tiler.render.MEDIA_TYPES`) as this rendering is
+        encoded: an algorithm that encodes values (``terrainrgb``, ``terrarium``) needs lossless
+        PNG, so ``auto`` is ``png`` and a lossy format a :class:`BadRequest`."""
+        if self.algorithm is None or not self.algorithm.spec.encoded:
+            return fmt
+        if fmt in ("png", "auto"):
+            return "png"
+        raise BadRequest(
+            f"algorithm {self.algorithm.name} encodes heights in the colours: ask for .png (lossless), not .{fmt}"
+        )
+
 
 DEFAULT = Rendering()
+
+
+def _bands(n: int) -> str:
+    return f"{n} band{'s' if n > 1 else ''}"
 
 
 @functools.cache

@@ -52,6 +52,7 @@ def mosaic_urls(selection: Selection, rendering: Rendering = DEFAULT) -> dict[st
 def mosaic_tile(z: str, x: str, name: str) -> Response:
     t = tile_address(z, x, name)
     rendering = Rendering.from_args(request.args)
+    fmt = rendering.output_format(t.fmt)
     chosen = selection()
     mosaic = current().mosaic
 
@@ -59,7 +60,7 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
 
     def render() -> CachedResponse:
         result = mosaic.tile(chosen, plan, t.size, rendering)
-        body, media_type = encode(result.pixels, t.fmt)
+        body, media_type = encode(result.pixels, fmt)
         headers = (
             ("X-Mosaic-Images", ", ".join(result.images)),
             ("X-Mosaic-Coverage", str(result.coverage)),
@@ -72,9 +73,9 @@ def mosaic_tile(z: str, x: str, name: str) -> Response:
         return entry
 
     def learnt_key() -> str:
-        return mosaic.key(chosen, plan, t.size, t.fmt, rendering)
+        return mosaic.key(chosen, plan, t.size, fmt, rendering)
 
-    return cached_response(mosaic.key(chosen, plan, t.size, t.fmt, rendering), render, learnt_key=learnt_key)
+    return cached_response(mosaic.key(chosen, plan, t.size, fmt, rendering), render, learnt_key=learnt_key)
 
 
 def mosaic_point(coordinates: str) -> Response:

@@ -26,6 +26,7 @@ from ..catalog import Image
 from ..catalog.model import ID_PATTERN
 from ..catalog.query import ImageQuery, page_from_args
 from ..errors import NotFound
+from ..tiler.json_colormap import JsonColormap
 from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import Rendering, colormap_lut, colormap_names
@@ -140,9 +141,9 @@ def image(image_id: str) -> Response:
 
 def thumbnail(image_id: str, fmt: str) -> Response:
     imagery = current().imagery
-    fmt = output_format(fmt)
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
     rendering = Rendering.from_args(request.args)
+    fmt = rendering.output_format(output_format(fmt))
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"), reading=True)
     key = imagery.thumbnail_key(item, max_size, fmt, version, rendering)
@@ -154,12 +155,13 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
     imagery = current().imagery
     t = tile_address(z, x, name)
     rendering = Rendering.from_args(request.args)
+    fmt = rendering.output_format(t.fmt)
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"), reading=True)
-    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, t.fmt, version, rendering)
+    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, fmt, version, rendering)
     policy = version_policy(version.token)
     response = cached_image(
-        key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering), t.fmt), policy
+        key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering), fmt), policy
     )
     # From the record, not kept with the body: a corrected record shows at once.
     response.headers.extend(capture_headers([item]))
@@ -188,7 +190,10 @@ def statistics(image_id: str) -> Response:
 
 
 def colormaps() -> Response:
-    """The names ``colormap_name`` accepts."""
+    """The names ``colormap_name`` accepts; with ``?colormap=`` (JSON), that colormap's legend."""
+    texts = request.args.getlist("colormap")
+    if texts:
+        return document(json.dumps(JsonColormap.parse(texts[-1]).legend()), "application/json")
     return document(json.dumps({"colormaps": sorted(colormap_names())}), "application/json")
 
 
