@@ -162,15 +162,14 @@ def product_params(
     multispectral image: RGB by common name (else the file's bands), and ``ndvi`` when red
     and near-infrared are known; SAR: its first band, grey; visual and pseudocolor (its own
     palette) as the file is."""
-    if kind == "elevation":
-        band = str(info.bands[0])
+    if kind == "elevation" and len(info.bands) == 1:  # no bidx to clash with a request's
         return {
-            "browse": (("bidx", band), ("colormap_name", "terrain")),
-            "hillshade": (("bidx", band), ("algorithm", "hillshade")),
+            "browse": (("colormap_name", "terrain"),),
+            "hillshade": (("algorithm", "hillshade"),),
         }
     if kind == "sar":
-        return {"browse": (("bidx", str(info.bands[0])),)}
-    if kind != "multispectral":
+        return {"browse": (("bidx", str(info.bands[0])),) if len(info.bands) > 1 else ()}
+    if kind != "multispectral":  # visual, pseudocolor, an elevation of several bands
         return {"browse": ()}
     renders: dict[str, tuple[tuple[str, str], ...]] = {"browse": ()}
     index = {name: i + 1 for i, name in reversed(list(enumerate(names))) if name}
