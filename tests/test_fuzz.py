@@ -99,6 +99,13 @@ rendering = st.lists(
         st.tuples(st.just("expression"), expression),
         st.tuples(st.just("colormap_name"), st.sampled_from(["viridis", "VIRIDIS", "nope", "", "cfastie"])),
         st.tuples(st.just("v"), st.one_of(text, st.just("x"))),
+        # An image's renders by name: its product type's (browse, ndvi, hillshade), or none such.
+        st.tuples(
+            st.just("render"),
+            st.one_of(
+                st.sampled_from(["browse", "default", "ndvi", "hillshade", "nope", "", " ", "x" * 65]), text
+            ),
+        ),
     ),
     max_size=6,
 )
@@ -215,6 +222,8 @@ def with_query(url: str, pairs: list[tuple[str, str]]) -> str:
 @example(image="dem", kind="statistics", pairs=[("expression", "b1/0")])
 @example(image="dem", kind="statistics", pairs=[("expression", "b1*1e308*1e308")])
 @example(image="cogeo", kind="statistics", pairs=[("expression", "b1>b2")])
+@example(image="dem", kind="wmts", pairs=[("render", "browse"), ("rescale", "0,1")])
+@example(image="rgb_uint16", kind="mosaic", pairs=[("render", "ndvi"), ("bidx", "1")])
 def test_rendering_parameters(fuzz_app, numexpr_texts, image, kind, pairs):
     numexpr_texts.clear()
     check(fuzz_app.test_client().get(with_query(route(image, kind), pairs)), numexpr_texts)

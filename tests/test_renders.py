@@ -116,7 +116,11 @@ def item(image_id: str, href: str, product: str | None, renders: dict[str, Any] 
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "properties": properties,
         "assets": {
-            "visual": {"href": href, "type": "image/tiff; application=geotiff; profile=cloud-optimized", **asset},
+            "visual": {
+                "href": href,
+                "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                **asset,
+            },
             "thumbnail": {"href": href.replace(".tif", ".png"), "type": "image/png"},
         },
         "links": [],
@@ -337,9 +341,13 @@ def test_collection_renders_apply_through_stac_api_paging(server):
 
 
 def test_render_v2_bands_and_eo_common_names():
-    asset = {"bands": [{"name": "b-red", "eo:common_name": "red"}, {"name": "b-nir", "eo:common_name": "nir"}]}
+    asset = {
+        "bands": [{"name": "b-red", "eo:common_name": "red"}, {"name": "b-nir", "eo:common_name": "nir"}]
+    }
     assert band_names(asset) == ("red", "nir")
-    (hint,) = item_renders({"renders": {"x": {"assets": ["visual"], "bands": [["b-nir", "b-red"]]}}}, "visual", asset)
+    (hint,) = item_renders(
+        {"renders": {"x": {"assets": ["visual"], "bands": [["b-nir", "b-red"]]}}}, "visual", asset
+    )
     assert hint.params == (("bidx", "2,1"),)
     (hint,) = item_renders({"renders": {"x": {"bands": [["green"]]}}}, "visual", asset)
     assert hint.problem is not None and "green" in hint.problem
@@ -430,7 +438,10 @@ def test_a_render_changed_by_a_catalog_refresh_changes_the_urls(store, client, c
         assert store.reload()
         after = client.get("/api/images/dsm").get_json()["properties"]
         assert after["tiles"] != before["tiles"] and "rescale=900,1200" in after["tiles"]
-        assert tile_of(client, "dsm").headers["ETag"] != tile_of(client, "dsm", "?rescale=800,1300").headers["ETag"]
+        assert (
+            tile_of(client, "dsm").headers["ETag"]
+            != tile_of(client, "dsm", "?rescale=800,1300").headers["ETag"]
+        )
     finally:
         catalog_path.write_text(original)
         assert store.reload()
@@ -444,10 +455,14 @@ def test_the_mosaic_draws_each_image_with_its_own_default_render(client):
     valid = own[..., 3] == 255
     np.testing.assert_array_equal(mosaic[valid], own[valid])  # the DSM on top, as its catalog says
     # render=viridis: the DSM has it; the aerial, which has not, keeps its own.
-    shaded = rgba(client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png?ids={ids}&order=catalog&render=viridis"))
+    shaded = rgba(
+        client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png?ids={ids}&order=catalog&render=viridis")
+    )
     viridis = rgba(client.get(f"/api/images/dsm/tiles/{t.z}/{t.x}/{t.y}.png?render=viridis"))
     np.testing.assert_array_equal(shaded[valid], viridis[valid])
-    under = rgba(client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png?ids=visual,dsm&order=catalog&render=viridis"))
+    under = rgba(
+        client.get(f"/api/mosaic/tiles/{t.z}/{t.x}/{t.y}.png?ids=visual,dsm&order=catalog&render=viridis")
+    )
     aerial = rgba(client.get(f"/api/images/visual/tiles/{t.z}/{t.x}/{t.y}.png"))
     np.testing.assert_array_equal(under, aerial)
 
@@ -473,9 +488,17 @@ def test_product_types_are_detected_as_oam_s_pipeline_does(files, name, kind):
 
 
 def test_api_images_says_the_product_type_and_where_it_came_from(client):
-    props = {i: client.get(f"/api/images/{i}").get_json()["properties"] for i in ("plain-dsm", "declared-sar")}
-    assert (props["plain-dsm"]["product_type"], props["plain-dsm"]["product_type_source"]) == ("elevation", "detected")
-    assert (props["declared-sar"]["product_type"], props["declared-sar"]["product_type_source"]) == ("sar", "declared")
+    props = {
+        i: client.get(f"/api/images/{i}").get_json()["properties"] for i in ("plain-dsm", "declared-sar")
+    }
+    assert (props["plain-dsm"]["product_type"], props["plain-dsm"]["product_type_source"]) == (
+        "elevation",
+        "detected",
+    )
+    assert (props["declared-sar"]["product_type"], props["declared-sar"]["product_type_source"]) == (
+        "sar",
+        "declared",
+    )
     names = [r["name"] for r in props["plain-dsm"]["renders"]]
     assert names[0] == "browse" and ("hillshade" in names) == TAKES_ALGORITHM
     assert all(r["origin"] == "product" for r in props["plain-dsm"]["renders"])
@@ -485,9 +508,12 @@ def test_an_elevation_without_hints_is_terrain_over_its_automatic_stretch(client
     tile = rgba(tile_of(client, "plain-dsm", z=17))
     info = client.get("/api/images/plain-dsm").get_json()["properties"]
     assert "colormap_name=terrain" in info["tiles"]
-    stretch = client.get("/api/images/plain-dsm/tiles/{z}/{x}/{y}.png".replace("{z}/{x}/{y}", "/".join(
-        map(str, (centre_tile(17).z, centre_tile(17).x, centre_tile(17).y))
-    )) + "?colormap_name=terrain")
+    stretch = client.get(
+        "/api/images/plain-dsm/tiles/{z}/{x}/{y}.png".replace(
+            "{z}/{x}/{y}", "/".join(map(str, (centre_tile(17).z, centre_tile(17).x, centre_tile(17).y)))
+        )
+        + "?colormap_name=terrain"
+    )
     np.testing.assert_array_equal(tile, rgba(stretch))
     grey = rgba(tile_of(client, "plain-dsm", "?colormap_name=viridis", z=17))
     assert not np.array_equal(tile, grey)
