@@ -32,8 +32,8 @@ from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.synthetic import PALETTE, Landscape, elevation, has_zstd
 from oam_preview.tiler.description import describe
-from oam_preview.tiler.renders import _Params, detect_product_type
 from oam_preview.tiler.rendering import Rendering
+from oam_preview.tiler.renders import _Params, detect_product_type
 
 #: Where the test images lie: EPSG:3857 metres of a 512 px square at 0.5 m (about Goma).
 ORIGIN = (3253900.0, -184600.0)

@@ -296,18 +296,27 @@ def compose(render: Render | None, asked: Asked) -> Rendering:
     """``render``'s parameters with the request's overriding theirs (field by field, each of
     :data:`OVERRIDE_GROUPS` as one), read by the parser; :class:`BadRequest` when the result is
     not a rendering (the request's parameters clash with the render's)."""
-    base = render.params if render is not None else ()
-    overridden = {key for key, _ in asked.params}
+    return _composed(
+        render.params if render is not None else (), render.name if render else None, asked.params
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _composed(
+    base: tuple[tuple[str, str], ...], name: str | None, asked: tuple[tuple[str, str], ...]
+) -> Rendering:
+    """:func:`compose`, kept by its parameters (a listing composes every image's renders)."""
+    overridden = {key for key, _ in asked}
     for group in OVERRIDE_GROUPS:
         if overridden & group:
             overridden |= group
-    merged = [*((k, v) for k, v in base if k not in overridden), *asked.params]
+    merged = [*((k, v) for k, v in base if k not in overridden), *asked]
     if not merged:
         return DEFAULT
     try:
         return Rendering.from_args(_Params(merged))
     except BadRequest as exc:
-        named = f" with render {render.name!r}" if render is not None else ""
+        named = f" with render {name!r}" if name is not None else ""
         raise BadRequest(f"{exc.message} (the request's parameters{named})") from None
 
 
