@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,7 +328,9 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
     else:
         jpeg = spec.kind in ("rgb_cog", "rgb_flood_cog", "rgb_jpeg_collar_cog")
         zstd = spec.kind in ZSTD_KINDS and has_zstd()
-        cog = cog_profiles.get("jpeg" if jpeg else "zstd" if zstd else "deflate")
+        with warnings.catch_warnings():  # rio-cogeo's note that ZSTD is not in the COG spec: OAM's choice
+            warnings.simplefilter("ignore", UserWarning)
+            cog = cog_profiles.get("jpeg" if jpeg else "zstd" if zstd else "deflate")
         if jpeg:
             cog.update(photometric="YCbCr")
         if zstd:  # OpenAerialMap's: level 12, 512 px blocks, the predictor of the data type
