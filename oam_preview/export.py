@@ -25,6 +25,7 @@ from typing import Any
 from .catalog import Catalog, Image
 from .catalog.model import ID_PATTERN
 from .catalog.query import ImageQuery
+from .catalog.render_hints import MAX_NAME as MAX_RENDER_NAME
 from .config import Settings
 from .errors import BadRequest, NotFound, OutsideBounds, ZoomOutOfRange
 from .geo.tiles import MAX_ZOOM, tile_range
@@ -103,6 +104,20 @@ def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
     return Rendering.from_args(_Args(values))
 
 
+def _render_name(value: Any) -> str | None:
+    """An export's ``render``: a render name (as the tile routes' ``render=``), or absent."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_RENDER_NAME
+        or not value.isprintable()
+    ):
+        raise BadRequest('render must be the name of a render of the images, e.g. "browse"')
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     """What to package: one image (``ids`` of one), an ids group (several: the mosaic of
@@ -118,6 +133,8 @@ class ExportRequest:
     minzoom: int | None = None
     maxzoom: int | None = None
     rendering: Rendering = field(default=DEFAULT)
+    #: The render each image is drawn with, by name (its default one when ``None``).
+    render: str | None = None
 
     def __post_init__(self) -> None:
         if bool(self.ids) == (self.mosaic is not None):
@@ -162,7 +179,7 @@ class ExportRequest:
         if not isinstance(doc, dict):
             raise BadRequest("the body must be a JSON object")
         known = {"ids", "mosaic", "format", "tile_format", "bbox", "minzoom", "maxzoom"}
-        known |= {"bidx", "nodata", "rescale", "colormap_name", "expression"}
+        known |= {"bidx", "nodata", "rescale", "colormap_name", "expression", "render"}
         known |= {"colormap", "algorithm", "algorithm_params"}
         unknown = sorted(set(doc) - known)
         if unknown:
@@ -194,6 +211,7 @@ class ExportRequest:
             minzoom=doc.get("minzoom"),
             maxzoom=doc.get("maxzoom"),
             rendering=rendering_from_json(doc),
+            render=_render_name(doc.get("render")),
         )
 
     @property
@@ -208,7 +226,8 @@ class ExportRequest:
     def query(self) -> str:
         """The tile URLs' query string: the mosaic's selection (none for one image), then the
         rendering options, which the image and the mosaic tile routes both take."""
-        rendering = urllib.parse.urlencode(self.rendering.to_args())
+        named = [("render", self.render)] if self.render is not None else []
+        rendering = urllib.parse.urlencode([*named, *self.rendering.to_args()], safe=",")
         if self.single:
             selection = ""
         elif self.mosaic is not None:
@@ -233,6 +252,7 @@ class ExportRequest:
             "minzoom": self.minzoom,
             "maxzoom": self.maxzoom,
             "rendering": self.rendering.key(),
+            "render": self.render,
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
 
 BLOCK = 1024
+#: The nodata value of the demo's surface model (OpenAerialMap's for elevation).
+DSM_NODATA = -9999.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class DemoImage:
     resolution: float  # CRS units (metres) per pixel
     width: int
     height: int
-    kind: str  # "rgb_cog", "rgb_flood_cog", "rgb_jpeg_collar_cog", "rgb_collar_cog", "rgba_cog", "rgb_stripped", "uint16_cog", "palette_cog"
+    kind: str  # a key of KIND_PROFILES
+
     provider: str
     acquired: str  # ISO date
     seed: int
@@ -219,7 +223,47 @@ KIND_PROFILES: dict[str, dict[str, Any]] = {
     "rgb_collar_cog": {"count": 3, "dtype": "uint8", "nodata": 0, **_TILED},
     "uint16_cog": {"count": 4, "dtype": "uint16", "nodata": 0, **_TILED},
     "palette_cog": {"count": 1, "dtype": "uint8", "nodata": 0, **_TILED},
+    # As OpenAerialMap's current upload pipeline writes them: lossless ZSTD in the native type.
+    "dsm_zstd_cog": {"count": 1, "dtype": "float32", "nodata": DSM_NODATA, **_TILED},
+    "multispectral_zstd_cog": {"count": 4, "dtype": "uint16", "nodata": 0, **_TILED},
+    "landcover_zstd_cog": {"count": 1, "dtype": "uint8", "nodata": 0, **_TILED},
 }
+#: The kinds written as OpenAerialMap's pipeline does: ZSTD (level 12) with a predictor by type.
+ZSTD_KINDS = {"dsm_zstd_cog": 3, "multispectral_zstd_cog": 2, "landcover_zstd_cog": 1}
+#: Names of the multispectral survey's bands, in order (STAC ``eo:common_name``).
+MULTISPECTRAL_BANDS = ("red", "green", "blue", "nir")
+
+
+def has_zstd() -> bool:
+    """Whether the installed GDAL writes ZSTD-compressed GeoTIFFs."""
+    from rasterio.io import MemoryFile
+
+    try:
+        with (
+            MemoryFile() as memory,
+            memory.open(
+                driver="GTiff", width=8, height=8, count=1, dtype="uint8", compress="zstd"
+            ) as dataset,
+        ):
+            dataset.write(np.zeros((1, 8, 8), np.uint8))
+        return True
+    except Exception:  # noqa: BLE001  # a GDAL without the codec: deflate instead
+        return False
+
+
+def elevation(land: Landscape, window: Window) -> np.ndarray:
+    """A surface model of the landscape's window, metres: a volcano-flanked valley from about
+    800 m to 1,400 m, with a crater, the ``-9999`` nodata outside a surveyed ellipse."""
+    rows, cols = np.mgrid[
+        window.row_off : window.row_off + window.height, window.col_off : window.col_off + window.width
+    ].astype(np.float32)
+    u = (cols / land.width - 0.5) * 2
+    v = (rows / land.height - 0.5) * 2
+    cone = np.clip(1.0 - np.hypot(u - 0.25, v + 0.2) / 0.7, 0, None) ** 1.6 * 450
+    crater = np.clip(1.0 - np.hypot(u - 0.25, v + 0.2) / 0.12, 0, None) * -120
+    heights = 800 + land._field(cols, rows) * 180 + cone + crater
+    surveyed = u * u + v * v * 1.2 < 0.92
+    return np.where(surveyed, heights, DSM_NODATA).astype(np.float32)
 
 
 def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
@@ -240,9 +284,19 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
             dst.write_colormap(1, PALETTE)
         if spec.kind == "uint16_cog":
             dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.undefined]
+        if spec.kind == "landcover_zstd_cog":
+            dst.write_colormap(1, PALETTE)
+        if spec.kind == "multispectral_zstd_cog":  # as a drone camera's: bands named, no colours
+            dst.colorinterp = [ColorInterp.undefined] * 4
+            for band, name in enumerate(MULTISPECTRAL_BANDS, start=1):
+                dst.set_band_description(band, name)
         for window in blocks:
             rgb, cls = land.rgb(window)
-            if spec.kind == "uint16_cog":
+            if spec.kind == "dsm_zstd_cog":
+                dst.write(elevation(land, window), 1, window=window)
+            elif spec.kind == "landcover_zstd_cog":
+                dst.write(np.where(_alpha(land, window) > 0, cls, 0).astype(np.uint8), 1, window=window)
+            elif spec.kind in ("uint16_cog", "multispectral_zstd_cog"):
                 # Reflectance-like values, 0 outside a rotated scene (as Landsat scenes are).
                 rows, cols = np.mgrid[
                     window.row_off : window.row_off + window.height,
@@ -273,15 +327,21 @@ def write_image(spec: DemoImage, path: Path, tick: Callable[[], None]) -> None:
         os.replace(raw, path)
     else:
         jpeg = spec.kind in ("rgb_cog", "rgb_flood_cog", "rgb_jpeg_collar_cog")
-        cog = cog_profiles.get("jpeg" if jpeg else "deflate")
+        zstd = spec.kind in ZSTD_KINDS and has_zstd()
+        with warnings.catch_warnings():  # rio-cogeo's note that ZSTD is not in the COG spec: OAM's choice
+            warnings.simplefilter("ignore", UserWarning)
+            cog = cog_profiles.get("jpeg" if jpeg else "zstd" if zstd else "deflate")
         if jpeg:
             cog.update(photometric="YCbCr")
+        if zstd:  # OpenAerialMap's: level 12, 512 px blocks, the predictor of the data type
+            cog.update(zstd_level=12, predictor=ZSTD_KINDS[spec.kind], blockxsize=512, blockysize=512)
+        categorical = spec.kind in ("palette_cog", "landcover_zstd_cog")
         cog_translate(
             str(raw),
             str(path),
             cog,
             quiet=True,
-            overview_resampling="average" if spec.kind != "palette_cog" else "nearest",
+            overview_resampling="nearest" if categorical else "average",
             in_memory=False,
         )
     for leftover in tmp_dir.iterdir():

@@ -137,6 +137,13 @@ rendering = st.lists(
         ),  # fmt: skip
         st.tuples(st.just("algorithm_params"), algorithm_params),
         st.tuples(st.just("v"), st.one_of(text, st.just("x"))),
+        # An image's renders by name: its product type's (browse, ndvi, hillshade), or none such.
+        st.tuples(
+            st.just("render"),
+            st.one_of(
+                st.sampled_from(["browse", "default", "ndvi", "hillshade", "nope", "", " ", "x" * 65]), text
+            ),
+        ),
     ),
     max_size=8,
 )
@@ -273,6 +280,8 @@ def with_query(url: str, pairs: list[tuple[str, str]]) -> str:
 @example(image="rgb_uint16", kind="tile", pairs=[("colormap", '{"1": [0, 0, 0]}')])  # three bands: 400
 @example(image="cog_cmap", kind="thumbnail", pairs=[("colormap", '{"1": "#fff"}')])
 @example(image="dem", kind="statistics", pairs=[("algorithm", "hillshade"), ("colormap", "[" * 5000)])
+@example(image="dem", kind="wmts", pairs=[("render", "browse"), ("rescale", "0,1")])
+@example(image="rgb_uint16", kind="mosaic", pairs=[("render", "ndvi"), ("bidx", "1")])
 def test_rendering_parameters(fuzz_app, numexpr_texts, image, kind, pairs):
     numexpr_texts.clear()
     check(fuzz_app.test_client().get(with_query(route(image, kind), pairs)), numexpr_texts)

@@ -14,9 +14,12 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 
 from ..geo.geometry import BBox
+from .render_hints import RenderHint
 
 #: Ids are opaque strings of these characters (API.md).
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+#: OpenAerialMap's product types (its upload pipeline's tags).
+PRODUCT_TYPES = ("visual", "multispectral", "sar", "elevation", "pseudocolor")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class Image:
     license: str | None = None
     platform: str | None = None  # lower case: "uav", "aircraft", "satellite"…
     properties: Mapping[str, Any] = field(default_factory=dict)
+    #: The catalog's render hints for the served asset (STAC render extension), in its order.
+    renders: tuple[RenderHint, ...] = ()
+    #: Each band's common name (``red``, ``nir``…; ``""`` unknown) from the catalog's band metadata.
+    band_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not ID_PATTERN.match(self.id):
@@ -51,6 +58,15 @@ class Image:
         """The record's ``nodata`` property (a number, or ``"nan"``): the value its tiles show
         transparent when a request gives no ``nodata``; ``None`` when absent or not a number."""
         return nodata_value(self.properties.get("nodata"))
+
+    def declared_product_type(self) -> str | None:
+        """The record's product type (``oam:product_type``, else ``product_type``) when it is one of
+        :data:`PRODUCT_TYPES`; ``None`` otherwise."""
+        for key in ("oam:product_type", "product_type"):
+            value = self.properties.get(key)
+            if isinstance(value, str) and value.strip().lower() in PRODUCT_TYPES:
+                return value.strip().lower()
+        return None
 
     def feature_properties(self) -> dict[str, Any]:
         """The GeoJSON properties of API.md that come from the catalog itself."""

@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..geo.geometry import degrees_to_metres, footprint_bbox, footprint_from_bbox, footprint_from_geojson
 from .model import Image
+from .render_hints import RenderHint
 
 #: Properties the server sets itself on each Feature (API.md); a source's own
 #: values under these names would be mistaken for the server's URLs.
@@ -36,6 +37,8 @@ RESERVED_PROPERTIES = frozenset(
         "tilejson",
         "tiles",
         "wmts",
+        "renders",
+        "product_type_source",
     }
 )
 
@@ -179,6 +182,8 @@ def build_image(
     license: str | None = None,
     platform: str | None = None,
     properties: Mapping[str, Any] | None = None,
+    renders: tuple[RenderHint, ...] = (),
+    band_names: tuple[str, ...] = (),
 ) -> Image:
     """An :class:`Image` with its bbox derived from the footprint and its dates ordered.
 
@@ -199,6 +204,8 @@ def build_image(
         license=license,
         platform=platform.lower() if platform else None,
         properties=extra,
+        renders=renders,
+        band_names=band_names,
     )
 
 

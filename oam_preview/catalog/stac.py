@@ -18,7 +18,7 @@ Feature property ``source_thumbnail`` (the server still renders its own).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +39,7 @@ from .records import (
     parse_datetime,
     positive_number,
 )
+from .render_hints import band_names, item_renders
 
 #: Asset keys tried first, in order (API.md).
 PREFERRED_ASSETS = ("visual", "image", "data")
@@ -61,6 +62,7 @@ _ITEM_FIELDS = frozenset(
         "platform",
         "oam:producer_name",
         "oam:platform_type",
+        "renders",  # read as the record's render hints (render_hints), shown with the server's URLs
     }
 )
 
@@ -71,6 +73,39 @@ class Inherited:
 
     provider: str | None = None
     license: str | None = None
+    #: The Collection's ``renders``, which its items name with ``render:`` properties.
+    renders: Mapping[str, Any] | None = None
+    #: Where an item outside its Collection's walk (an ItemCollection's, a STAC API page's) finds
+    #: its Collection's renders: by the href of its ``collection`` link, read once per walk.
+    collections: CollectionRenders | None = None
+
+
+class CollectionRenders:
+    """The ``renders`` of Collections linked from items, each Collection read once per walk (a
+    STAC API page of items names its Collection on every item)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, Mapping[str, Any] | None] = {}
+
+    def of(self, item: Mapping[str, Any], base: str) -> Mapping[str, Any] | None:
+        """The renders of ``item``'s Collection (its ``rel="collection"`` link, resolved against
+        ``base``), when the item names some with ``render:`` properties; ``None`` otherwise or
+        when the Collection cannot be read (its renders are then not the item's)."""
+        props = item.get("properties")
+        if not isinstance(props, dict) or not any(str(k).startswith("render:") for k in props):
+            return None
+        links = [x for x in item.get("links") or [] if isinstance(x, dict) and x.get("rel") == "collection"]
+        if not links:
+            return None
+        try:
+            href = resolve_href(base, links[0].get("href"))
+        except ValueError:
+            return None
+        if href not in self._known:
+            doc = _fetch_json(href)
+            renders = doc.get("renders") if isinstance(doc, dict) else None
+            self._known[href] = renders if isinstance(renders, dict) else None
+        return self._known[href]
 
 
 def is_stac(doc: Any) -> bool:
@@ -96,7 +131,7 @@ def load_stac(doc: dict[str, Any], base: str) -> Iterator[Record]:
     walker = _Walker()
     walker.visited.add(base)
     try:
-        yield from walker.walk(doc, base, Inherited(), depth=0)
+        yield from walker.walk(doc, base, Inherited(collections=CollectionRenders()), depth=0)
     finally:
         walker.progress.close()
 
@@ -199,14 +234,15 @@ def _fetch_json(href: str) -> Any:
 
 
 def _inherit(doc: dict[str, Any], inherited: Inherited) -> Inherited:
-    """A Collection's provider and license, for its items that give none."""
+    """A Collection's provider, license and renders, for its items that give none."""
     provider, license_ = inherited.provider, inherited.license
     try:
         provider = _first_provider(doc.get("providers")) or provider
         license_ = optional_str(doc.get("license")) or license_
     except ValueError:
         pass  # a malformed collection-level field only loses the default
-    return Inherited(provider, license_)
+    renders = doc.get("renders") if isinstance(doc.get("renders"), dict) else inherited.renders
+    return Inherited(provider, license_, renders, inherited.collections)
 
 
 def _first_provider(providers: Any) -> str | None:
@@ -260,6 +296,9 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
     if thumbnail is not None:
         extra["source_thumbnail"] = thumbnail
     platform = props.get("oam:platform_type") or props.get("platform")
+    collection_renders = inherited.renders
+    if collection_renders is None and inherited.collections is not None:
+        collection_renders = inherited.collections.of(item, base)
     return build_image(
         image_id=image_id,
         source_url=resolve_href(base, asset.get("href")),
@@ -274,6 +313,8 @@ def _item_image(item: dict[str, Any], base: str, inherited: Inherited) -> Image:
         license=optional_str(props.get("license")) or inherited.license,
         platform=platform if isinstance(platform, str) else None,
         properties=extra,
+        renders=item_renders(props, key, asset, collection_renders),
+        band_names=band_names(asset),
     )
 
 

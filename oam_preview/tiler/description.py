@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
 from rasterio.transform import Affine
 from rasterio.warp import calculate_default_transform
 from rasterio.warp import transform as transform_points
@@ -32,6 +33,8 @@ from .info import ImageInfo, select_bands
 WEB_MERCATOR = CRS.from_epsg(3857)
 #: Longest side of the overview read to compute rescaling statistics, pixels.
 STATS_SIZE = 256
+#: Most bands given an automatic stretch (a multispectral file's bands are shown by name).
+STRETCHED_BANDS = 16
 #: A warped extent whose pixels come out this many times coarser than the image's own
 #: pixels (measured at its centre) misleads: the image crosses the antimeridian or a pole.
 MISLEADING_WARP = 2.0
@@ -108,6 +111,8 @@ def describe(dataset: Any, max_read_bytes: float) -> ImageInfo:
             mode = "grey"
     dtype = dataset.dtypes[bands[0] - 1]
     block = dataset.block_shapes[0]
+    alpha = ColorInterp.alpha in dataset.colorinterp
+    data_bands = tuple(i + 1 for i, c in enumerate(dataset.colorinterp) if c != ColorInterp.alpha)
     info = ImageInfo(
         width=dataset.width,
         height=dataset.height,
@@ -128,6 +133,10 @@ def describe(dataset: Any, max_read_bytes: float) -> ImageInfo:
         overviews=tuple(dataset.overviews(1)),
         block_shape=(int(block[0]), int(block[1])),
         bytes_per_pixel=sum(np.dtype(t).itemsize for t in dataset.dtypes),
+        alpha=alpha,
+        descriptions=tuple(d or "" for d in dataset.descriptions),
+        # Every band a rendering may show by name, when they are few; else the bands shown.
+        rescale_bands=data_bands if len(data_bands) <= STRETCHED_BANDS else bands,
     )
     if dtype != "uint8" and mode != "palette":
         info = _with_statistics(dataset, info, max_read_bytes)
@@ -212,10 +221,11 @@ def _with_statistics(dataset: Any, info: ImageInfo, max_read_bytes: float) -> Im
     """``info`` with per-band 2nd-98th percentile ranges of valid pixels from a small overview."""
     width, height = thumbnail_size(info.width, info.height, STATS_SIZE)
     check_read(read_cost(info, info.width, info.height, width, height), max_read_bytes)
+    stretched = info.rescale_bands or info.bands
     if info.overviews:
-        img = rio_read(dataset, width=width, height=height, indexes=info.bands)
+        img = rio_read(dataset, width=width, height=height, indexes=stretched)
     else:  # a decimated read of the full resolution: each strip fetched once (see decimated)
-        img = read_whole(dataset, width, height, info.bands, info.block_shape[0])
+        img = read_whole(dataset, width, height, stretched, info.block_shape[0])
     ranges = []
     for band in img.array:
         valid = band.compressed()

@@ -39,6 +39,17 @@ from .description import STATS_SIZE, band_statistics, describe
 from .info import ImageInfo
 from .render import Pixels, invalid_pixels, to_pixels
 from .rendering import DEFAULT, Rendering, nodata_fits
+from .renders import (
+    DEFAULT_NAMES,
+    Asked,
+    ImageRenders,
+    Render,
+    RenderReport,
+    catalog_renders,
+    compose,
+    image_renders,
+    pick,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +83,8 @@ class Imagery:
         # The records whose nodata hint was found unfit for their file (warned once per worker).
         self._unfit_hints: LRUCache[tuple[str, str, str], bool] = LRUCache(INFO_ENTRIES)
         self._lock = threading.Lock()
+        #: The catalog's render hints in use and skipped (``/healthz``), and their warnings.
+        self.render_report = RenderReport()
 
     # -- alignment -----------------------------------------------------------------------
     #
@@ -187,6 +200,44 @@ class Imagery:
                 image.id, hint, info.dtype,
             )  # fmt: skip
         return rendering
+
+    # -- renders -------------------------------------------------------------------------
+    #
+    # The one place a request's look is decided: the render it names (else the image's
+    # default: the catalog's browse or default render, else its product type's), its own
+    # parameters over that render's (:mod:`.renders`), then `shown` (the record's nodata
+    # hint, and what the file cannot show). Every route and the mosaic go through `pick`.
+
+    def renders(self, image: Image, info: ImageInfo | None = None) -> ImageRenders:
+        """``image``'s renders and product type (its file described: one header read per worker
+        and file version); a catalog render its file cannot show is warned about, once."""
+        found = image_renders(image, info or self.info(image))
+        for name, why in found.unfit:
+            self.render_report.warn(image.id, name, why)
+        return found
+
+    def pick(
+        self, image: Image, asked: Asked | Rendering, read: bool = True
+    ) -> tuple[Render | None, Rendering]:
+        """The render ``asked`` names (else the default) and the rendering it resolves to, the
+        request's parameters over the render's: what keys, URLs and pixels all use.
+        :class:`BadRequest` for a render ``image`` does not have. ``read=False`` (a listing):
+        from what this worker knows, asking upstream nothing; an image whose file is not yet
+        described is then drawn as its catalog's default render says, else as asked."""
+        if isinstance(asked, Rendering):
+            asked = Asked.of(asked)
+        info = self._infos.peek(self._key(image)) if not read else self.info(image)
+        if info is None:
+            catalog, _ = catalog_renders(image.renders)
+            name = asked.render or next((n for n in DEFAULT_NAMES if n in catalog), None)
+            render = catalog.get(name) if name is not None else None
+            return render, compose(render, asked)
+        render = pick(self.renders(image, info), asked)
+        return render, compose(render, asked)
+
+    def rendering(self, image: Image, asked: Asked | Rendering, read: bool = True) -> Rendering:
+        """The rendering ``asked`` resolves to for ``image`` (:meth:`pick`)."""
+        return self.pick(image, asked, read)[1]
 
     # -- descriptions --------------------------------------------------------------------
 

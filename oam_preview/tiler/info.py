@@ -68,10 +68,16 @@ class ImageInfo:
     bands: tuple[int, ...]
     mode: str  # "rgb", "grey" or "palette"
     palette: np.ndarray | None  # (256, 4) uint8 lookup table
-    rescale: tuple[tuple[float, float], ...] | None  # per band (low, high)
+    rescale: tuple[tuple[float, float], ...] | None  # per band of rescale_bands (low, high)
     overviews: tuple[int, ...]
     block_shape: tuple[int, int]  # rows, cols of one block (a strip for stripped files)
     bytes_per_pixel: int  # all bands, as stored
+    #: Whether one band is alpha (GDAL's colour interpretation).
+    alpha: bool = False
+    #: Each band's description (GDAL's; ``""`` when it has none): a multispectral file's band names.
+    descriptions: tuple[str, ...] = ()
+    #: The bands ``rescale`` gives a range for (every band but alpha, up to a few): ``bands`` when empty.
+    rescale_bands: tuple[int, ...] = ()
 
     def mercator_bounds(self) -> BBox | None:
         """Geographic bounds with latitudes clamped to Web Mercator's range."""

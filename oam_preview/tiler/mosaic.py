@@ -33,14 +33,15 @@ from shapely.geometry.base import BaseGeometry
 from ..cache.entry import SingleFlight
 from ..catalog import Catalog, Image
 from ..catalog.query import ImageQuery
-from ..errors import NotFound, OamPreviewError, OutsideBounds, ZoomOutOfRange
+from ..errors import BadRequest, NotFound, OamPreviewError, OutsideBounds, ZoomOutOfRange
 from ..geo.mercator import MAX_LATITUDE, RADIUS, WORLD
 from ..geo.tiles import OVERZOOM, resolution, xy_bounds, zoom_for_resolution
 from ..memo import Memo
 from .imagery import Imagery
 from .ogc import TiledLayer
 from .render import Pixels
-from .rendering import DEFAULT, Rendering
+from .rendering import Rendering
+from .renders import AS_CATALOG_SAYS, Asked
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,10 @@ class Selection:
         )
         digest = hashlib.blake2b(digest_size=12)
         for image in images:
-            # The nodata hint changes the pixels a tile shows, as the file does.
-            digest.update(f"{image.id}\0{image.source_url}\0{image.nodata_hint()}\0".encode())
+            # The nodata hint and render hints change the pixels a tile shows, as the file does.
+            digest.update(
+                f"{image.id}\0{image.source_url}\0{image.nodata_hint()}\0{image.renders!r}\0".encode()
+            )
         return cls(
             catalog, query, images, footprints, extents, native, STRtree(footprints), digest.hexdigest()
         )
@@ -166,6 +169,12 @@ class MosaicTile:
     failed: bool = False
 
 
+def _asked(rendering: Asked | Rendering) -> Asked:
+    """What a mosaic request asks of each image (a bare rendering: its fields, over each image's
+    default render)."""
+    return rendering if isinstance(rendering, Asked) else Asked.of(rendering)
+
+
 class Mosaic:
     """Mosaic tiles of catalog selections; ``imagery`` reads each image as its own tile would."""
 
@@ -209,7 +218,12 @@ class Mosaic:
         return TilePlan(z, x, y, found, span, span < self.min_pixels)
 
     def key(
-        self, selection: Selection, plan: TilePlan, size: int, fmt: str, rendering: Rendering = DEFAULT
+        self,
+        selection: Selection,
+        plan: TilePlan,
+        size: int,
+        fmt: str,
+        rendering: Asked | Rendering = AS_CATALOG_SAYS,
     ) -> str:
         """The response cache key of a tile: the canonical query's selection, the version tokens of
         the files it may read (as this worker knows them: no upstream request), the tile and the
@@ -221,19 +235,36 @@ class Mosaic:
             offset = self.imagery.offset(selection.images[int(i)])  # a new offset, new pixels
             versions.update(f"{known.token or known.generation}{offset.key() if offset else ''},".encode())
         tile = f"{plan.z}/{plan.x}/{plan.y}"
-        return f"mosaic|{selection.digest}|{versions.hexdigest()}|{tile}|{size}|{fmt}|{rendering.key()}"
+        asked = _asked(rendering).key()  # each image's render from the selection's digest and version
+        return f"mosaic|{selection.digest}|{versions.hexdigest()}|{tile}|{size}|{fmt}|{asked}"
 
     def tile(
-        self, selection: Selection, plan: TilePlan, size: int = 256, rendering: Rendering = DEFAULT
+        self,
+        selection: Selection,
+        plan: TilePlan,
+        size: int = 256,
+        rendering: Asked | Rendering = AS_CATALOG_SAYS,
     ) -> MosaicTile:
         """The ``size``-pixel tile of ``plan`` (API.md's compositing and bounded work), each image
-        shown as ``rendering`` asks (its ``nodata`` decides which pixels are valid, so a masked
-        collar lets the next image show), composited once for concurrent requests of this worker."""
-        tile_id = (selection.digest, plan.z, plan.x, plan.y, size, rendering.key())
-        return self._rendering.run(tile_id, lambda: self._tile(selection, plan, size, rendering))[0]
+        drawn with its own render (:meth:`look`) and shown as ``rendering`` asks (its ``nodata``
+        decides which pixels are valid, so a masked collar lets the next image show), composited
+        once for concurrent requests of this worker."""
+        asked = _asked(rendering)
+        tile_id = (selection.digest, plan.z, plan.x, plan.y, size, asked.key())
+        return self._rendering.run(tile_id, lambda: self._tile(selection, plan, size, asked))[0]
+
+    def look(self, image: Image, asked: Asked) -> Rendering:
+        """How one image of a mosaic is drawn: the render ``asked`` names when the image has it,
+        else its own default render; the request's parameters over either."""
+        try:
+            return self.imagery.rendering(image, asked)
+        except BadRequest:
+            if asked.render is None:
+                raise
+        return self.imagery.rendering(image, Asked(None, asked.params))
 
     def point(
-        self, selection: Selection, lon: float, lat: float, rendering: Rendering = DEFAULT
+        self, selection: Selection, lon: float, lat: float, rendering: Asked | Rendering = AS_CATALOG_SAYS
     ) -> dict[str, Any]:
         """Which image gives the first valid pixel at ``lon, lat`` (EPSG:4326 degrees), in the
         selection's order, and its values (:meth:`Imagery.point`); at most ``max_images`` images
@@ -248,7 +279,7 @@ class Mosaic:
             image = selection.images[i]
             try:
                 self.imagery.current_version(image, reading=True)
-                doc = self.imagery.point(image, lon, lat, rendering)
+                doc = self.imagery.point(image, lon, lat, self.look(image, _asked(rendering)))
             except OutsideBounds:
                 checked.append(image.id)
                 continue
@@ -265,7 +296,7 @@ class Mosaic:
             checked.append(image.id)
         raise OutsideBounds(f"no selected image has a valid pixel at {lon},{lat}")
 
-    def _tile(self, selection: Selection, plan: TilePlan, size: int, rendering: Rendering) -> MosaicTile:
+    def _tile(self, selection: Selection, plan: TilePlan, size: int, rendering: Asked) -> MosaicTile:
         with self._lock:
             self.rendered += 1
         z, x, y = plan.z, plan.x, plan.y
@@ -333,10 +364,11 @@ class Mosaic:
         self._draw_marks(selection, marks, spans, transform, result, filled)
         return result
 
-    def _read(self, image: Image, plan: TilePlan, size: int, rendering: Rendering) -> Pixels:
-        """One image's pixels under the tile (a changed file is read anew)."""
+    def _read(self, image: Image, plan: TilePlan, size: int, rendering: Asked) -> Pixels:
+        """One image's pixels under the tile, drawn as :meth:`look` says (a changed file is
+        read anew)."""
         self.imagery.current_version(image, reading=True)
-        return self.imagery.tile(image, plan.z, plan.x, plan.y, size, rendering)
+        return self.imagery.tile(image, plan.z, plan.x, plan.y, size, self.look(image, rendering))
 
     def _read_ahead(
         self,
@@ -345,7 +377,7 @@ class Mosaic:
         cover: Callable[[int], np.ndarray],
         plan: TilePlan,
         size: int,
-        rendering: Rendering,
+        rendering: Asked,
     ) -> dict[int, Future[Pixels]]:
         """Start reading, all at once, the images the tile surely reads: those whose footprint
         covers a pixel no footprint above them covers (no image above can fill it), up to the

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
@@ -13,6 +14,7 @@ from ..catalog.model import BBox, Image
 from ..geo.mercator import HALF_EQUATOR, WORLD
 from ..geo.tiles import tile_range
 from .info import ImageInfo
+from .renders import Render
 
 #: Scale denominator of GoogleMapsCompatible zoom 0 (OGC 17-083r2, 0.28 mm pixels).
 SCALE_DENOMINATOR_Z0 = 559082264.0287178
@@ -101,17 +103,43 @@ def tilejson(layer: TiledLayer, tiles_url: str) -> dict[str, Any]:
     return doc
 
 
-def wmts_capabilities(layer: TiledLayer, tiles_url: str, capabilities_url: str) -> str:
-    """WMTS 1.0.0 capabilities (GoogleMapsCompatible) with one layer.
+def render_layer(layer: TiledLayer, render: Render | None, main: bool = True) -> TiledLayer:
+    """``layer`` drawn as ``render``: its zooms within the render's ``minmax_zoom``; not the
+    ``main`` layer (another of an image's renders), also its id and title suffixed with the
+    render's name and title."""
+    if render is None:
+        return layer
+    minzoom, maxzoom = layer.minzoom, layer.maxzoom
+    if render.minmax_zoom is not None:
+        low, high = render.minmax_zoom
+        minzoom, maxzoom = max(minzoom, low), min(maxzoom, high)
+        if minzoom > maxzoom:  # zooms the image does not have: its own
+            minzoom, maxzoom = layer.minzoom, layer.maxzoom
+    if main:
+        return replace(layer, minzoom=minzoom, maxzoom=maxzoom)
+    return replace(
+        layer,
+        id=f"{layer.id}:{render.name}",
+        title=f"{layer.title} ({render.title})",
+        minzoom=minzoom,
+        maxzoom=maxzoom,
+    )
+
+
+def wmts_capabilities(
+    layer: TiledLayer,
+    tiles_url: str,
+    capabilities_url: str,
+    more: Sequence[tuple[TiledLayer, str]] = (),
+) -> str:
+    """WMTS 1.0.0 capabilities (GoogleMapsCompatible) with one layer, and ``more`` layers
+    (another layer and its tiles URL each: an image's other renders).
 
     ``tiles_url`` has the WMTS placeholders ``{TileMatrix}/{TileCol}/{TileRow}``;
     every URL is XML-escaped.
     """
-    maxzoom = layer.maxzoom
-    w, s, e, n = layer.bounds
-    if w > e:  # WGS84BoundingBox can't cross the antimeridian
-        w, e = -180.0, 180.0
-    layer_id = escape(layer.id)
+    layers = [(layer, tiles_url), *more]
+    maxzoom = max(one.maxzoom for one, _ in layers)
     matrices = []
     for z in range(0, maxzoom + 1):
         size = 2**z
@@ -127,7 +155,7 @@ def wmts_capabilities(layer: TiledLayer, tiles_url: str, capabilities_url: str) 
       </TileMatrix>"""
         )
     title = escape(layer.title)
-    abstract = escape(layer.attribution or "")
+    contents = "\n".join(_layer_xml(one, url) for one, url in layers)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1"
     xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:gml="http://www.opengis.net/gml"
@@ -152,24 +180,7 @@ def wmts_capabilities(layer: TiledLayer, tiles_url: str, capabilities_url: str) 
     </ows:Operation>
   </ows:OperationsMetadata>
   <Contents>
-    <Layer>
-      <ows:Title>{title}</ows:Title>
-      <ows:Abstract>{abstract}</ows:Abstract>
-      <ows:WGS84BoundingBox crs="urn:ogc:def:crs:OGC:2:84">
-        <ows:LowerCorner>{w!r} {s!r}</ows:LowerCorner>
-        <ows:UpperCorner>{e!r} {n!r}</ows:UpperCorner>
-      </ows:WGS84BoundingBox>
-      <ows:Identifier>{layer_id}</ows:Identifier>
-      <Style isDefault="true"><ows:Identifier>default</ows:Identifier></Style>
-      <Format>image/png</Format>
-      <TileMatrixSetLink>
-        <TileMatrixSet>GoogleMapsCompatible</TileMatrixSet>
-        <TileMatrixSetLimits>
-{_limits(w, s, e, n, maxzoom)}
-        </TileMatrixSetLimits>
-      </TileMatrixSetLink>
-      <ResourceURL format="image/png" resourceType="tile" template={quoteattr(tiles_url)}/>
-    </Layer>
+{contents}
     <TileMatrixSet>
       <ows:Identifier>GoogleMapsCompatible</ows:Identifier>
       <ows:SupportedCRS>urn:ogc:def:crs:EPSG::3857</ows:SupportedCRS>
@@ -180,6 +191,31 @@ def wmts_capabilities(layer: TiledLayer, tiles_url: str, capabilities_url: str) 
   <ServiceMetadataURL xlink:href={quoteattr(capabilities_url)}/>
 </Capabilities>
 """
+
+
+def _layer_xml(layer: TiledLayer, tiles_url: str) -> str:
+    """One ``<Layer>`` of the capabilities: its title, bounds, zooms and tiles URL."""
+    w, s, e, n = layer.bounds
+    if w > e:  # WGS84BoundingBox can't cross the antimeridian
+        w, e = -180.0, 180.0
+    return f"""    <Layer>
+      <ows:Title>{escape(layer.title)}</ows:Title>
+      <ows:Abstract>{escape(layer.attribution or "")}</ows:Abstract>
+      <ows:WGS84BoundingBox crs="urn:ogc:def:crs:OGC:2:84">
+        <ows:LowerCorner>{w!r} {s!r}</ows:LowerCorner>
+        <ows:UpperCorner>{e!r} {n!r}</ows:UpperCorner>
+      </ows:WGS84BoundingBox>
+      <ows:Identifier>{escape(layer.id)}</ows:Identifier>
+      <Style isDefault="true"><ows:Identifier>default</ows:Identifier></Style>
+      <Format>image/png</Format>
+      <TileMatrixSetLink>
+        <TileMatrixSet>GoogleMapsCompatible</TileMatrixSet>
+        <TileMatrixSetLimits>
+{_limits(w, s, e, n, layer.maxzoom)}
+        </TileMatrixSetLimits>
+      </TileMatrixSetLink>
+      <ResourceURL format="image/png" resourceType="tile" template={quoteattr(tiles_url)}/>
+    </Layer>"""
 
 
 def _limits(w: float, s: float, e: float, n: float, maxzoom: int) -> str:

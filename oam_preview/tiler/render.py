@@ -93,12 +93,13 @@ def display_ranges(info: ImageInfo, rendering: Rendering) -> tuple[tuple[float, 
     asked = rendering.ranges(len(bands))
     if asked is not None or info.rescale is None:
         return asked
-    auto = dict(zip(info.bands, info.rescale, strict=True))
+    stretched = info.rescale_bands or info.bands
+    auto = dict(zip(stretched, info.rescale, strict=True))
     missing = [b for b in bands if b not in auto]
     if missing:
         raise BadRequest(
             f"rescale=min,max is needed to show band {missing[0]} of this {info.dtype} image "
-            f"(its automatic stretch covers bands {', '.join(map(str, info.bands))})"
+            f"(its automatic stretch covers bands {', '.join(map(str, stretched))})"
         )
     return tuple(auto[b] for b in bands)
 

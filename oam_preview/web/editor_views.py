@@ -27,7 +27,7 @@ from ..tiler.editor_index import (
     image_entry,
     josm_imagery,
 )
-from ..tiler.rendering import Rendering
+from ..tiler.renders import Asked
 from .links import api_root, image_urls, page_link_to
 from .mosaic_views import LAYER_TITLE, mosaic_urls
 from .responses import document
@@ -47,14 +47,16 @@ def index_entries() -> tuple[list[IndexEntry], int, int, int]:
     the mosaic's first when asked; and the number matched, the limit and the offset."""
     services = current()
     limit, offset = page_from_args(request.args)
-    rendering = Rendering.from_args(request.args)
+    rendering = Asked.from_args(request.args)
     query = ImageQuery.from_args(request.args)
     result = services.store.catalog.search(query, limit, offset)
     root, imagery, settings = api_root(), services.imagery, services.settings
     best = settings.best_ids()
     entries = [mosaic_entry(query, rendering)] if wants_mosaic() else []
     for image in result.images:
-        tiles = image_urls(image, root, imagery.known_version(image).token, rendering)["tiles"]
+        render, shown = imagery.pick(image, rendering, read=False)
+        named = render if rendering.render is not None else None
+        tiles = image_urls(image, root, imagery.known_version(image).token, shown, named)["tiles"]
         entry = image_entry(
             image,
             tiles,
@@ -68,7 +70,7 @@ def index_entries() -> tuple[list[IndexEntry], int, int, int]:
     return entries, result.matched, limit, offset
 
 
-def mosaic_entry(query: ImageQuery, rendering: Rendering) -> IndexEntry:
+def mosaic_entry(query: ImageQuery, rendering: Asked) -> IndexEntry:
     """The mosaic of ``query`` (the mosaic's default order, ``newest``, unless asked) as one
     entry: the bbox of its images, their dates, zooms 0 to the finest of them."""
     services = current()

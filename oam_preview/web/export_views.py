@@ -23,6 +23,7 @@ from ..export import ExportRequest, TooManyTiles, plan, tiles
 from ..export_jobs import ACTIVE, JobStatus
 from ..tile_package import ExportError
 from ..tiler.ogc import image_layer, tilejson
+from ..tiler.renders import Asked
 from .links import api_root
 from .mosaic_views import LAYER_TITLE
 from .responses import json_response
@@ -51,7 +52,9 @@ def coverage(
     if asked.single:
         image = _image(services, asked.ids[0])
         info = services.imagery.tiled_info(image)
-        asked.rendering.check(info)  # what the image cannot show as asked: the tiles' 400, now
+        # What the image cannot show as asked (a render it does not have…): the tiles' 400, now.
+        look = Asked(asked.render, tuple(asked.rendering.to_args()))
+        services.imagery.shown(image, services.imagery.rendering(image, look), info)
         doc = tilejson(image_layer(image, info), "")
         return doc, [doc["bounds"]], (image,), image.id
     if asked.mosaic is None:

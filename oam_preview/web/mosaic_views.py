@@ -17,7 +17,8 @@ from ..catalog.query import ImageQuery
 from ..tiler.mosaic import Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.render import encode
-from ..tiler.rendering import DEFAULT, Rendering
+from ..tiler.rendering import Rendering
+from ..tiler.renders import AS_CATALOG_SAYS, Asked
 from .capture import capture_headers
 from .links import api_root, tiles_url
 from .responses import Uncacheable, cached_response, document, etag_of, json_response
@@ -35,11 +36,13 @@ def selection() -> Selection:
     return services.mosaic.selection(services.store.catalog, query)
 
 
-def mosaic_urls(selection: Selection, rendering: Rendering = DEFAULT) -> dict[str, str]:
-    """The XYZ template, TileJSON and WMTS URLs of a selection's mosaic (its canonical query and
-    rendering)."""
+def mosaic_urls(selection: Selection, rendering: Asked = AS_CATALOG_SAYS) -> dict[str, str]:
+    """The XYZ template, TileJSON and WMTS URLs of a selection's mosaic (its canonical query, the
+    render asked and the request's rendering parameters: each image resolves them its own way,
+    its render hints being part of the selection)."""
     base = f"{api_root()}api/mosaic"
-    pairs = [*selection.query.to_args().items(), *rendering.to_args()]
+    named = [("render", rendering.render)] if rendering.render else []
+    pairs = [*selection.query.to_args().items(), *named, *rendering.params]
     query = "?" + urllib.parse.urlencode(pairs, safe=",")
     return {
         "tiles": tiles_url(base) + query,
@@ -51,8 +54,9 @@ def mosaic_urls(selection: Selection, rendering: Rendering = DEFAULT) -> dict[st
 
 def mosaic_tile(z: str, x: str, name: str) -> Response:
     t = tile_address(z, x, name)
-    rendering = Rendering.from_args(request.args)
-    fmt = rendering.output_format(t.fmt)
+    rendering = Asked.from_args(request.args)
+    # The request's own algorithm decides the encoding (terrainrgb and terrarium: PNG only).
+    fmt = Rendering.from_args(request.args).output_format(t.fmt)
     chosen = selection()
     mosaic = current().mosaic
 
@@ -82,7 +86,7 @@ def mosaic_point(coordinates: str) -> Response:
     """``/api/mosaic/point/{lon},{lat}``: the image that gives the first valid pixel there, in the
     query's order, and its values (API.md "Mosaic point")."""
     lon, lat = lonlat(coordinates)
-    rendering = Rendering.from_args(request.args)
+    rendering = Asked.from_args(request.args)
     doc = current().mosaic.point(selection(), lon, lat, rendering)
     response = json_response(doc)
     response.headers["Cache-Control"] = "no-store"  # as an image's point: cheap, not worth keeping
@@ -90,14 +94,14 @@ def mosaic_point(coordinates: str) -> Response:
 
 
 def mosaic_tilejson() -> Response:
-    rendering = Rendering.from_args(request.args)
+    rendering = Asked.from_args(request.args)
     chosen = selection()
     doc = tilejson(chosen.layer(LAYER_TITLE), mosaic_urls(chosen, rendering)["tiles"])
     return document(json.dumps(doc), "application/json")
 
 
 def mosaic_wmts() -> Response:
-    rendering = Rendering.from_args(request.args)
+    rendering = Asked.from_args(request.args)
     chosen = selection()
     urls = mosaic_urls(chosen, rendering)
     return document(

@@ -54,6 +54,7 @@ class Services:
         imagery = imagery or Imagery(opener, settings)
         added = added or added_log(store.source, settings.state_dir, settings.cache_url)
         store.subscribe(added.observe)
+        store.subscribe(lambda catalog: imagery.render_report.observe(catalog.images))
         return cls(
             settings=settings,
             store=store,

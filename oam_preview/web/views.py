@@ -14,6 +14,7 @@ file when due (its first use: one HEAD).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -25,11 +26,12 @@ from .. import __version__
 from ..catalog import Image
 from ..catalog.model import ID_PATTERN
 from ..catalog.query import ImageQuery, page_from_args
-from ..errors import NotFound
+from ..errors import NotFound, OamPreviewError
 from ..tiler.json_colormap import JsonColormap
-from ..tiler.ogc import image_layer, tilejson, wmts_capabilities
+from ..tiler.ogc import image_layer, render_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
-from ..tiler.rendering import Rendering, colormap_lut, colormap_names
+from ..tiler.rendering import colormap_lut, colormap_names
+from ..tiler.renders import Asked
 from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views, report_views
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
@@ -90,7 +92,11 @@ def healthz() -> Response:
         {
             "status": "ok",
             "version": __version__,
-            "catalog": services.store.status().to_dict(),
+            # With the catalog's render hints: used, and skipped with why (API.md "Renders").
+            "catalog": {
+                **services.store.status().to_dict(),
+                "renders": services.imagery.render_report.status(),
+            },
             "cache": services.cache.stats(),
             # Refused reads by host: catalog records pointing where OAM_PREVIEW_UPSTREAM_ALLOW forbids.
             "upstream": {**services.opener.guard.status(), "forbidden": services.opener.policy.refused()},
@@ -130,22 +136,27 @@ def images() -> Response:
 
 
 def image(image_id: str) -> Response:
-    """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error)."""
+    """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error),
+    its renders and product type its file's description (read once per worker and version;
+    an image whose file cannot be read has its catalog's renders only)."""
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
-    rendering = Rendering.from_args(request.args)
     imagery = current().imagery
     token = imagery.current_version(item, request.args.get("v")).token
-    doc = feature(item, api_root(), token, rendering, imagery=imagery)
+    with contextlib.suppress(OamPreviewError):  # a Feature is the catalog's: its tiles say what is wrong
+        imagery.info(item)
+    doc = feature(item, api_root(), token, asked, imagery=imagery)
     return json_response(doc, media_type="application/geo+json")
 
 
 def thumbnail(image_id: str, fmt: str) -> Response:
     imagery = current().imagery
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
-    rendering = Rendering.from_args(request.args)
-    fmt = rendering.output_format(output_format(fmt))
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"), reading=True)
+    rendering = imagery.rendering(item, asked)
+    fmt = rendering.output_format(output_format(fmt))
     key = imagery.thumbnail_key(item, max_size, fmt, version, rendering)
     policy = version_policy(version.token)
     return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size, rendering), fmt), policy)
@@ -154,10 +165,11 @@ def thumbnail(image_id: str, fmt: str) -> Response:
 def tile(image_id: str, z: str, x: str, name: str) -> Response:
     imagery = current().imagery
     t = tile_address(z, x, name)
-    rendering = Rendering.from_args(request.args)
-    fmt = rendering.output_format(t.fmt)
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"), reading=True)
+    rendering = imagery.rendering(item, asked)
+    fmt = rendering.output_format(t.fmt)
     key = imagery.tile_key(item, t.z, t.x, t.y, t.size, fmt, version, rendering)
     policy = version_policy(version.token)
     response = cached_image(
@@ -171,9 +183,10 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
 def point(image_id: str, coordinates: str) -> Response:
     """``/point/{lon},{lat}``: every band's value there (API additions, "Point values")."""
     lon, lat = lonlat(coordinates)
-    rendering = Rendering.from_args(request.args)
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
-    doc = current().imagery.point(item, lon, lat, rendering)
+    imagery = current().imagery
+    doc = imagery.point(item, lon, lat, imagery.rendering(item, asked))
     response = json_response({"id": item.id, **doc})
     response.headers["Cache-Control"] = "no-store"  # one pixel: cheap, and not worth a cache entry
     return response
@@ -181,11 +194,11 @@ def point(image_id: str, coordinates: str) -> Response:
 
 def statistics(image_id: str) -> Response:
     """Per-band statistics of an overview read (API additions, "Statistics")."""
-    rendering = Rendering.from_args(request.args)
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
     imagery = current().imagery
     version = imagery.current_version(item, request.args.get("v"), reading=True)
-    doc = {"id": item.id, **imagery.statistics(item, rendering)}
+    doc = {"id": item.id, **imagery.statistics(item, imagery.rendering(item, asked))}
     return document(json.dumps(doc), "application/json", version_policy(version.token))
 
 
@@ -209,25 +222,36 @@ def colormap(name: str) -> Response:
 def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
     imagery = current().imagery
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
-    rendering = Rendering.from_args(request.args)
     token = imagery.current_version(item, request.args.get("v"), reading=True).token
-    layer = image_layer(item, imagery.tiled_info(item))
-    doc = tilejson(layer, image_urls(item, api_root(), token, rendering)["tiles"])
+    render, rendering = imagery.pick(item, asked)
+    layer = render_layer(image_layer(item, imagery.tiled_info(item)), render)
+    named = render if asked.render is not None else None  # URLs name a render when asked to
+    doc = tilejson(layer, image_urls(item, api_root(), token, rendering, named)["tiles"])
     return document(json.dumps(doc), "application/json", version_policy(token))
 
 
 def wmts(image_id: str) -> Response:
     imagery = current().imagery
+    asked = Asked.from_args(request.args)
     item = image_or_404(image_id)
-    rendering = Rendering.from_args(request.args)
     token = imagery.current_version(item, request.args.get("v"), reading=True).token
     info = imagery.tiled_info(item)
     root = api_root()
+    drawn, rendering = imagery.pick(item, asked)
+    named = drawn if asked.render is not None else None  # URLs name a render when asked to
+    layers = [
+        (render_layer(image_layer(item, info), drawn), wmts_tiles_url(item, root, token, rendering, named))
+    ]
+    if asked.render is None and not asked.params:  # the image's capabilities: a layer per render
+        for render in imagery.renders(item, info).renders.values():
+            if drawn is None or render.name != drawn.name:
+                shown = imagery.rendering(item, Asked(render.name))
+                layer = render_layer(image_layer(item, info), render, main=False)
+                layers.append((layer, wmts_tiles_url(item, root, token, shown, render)))
     xml = wmts_capabilities(
-        image_layer(item, info),
-        wmts_tiles_url(item, root, token, rendering),
-        image_urls(item, root, token, rendering)["wmts"],
+        layers[0][0], layers[0][1], image_urls(item, root, token, rendering, named)["wmts"], layers[1:]
     )
     return document(xml, "application/xml", version_policy(token))
 
