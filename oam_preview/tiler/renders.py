@@ -20,7 +20,8 @@ takes ``algorithm``.
 
 A request's own rendering parameters override the render's field of the same
 name; ``bidx``/``expression`` (the bands shown) and ``colormap_name``/``colormap``
-(the colours) each count as one field. The result is one :class:`Rendering`,
+(the colours) and ``algorithm``/``algorithm_params`` each count as one field, and
+a request's ``algorithm`` replaces the render's stretch and colours as well. The result is one :class:`Rendering`,
 whose canonical form names the render's resolved fields in cache keys, ETags
 and emitted URLs: two renders with equal fields share an entry, and a render
 changed by a catalog refresh gets new URLs.
@@ -48,7 +49,15 @@ log = logging.getLogger(__name__)
 #: Parameters a render is still drawn without when the parser does not take them.
 SOFT_PARAMETERS = frozenset({"resampling"})
 #: Parameters that override each other: asking one replaces the render's other.
-OVERRIDE_GROUPS = (frozenset({"bidx", "expression"}), frozenset({"colormap_name", "colormap"}))
+OVERRIDE_GROUPS = (
+    frozenset({"bidx", "expression"}),
+    frozenset({"colormap_name", "colormap"}),
+    frozenset({"algorithm", "algorithm_params"}),
+)
+#: Asking an algorithm replaces the render's stretch and colours too: they were chosen for the
+#: render's own output values (an elevation's ``terrain`` over its heights is no colouring of a
+#: hillshade's 0-255 light).
+OUTPUT_FIELDS = frozenset({"algorithm", "rescale", "colormap_name", "colormap"})
 #: The render an image is drawn with when a request names none, in order of preference.
 DEFAULT_NAMES = ("browse", "default")
 #: Skipped renders listed in ``/healthz`` (the count is always complete).
@@ -310,6 +319,8 @@ def _composed(
     for group in OVERRIDE_GROUPS:
         if overridden & group:
             overridden |= group
+    if "algorithm" in overridden:
+        overridden |= OUTPUT_FIELDS
     merged = [*((k, v) for k, v in base if k not in overridden), *asked]
     if not merged:
         return DEFAULT
