@@ -7,10 +7,12 @@ production, and the tests can read the server's request counters.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,11 @@ from .support.processes import free_port, serve_command, stop_process, wait_for_
 # Every app and server the tests start reads the tests' own servers on loopback, which the
 # upstream policy refuses by default: allowed here, explicitly (children inherit it).
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
+# The feeds' "added" times of every test catalog are kept in the run's own directory, not in
+# the user's cache (one small file per catalog source: thousands over a few runs).
+if "OAM_PREVIEW_STATE_DIR" not in os.environ:
+    os.environ["OAM_PREVIEW_STATE_DIR"] = tempfile.mkdtemp(prefix="oam-preview-test-state-")
+    atexit.register(shutil.rmtree, os.environ["OAM_PREVIEW_STATE_DIR"], True)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
