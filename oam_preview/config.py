@@ -35,7 +35,14 @@ class Settings:
     basemap_attribution: str = DEFAULT_BASEMAP_ATTRIBUTION
     catalog_ttl: float = 600.0  # seconds
     catalog_max_records: int = 100_000  # images kept of one catalog load; more are left out, with a warning
-    cache_max_mb: float = 128.0  # in-process response cache, megabytes
+    # The worker's own response cache, megabytes: only the hot set, since the machine cache below
+    # keeps the rest once for all the workers (each worker's megabytes here are a copy).
+    cache_max_mb: float = 16.0
+    # The response cache shared by the workers of one machine: a directory ("": none; `oam-preview
+    # serve` and deploy/gunicorn.conf.py make a temporary one per server when unset) and the
+    # megabytes of rendered bodies kept in it (0: none).
+    machine_cache_dir: str = ""
+    machine_cache_mb: float = 256.0
     cache_url: str = ""  # redis://host:port/db of a cache shared by workers and machines; "": none
     cache_ttl: float = 86400.0  # seconds a response stays in the shared cache
     cache_control: str = "public, max-age=3600"  # images, TileJSON, WMTS (unversioned or an old `v`)
@@ -131,6 +138,8 @@ class Settings:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"
             )
+        if self.cache_max_mb < 0 or self.machine_cache_mb < 0:
+            raise ValueError("OAM_PREVIEW_CACHE_MAX_MB and OAM_PREVIEW_MACHINE_CACHE_MB must be >= 0")
         if self.export_ttl <= 0 or self.export_max_disk_mb <= 0:
             raise ValueError("OAM_PREVIEW_EXPORT_TTL and OAM_PREVIEW_EXPORT_MAX_DISK_MB must be > 0")
         Allowance.parse(self.upstream_allow)  # raises ValueError naming a bad entry

@@ -91,6 +91,22 @@ def prepare_directory() -> tuple[Path, bool]:
     return directory, True
 
 
+#: The setting naming the directory of the response cache shared by a server's workers.
+MACHINE_CACHE_ENV = "OAM_PREVIEW_MACHINE_CACHE_DIR"
+
+
+def prepare_machine_cache() -> Path | None:
+    """Before the workers start: unless the operator named one (``OAM_PREVIEW_MACHINE_CACHE_DIR``;
+    set but empty: none), a new temporary directory for the workers' shared response cache, set in
+    the environment; it is this server's alone (two servers never share one by accident) and is
+    the one to remove at exit."""
+    if MACHINE_CACHE_ENV in os.environ:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="oam-preview-cache-"))
+    os.environ[MACHINE_CACHE_ENV] = str(directory)
+    return directory
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """gunicorn hook, in a worker right after the fork, before its threads start."""
     WORKER["malloc_tuned"] = tune_malloc()
@@ -182,7 +198,7 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
 
 
 def gunicorn_settings(
-    bind: str, workers: int, threads: int, max_requests: int = 0, remove_at_exit: Path | None = None
+    bind: str, workers: int, threads: int, max_requests: int = 0, remove_at_exit: tuple[Path, ...] = ()
 ) -> dict[str, Any]:
     """The gunicorn settings of one oam-preview server (threaded workers), hooks included.
 
@@ -192,8 +208,8 @@ def gunicorn_settings(
     """
 
     def on_exit(server: Any) -> None:
-        if remove_at_exit is not None:
-            shutil.rmtree(remove_at_exit, ignore_errors=True)
+        for directory in remove_at_exit:
+            shutil.rmtree(directory, ignore_errors=True)
 
     return {
         "wsgi_app": WSGI_APP,
@@ -218,17 +234,18 @@ def gunicorn_settings(
     }
 
 
-def prepare_process() -> Path | None:
-    """The master's environment for its workers: GDAL drivers, the metrics directory and the
-    lifeline the export jobs they start end with (:mod:`oam_preview.lifeline`).
-    The directory to remove at exit, when it is ours."""
+def prepare_process() -> tuple[Path, ...]:
+    """The master's environment for its workers: GDAL drivers, the metrics directory, the
+    machine's response cache directory and the lifeline the export jobs they start end with
+    (:mod:`oam_preview.lifeline`). The directories to remove at exit: those made here."""
     open_lifeline()
     if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
         from .remote.gdal_safety import SERVER_DRIVERS
 
         os.environ["OAM_PREVIEW_GDAL_DRIVERS"] = SERVER_DRIVERS  # the server owns its processes' GDAL
     directory, own = prepare_directory()
-    return directory if own else None
+    machine_cache = prepare_machine_cache()
+    return tuple(d for d in (directory if own else None, machine_cache) if d is not None)
 
 
 def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

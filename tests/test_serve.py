@@ -48,6 +48,7 @@ def worker_of(base_url: str, want: int) -> list[dict]:
 
 def test_serve_and_the_config_file_share_every_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("OAM_PREVIEW_MACHINE_CACHE_DIR", str(tmp_path / "c"))
     for set_by_the_master in ("OAM_PREVIEW_GDAL_DRIVERS", lifeline.ENV):
         monkeypatch.setenv(set_by_the_master, "")  # so that the undo removes what the call sets
         monkeypatch.delenv(set_by_the_master)
@@ -127,6 +128,67 @@ def test_oam_preview_serve_runs_the_same_hooks(catalog_file):
         assert worker["malloc_tuned"] is GLIBC
     finally:
         stop_process(process)
+
+
+# -- one response cache per machine -----------------------------------------------------------
+
+
+def healthz_of_each(base_url: str, want: int) -> dict[int, dict]:
+    """``/healthz`` of ``want`` distinct workers by pid, asked now (bounded tries)."""
+    seen: dict[int, dict] = {}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in range(50):
+            for doc in pool.map(get_json, [base_url + "/healthz"] * 8):
+                seen[doc["worker"]["pid"]] = doc
+            if len(seen) >= want:
+                break
+    return seen
+
+
+def fetch(url: str, etag: str | None = None) -> tuple[int, str]:
+    """``(status, ETag)`` of a GET, ``If-None-Match: etag`` when given."""
+    request = urllib.request.Request(url, headers={"If-None-Match": f'"{etag}"'} if etag else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            return response.status, response.headers["ETag"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["ETag"]
+
+
+def test_a_burst_of_one_cold_tile_across_two_workers_renders_it_once(catalog_file, tiff_server, tmp_path):
+    """Both workers get requests of each cold tile; the machine's workers render each once
+    and answer the rest from the file (same ETag, 304 for it)."""
+    port = free_port()
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("OAM_PREVIEW_MACHINE_CACHE_DIR", None)  # serve makes its own
+    process = start(serve_command(str(catalog_file), port, workers=2, threads=4), env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert len(healthz_of_each(base, 2)) == 2
+        rendered: list[str] = []
+        for name in ("101422.png", "101422.webp", "101422.jpg", "101422@2x.png", "101422@2x.webp"):
+            url = f"{base}/api/images/cogeo/tiles/18/224757/{name}"
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                answers = list(pool.map(fetch, [url] * 16))
+            assert {status for status, _ in answers} == {200}
+            (etag,) = {etag for _, etag in answers}
+            assert {fetch(url, etag.strip('"'))[0] for _ in range(6)} == {304}
+            rendered.append(url)
+            docs = healthz_of_each(base, 2)
+            if all(doc["cache"]["misses"] for doc in docs.values()):
+                break  # both workers have had requests of a cold tile
+        assert all(doc["cache"]["misses"] for doc in docs.values())
+        caches = [doc["cache"] for doc in docs.values()]
+        assert sum(cache["renders"] for cache in caches) == len(rendered)  # once each, on the machine
+        assert sum(cache["machine"]["hits"] + cache["machine"]["lock_result"] for cache in caches) >= 1
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            assert f"oam_preview_renders_total {float(len(rendered))}" in r.read().decode()
+        directory = Path(caches[0]["machine"]["directory"])
+        assert directory.is_dir() and directory.name.startswith("oam-preview-cache-")
+    finally:
+        stop_process(process)
+    assert not directory.exists()  # the server's own, removed with it
 
 
 # -- export jobs end with the server ----------------------------------------------------------

@@ -25,11 +25,12 @@ class CachedResponse:
 Produce = Callable[[], CachedResponse]
 
 #: Called as ``observer(tier, event)`` on every cache event (``oam_preview.web.metrics`` counts them).
-#: Tiers: ``local``, ``shared``. Events: ``hit``, ``miss``, ``render``, ``coalesced`` (waited for
-#: a render by another thread of the process), and for ``shared`` also ``error`` (Redis failed),
-#: ``skipped`` (Redis not asked: backing off after a failure), ``lock_acquired``, ``lock_wait``
-#: (another process holds the key's lock), ``lock_result`` (its render arrived while waiting) and
-#: ``lock_timeout`` (none arrived in time: rendered here).
+#: Tiers: ``local``, ``machine``, ``shared``. Events: ``hit``, ``miss``, ``render``, ``coalesced``
+#: (waited for a render by another thread of the process); for ``machine`` and ``shared`` also
+#: ``error`` (the file or Redis failed), ``lock_acquired``, ``lock_wait`` (another process holds
+#: the key's lock), ``lock_result`` (its render arrived while waiting) and ``lock_timeout`` (none
+#: arrived in time: rendered here); for ``machine`` ``discarded`` (an entry failing its checksum,
+#: or a corrupt file); for ``shared`` ``skipped`` (Redis not asked: backing off after a failure).
 OBSERVERS: list[Callable[[str, str], None]] = []
 
 

@@ -34,6 +34,9 @@ _BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 _UPSTREAM_OUTCOMES = {True: "ok", False: "error", None: "busy"}
 _LOCK_EVENTS = {
     ("local", "coalesced"): ("process", "result"),
+    ("machine", "lock_wait"): ("machine", "waited"),
+    ("machine", "lock_result"): ("machine", "result"),
+    ("machine", "lock_timeout"): ("machine", "timeout"),
     ("shared", "lock_wait"): ("fleet", "waited"),
     ("shared", "lock_result"): ("fleet", "result"),
     ("shared", "lock_timeout"): ("fleet", "timeout"),
@@ -73,15 +76,17 @@ class Metrics:
         )
         self.cache = Counter(
             "oam_preview_cache_requests_total",
-            "Response cache lookups by tier (local LRU, shared Redis) and result (hit, miss; shared "
-            "also error: Redis failed, skipped: not asked while backing off)",
+            "Response cache lookups by tier (local LRU, machine file, shared Redis) and result (hit, "
+            "miss; error: the file or Redis failed; machine also discarded: an entry failing its "
+            "checksum or a corrupt file; shared also skipped: not asked while backing off)",
             ["tier", "result"],
         )
         self.renders = Counter("oam_preview_renders_total", "Responses rendered (misses that did the work)")
         self.lock_waits = Counter(
             "oam_preview_lock_waits_total",
             "Misses that waited for another's render of the same response: scope process (another "
-            "thread) or fleet (another process or instance, through the Redis lock), by outcome",
+            "thread), machine (another worker, through the machine cache's file lock) or fleet "
+            "(another instance, through the Redis lock), by outcome",
             ["scope", "outcome"],
         )
         self.upstream = Counter(
@@ -99,7 +104,7 @@ class Metrics:
         )
 
     def on_cache_event(self, tier: str, event: str) -> None:
-        if event in ("hit", "miss", "error", "skipped"):
+        if event in ("hit", "miss", "error", "skipped", "discarded"):
             self.cache.labels(tier, event).inc()
         elif event == "render":
             self.renders.inc()

@@ -61,7 +61,13 @@ class Services:
             opener=opener,
             imagery=imagery,
             cache=cache
-            or response_cache(int(settings.cache_max_mb * 1e6), settings.cache_url, settings.cache_ttl),
+            or response_cache(
+                int(settings.cache_max_mb * 1e6),
+                settings.cache_url,
+                settings.cache_ttl,
+                machine_dir=settings.machine_cache_dir,
+                machine_bytes=int(settings.machine_cache_mb * 1e6),
+            ),
             mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
             exports=exports or ExportJobs(settings),
             added=added,
