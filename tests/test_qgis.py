@@ -25,18 +25,14 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image as PILImage
-from rasterio.transform import from_bounds
-from rasterio.warp import Resampling, reproject
 from rio_tiler.io import Reader
-from rio_tiler.models import ImageData
-from titiler.core.algorithm import HillShade
 
 from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS, xy_bounds
 
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 from .support.system import missing
-from .support.terrain import write_dem
+from .support.terrain import whole_image_hillshade, write_dem
 from .test_clients import web_mercator_reference
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -277,27 +273,6 @@ def hillshade_block(path: Path) -> tuple[list[Any], tuple[float, float, float, f
     left, _, _, top = xy_bounds(HILLSHADE_ZOOM, tiles[0].x, tiles[0].y)
     _, bottom, right, _ = xy_bounds(HILLSHADE_ZOOM, tiles[-1].x, tiles[-1].y)
     return tiles, (left, bottom, right, top)
-
-
-def whole_image_hillshade(path: Path, extent: tuple[float, float, float, float], side: int) -> np.ndarray:
-    """TiTiler's hillshade of the whole DSM warped (nearest) to ``extent`` (EPSG:3857) at ``side``
-    px a side: the picture with no tiles at all, the DSM's own edges cropped away."""
-    margin = 8
-    left, bottom, right, top = extent
-    res = (right - left) / side
-    size = side + 2 * margin
-    grid = from_bounds(
-        left - margin * res, bottom - margin * res, right + margin * res, top + margin * res, size, size
-    )
-    heights = np.full((size, size), np.nan, dtype=np.float32)
-    with rasterio.open(path) as src:
-        reproject(
-            rasterio.band(src, 1), heights, dst_transform=grid, dst_crs="EPSG:3857",
-            dst_nodata=np.nan, resampling=Resampling.nearest,
-        )  # fmt: skip
-    assert np.isfinite(heights).all()  # the block is inside the DSM
-    shaded = HillShade(buffer=0)(ImageData(heights[np.newaxis], bounds=(0, 0, size, size))).array.data[0]
-    return shaded[margin:-margin, margin:-margin]
 
 
 def test_qgis_renders_the_wmts_layer_of_a_dsm_s_hillshade_render(
