@@ -53,30 +53,51 @@ class BlockMap:
                 best = level
         return best
 
-    def window_bytes(self, level: int, col0: float, row0: float, col1: float, row1: float) -> int:
-        """Bytes of the blocks of ``level`` under a window given in full-resolution pixels."""
+    def window_blocks(
+        self, level: int, col0: float, row0: float, col1: float, row1: float
+    ) -> set[tuple[int, int, int]]:
+        """(level, block row, block column) of the blocks of ``level`` under a window given in
+        full-resolution pixels."""
         width, height, block_rows, block_cols = self.shapes[level]
         fx, fy = self.width / width, self.height / height
         c0, c1 = max(0, math.floor(col0 / fx + 1e-9)), min(width, math.ceil(col1 / fx - 1e-9))
         r0, r1 = max(0, math.floor(row0 / fy + 1e-9)), min(height, math.ceil(row1 / fy - 1e-9))
         if c1 <= c0 or r1 <= r0:
-            return 0
-        sizes = self.sizes[level]
-        return sum(
-            sizes[(r, c)]
+            return set()
+        return {
+            (level, r, c)
             for r in range(r0 // block_rows, (r1 - 1) // block_rows + 1)
             for c in range(c0 // block_cols, (c1 - 1) // block_cols + 1)
-        )
+        }
 
-    def tile_bytes(self, z: int, x: int, y: int, size: int = 256) -> int:
-        """Analytic minimum of bytes for the Web Mercator tile ``z/x/y`` of ``size`` px."""
+    def window_bytes(self, level: int, col0: float, row0: float, col1: float, row1: float) -> int:
+        """Bytes of the blocks of ``level`` under a window given in full-resolution pixels."""
+        return self.blocks_bytes(self.window_blocks(level, col0, row0, col1, row1))
+
+    def blocks_bytes(self, blocks: set[tuple[int, int, int]]) -> int:
+        """Bytes of ``blocks`` (as :meth:`window_blocks` names them), each once."""
+        return sum(self.sizes[level][(r, c)] for level, r, c in blocks)
+
+    def tile_blocks(
+        self, z: int, x: int, y: int, size: int = 256, buffer: float = 0
+    ) -> set[tuple[int, int, int]]:
+        """The blocks the Web Mercator tile ``z/x/y`` of ``size`` px needs, read with ``buffer``
+        more of the tile's pixels on each side (a hillshade's neighbours)."""
         b = TMS.xy_bounds(x, y, z)
         left, bottom, right, top = transform_bounds("EPSG:3857", self.crs, b.left, b.bottom, b.right, b.top)
         inverse = ~self.transform
         col0, row0 = inverse * (left, top)
         col1, row1 = inverse * (right, bottom)
         decimation = (col1 - col0) / size
-        return self.window_bytes(self.level_for(decimation), col0, row0, col1, row1)
+        margin = buffer * decimation  # full-resolution pixels
+        return self.window_blocks(
+            self.level_for(decimation), col0 - margin, row0 - margin, col1 + margin, row1 + margin
+        )
+
+    def tile_bytes(self, z: int, x: int, y: int, size: int = 256, buffer: float = 0) -> int:
+        """Analytic minimum of bytes for the Web Mercator tile ``z/x/y`` of ``size`` px (with
+        ``buffer`` px around it, as :meth:`tile_blocks`)."""
+        return self.blocks_bytes(self.tile_blocks(z, x, y, size, buffer))
 
     def thumbnail_bytes(self, max_size: int) -> int:
         """Analytic minimum for a whole-image thumbnail of longest side ``max_size`` (average resampling)."""

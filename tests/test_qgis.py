@@ -3,12 +3,15 @@
 QGIS (Debian's ``python3-qgis``) lives in the system interpreter, not in the
 virtualenv, so ``tests/qgis_render.py`` runs there in a subprocess, headless,
 against the live server (gunicorn over the Range file server), and the pixels it
-rendered are compared here with the source warped to EPSG:3857. Without QGIS the
-tests skip, except in CI (``CI=true``) where they fail.
+rendered are compared here with the source warped to EPSG:3857. A render's own WMTS layer
+too: an OpenAerialMap-style DSM's ``hillshade`` (``dsm:hillshade``), compared with the server's
+tiles and with the hillshade of the whole DSM. Without QGIS the tests skip, except in CI
+(``CI=true``) where they fail.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -22,8 +25,14 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image as PILImage
+from rio_tiler.io import Reader
 
+from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS, xy_bounds
+
+from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 from .support.system import missing
+from .support.terrain import whole_image_hillshade, write_dem
 from .test_clients import web_mercator_reference
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -190,3 +199,135 @@ def test_qgis_renders_our_layer_like_the_source(qgis_renders: dict[str, Any], na
     # A one-pixel shift gives 6.2 and 27 dB; the bounds leave room for a client's lossy quirks.
     assert mean < 2
     assert quality > 35
+
+
+# -- a render's layer: the DSM's hillshade, as OAM's catalog describes it ---------------------------
+
+#: The zoom QGIS is asked to draw the DSM at (1.19 m pixels over its 1 m ones), and the block of
+#: tiles around the DSM's centre it draws, a side.
+HILLSHADE_ZOOM = 17
+HILLSHADE_TILES = 3
+
+
+def dsm_item(url: str, path: Path) -> dict[str, Any]:
+    """An OpenAerialMap-shaped STAC Item of the DSM at ``url`` with its ``browse`` and
+    ``hillshade`` renders (the render extension), its footprint that of ``path``."""
+    with Reader(str(path)) as reader:
+        w, s, e, n = reader.get_geographic_bounds("epsg:4326")
+    renders = {
+        "browse": {"assets": ["visual"], "title": "Elevation", "bidx": [1], "rescale": [[800.0, 1500.0]],
+                   "colormap_name": "terrain", "nodata": -9999.0},
+        "hillshade": {"assets": ["visual"], "title": "Hillshade", "algorithm": "hillshade"},
+    }  # fmt: skip
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": ["https://stac-extensions.github.io/render/v2.0.0/schema.json"],
+        "id": "dsm",
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "properties": {"title": "DSM", "datetime": "2024-05-01T10:00:00Z", "oam:product_type": "elevation",
+                       "renders": renders},
+        "assets": {"visual": {"href": url, "type": "image/tiff; application=geotiff; profile=cloud-optimized"}},
+        "links": [],
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dsm_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``oam-preview serve`` over a catalog of one OAM-style DSM (float32 ZSTD COG, nodata -9999,
+    ``browse`` and ``hillshade`` renders) on the Range file server; yields (base URL, DSM path)."""
+    root = tmp_path_factory.mktemp("qgis_dsm")
+    path = write_dem(root / "dem.tif")
+    with FileServer(root) as files:
+        catalog = root / "catalog.json"
+        doc = {"type": "FeatureCollection", "features": [dsm_item(f"{files.url}/dem.tif", path)]}
+        catalog.write_text(json.dumps(doc))
+        port = free_port()
+        env = {**os.environ, "OAM_PREVIEW_BASEMAP_URL": ""}
+        process = subprocess.Popen(
+            serve_command(str(catalog), port, workers=1, threads=4),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_healthz(base, process, timeout=30)
+            yield base, path
+        finally:
+            stop_process(process)
+
+
+def hillshade_block(path: Path) -> tuple[list[Any], tuple[float, float, float, float]]:
+    """The zoom-:data:`HILLSHADE_ZOOM` tiles of the block around the DSM's centre (row by row) and
+    their EPSG:3857 extent."""
+    with Reader(str(path)) as reader:
+        w, s, e, n = reader.get_geographic_bounds("epsg:4326")
+    centre = TMS.tile((w + e) / 2, (s + n) / 2, HILLSHADE_ZOOM)
+    half = HILLSHADE_TILES // 2
+    tiles = [
+        type(centre)(centre.x + col - half, centre.y + row - half, HILLSHADE_ZOOM)
+        for row in range(HILLSHADE_TILES)
+        for col in range(HILLSHADE_TILES)
+    ]
+    left, _, _, top = xy_bounds(HILLSHADE_ZOOM, tiles[0].x, tiles[0].y)
+    _, bottom, right, _ = xy_bounds(HILLSHADE_ZOOM, tiles[-1].x, tiles[-1].y)
+    return tiles, (left, bottom, right, top)
+
+
+def test_qgis_renders_the_wmts_layer_of_a_dsm_s_hillshade_render(
+    qgis_python: str, dsm_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    """QGIS picks the render's own layer (``dsm:hillshade``) out of the image's WMTS capabilities,
+    fetches its tiles, and draws the hillshade: grey, the server's tiles pixel for pixel, and the
+    hillshade of the whole DSM (no seams at the tiles' edges)."""
+    base, path = dsm_server
+    with urllib.request.urlopen(f"{base}/api/images/dsm") as response:
+        renders = {r["name"]: r for r in json.load(response)["properties"]["renders"]}
+    assert {"browse", "hillshade"} <= set(renders)
+    tiles, extent = hillshade_block(path)
+    side = 256 * HILLSHADE_TILES
+    uri = urllib.parse.urlencode(
+        {
+            "crs": "EPSG:3857",
+            "format": "image/png",
+            "layers": "dsm:hillshade",  # the render's layer: the image id and the render's name
+            "styles": "default",
+            "tileMatrixSet": "GoogleMapsCompatible",
+            "url": f"{base}/api/images/dsm/WMTSCapabilities.xml",
+        }
+    )
+    job = {"extent": extent, "width": side, "height": side, "name": "hillshade", "provider": "wms"}
+    report = qgis_render(qgis_python, {**job, "uri": uri, "png": str(tmp_path / "out.png")}, tmp_path)
+    log = "\n".join(report["log"])
+    assert report["valid"], f"QGIS found the hillshade layer invalid: {report['error']}\n{log}"
+    assert report["render_errors"] == [], log
+    assert [line for line in report["log"] if line.startswith("[WMS]")] == []
+    fetched = [url for url in report["urls"] if "/tiles/" in url]
+    assert fetched and all("render=hillshade" in url for url in fetched), report["urls"]
+    assert {url.split("/tiles/")[1].split("/")[0] for url in fetched} == {str(HILLSHADE_ZOOM)}
+    rgba = np.asarray(PILImage.open(tmp_path / "out.png").convert("RGBA"))
+    assert (rgba[..., 3] == 255).all(), "QGIS left pixels inside the DSM undrawn"
+    drawn = rgba[..., 0]
+    assert (rgba[..., 1] == drawn).all() and (rgba[..., 2] == drawn).all(), "a hillshade is grey"
+    assert drawn.std() > 20, "a flat picture is no hillshade"
+    # The server's own tiles of the render, stitched: what QGIS was sent.
+    template = renders["hillshade"]["tiles"]
+    served = np.zeros((side, side), np.uint8)
+    for n, tile in enumerate(tiles):
+        url = template.replace("{z}", str(tile.z)).replace("{x}", str(tile.x)).replace("{y}", str(tile.y))
+        if url.startswith("/"):
+            url = base + url
+        with urllib.request.urlopen(url) as response:
+            pixels = np.asarray(PILImage.open(io.BytesIO(response.read())).convert("RGBA"))
+        row, col = divmod(n, HILLSHADE_TILES)
+        served[row * 256 : (row + 1) * 256, col * 256 : (col + 1) * 256] = pixels[..., 0]
+    reference = whole_image_hillshade(path, extent, side)
+    print(
+        f"QGIS dsm:hillshade: {side}x{side} px from {len(fetched)} tiles, PSNR {psnr(drawn, served):.1f} dB "
+        f"against the served tiles, {psnr(drawn, reference):.1f} dB against the whole-image hillshade"
+    )
+    # QGIS draws zoom 17's tiles unscaled: the served pixels, within a client's rounding.
+    assert psnr(drawn, served) > 35
+    # ... and they are the hillshade of the whole DSM (the colour browse render gives about 5 dB).
+    assert psnr(drawn, reference) >= 30

@@ -35,6 +35,8 @@ from oam_preview.tiler.description import describe
 from oam_preview.tiler.rendering import Rendering
 from oam_preview.tiler.renders import _Params, detect_product_type
 
+from .test_export import finished, mbtiles_tiles
+
 #: Where the test images lie: EPSG:3857 metres of a 512 px square at 0.5 m (about Goma).
 ORIGIN = (3253900.0, -184600.0)
 SIZE = 512
@@ -549,3 +551,37 @@ def test_a_catalog_s_ndvi_is_the_expression_over_rio_tiler_s_bands(client, files
     valid = ours[..., 3] == 255
     difference = np.abs(ours[..., :3][valid].astype(int) - expected[..., :3][valid].astype(int))
     assert valid.mean() > 0.5 and difference.max() <= 8  # one colormap step
+
+
+@pytest.mark.parametrize(
+    ("body", "query"),
+    [
+        ({"render": "hillshade"}, "render=hillshade"),
+        ({"algorithm": "terrainrgb"}, "algorithm=terrainrgb"),
+        ({}, ""),  # the image's default render: browse
+    ],
+)
+def test_an_mbtiles_export_of_a_render_holds_the_tile_route_s_very_bytes(catalog_path, tmp_path, body, query):
+    """An export job drawn with a render (or an algorithm) stores each tile as the tile route
+    serves it with the same ``render=``: the same buffered read, algorithm and PNG bytes."""
+    config = {
+        "OAM_PREVIEW_CATALOG": str(catalog_path),
+        "OAM_PREVIEW_BASEMAP_URL": "",
+        "OAM_PREVIEW_EXPORT_DIR": str(tmp_path / "exports"),
+    }
+    client = create_app(config).test_client()
+    request = {"ids": ["dsm"], "format": "mbtiles", "minzoom": 16, "maxzoom": 17, **body}
+    made = client.post("/api/exports", json=request)
+    assert made.status_code == 202, made.data
+    answer = finished(client, made.get_json()["url"])
+    assert answer.status_code == 200, answer.data
+    (tmp_path / "dsm.mbtiles").write_bytes(answer.data)
+    tiles = mbtiles_tiles(tmp_path / "dsm.mbtiles")
+    assert len(tiles) >= 4
+    for (z, x, y), data in tiles.items():
+        route = client.get(f"/api/images/dsm/tiles/{z}/{x}/{y}.png?{query}")
+        assert route.status_code == 200 and route.data == data, (z, x, y)
+    # Drawn as asked: a hillshade is grey, a terrain-RGB tile is not, the browse render coloured.
+    pixels = np.asarray(PILImage.open(io.BytesIO(max(tiles.values(), key=len))).convert("RGBA"))
+    grey = bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+    assert grey == (body.get("render") == "hillshade")

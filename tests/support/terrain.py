@@ -1,6 +1,7 @@
 """Elevation and multispectral GeoTIFFs as OpenAerialMap's upload pipeline now writes them, made at
 run time: ZSTD COGs in the native data type, 512 px blocks, floating-point predictor for floats,
-``average`` overviews.
+``average`` overviews; and the hillshade of a whole DSM in a Web Mercator grid, the reference a
+client's tiled picture of it is compared with.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.transform import Affine, from_origin
+from rasterio.transform import Affine, from_bounds, from_origin
+from rasterio.warp import Resampling, reproject
+from rio_tiler.models import ImageData
+from titiler.core.algorithm import HillShade
 
 #: The DEM: 1 m pixels in UTM zone 45N over Kathmandu, 1536 px a side.
 DEM_CRS = "EPSG:32645"
@@ -76,3 +80,24 @@ def write_multispectral(path: Path, size: int = 768) -> Path:
         dst.write(np.stack([red, green, blue, nir]).astype(np.uint16))
         dst.descriptions = ("red", "green", "blue", "nir")
     return write_cog(raw, path, predictor=2)
+
+
+def whole_image_hillshade(path: Path, extent: tuple[float, float, float, float], side: int) -> np.ndarray:
+    """TiTiler's hillshade of the whole DSM warped (nearest) to ``extent`` (EPSG:3857) at ``side``
+    px a side: the picture with no tiles at all, the DSM's own edges cropped away."""
+    margin = 8
+    left, bottom, right, top = extent
+    res = (right - left) / side
+    size = side + 2 * margin
+    grid = from_bounds(
+        left - margin * res, bottom - margin * res, right + margin * res, top + margin * res, size, size
+    )
+    dsm = np.full((size, size), np.nan, dtype=np.float32)
+    with rasterio.open(path) as src:
+        reproject(
+            rasterio.band(src, 1), dsm, dst_transform=grid, dst_crs="EPSG:3857",
+            dst_nodata=np.nan, resampling=Resampling.nearest,
+        )  # fmt: skip
+    assert np.isfinite(dsm).all()  # the block is inside the DSM
+    shaded = HillShade(buffer=0)(ImageData(dsm[np.newaxis], bounds=(0, 0, size, size))).array.data[0]
+    return shaded[margin:-margin, margin:-margin]
