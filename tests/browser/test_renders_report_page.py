@@ -55,7 +55,9 @@ def layer_url(page, image: str) -> str:
     return page.evaluate(f"() => oamPreview.state.selected.get('{image}').layer._url")
 
 
-def test_render_picker_switches_the_dsm_and_the_link_reopens_it(demo_live, browser_chromium, browser_artifacts):
+def test_render_picker_switches_the_dsm_and_the_link_reopens_it(
+    demo_live, browser_chromium, browser_artifacts
+):
     live = demo_live
     context, page, probe = open_page(browser_chromium, width=1280, height=720)
     page.probe = probe
