@@ -58,6 +58,7 @@ import { createTimeline } from "./timeline.js";
     hoveredId: null,
     selected: new Map(), // id -> {feature, opacity, layer, tilejson, card, render, picker}
     grades: new Map(), // id -> the grade of its health report, once this page has asked for it
+    productTypes: new Map(), // id -> its product type, from a Feature that said it (a listing may not)
   };
 
   let map;
@@ -285,8 +286,8 @@ import { createTimeline } from "./timeline.js";
     });
     // A failed thumbnail leaves a neutral tile rather than a broken-image icon.
     thumb.addEventListener("error", () => thumb.classList.add("failed"), { once: true });
-    // The product type when the worker has read the file (a listing says only what it knows).
-    const facts = [formatDate(p), formatGsd(p.gsd), p.product_type].filter(Boolean).join(" · ");
+    const facts = [formatDate(p), formatGsd(p.gsd)].filter(Boolean).join(" · ");
+    if (p.product_type) state.productTypes.set(feature.id, p.product_type);
     const who = [p.provider, p.license].filter(Boolean).join(" · ");
     return el(
       "div",
@@ -303,7 +304,7 @@ import { createTimeline } from "./timeline.js";
         "div",
         { class: "meta" },
         el("div", { class: "title", text: titleOf(feature), title: titleOf(feature) }),
-        el("div", { class: "facts" }, el("span", { class: "row-grade" }), facts),
+        el("div", { class: "facts" }, el("span", { class: "row-grade" }), facts, el("span", { class: "row-type" })),
         el("div", { class: "who", text: who }),
       ),
     );
@@ -335,6 +336,10 @@ import { createTimeline } from "./timeline.js";
     row.setAttribute("aria-selected", String(selected));
     row.setAttribute("aria-posinset", index + 1);
     row.setAttribute("aria-setsize", list.total);
+    // The product type when known (a listing says it once the worker has read the file).
+    const type = row.querySelector(".row-type");
+    const productType = (id && state.productTypes.get(id)) || "";
+    if (type && type.textContent !== (productType && ` · ${productType}`)) type.textContent = productType && ` · ${productType}`;
     const grade = id ? state.grades.get(id) || "" : "";
     const badge = row.querySelector(".row-grade");
     if (badge && badge.dataset.grade !== grade) {
@@ -1102,6 +1107,10 @@ import { createTimeline } from "./timeline.js";
   /** Fill the card's actions; again once the TileJSON adds the zooms to the editor links. */
   function fillCard(entry) {
     const p = entry.feature.properties;
+    if (p.product_type && state.productTypes.get(entry.feature.id) !== p.product_type) {
+      state.productTypes.set(entry.feature.id, p.product_type);
+      refreshRowStates();
+    }
     const actions = entry.card.querySelector(".actions");
     const copy = (label, text, what) =>
       el("button", { type: "button", class: "copy", text: label, "data-copy": what, onclick: () => copyText(text, what) });

@@ -72,6 +72,10 @@ def test_render_picker_switches_the_dsm_and_the_link_reopens_it(
         card.locator(".metadata summary").click()
         expect(card.locator(".metadata")).to_contain_text("elevation (declared)")
         card.locator(".metadata summary").click()
+        # The list's row says it too, once the image's Feature has (the list is virtual: scroll to it).
+        page.evaluate("() => { const l = document.getElementById('list'); l.scrollTop = l.scrollHeight; }")
+        expect(page.locator(f"#list .row[data-id='{DSM}'] .facts")).to_contain_text("· elevation")
+        page.evaluate("() => { document.getElementById('list').scrollTop = 0; }")
 
         # browse: terrain colours, a gradient legend labelled by the render's rescale.
         wait_js(page, f"() => ({LAYER_LOADED})('/{DSM}/tiles/')")
@@ -119,7 +123,7 @@ def test_render_picker_switches_the_dsm_and_the_link_reopens_it(
         page.wait_for_timeout(300)
         page.screenshot(path=str(browser_artifacts / "render-picker.png"))
         # The list still shows rows at 1280x720 with the card open.
-        expect(page.locator("#list .row").first).to_be_in_viewport()
+        expect(page.locator("#row-0")).to_be_in_viewport()
         assert_no_console_errors(page)
     finally:
         context.close()
