@@ -1,18 +1,21 @@
 /* oam-preview map page.
  *
- * A native ES module (no build step): compare's swipe and the timeline are
- * modules of their own beside it. Every URL comes from the
+ * A native ES module (no build step): compare's swipe, the timeline, the
+ * render picker and legend (renders.js) and the health report panel
+ * (report.js) are modules of their own beside it. Every URL comes from the
  * server-rendered #oam-config block, so the page works under any prefix.
  * Catalog strings are only ever put into the DOM as text (textContent,
  * attributes); nothing from the catalog goes through innerHTML.
  */
 import { createBasemap } from "./basemap.js";
-import { debounce, el, escapeHtml } from "./dom.js";
+import { copyToClipboard, debounce, el, escapeHtml } from "./dom.js";
 import { idEditorUrl, josmImageryUrl, sourceTag, tmsTemplate } from "./editors.js";
 import { formatDate, formatGsd, numberFormat, titleOf } from "./format.js";
 import { fragmentText, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
 import { getJSON, isAbort, withParams, withQuery } from "./http.js";
 import { newestRequest } from "./newest.js";
+import { createRenderPicker } from "./renders.js";
+import { createReportPanel, gradeBadge } from "./report.js";
 import { createSwipe } from "./swipe.js";
 import { createTimeline } from "./timeline.js";
 
@@ -53,7 +56,9 @@ import { createTimeline } from "./timeline.js";
     right: "after",
     swipe: 0.5, // the divider's place, 0..1 of the map's width
     hoveredId: null,
-    selected: new Map(), // id -> {feature, opacity, layer, tilejson, card}
+    selected: new Map(), // id -> {feature, opacity, layer, tilejson, card, render, picker}
+    grades: new Map(), // id -> the grade of its health report, once this page has asked for it
+    productTypes: new Map(), // id -> its product type, from a Feature that said it (a listing may not)
   };
 
   let map;
@@ -282,6 +287,7 @@ import { createTimeline } from "./timeline.js";
     // A failed thumbnail leaves a neutral tile rather than a broken-image icon.
     thumb.addEventListener("error", () => thumb.classList.add("failed"), { once: true });
     const facts = [formatDate(p), formatGsd(p.gsd)].filter(Boolean).join(" · ");
+    if (p.product_type) state.productTypes.set(feature.id, p.product_type);
     const who = [p.provider, p.license].filter(Boolean).join(" · ");
     return el(
       "div",
@@ -298,7 +304,7 @@ import { createTimeline } from "./timeline.js";
         "div",
         { class: "meta" },
         el("div", { class: "title", text: titleOf(feature), title: titleOf(feature) }),
-        el("div", { class: "facts", text: facts }),
+        el("div", { class: "facts" }, el("span", { class: "row-grade" }), facts, el("span", { class: "row-type" })),
         el("div", { class: "who", text: who }),
       ),
     );
@@ -330,6 +336,16 @@ import { createTimeline } from "./timeline.js";
     row.setAttribute("aria-selected", String(selected));
     row.setAttribute("aria-posinset", index + 1);
     row.setAttribute("aria-setsize", list.total);
+    // The product type when known (a listing says it once the worker has read the file).
+    const type = row.querySelector(".row-type");
+    const productType = (id && state.productTypes.get(id)) || "";
+    if (type && type.textContent !== (productType && ` · ${productType}`)) type.textContent = productType && ` · ${productType}`;
+    const grade = id ? state.grades.get(id) || "" : "";
+    const badge = row.querySelector(".row-grade");
+    if (badge && badge.dataset.grade !== grade) {
+      badge.dataset.grade = grade;
+      badge.replaceChildren(...(grade ? [gradeBadge(grade)] : []));
+    }
   }
 
   function refreshRowStates() {
@@ -918,9 +934,12 @@ import { createTimeline } from "./timeline.js";
     refreshRowStates();
     writeHash();
     try {
-      if (renderingQuery(entry.render)) {
-        // A rendering from a link: the Feature's URLs with it, before the first tile.
+      if (renderingQuery(entry.render) || !feature.properties.product_type) {
+        // A rendering from a link: the Feature's URLs with it, before the first tile. A listing's
+        // Feature of a file the worker has not read lacks its product type and that type's
+        // renders: the image's own Feature reads the file's header for them.
         entry.feature = await getJSON(withQuery(`${CONFIG.images_url}/${encodeURIComponent(feature.id)}`, renderingQuery(entry.render)));
+        if (state.selected.get(feature.id) !== entry) return; // removed meanwhile
         fillCard(entry);
       }
       const tilejson = await getJSON(entry.feature.properties.tilejson);
@@ -1018,24 +1037,8 @@ import { createTimeline } from "./timeline.js";
     return JSON.stringify({ id: feature.id, bbox: feature.bbox, ...feature.properties }, null, 2);
   }
 
-  async function copyText(text, what) {
-    try {
-      await navigator.clipboard.writeText(text);
-    } catch (_) {
-      // Clipboard API needs a secure context; fall back to a selected textarea.
-      const area = el("textarea", { class: "visually-hidden", readonly: true });
-      area.value = text;
-      document.body.append(area);
-      area.select();
-      const ok = document.execCommand("copy");
-      area.remove();
-      if (!ok) {
-        window.prompt(`Copy the ${what}:`, text);
-        return;
-      }
-    }
-    toast(`Copied ${what}`);
-  }
+  /** Copy `text` to the clipboard and say so (dom.js). */
+  const copyText = (text, what) => copyToClipboard(text, what, toast);
 
   function buildCard(entry) {
     const { feature } = entry;
@@ -1053,6 +1056,22 @@ import { createTimeline } from "./timeline.js";
       entry.opacity = Number(slider.value);
       if (entry.layer) entry.layer.setOpacity(entry.opacity);
       writeHashSoon();
+    });
+    const imageUrl = () => `${CONFIG.images_url}/${encodeURIComponent(feature.id)}`;
+    // The catalog's looks of the image (renders.js): a pick asks for the Feature drawn with it.
+    entry.picker = createRenderPicker({
+      apiRoot: CONFIG.api_root,
+      imageUrl,
+      onPick: (name) => applyRendering(entry, { ...entry.render, render: name }),
+    });
+    const report = createReportPanel({
+      reportUrl: `${imageUrl()}/report`,
+      previewUrl: () => withParams(entry.feature.properties.thumbnail, { max_size: THUMB_SIZE }),
+      copyText,
+      onGrade: (grade) => {
+        state.grades.set(feature.id, grade);
+        refreshRowStates();
+      },
     });
     const card = el(
       "li",
@@ -1075,10 +1094,12 @@ import { createTimeline } from "./timeline.js";
           onclick: () => removeImage(feature.id),
         }),
       ),
+      entry.picker.element,
       el("label", { class: "opacity-label" }, el("span", { text: "Opacity" }), slider),
       el("div", { class: "actions" }),
       renderPanel(entry),
-      el("details", { class: "details" }, el("summary", { text: "Metadata" }), metadataList(feature)),
+      report.element,
+      el("details", { class: "details metadata" }, el("summary", { text: "Metadata" }), metadataList(feature)),
     );
     return card;
   }
@@ -1086,6 +1107,10 @@ import { createTimeline } from "./timeline.js";
   /** Fill the card's actions; again once the TileJSON adds the zooms to the editor links. */
   function fillCard(entry) {
     const p = entry.feature.properties;
+    if (p.product_type && state.productTypes.get(entry.feature.id) !== p.product_type) {
+      state.productTypes.set(entry.feature.id, p.product_type);
+      refreshRowStates();
+    }
     const actions = entry.card.querySelector(".actions");
     const copy = (label, text, what) =>
       el("button", { type: "button", class: "copy", text: label, "data-copy": what, onclick: () => copyText(text, what) });
@@ -1096,6 +1121,8 @@ import { createTimeline } from "./timeline.js";
       copy("Copy metadata", metadataText(entry.feature), "metadata"),
       ...imageEditorLinks(entry),
     );
+    entry.picker.update(entry.feature, entry.render.render);
+    entry.card.querySelector(".metadata dl").replaceWith(metadataList(entry.feature));
   }
 
   // ------------------------------------------------------ rendering panel
@@ -1145,6 +1172,7 @@ import { createTimeline } from "./timeline.js";
       const lo = low.value.trim();
       const hi = high.value.trim();
       return {
+        render: entry.render.render, // the picker's: the panel's options apply over it
         nodata: nodataOn.checked ? nodata.value.trim() || "0" : "",
         bidx: bidx.value.replace(/\s+/g, ""),
         rescale: lo !== "" && hi !== "" ? `${lo},${hi}` : "",
@@ -1193,13 +1221,14 @@ import { createTimeline } from "./timeline.js";
   async function applyRendering(entry, render) {
     const status = entry.card.querySelector(".r-status");
     const id = entry.feature.id;
+    const asked = (entry.asked = (entry.asked || 0) + 1); // a newer pick or edit wins
     try {
       const feature = await getJSON(withQuery(`${CONFIG.images_url}/${encodeURIComponent(id)}`, renderingQuery(render)));
       const tilejson = await getJSON(feature.properties.tilejson);
       // The Feature and TileJSON do not read pixels; a small thumbnail does, so a band
       // past the image's count or a missing rescale is said here, not as broken tiles.
       if (renderingQuery(render)) await checkRenders(withParams(feature.properties.thumbnail, { max_size: 64 }));
-      if (state.selected.get(id) !== entry) return;
+      if (state.selected.get(id) !== entry || asked !== entry.asked) return;
       entry.render = render;
       entry.feature = feature;
       entry.tilejson = tilejson;
@@ -1209,9 +1238,14 @@ import { createTimeline } from "./timeline.js";
       status.classList.remove("error");
       writeHash();
     } catch (err) {
+      if (asked !== entry.asked) return;
       // A 400 names the parameter and what it accepts: say it where it was typed.
       status.textContent = err.message;
       status.classList.add("error");
+      if (render.render !== entry.render.render) {
+        entry.picker.update(entry.feature, entry.render.render); // the pick did not take
+        toast(`Could not show ${render.render || "the default render"}: ${err.message}`);
+      }
     }
   }
 
@@ -1228,6 +1262,7 @@ import { createTimeline } from "./timeline.js";
     });
     if (!entry) return;
     const query = new URLSearchParams();
+    if (entry.render.render) query.set("render", entry.render.render);
     if (entry.render.bidx) query.set("bidx", entry.render.bidx);
     if (entry.render.nodata) query.set("nodata", entry.render.nodata);
     const url = withQuery(
@@ -1259,6 +1294,7 @@ import { createTimeline } from "./timeline.js";
       ["Title", p.title],
       ["Acquired", formatDate(p)],
       ["GSD", formatGsd(p.gsd)],
+      ["Product type", p.product_type ? `${p.product_type}${p.product_type_source ? ` (${p.product_type_source})` : ""}` : ""],
       ["Provider", p.provider],
       ["License", p.license],
       ["ID", feature.id],

@@ -1,5 +1,5 @@
-/* Building the page's elements and pacing its events. Catalog strings only ever become text
- * nodes or attributes here, never HTML.
+/* Building the page's elements, pacing its events and copying to the clipboard. Catalog strings
+ * only ever become text nodes or attributes here, never HTML.
  */
 
 /** Build an element. Strings in `children` become text nodes, never HTML. */
@@ -30,4 +30,25 @@ export function debounce(fn, ms) {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+}
+
+/** Copy `text` to the clipboard, then `say` it ("Copied <what>"); a page outside a secure context
+ * falls back to a selected textarea, else to a prompt the person copies from. */
+export async function copyToClipboard(text, what, say) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) {
+    // Clipboard API needs a secure context; fall back to a selected textarea.
+    const area = el("textarea", { class: "visually-hidden", readonly: true });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    if (!ok) {
+      window.prompt(`Copy the ${what}:`, text);
+      return;
+    }
+  }
+  say(`Copied ${what}`);
 }

@@ -1,14 +1,22 @@
 /* The page's state in the URL fragment, so a copied link reopens the same view:
  *
  *   #map=zoom/lat/lng&q=…&after=…&before=…&inview=1&order=…&mosaic=1&sel=id~opacity,id
- *    &compare=1&split=YYYY-MM-DD&left=…&right=…&swipe=0.5&render=id~nodata=0&bidx=1…
+ *    &compare=1&split=YYYY-MM-DD&left=…&right=…&swipe=0.5&render=id~render=hillshade&nodata=0&bidx=1…
  *
+ * `render=<id>~<query>` is an image's rendering: the catalog render it shows (`render=NAME`, absent
+ * for the image's default one) and the rendering options over it, as the tile API names them.
  * Ids are [A-Za-z0-9._-], so "," and "~" are safe separators. Everything read from a fragment
  * is checked: it is someone else's link.
  */
 
-/** A shown image's rendering options, as the tile API names them; "" is the default. */
-export const NO_RENDERING = { nodata: "", bidx: "", rescale: "", colormap_name: "" };
+/** A shown image's render (its name; "" the default one) and rendering options over it, as the
+ * tile API names them, in its canonical order (render first); "" is the default. */
+export const NO_RENDERING = { render: "", nodata: "", bidx: "", rescale: "", colormap_name: "" };
+
+/** A render name as a link may give it: the API's ids' characters and ":" (at most 64); "" when not. */
+export function validRenderName(text) {
+  return /^[A-Za-z0-9._:-]{1,64}$/.test(text || "") ? text : "";
+}
 
 /** The rendering as a query string ("" for the default one). */
 export function renderingQuery(render) {
@@ -53,6 +61,7 @@ export function parseHash(hash) {
     const query = new URLSearchParams(item.slice(at + 1));
     const render = { ...NO_RENDERING };
     for (const key of Object.keys(NO_RENDERING)) render[key] = (query.get(key) || "").slice(0, 200);
+    render.render = validRenderName(render.render);
     if (at > 0) out.render.set(item.slice(0, at), render);
   }
   const view = (params.get("map") || "").split("/").map(Number);

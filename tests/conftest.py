@@ -106,6 +106,7 @@ COGEO_BOUNDS = (128.655396, 37.666429, 128.660889, 37.670777)
 #: (``test_routes_reach_every_rule`` checks that none is missing).
 ROUTES = (
     "/",
+    "/report",
     "/healthz",
     "/api/images",
     "/api/images/cogeo",

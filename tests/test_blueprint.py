@@ -408,6 +408,18 @@ def test_page(client):
     assert client.get("/vendor/leaflet/leaflet.js").status_code == 200
 
 
+def test_report_page(client):
+    """/report: the catalog's health report table, its settings as data and its own module."""
+    r = client.get("/report")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    html = r.get_data(as_text=True)
+    assert 'src="/static/report_page.js"' in html and 'id="report-table"' in html
+    config = json.loads(html.split('id="oam-config">')[1].split("</script>")[0])
+    assert config["images_url"] == "http://localhost/api/images" and config["map_url"] == "http://localhost/"
+    assert client.get("/static/report_page.js").status_code == 200
+
+
 # -- mounting ------------------------------------------------------------------------------
 
 

@@ -69,8 +69,26 @@ def index() -> Response:
         "offline_basemap_url": root + "static/vendor/world-atlas/countries-110m.json",
         "version": __version__,
     }
+    return page_response("oam_preview/index.html", page, root)
+
+
+def report_page() -> Response:
+    """The catalog's health report as a sortable table: the page asks each image's report."""
+    root = api_root()
+    page = {
+        "api_root": root.rstrip("/"),
+        "images_url": root + "api/images",
+        "map_url": root,
+        "version": __version__,
+    }
+    return page_response("oam_preview/report.html", page, root)
+
+
+def page_response(template: str, page: dict[str, Any], root: str) -> Response:
+    """An HTML page of ``template`` with its settings ``page`` (JSON data, never code), under the
+    page's Content-Security-Policy."""
     try:
-        html = render_template("oam_preview/index.html", page=page)
+        html = render_template(template, page=page)
     except TemplateNotFound:  # installed without its data files: still a usable answer
         html = f"<!doctype html><title>oam-preview</title><p>oam-preview: <a href='{root}api/images'>images</a></p>"
     response = current_app.response_class(html, mimetype="text/html")
@@ -259,6 +277,7 @@ def wmts(image_id: str) -> Response:
 #: Every route: (rule, view) for GET, or (rule, view, methods); Flask adds HEAD and OPTIONS.
 ROUTES: tuple[tuple[Any, ...], ...] = (
     ("/", index),
+    ("/report", report_page),
     ("/vendor/leaflet/<path:filename>", leaflet),
     ("/healthz", healthz),
     ("/metrics", metrics.view),

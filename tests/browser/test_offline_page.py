@@ -132,7 +132,8 @@ def test_a_cluster_zooms_to_its_images(browser_demo, browser_chromium):
         try:
             page.goto(live.page_url)
             wait_first_view(page)
-            cluster = page.locator(".fp-cluster", has_text=str(len(kathmandu)))
+            # The Beira pair and Lusaka's land cover make a cluster of three too (a cell apart).
+            cluster = page.locator(".fp-cluster[data-ids~='kathmandu-aerial']", has_text=str(len(kathmandu)))
             expect(cluster).to_have_count(1)
             assert set(cluster.get_attribute("data-ids").split()) == kathmandu
             zoom = page.evaluate("() => oamPreview.map.getZoom()")
