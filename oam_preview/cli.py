@@ -93,13 +93,13 @@ def serve(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if settings.catalog == "demo":
-        # One file server for every worker, started here, so each worker reads
-        # the same catalog file instead of starting a server of its own.
-        from .demo import DEMO_BASEMAP_URL, allowing_demo, build, start_server, write_catalog
+        # One file server for every worker, started here, so each worker reads this server's
+        # own catalog file instead of starting a file server of its own.
+        from .demo import DEMO_BASEMAP_URL, allowing_demo, build, own_catalog_file, start_server
 
         directory = build()
         server = start_server(directory)
-        env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
+        env["OAM_PREVIEW_CATALOG"] = str(own_catalog_file(directory, server.url))
         env["OAM_PREVIEW_UPSTREAM_ALLOW"] = allowing_demo(settings.upstream_allow, server)
         env.setdefault("OAM_PREVIEW_BASEMAP_URL", os.environ.get("OAM_PREVIEW_BASEMAP_URL", DEMO_BASEMAP_URL))
         click.echo(f"demo images served from {server.url} ({directory})", err=True)

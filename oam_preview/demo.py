@@ -11,7 +11,9 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import urllib.parse
 from pathlib import Path
@@ -383,10 +385,24 @@ def _renders(spec: DemoImage, ranges: list[list[float]]) -> dict[str, Any]:
     return {}
 
 
-def write_catalog(directory: Path, base_url: str) -> Path:
-    """Write the demo catalog for a file server at ``base_url``; return its path."""
-    path = directory / "catalog.json"
+def own_catalog_file(directory: Path, base_url: str) -> Path:
+    """Write the demo catalog for the file server at ``base_url`` into a new file of this process's
+    own, removed when this process exits; return its path.
+
+    One file per server, never the demo directory's: the workers of a ``serve`` read it whenever
+    they start, so a shared file rewritten by a second demo server sent the first one's restarted
+    workers to the second's port (refused: 403).
+    """
+    home = Path(tempfile.mkdtemp(prefix="oam-preview-demo-"))
+    path = home / "catalog.json"
     path.write_text(json.dumps(catalog_document(directory, base_url), indent=1))
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:  # not in a forked worker, whose exit runs its parent's handlers too
+            shutil.rmtree(home, ignore_errors=True)
+
+    atexit.register(remove)
     return path
 
 
