@@ -9,11 +9,14 @@ import stat
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .serve import CatalogCheck
 
 
 class Commands(click.Group):
@@ -92,6 +95,12 @@ def serve(
         settings = Settings.from_mapping({**os.environ, **env})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from . import serve as gunicorn_server
+
+    try:  # first: a serve that cannot listen changes nothing
+        listener = gunicorn_server.listening_socket(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {listen_problem(exc)}") from None
     if settings.catalog == "demo":
         # One file server for every worker, started here, so each worker reads this server's
         # own catalog file instead of starting a file server of its own.
@@ -104,14 +113,47 @@ def serve(
         env.setdefault("OAM_PREVIEW_BASEMAP_URL", os.environ.get("OAM_PREVIEW_BASEMAP_URL", DEMO_BASEMAP_URL))
         click.echo(f"demo images served from {server.url} ({directory})", err=True)
     os.environ.update(env)
-    from . import serve as gunicorn_server
+    source = os.environ["OAM_PREVIEW_CATALOG"]
+    check = gunicorn_server.check_catalog(source, settings.catalog_max_records)
+    if check.error is not None:
+        raise click.ClickException(check.error)
+    warn_of_skipped(source if settings.catalog != "demo" else "demo", check)
 
     # Before any worker imports prometheus-client: every worker's metrics go to one directory.
     remove_at_exit = gunicorn_server.prepare_process()
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
+    bind = f"fd://{listener.fileno()}"  # the socket bound above, taken over by gunicorn
     gunicorn_server.run(
-        gunicorn_server.gunicorn_settings(f"{host}:{port}", workers, threads, max_requests, remove_at_exit)
+        gunicorn_server.gunicorn_settings(bind, workers, threads, max_requests, remove_at_exit)
     )
+
+
+#: Skipped records listed by ``serve`` at most; ``oam-preview catalog`` lists them all.
+SKIPPED_SHOWN = 20
+
+
+def listen_problem(exc: OSError) -> str:
+    """Why a port cannot be listened on, in a few words, with what to do when it is taken."""
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (another server? --port chooses another)"
+    return exc.strerror or str(exc)
+
+
+def warn_of_skipped(source: str, check: CatalogCheck) -> None:
+    """A catalog's skipped records on stderr, each with why: a warning when none is usable."""
+    if not check.skipped and check.images:
+        return
+    if not check.images:
+        found = f"{len(check.skipped)} records skipped" if check.skipped else "it lists no record"
+        click.echo(f"Warning: catalog {source} has no usable image: {found}", err=True)
+    else:
+        click.echo(f"Warning: catalog {source}: {len(check.skipped)} records skipped", err=True)
+    for name, reason in check.skipped[:SKIPPED_SHOWN]:
+        click.echo(f"  skipped {name}: {reason}", err=True)
+    if len(check.skipped) > SKIPPED_SHOWN:
+        click.echo(
+            f"  … and {len(check.skipped) - SKIPPED_SHOWN} more (oam-preview catalog {source})", err=True
+        )
 
 
 @main.command()

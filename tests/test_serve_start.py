@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -95,3 +96,72 @@ def test_two_demo_servers_each_keep_their_own_catalog(two_demo_servers):
     for base in (first, second):
         statuses = [status_of(f"{base}/api/images/{spec.id}/thumbnail.png") for spec in demo.DEMO_IMAGES[:4]]
         assert statuses == [200] * 4, (base, statuses)
+
+
+# -- checked before any worker starts ---------------------------------------------------------
+
+
+def run_serve(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        argv, env=env or dict(os.environ), cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a failed start prints, asserted: exit status 1, no traceback, no banner."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "oam-preview on http" not in result.stderr, result.stderr
+    assert "Booting worker" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_a_missing_catalog_is_one_line(tmp_path):
+    line = one_error_line(run_serve(serve_command(str(tmp_path / "nowhere.json"), free_port())))
+    assert "nowhere.json" in line and "No such file" in line
+
+
+def test_a_broken_catalog_is_one_line(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{broken")
+    line = one_error_line(run_serve(serve_command(str(path), free_port())))
+    assert "broken.json" in line and "JSON" in line
+
+
+def test_a_taken_port_is_one_line(tmp_path):
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with socket.socket() as other:  # another server on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        line = one_error_line(run_serve(serve_command(str(path), port)))
+    assert f"127.0.0.1:{port}" in line and "in use" in line
+
+
+def test_a_catalog_with_no_usable_record_is_a_warning_saying_why(tmp_path):
+    path = tmp_path / "catalog.json"
+    features = [
+        {"type": "Feature", "geometry": None, "properties": {"source_url": "http://a.example/one.tif"}},
+        {"type": "Feature", "id": "bad id!", "geometry": None, "properties": {"source_url": "http://a.example/2.tif"}},
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    port = free_port()
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            serve_command(str(path), port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            wait_for_healthz(f"http://127.0.0.1:{port}", process, timeout=90)
+        finally:
+            stop_process(process)
+    text = log.read_text()
+    warning = [line for line in text.splitlines() if line.startswith("Warning: ")]
+    assert warning and "no usable image" in warning[0] and "2 records skipped" in warning[0], text
+    assert (
+        "feature #0: id None is not an id" in text
+        and "feature #1 (bad id!): id 'bad id!' is not an id" in text
+    ), text
+    assert text.index("Warning: ") < text.index("oam-preview on http"), text
