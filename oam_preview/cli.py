@@ -49,6 +49,17 @@ def writable_output(ctx: click.Context, param: click.Parameter, path: Path) -> P
     return path
 
 
+def progress_of(label: str, total: int, unit: str) -> Any:
+    """The progress of ``total`` ``unit`` on stderr, a context manager with ``update(n)``: click's
+    bar on a terminal, else :class:`~oam_preview.progress_lines.ProgressLines` (a bar off a
+    terminal is silent until it ends)."""
+    if sys.stderr.isatty():
+        return click.progressbar(length=total, label=f"{label} ({unit})", file=sys.stderr)
+    from .progress_lines import ProgressLines
+
+    return ProgressLines(label, total, unit)
+
+
 @click.group(cls=Commands)
 @click.version_option(package_name="oam-preview")
 def main() -> None:
@@ -184,14 +195,15 @@ def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> 
         if catalog is None and settings.catalog == "demo":
             from .demo import allowing_demo, build, running_demo_catalog, start_server
 
-            found = running_demo_catalog().get(source)
+            found = running_demo_catalog()
             allow = allowing_demo(settings.upstream_allow, start_server(build()))
             settings = replace(settings, upstream_allow=allow)
         else:
-            found = load(catalog or settings.catalog).get(source)
-        if found is None:
-            raise click.ClickException(f"no image {source!r} in the catalog")
-        image = found
+            found = load(catalog or settings.catalog)
+        try:
+            image = found.require(source)
+        except OamPreviewError as exc:
+            raise click.ClickException(exc.message) from None
     fmt = output.suffix.lstrip(".").lower() or "png"
     if fmt not in ("png", "jpg", "jpeg", "webp"):
         raise click.UsageError("the output name must end in .png, .jpg or .webp")
@@ -316,7 +328,7 @@ def seed_command(
         queued = seed.enqueue(queue, settings, plan)
         click.echo(f"{total} tiles in {queued} jobs on the queue {seed.QUEUE}; {skipped} already done")
         return
-    with click.progressbar(length=total, label="seeding", file=sys.stderr) as bar:
+    with progress_of("seeding", total, "tiles") as bar:
         outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)
     click.echo(
         f"{total} tiles: {outcome.rendered} cached, {outcome.empty} empty (404), {outcome.failed} failed; "
@@ -474,7 +486,7 @@ def export_command(
 
     def started(total: int, pending: int) -> None:
         nonlocal bar
-        bar = click.progressbar(length=pending, label=f"exporting {output.name}", file=sys.stderr)
+        bar = progress_of(f"exporting {output.name}", pending, "tiles")
         bar.__enter__()
 
     try:

@@ -26,7 +26,8 @@ from shapely.geometry import mapping
 from .catalog import Catalog, load_document
 from .fileserver import FileServer
 from .geo.georeference import geographic_footprint
-from .synthetic import DSM_NODATA, MULTISPECTRAL_BANDS, DemoImage, windows, write_image
+from .progress_lines import ProgressLines
+from .synthetic import BLOCK, DSM_NODATA, MULTISPECTRAL_BANDS, DemoImage, windows, write_image
 
 #: The demo's base map unless ``OAM_PREVIEW_BASEMAP_URL`` is set: "" is the page's offline
 #: Natural Earth layer, so ``make serve`` shows the world without a network.
@@ -262,21 +263,27 @@ def build(directory: Path | None = None, progress: bool = True) -> Path:
     if not missing:
         return directory
     total = sum(len(windows(s.width, s.height)) for s in missing)
+    label = f"building demo images in {directory}"
+    lines = (
+        ProgressLines(label, total, f"blocks of {BLOCK} px") if progress and not sys.stderr.isatty() else None
+    )
     done = 0
 
     def tick() -> None:
         nonlocal done
         done += 1
-        # Redraw only when the bar grows, so a log file gets 30 lines, not hundreds.
-        if progress and (30 * done // total != 30 * (done - 1) // total or done == total):
-            bar = "#" * (30 * done // total)
-            end = "\r" if sys.stderr.isatty() else "\n"
-            sys.stderr.write(f"building demo images in {directory} [{bar:<30}] {done}/{total}{end}")
+        if lines is not None:  # a log or a pipe: a line at each tenth
+            lines.update()
+        elif progress and (30 * done // total != 30 * (done - 1) // total or done == total):
+            bar = "#" * (30 * done // total)  # redrawn only when it grows
+            sys.stderr.write(f"{label} [{bar:<30}] {done}/{total} blocks\r")
             sys.stderr.flush()
 
+    if lines is not None:
+        lines.start()
     for spec in missing:
         write_image(spec, directory / spec.filename, tick)
-    if progress and sys.stderr.isatty():
+    if progress and lines is None:
         sys.stderr.write("\n")
     return directory
 
