@@ -112,6 +112,7 @@ def serve(
         listener = gunicorn_server.listening_socket(host, port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {listen_problem(exc)}") from None
+    port = listener.getsockname()[1]  # the one chosen, for --port 0
     if settings.catalog == "demo":
         # One file server for every worker, started here, so each worker reads this server's
         # own catalog file instead of starting a file server of its own.
