@@ -9,11 +9,14 @@ import stat
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .serve import CatalogCheck
 
 
 class Commands(click.Group):
@@ -44,6 +47,17 @@ def writable_output(ctx: click.Context, param: click.Parameter, path: Path) -> P
     if problem:
         raise click.ClickException(f"cannot write {path}: {os.strerror(problem)}")
     return path
+
+
+def progress_of(label: str, total: int, unit: str) -> Any:
+    """The progress of ``total`` ``unit`` on stderr, a context manager with ``update(n)``: click's
+    bar on a terminal, else :class:`~oam_preview.progress_lines.ProgressLines` (a bar off a
+    terminal is silent until it ends)."""
+    if sys.stderr.isatty():
+        return click.progressbar(length=total, label=f"{label} ({unit})", file=sys.stderr)
+    from .progress_lines import ProgressLines
+
+    return ProgressLines(label, total, unit)
 
 
 @click.group(cls=Commands)
@@ -92,26 +106,66 @@ def serve(
         settings = Settings.from_mapping({**os.environ, **env})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from . import serve as gunicorn_server
+
+    try:  # first: a serve that cannot listen changes nothing
+        listener = gunicorn_server.listening_socket(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {listen_problem(exc)}") from None
+    port = listener.getsockname()[1]  # the one chosen, for --port 0
     if settings.catalog == "demo":
-        # One file server for every worker, started here, so each worker reads
-        # the same catalog file instead of starting a server of its own.
-        from .demo import DEMO_BASEMAP_URL, allowing_demo, build, start_server, write_catalog
+        # One file server for every worker, started here, so each worker reads this server's
+        # own catalog file instead of starting a file server of its own.
+        from .demo import DEMO_BASEMAP_URL, allowing_demo, build, own_catalog_file, start_server
 
         directory = build()
         server = start_server(directory)
-        env["OAM_PREVIEW_CATALOG"] = str(write_catalog(directory, server.url))
+        env["OAM_PREVIEW_CATALOG"] = str(own_catalog_file(directory, server.url))
         env["OAM_PREVIEW_UPSTREAM_ALLOW"] = allowing_demo(settings.upstream_allow, server)
         env.setdefault("OAM_PREVIEW_BASEMAP_URL", os.environ.get("OAM_PREVIEW_BASEMAP_URL", DEMO_BASEMAP_URL))
         click.echo(f"demo images served from {server.url} ({directory})", err=True)
     os.environ.update(env)
-    from . import serve as gunicorn_server
+    source = os.environ["OAM_PREVIEW_CATALOG"]
+    check = gunicorn_server.check_catalog(source, settings.catalog_max_records)
+    if check.error is not None:
+        raise click.ClickException(check.error)
+    warn_of_skipped(source if settings.catalog != "demo" else "demo", check)
 
     # Before any worker imports prometheus-client: every worker's metrics go to one directory.
     remove_at_exit = gunicorn_server.prepare_process()
     click.echo(f"oam-preview on http://{host}:{port}{settings.prefix}/", err=True)
+    bind = f"fd://{listener.fileno()}"  # the socket bound above, taken over by gunicorn
     gunicorn_server.run(
-        gunicorn_server.gunicorn_settings(f"{host}:{port}", workers, threads, max_requests, remove_at_exit)
+        gunicorn_server.gunicorn_settings(bind, workers, threads, max_requests, remove_at_exit)
     )
+
+
+#: Skipped records listed by ``serve`` at most; ``oam-preview catalog`` lists them all.
+SKIPPED_SHOWN = 20
+
+
+def listen_problem(exc: OSError) -> str:
+    """Why a port cannot be listened on, in a few words, with what to do when it is taken."""
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (another server? --port chooses another)"
+    return exc.strerror or str(exc)
+
+
+def warn_of_skipped(source: str, check: CatalogCheck) -> None:
+    """A catalog's skipped records on stderr, each with why: a warning when none is usable."""
+    if not check.skipped and check.images:
+        return
+    if not check.images:
+        found = f"{len(check.skipped)} records skipped" if check.skipped else "it lists no record"
+        click.echo(f"Warning: catalog {source} has no usable image: {found}", err=True)
+    else:
+        click.echo(f"Warning: catalog {source}: {len(check.skipped)} records skipped", err=True)
+    for name, reason in check.skipped[:SKIPPED_SHOWN]:
+        click.echo(f"  skipped {name}: {reason}", err=True)
+    if len(check.skipped) > SKIPPED_SHOWN:
+        click.echo(
+            f"  … and {len(check.skipped) - SKIPPED_SHOWN} more (oam-preview catalog {source})", err=True
+        )
 
 
 @main.command()
@@ -142,14 +196,15 @@ def thumbnail(source: str, output: Path, catalog: str | None, max_size: int) -> 
         if catalog is None and settings.catalog == "demo":
             from .demo import allowing_demo, build, running_demo_catalog, start_server
 
-            found = running_demo_catalog().get(source)
+            found = running_demo_catalog()
             allow = allowing_demo(settings.upstream_allow, start_server(build()))
             settings = replace(settings, upstream_allow=allow)
         else:
-            found = load(catalog or settings.catalog).get(source)
-        if found is None:
-            raise click.ClickException(f"no image {source!r} in the catalog")
-        image = found
+            found = load(catalog or settings.catalog)
+        try:
+            image = found.require(source)
+        except OamPreviewError as exc:
+            raise click.ClickException(exc.message) from None
     fmt = output.suffix.lstrip(".").lower() or "png"
     if fmt not in ("png", "jpg", "jpeg", "webp"):
         raise click.UsageError("the output name must end in .png, .jpg or .webp")
@@ -274,7 +329,7 @@ def seed_command(
         queued = seed.enqueue(queue, settings, plan)
         click.echo(f"{total} tiles in {queued} jobs on the queue {seed.QUEUE}; {skipped} already done")
         return
-    with click.progressbar(length=total, label="seeding", file=sys.stderr) as bar:
+    with progress_of("seeding", total, "tiles") as bar:
         outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)
     click.echo(
         f"{total} tiles: {outcome.rendered} cached, {outcome.empty} empty (404), {outcome.failed} failed; "
@@ -432,7 +487,7 @@ def export_command(
 
     def started(total: int, pending: int) -> None:
         nonlocal bar
-        bar = click.progressbar(length=pending, label=f"exporting {output.name}", file=sys.stderr)
+        bar = progress_of(f"exporting {output.name}", pending, "tiles")
         bar.__enter__()
 
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -163,6 +163,8 @@ class Allowance:
     hosts: frozenset[str] = frozenset()  # lower-case names or addresses, any port
     host_ports: frozenset[tuple[str, int]] = frozenset()
     networks: tuple[IPNetwork, ...] = ()
+    #: The setting as given, for a refusal to say the whole value that would allow one more host.
+    text: str = field(default="", compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Allowance:
@@ -172,7 +174,7 @@ class Allowance:
         networks: list[IPNetwork] = []
         for entry in text.replace(",", " ").split():
             if entry.lower() == "any":
-                return cls(anything=True)
+                return cls(anything=True, text=text)
             if "/" in entry:
                 try:
                     networks.append(ipaddress.ip_network(entry, strict=False))
@@ -184,7 +186,11 @@ class Allowance:
                 hosts.add(host)
             else:
                 host_ports.add((host, port))
-        return cls(False, frozenset(hosts), frozenset(host_ports), tuple(networks))
+        return cls(False, frozenset(hosts), frozenset(host_ports), tuple(networks), text.strip())
+
+    def with_entry(self, entry: str) -> str:
+        """The setting's whole value with ``entry`` added (an entry's own form: ``host:port``)."""
+        return f"{self.text} {entry}".strip()
 
     def names(self, host: str, port: int) -> bool:
         """Whether the entries name ``host`` (and ``port``) themselves."""

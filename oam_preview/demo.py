@@ -11,7 +11,9 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import urllib.parse
 from pathlib import Path
@@ -24,7 +26,8 @@ from shapely.geometry import mapping
 from .catalog import Catalog, load_document
 from .fileserver import FileServer
 from .geo.georeference import geographic_footprint
-from .synthetic import DSM_NODATA, MULTISPECTRAL_BANDS, DemoImage, windows, write_image
+from .progress_lines import ProgressLines
+from .synthetic import BLOCK, DSM_NODATA, MULTISPECTRAL_BANDS, DemoImage, windows, write_image
 
 #: The demo's base map unless ``OAM_PREVIEW_BASEMAP_URL`` is set: "" is the page's offline
 #: Natural Earth layer, so ``make serve`` shows the world without a network.
@@ -260,21 +263,27 @@ def build(directory: Path | None = None, progress: bool = True) -> Path:
     if not missing:
         return directory
     total = sum(len(windows(s.width, s.height)) for s in missing)
+    label = f"building demo images in {directory}"
+    lines = (
+        ProgressLines(label, total, f"blocks of {BLOCK} px") if progress and not sys.stderr.isatty() else None
+    )
     done = 0
 
     def tick() -> None:
         nonlocal done
         done += 1
-        # Redraw only when the bar grows, so a log file gets 30 lines, not hundreds.
-        if progress and (30 * done // total != 30 * (done - 1) // total or done == total):
-            bar = "#" * (30 * done // total)
-            end = "\r" if sys.stderr.isatty() else "\n"
-            sys.stderr.write(f"building demo images in {directory} [{bar:<30}] {done}/{total}{end}")
+        if lines is not None:  # a log or a pipe: a line at each tenth
+            lines.update()
+        elif progress and (30 * done // total != 30 * (done - 1) // total or done == total):
+            bar = "#" * (30 * done // total)  # redrawn only when it grows
+            sys.stderr.write(f"{label} [{bar:<30}] {done}/{total} blocks\r")
             sys.stderr.flush()
 
+    if lines is not None:
+        lines.start()
     for spec in missing:
         write_image(spec, directory / spec.filename, tick)
-    if progress and sys.stderr.isatty():
+    if progress and lines is None:
         sys.stderr.write("\n")
     return directory
 
@@ -383,10 +392,24 @@ def _renders(spec: DemoImage, ranges: list[list[float]]) -> dict[str, Any]:
     return {}
 
 
-def write_catalog(directory: Path, base_url: str) -> Path:
-    """Write the demo catalog for a file server at ``base_url``; return its path."""
-    path = directory / "catalog.json"
+def own_catalog_file(directory: Path, base_url: str) -> Path:
+    """Write the demo catalog for the file server at ``base_url`` into a new file of this process's
+    own, removed when this process exits; return its path.
+
+    One file per server, never the demo directory's: the workers of a ``serve`` read it whenever
+    they start, so a shared file rewritten by a second demo server sent the first one's restarted
+    workers to the second's port (refused: 403).
+    """
+    home = Path(tempfile.mkdtemp(prefix="oam-preview-demo-"))
+    path = home / "catalog.json"
     path.write_text(json.dumps(catalog_document(directory, base_url), indent=1))
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:  # not in a forked worker, whose exit runs its parent's handlers too
+            shutil.rmtree(home, ignore_errors=True)
+
+    atexit.register(remove)
     return path
 
 

@@ -160,6 +160,22 @@ class UpstreamError(OamPreviewError):
         return cls("the server holding the GeoTIFF broke off the transfer", unreachable=True)
 
     @classmethod
+    def unresolvable(cls, host: str) -> UpstreamError:
+        return cls(
+            f"the host name {host[:253]!r} of the image's URL does not resolve (misspelt, or unknown to "
+            "this server's DNS)",
+            unreachable=True,
+        )
+
+    @classmethod
+    def range_ignored(cls) -> UpstreamError:
+        return cls(
+            "the server holding the GeoTIFF ignored a Range request (it answered 200 with the whole "
+            "file): GeoTIFFs are read by byte ranges, so serve it from a server that honours them "
+            "(nginx, Apache, S3, or a directory catalog of the files themselves)"
+        )
+
+    @classmethod
     def not_geotiff(cls, why: str = "") -> UpstreamError:
         return cls("the upstream file is not a readable GeoTIFF" + (f" ({why})" if why else ""))
 
@@ -186,6 +202,17 @@ class UpstreamForbidden(OamPreviewError):
         return cls(
             "the image's URL points at an address this server does not read "
             "(a private, loopback or reserved network; see OAM_PREVIEW_UPSTREAM_ALLOW)"
+        )
+
+    @classmethod
+    def not_public(cls, what: str, entry: str) -> UpstreamForbidden:
+        """A refused ``http(s)`` host: ``what`` it is (the kind of an address written in the URL,
+        else that its name resolves to one not public), and the setting's entry, ``host:port``
+        as the URL has them, that would allow it. Nothing of what listens there: never asked."""
+        return cls(
+            f"the image's URL points at {what}, which this server reads only when "
+            f"OAM_PREVIEW_UPSTREAM_ALLOW allows it: add {entry} to that setting "
+            f"(OAM_PREVIEW_UPSTREAM_ALLOW={entry} when it has no other entry)"
         )
 
 

@@ -350,7 +350,7 @@ class TileSource(LocalApp):
         if answer.status_code != 200:
             error = answer.get_json(silent=True) or {}
             message = error.get("error", {}).get("message") or answer.get_data(as_text=True)[:200]
-            raise ExportError(f"{request.base}: {message}")
+            raise ExportError(message)  # the API's own words: the route asked is no business of a user
         doc: dict[str, Any] = answer.get_json()
         return doc
 

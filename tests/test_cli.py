@@ -40,7 +40,7 @@ def test_thumbnail_of_a_catalog_id(tiff_server, tmp_path):
     assert result.exit_code == 0, result.output
     assert PILImage.open(out).format == "JPEG"
     result = CliRunner().invoke(main, ["thumbnail", "nope", "--catalog", str(catalog), "-o", str(out)])
-    assert result.exit_code != 0 and "no image 'nope'" in result.output
+    assert result.exit_code != 0 and "no image with id 'nope'" in result.output
 
 
 def test_thumbnail_reports_upstream_errors(tiff_server, tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Allowance, Settings
-from oam_preview.errors import UpstreamForbidden
+from oam_preview.errors import UpstreamError, UpstreamForbidden
 from oam_preview.fileserver import FileServer
 from oam_preview.remote import egress
 from oam_preview.remote.policy import UpstreamPolicy, is_public
@@ -79,24 +79,45 @@ def test_a_name_is_judged_by_every_address_it_resolves_to():
         ),
     )
     policy.check("https://public.example/a.tif")
-    for url in ("http://inside.example/a.tif", "http://both.example/a.tif", "http://unknown.example/a.tif"):
-        with pytest.raises(UpstreamForbidden):
+    for url in ("http://inside.example/a.tif", "http://both.example/a.tif"):
+        with pytest.raises(UpstreamForbidden) as caught:
             policy.check(url)
+        # A name's addresses are the server's network's business: not which kind they are.
+        assert "a host name resolving to an address that is not public" in caught.value.message
+    with pytest.raises(UpstreamError, match="'unknown.example' of the image's URL does not resolve"):
+        policy.check("http://unknown.example/a.tif")  # not refused: missing, and read no more
     assert policy.refused() == {"inside.example": 1, "both.example": 1, "unknown.example": 1}
 
 
-def test_one_message_whatever_the_target():
-    messages = set()
+def test_a_refusal_names_what_the_url_wrote_and_the_entry_allowing_it_never_what_listens():
+    said = {}
     for url in (
         "http://127.0.0.1:6379/",
         "http://10.0.0.1/a.tif",
+        "http://[::1]:8080/a.tif",
+        "http://169.254.169.254/latest",
         "ftp://example.org/a.tif",
         "/vsicurl/http://x/a.tif",
     ):
         with pytest.raises(UpstreamForbidden) as caught:
             UpstreamPolicy.from_setting("").check(url)
-        messages.add(caught.value.message)
-    assert len(messages) == 1 and caught.value.status == 403 and caught.value.code == "upstream_forbidden"
+        assert caught.value.status == 403 and caught.value.code == "upstream_forbidden"
+        said[url] = caught.value.message
+    assert "a loopback address (127.0.0.1)" in said["http://127.0.0.1:6379/"]
+    assert "OAM_PREVIEW_UPSTREAM_ALLOW=127.0.0.1:6379 when" in said["http://127.0.0.1:6379/"]
+    assert "a private network address (10.0.0.1)" in said["http://10.0.0.1/a.tif"]
+    assert "add [::1]:8080 to that setting" in said["http://[::1]:8080/a.tif"]
+    assert "a link-local address" in said["http://169.254.169.254/latest"]
+    # What is no http(s) URL at all: one message, the same for each.
+    assert said["ftp://example.org/a.tif"] == said["/vsicurl/http://x/a.tif"]
+    assert policy_entry_allows("[::1]:8080", "http://[::1]:8080/a.tif")
+    assert policy_entry_allows("127.0.0.1:6379", "http://127.0.0.1:6379/")
+
+
+def policy_entry_allows(entry: str, url: str) -> bool:
+    """Whether the entry a refusal names does allow its URL."""
+    UpstreamPolicy.from_setting(entry).check(url)
+    return True
 
 
 def test_allow_entries_let_named_hosts_and_networks_through():
@@ -176,13 +197,20 @@ def test_records_pointing_at_loopback_are_refused_and_nothing_reaches_them(canar
         "mapped": f"http://[::ffff:127.0.0.1]:{port}/cogeo.tif",
     }
     client = app_over(records, "").test_client()
-    answers = set()
+    entries = {
+        "loopback": f"127.0.0.1:{port}",
+        "by_name": f"localhost:{port}",
+        "mapped": f"[::ffff:127.0.0.1]:{port}",
+    }
     for image_id in records:
+        answers = set()
         for route in ROUTES:
             r = client.get(f"/api/images/{image_id}{route}")
             assert r.status_code == 403, (image_id, route, r.data)
             answers.add((r.get_json()["error"]["code"], r.get_json()["error"]["message"]))
-    assert len(answers) == 1 and next(iter(answers))[0] == "upstream_forbidden"
+        # One answer for every route, naming the entry that would allow the record's host.
+        ((code, message),) = answers
+        assert code == "upstream_forbidden" and f"add {entries[image_id]} to that setting" in message
     assert canary.traffic.requests == 0
     forbidden = client.get("/healthz").get_json()["upstream"]["forbidden"]
     assert forbidden["127.0.0.1"] >= 4 and forbidden["localhost"] >= 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -10,13 +11,19 @@ from datetime import datetime
 
 from shapely import STRtree
 
+from ..errors import NotFound
 from ..geo.geometry import bbox_geometry
 from .fetch import Revision
-from .model import BBox, Image
+from .model import ID_PATTERN, BBox, Image
 from .query import EVERYTHING, ImageQuery
 
 #: Selections of different queries kept per catalog.
 SELECTIONS_KEPT = 32
+#: Ids an unknown id's error suggests at most.
+SUGGESTED = 5
+#: Largest catalog whose ids are compared by similarity for a suggestion (each unknown id costs a
+#: pass over them all); past it, only the ids that begin with the unknown one are suggested.
+SIMILARITY_SCAN_MAX = 5000
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,28 @@ class Catalog:
 
     def get(self, image_id: str) -> Image | None:
         return self._by_id.get(image_id)
+
+    def require(self, image_id: str) -> Image:
+        """The image of ``image_id``; :class:`NotFound` otherwise, naming the ids it may have meant."""
+        image = self._by_id.get(image_id) if ID_PATTERN.match(image_id) else None
+        if image is None:
+            meant = self.suggestions(image_id)
+            hint = f"; did you mean {', '.join(meant)}?" if meant else ""
+            raise NotFound(f"no image with id {image_id[:128]!r} in the catalog{hint}")
+        return image
+
+    def suggestions(self, image_id: str) -> tuple[str, ...]:
+        """Ids close to an unknown ``image_id``, at most :data:`SUGGESTED`: those that begin with it
+        (``kathmandu``: each ``kathmandu-*``, in catalog order), then those spelt alike."""
+        asked = image_id[:128].lower()
+        if not asked:
+            return ()
+        found = [i for i in self._by_id if i.lower().startswith(asked)][:SUGGESTED]
+        if len(found) < SUGGESTED and len(self._by_id) <= SIMILARITY_SCAN_MAX:
+            lowered = {i.lower(): i for i in self._by_id}
+            alike = difflib.get_close_matches(asked, lowered, n=SUGGESTED, cutoff=0.6)
+            found += [lowered[i] for i in alike if lowered[i] not in found]
+        return tuple(found[:SUGGESTED])
 
     def select(self, query: ImageQuery = EVERYTHING) -> tuple[Image, ...]:
         """The images ``query`` selects, in its order; stable (ties keep the catalog's order).

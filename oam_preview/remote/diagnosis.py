@@ -123,8 +123,10 @@ def diagnose(
     """Why GDAL could not open ``url``, asked of the server directly (8 bytes).
 
     GDAL reports a refused connection, an HTTP error and an HTML page alike
-    ("not recognized as a supported file format"); one small range request
-    tells them apart. ``None`` when the server looks fine.
+    ("not recognized as a supported file format"), and a server that ignores
+    ``Range`` (200 and the whole file, which GDAL gives up on past a few hundred
+    KB) as a file that is no GeoTIFF; one small range request tells them apart.
+    ``None`` when the server looks fine.
     """
     if upstream_kind(url) != "http":  # what GDAL reads over HTTP, as the policy decides
         return None
@@ -132,6 +134,7 @@ def diagnose(
     try:
         with urlopen(request, timeout=timeout) as response:  # a catalog URL, never a client's
             head = response.read(8)
+            whole = response.status == 200  # the Range ignored: GDAL gave up on the file
     except urllib.error.HTTPError as exc:
         if exc.code == 416:  # not even 8 bytes to give
             return UpstreamError.not_geotiff("the file is empty")
@@ -142,4 +145,6 @@ def diagnose(
         return UpstreamError.unreachable_host()
     if head[:4] not in TIFF_MAGIC:
         return UpstreamError.not_geotiff("it is not a TIFF")
+    if whole:
+        return UpstreamError.range_ignored()
     return None

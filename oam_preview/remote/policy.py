@@ -11,8 +11,10 @@ connections are checked again, address by address, by :mod:`~oam_preview.remote.
 The setting is a comma- or space-separated list of entries that allow more:
 ``host`` (any port), ``host:port``, ``[v6]:port`` or a CIDR block
 (``10.0.0.0/8``, ``127.0.0.1/32``); ``any`` turns the policy off. A refused
-URL answers the same :class:`~oam_preview.errors.UpstreamForbidden` whatever
-listens there, so the error tells a publisher nothing about the network.
+URL answers :class:`~oam_preview.errors.UpstreamForbidden` naming what the URL points at
+(the kind of an address written in it, or a name resolving to one not public) and the
+entry that would allow it, never anything of what listens there: nothing is asked of it.
+A name that does not resolve is not refused but missing: ``502 upstream_error`` saying so.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..config import Allowance, IPAddress
-from ..errors import UpstreamForbidden
+from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,51 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
 
 
+def address_kind(address: IPAddress) -> str:
+    """What a non-public ``address`` is, in a few words for an error message."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address in CGNAT:
+        return "a shared (carrier-grade NAT) address"
+    if address.is_private:
+        return "a private network address"
+    return "a reserved address"
+
+
+#: RFC 6598's shared address space: neither global nor ``is_private`` to Python.
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the policy does not read ``host:port``: ``what`` it points at (the kind of the address
+    the URL names, or a name resolving to an address that is not public), empty when the name
+    does not resolve at all."""
+
+    host: str
+    port: int
+    what: str = ""
+
+    @property
+    def entry(self) -> str:
+        """The ``OAM_PREVIEW_UPSTREAM_ALLOW`` entry allowing this host and port, as the URL has them."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def error(self) -> OamPreviewError:
+        """The API error of this refusal (a new one each time: an exception is raised once)."""
+        if not self.what:
+            return UpstreamError.unresolvable(self.host)
+        return UpstreamForbidden.not_public(self.what, self.entry)
+
+
 @dataclass
 class UpstreamPolicy:
     """The check every upstream URL passes before it is read, with its refusals counted.
@@ -86,7 +133,7 @@ class UpstreamPolicy:
 
     allowance: Allowance
     resolve: Any = None
-    _verdicts: dict[tuple[str, int], tuple[bool, float]] = field(default_factory=dict, repr=False)
+    _verdicts: dict[tuple[str, int], tuple[Refusal | None, float]] = field(default_factory=dict, repr=False)
     _refused: dict[str, int] = field(default_factory=dict, repr=False)
     #: URLs whose redirect pointed somewhere refused, with when: GDAL follows redirects on
     #: its own, so such a URL is refused before GDAL is given it.
@@ -98,7 +145,8 @@ class UpstreamPolicy:
         return cls(Allowance.parse(text))
 
     def check(self, url: str) -> None:
-        """Return if ``url`` may be read, else raise :class:`UpstreamForbidden`.
+        """Return if ``url`` may be read, else raise :class:`UpstreamForbidden` (or
+        :class:`UpstreamError` for a host name that does not resolve).
 
         A local path (a directory catalog of the operator's own files) is not a
         network read and passes; what is a local path is decided once, for the
@@ -128,11 +176,11 @@ class UpstreamPolicy:
         if redirected is not None and now - redirected <= VERDICT_TTL:
             self._refuse(host)
         if known is None or now - known[1] > VERDICT_TTL:
-            known = (self._allowed(host, port), now)
+            known = (self._refusal(host, port), now)
             with self._lock:
                 self._verdicts[key] = known
-        if not known[0]:
-            self._refuse(host)
+        if known[0] is not None:
+            self._refuse(host, known[0])
 
     def connectable(self, host: str, port: int) -> list[IPAddress]:
         """The addresses a connection to ``host:port`` may use, looked up now; raises
@@ -147,10 +195,23 @@ class UpstreamPolicy:
         named = self.allowance.anything or self.allowance.names(host, port)
         if addresses and (named or self._all_pass(addresses)):
             return addresses
-        return self._refuse(host)  # raises
+        # Raises; a name gone since check() passed is refused like any other (the relay's code 2).
+        return self._refuse(host, self._refusal(host, port) if addresses else None)
 
-    def _allowed(self, host: str, port: int) -> bool:
-        return self.allowance.names(host, port) or self._all_pass(list(self._addresses(host, port)))
+    def _refusal(self, host: str, port: int) -> Refusal | None:
+        """Why ``host:port`` may not be read, looked up now; ``None`` when it may."""
+        if self.allowance.names(host, port):
+            return None
+        addresses = list(self._addresses(host, port))
+        if self._all_pass(addresses):
+            return None
+        if not addresses:
+            return Refusal(host, port)
+        try:
+            written = ipaddress.ip_address(host)
+        except ValueError:  # a name: what it resolves to is the server's network's business
+            return Refusal(host, port, f"a host name resolving to an address that is not public ({host})")
+        return Refusal(host, port, f"{address_kind(written)} ({host})")
 
     def _all_pass(self, addresses: list[IPAddress]) -> bool:
         # Every address the name has must pass: a client may connect to any of them.
@@ -174,17 +235,30 @@ class UpstreamPolicy:
                 continue
         return addresses
 
-    def _refuse(self, host: str) -> Any:
+    def _refuse(self, host: str, refusal: Refusal | None = None) -> Any:
+        """Count a refused read of ``host`` and raise its error: ``refusal``'s, else the one
+        message of a URL that is no ``http(s)://host`` at all."""
         with self._lock:
             first = host not in self._refused
             self._refused[host] = self._refused.get(host, 0) + 1
         if first:
+            self._log(host, refusal)
+        raise UpstreamForbidden.refused() if refusal is None else refusal.error()
+
+    def _log(self, host: str, refusal: Refusal | None) -> None:
+        """The operator's line of a host's first refusal: the whole setting that would allow it."""
+        if refusal is None:
+            log.warning("upstream %s is refused (not an http(s) URL): its images answer 403", host)
+        elif not refusal.what:
+            log.warning("upstream host %s does not resolve: its images answer 502 upstream_error", host)
+        else:
             log.warning(
-                "upstream host %s is refused by OAM_PREVIEW_UPSTREAM_ALLOW (not a public address): "
-                "its images answer 403 upstream_forbidden",
+                "upstream host %s is refused by OAM_PREVIEW_UPSTREAM_ALLOW (%s): its images answer 403 "
+                "upstream_forbidden; OAM_PREVIEW_UPSTREAM_ALLOW=%r would allow it",
                 host,
+                refusal.what,
+                self.allowance.with_entry(refusal.entry),
             )
-        raise UpstreamForbidden.refused()
 
     def refuse_redirect(self, url: str) -> None:
         """Remember that ``url`` redirected somewhere refused (for :data:`VERDICT_TTL`)."""

@@ -16,7 +16,6 @@ from typing import IO, Any
 from flask import Response, request, send_file
 
 from ..catalog import Image
-from ..catalog.model import ID_PATTERN
 from ..catalog.query import ImageQuery
 from ..errors import BadRequest, BodyTooLarge, ExportFailed, ExportTooLarge, NotFound
 from ..export import ExportRequest, TooManyTiles, plan, tiles
@@ -37,9 +36,7 @@ MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd
 
 
 def _image(services: Services, image_id: str) -> Image:
-    image = services.store.catalog.get(image_id) if ID_PATTERN.match(image_id) else None
-    if image is None:
-        raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
+    image = services.store.catalog.require(image_id)
     return image
 
 

@@ -15,8 +15,6 @@ import json
 from flask import Response
 
 from ..cache.entry import CachedResponse
-from ..catalog.model import ID_PATTERN
-from ..errors import NotFound
 from ..tiler.checkup import FINAL, check
 from .responses import Uncacheable, cached_response, etag_of
 from .services import current
@@ -25,9 +23,7 @@ from .services import current
 def image_report(image_id: str) -> Response:
     """The report of one catalog image, as JSON (API additions, "Health report")."""
     services = current()
-    item = services.store.catalog.get(image_id) if ID_PATTERN.match(image_id) else None
-    if item is None:
-        raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
+    item = services.store.catalog.require(image_id)
     version = services.imagery.current_version(item)
     key = f"report|{item.source_url}|{version.token or f'g{version.generation}'}"
 

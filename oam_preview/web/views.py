@@ -24,7 +24,6 @@ from jinja2 import TemplateNotFound
 
 from .. import __version__
 from ..catalog import Image
-from ..catalog.model import ID_PATTERN
 from ..catalog.query import ImageQuery, page_from_args
 from ..errors import NotFound, OamPreviewError
 from ..tiler.json_colormap import JsonColormap
@@ -47,9 +46,7 @@ PAGE_CSP = (
 
 
 def image_or_404(image_id: str) -> Image:
-    image = current().store.catalog.get(image_id) if ID_PATTERN.match(image_id) else None
-    if image is None:
-        raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
+    image = current().store.catalog.require(image_id)
     return image
 
 

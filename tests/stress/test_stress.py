@@ -11,6 +11,7 @@ import json
 import random
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,22 +132,34 @@ def variants(upstream: str, count: int) -> list[dict]:
     ]
 
 
+#: The recovery test's upstream timeout and breaker cool-down, seconds.
+TIMEOUT, COOLDOWN = 3, 3
+
+
 def test_upstream_killed_mid_load_then_restarted(tiff_dir, tmp_path):
-    """The upstream dies under load: prompt 502/504, no hung request; back on the same port: recovery."""
+    """The upstream dies under load: prompt 502/504, no hung request. Back on the same port, it is
+    served again without a restart of oam-preview: once the load's reads have ended and the
+    breakers' cool-down has passed, every request for an image never read before answers 200.
+
+    Counted, not a share: the share of 502s in the seconds after the upstream's return measured
+    how busy the machine was (a worker's half-open probe in flight answers its other requests 502
+    at once, and on a loaded machine that probe takes long), not whether oam-preview recovers.
+    """
     SERVER_ERRORS.clear()
     port = free_port()
     upstream = FaultServer(tiff_dir, port=port).start()
     catalog = write_catalog(
-        tmp_path / "catalog.json", upstream.url, ["cogeo.tif"], variants(upstream.url, 120)
+        tmp_path / "catalog.json", upstream.url, ["cogeo.tif"], variants(upstream.url, 140)
     )
-    env = {"OAM_PREVIEW_UPSTREAM_TIMEOUT": "3", "OAM_PREVIEW_BREAKER_COOLDOWN": "3"}
+    env = {"OAM_PREVIEW_UPSTREAM_TIMEOUT": str(TIMEOUT), "OAM_PREVIEW_BREAKER_COOLDOWN": str(COOLDOWN)}
+    fresh = [f"cogeo-{i}" for i in range(120, 140)]  # never asked before the end: read from the upstream
     try:
         with Server(catalog, free_port(), workers=2, threads=8, env=env) as server:
             tiles = {stem: tiles_of(server.url, f"{stem}-0", depth=1) for stem in ("cogeo", "synthetic_cog")}
 
             def pick(rng: random.Random) -> tuple[str, str]:
                 stem = rng.choice(list(tiles))
-                image = f"{stem}-{rng.randrange(100)}"  # 100..119 are kept for the recovery probes
+                image = f"{stem}-{rng.randrange(100)}"  # 100..139 are kept for the recovery probes
                 if rng.random() < 0.7:
                     return "tile", rng.choice(tiles[stem]).replace(f"/{stem}-0/", f"/{image}/")
                 return "thumbnail", f"{server.url}/api/images/{image}/thumbnail.png?max_size=128"
@@ -160,32 +173,42 @@ def test_upstream_killed_mid_load_then_restarted(tiff_dir, tmp_path):
                 restarted = time.monotonic()
                 upstream.start()
                 recovered = wait_for_recovery(server.url, [f"cogeo-{i}" for i in range(100, 120)], restarted)
+            # The load has ended: every client's last request answered, so no read is in flight and
+            # no half-open probe either. A breaker that a read failing since opened (a timeout of
+            # the busy machine) has cooled down after one more cool-down: half-open or closed.
+            loaded = time.monotonic()
+            time.sleep(COOLDOWN)
+            # One at a time: each worker's first is its half-open probe, and succeeds.
+            answers = [
+                get(f"{server.url}/api/images/{image}/thumbnail.png?max_size=64")[0] for image in fresh
+            ]
             before = results.done_before(killed)  # answered before the kill
             during = results.between(killed, restarted)
-            after = results.between(recovered, time.monotonic())
+            after = results.between(recovered, loaded)
             errors = server.errors()
     finally:
         upstream.stop()
-    recovery = recovered - restarted
     print(
-        "\nupstream killed mid-load (16 clients, 240 images, 2 workers x 8 threads, timeout 3 s, cool-down 3 s):"
+        "\nupstream killed mid-load (16 clients, 280 images, 2 workers x 8 threads, timeout 3 s, cool-down 3 s):"
     )
     print("  " + summary("before", before))
     print("  " + summary("upstream down", during))
-    print("  " + summary("after recovery", after))
-    print(f"  recovery after the upstream came back: {recovery:.1f} s (no restart of oam-preview)")
+    print("  " + summary("loaded, after recovery", after))
+    print(
+        f"  first 200 after the upstream came back: {recovered - restarted:.1f} s (no restart of oam-preview)"
+    )
+    print(f"  unloaded, after the cool-down: {Counter(answers)} of {len(fresh)} images never read before")
     print(f"  peak RSS {server.peak_rss_mb:.0f} MB; 5xx messages: {SERVER_ERRORS.most_common(4)}")
     statuses = results.statuses()
     assert 0 not in statuses and 500 not in statuses, (statuses, errors[-3000:])  # all answered, no bug
     assert set(before.statuses()) <= {200, 404}, (before.statuses(), SERVER_ERRORS.most_common(5))
     assert set(during.statuses()) <= {200, 404, 502, 504}, during.statuses()
     assert during.statuses()[502] + during.statuses()[504] > 0
-    assert max(during.latencies(), default=0) < 3 * 3 + 10  # prompt: a few upstream timeouts at most
-    # Right after recovery, a worker whose breaker is still cooling down, or half-open with its
-    # probe in flight, answers 502 at once: a few.
-    assert after.statuses()[200] > 0 and set(after.statuses()) <= {200, 404, 502}, after.statuses()
-    assert after.statuses()[502] <= 0.05 * len(after.items), SERVER_ERRORS.most_common(5)
-    assert recovery < 30
+    assert max(during.latencies(), default=0) < 3 * TIMEOUT + 10  # prompt: a few upstream timeouts at most
+    # Still under load after the return, the host is read again (a breaker cooling down, or a
+    # worker's probe in flight, answers 502 at once; a starved read, 504).
+    assert after.statuses()[200] > 0 and set(after.statuses()) <= {200, 404, 502, 504}, after.statuses()
+    assert answers == [200] * len(fresh), (answers, SERVER_ERRORS.most_common(5))
 
 
 def wait_for_recovery(url: str, images: list[str], since: float, limit: float = 60) -> float:
