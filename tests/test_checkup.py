@@ -5,10 +5,12 @@ equal the original's (lossless fixes) or are within 35 dB PSNR (lossy ones)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shlex
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,12 +20,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rasterio
 from rio_cogeo.cogeo import cog_validate
 
+from oam_preview import create_app
+from oam_preview.catalog import Catalog
 from oam_preview.catalog.model import Image
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS
+from oam_preview.remote.gdal_safety import forget
+from oam_preview.remote.gdal_settings import vsi_path
 from oam_preview.remote.opener import Opener
+from oam_preview.remote.traffic import Tally, gdal_tally, network_statistics
 from oam_preview.tiler.checkup import MEASURED_READS, OWN_REQUESTS, Report, check
 from oam_preview.tiler.imagery import Imagery
 from oam_preview.tiler.render import Pixels
@@ -219,6 +228,77 @@ def test_the_route_reports_catalog_images_only(client: Any, tiff_server: FileSer
     for path in ("/api/images/nothing/report", "/api/images/http%3A%2F%2F127.0.0.1%2Fx.tif/report"):
         answer = client.get(path)
         assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_report_in_an_app_that_has_read_the_file_is_as_cold_as_in_a_fresh_one(
+    catalog: Catalog, tiff_server: FileServer
+) -> None:
+    """Issue 34: the report's reads are cold even where the app has served the file before (its
+    thumbnail and a tile): the same requests and bytes, read by read, as a fresh app's report,
+    and as many requests as the file server answered meanwhile."""
+    config = {"OAM_PREVIEW_UPSTREAM_TIMEOUT": 10, "OAM_PREVIEW_BASEMAP_URL": ""}
+
+    def report(client: Any) -> tuple[dict[str, Any], int]:
+        tiff_server.traffic.reset()
+        answer = client.get("/api/images/cogeo/report")
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json(), tiff_server.traffic.requests
+
+    def reads(doc: dict[str, Any]) -> list[tuple[str, int, int]]:
+        cost = next(f for f in doc["findings"] if f["code"] == "cost")
+        return [(r["read"], r["requests"], r["bytes"]) for r in cost["evidence"]["reads"]]
+
+    fresh, fresh_served = report(create_app(config, catalog=catalog).test_client())
+    warm = create_app(config, catalog=catalog).test_client()
+    assert warm.get("/api/images/cogeo/thumbnail.png").status_code == 200
+    tilejson = warm.get("/api/images/cogeo/tilejson.json").get_json()
+    w, s, e, n = tilejson["bounds"]
+    z = tilejson["maxzoom"]
+    tile = TMS.tile((w + e) / 2, (s + n) / 2, z)
+    assert warm.get(f"/api/images/cogeo/tiles/{z}/{tile.x}/{tile.y}.png").status_code == 200
+    again, served = report(warm)
+    assert reads(again) == reads(fresh) and again["upstream"] == fresh["upstream"]
+    # As the file server counted them (the fresh app's own first HEAD of the file is no report's).
+    for doc, seen in ((fresh, fresh_served), (again, served)):
+        assert seen - MEASURED_READS - 1 <= doc["upstream"]["requests"] <= seen
+    first = reads(again)[0]
+    assert first[1] >= 3 and first[2] > 0, first  # a HEAD, GDAL's header read, the pixels
+
+
+def test_a_read_in_flight_when_a_report_ends_leaves_later_reports_counting(tiff_server: FileServer) -> None:
+    """Issue 34: GDAL keeps each thread's place (file, action) for its statistics only while they
+    are on, so a read of another request still running when a report's counting ended left a stale
+    place on its thread, under which every later read of that thread was counted: a later report
+    measured no request of GDAL's. Here the read of a held connection straddles one report's end,
+    and the same thread's next read, in the next report, counts as the file server saw it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = f"/vsicurl/http://127.0.0.1:{listener.getsockname()[1]}/held.tif"
+    path = vsi_path(f"{tiff_server.url}/cogeo.tif")
+    after_report = threading.Event()
+    counted: list[tuple[Tally, int]] = []
+
+    def reader() -> None:
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+            with contextlib.suppress(Exception):
+                rasterio.open(held).close()
+            after_report.wait()
+            forget(path)
+            tiff_server.traffic.reset()
+            with network_statistics():
+                before = gdal_tally(path)
+                with rasterio.open(path) as dataset:
+                    dataset.read(1, out_shape=(64, 64))
+                counted.append((gdal_tally(path) - before, tiff_server.traffic.requests))
+
+    thread = threading.Thread(target=reader)
+    with network_statistics(), listener:  # a report runs while the other read starts
+        thread.start()
+        connection, _ = listener.accept()  # GDAL is inside its request
+    connection.close()  # after the report: the read fails now
+    after_report.set()
+    thread.join(timeout=60)
+    spent, served = counted[0]
+    assert spent.requests == served and served > 0 and spent.bytes > 0, (spent, served)
 
 
 def test_a_report_of_a_file_that_is_not_servable(client: Any) -> None:

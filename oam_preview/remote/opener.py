@@ -34,6 +34,7 @@ from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache,
 from .policy import UpstreamPolicy
 from .pool import DatasetPool
 from .reader_threads import ReaderThreads, on_reader_thread
+from .traffic import start_network_statistics
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Opener:
         if not self.policy.allowance.anything:
             self._relay()  # started now, not in the first reader's time (again after a fork)
         restrict_drivers(settings.gdal_drivers)  # see oam_preview.remote.gdal_safety
+        start_network_statistics()  # before any read: see oam_preview.remote.traffic
         quiet_reader_warnings()
         self._pool = DatasetPool(settings.dataset_pool_size)
         self._lock = threading.Lock()

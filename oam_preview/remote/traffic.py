@@ -2,9 +2,15 @@
 
 GDAL sends its requests itself (``/vsicurl/``); its network statistics
 (``CPL_VSIL_NETWORK_STATS_ENABLED``, GDAL >= 3.2) count them per file: requests (GET
-and HEAD) and downloaded bytes. They are process-wide and cost a lock per request, so
-they are on only while a measurement runs (:func:`network_statistics`; the first to
-start clears them, the last to end turns them off). The requests oam-preview sends
+and HEAD) and downloaded bytes. They are process-wide, and turned on once, before the
+process's first read (:func:`start_network_statistics`, by the first
+:class:`~oam_preview.remote.opener.Opener`), never off: GDAL keeps each thread's place
+(file, action) in a stack it pushes and pops only while they are on, so a read in flight
+on another thread when they are switched leaves a stale place on its thread (switched
+off: every later request of that thread is counted under another file, and a report
+counted none of its reads, issue 34) or pops an empty stack (switched on: the process
+crashes). A measurement takes differences; the first to start clears them
+(:func:`network_statistics`), which is safe while reads run. The requests oam-preview sends
 itself (the version check's HEAD, the report's probes) go through the upstream
 policy's ``urlopen``: :class:`CountingPolicy` counts those.
 
@@ -93,26 +99,38 @@ class _CountedBody:
 
 _lock = threading.Lock()
 _running = 0
+_started = False
+
+
+def start_network_statistics() -> None:
+    """Turn GDAL's network statistics on for the rest of the process (see the module doc): once,
+    before this process reads anything remote, so no read is in flight while they switch."""
+    global _started
+    lib = _loaded_gdal()
+    with _lock:
+        if _started or lib is None:
+            return
+        set_gdal_config("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
+        lib.VSINetworkStatsReset()  # GDAL reads the setting again at its next request
+        _started = True
 
 
 @contextlib.contextmanager
 def network_statistics() -> Iterator[None]:
-    """GDAL's network statistics on for the block (see the module doc)."""
+    """GDAL's network statistics counting for the block (see the module doc): the first block of
+    those running at once clears what they counted before (else they grow with each file read)."""
     global _running
+    start_network_statistics()
     lib = _loaded_gdal()
     with _lock:
         if _running == 0 and lib is not None:
-            set_gdal_config("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
-            lib.VSINetworkStatsReset()  # GDAL reads the setting again at its next request
+            lib.VSINetworkStatsReset()  # clears the counts only: the threads' places stay
         _running += 1
     try:
         yield
     finally:
         with _lock:
             _running -= 1
-            if _running == 0 and lib is not None:
-                set_gdal_config("CPL_VSIL_NETWORK_STATS_ENABLED", "NO")
-                lib.VSINetworkStatsReset()
 
 
 def gdal_tally(path: str) -> Tally:
