@@ -29,6 +29,7 @@ from oam_preview.catalog.model import Image
 from oam_preview.config import Settings
 from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
+from oam_preview.remote import traffic
 from oam_preview.remote.gdal_safety import forget
 from oam_preview.remote.gdal_settings import vsi_path
 from oam_preview.remote.opener import Opener
@@ -342,3 +343,23 @@ def test_catalog_report_grades_every_image(corpus: Path) -> None:
     for name, case in CORPUS.items():
         assert sorted(graded[Path(name).stem]["problems"]) == sorted(case.problems)
     assert doc["findings"]["georeference_in_sidecar"] == 1
+
+
+def test_gdal_statistics_are_cleared_every_so_many_reads_unless_a_report_counts(
+    tiff_server: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDAL's statistics are on for the whole process and keep an entry per file read: they are
+    cleared every CLEAR_EVERY reads while no report counts, and never under a report."""
+    monkeypatch.setattr(traffic, "CLEAR_EVERY", 3)
+    opener = Opener(SETTINGS)
+    url = f"{tiff_server.url}/cogeo.tif"
+    path = vsi_path(url)
+    forget(path)
+    with network_statistics():
+        for _ in range(4):  # past CLEAR_EVERY, under a report: kept
+            opener.read(url, lambda dataset: dataset.read(1, out_shape=(16, 16)))
+        counted = gdal_tally(path)
+        assert counted.requests > 0
+    for _ in range(3):  # no report now, past CLEAR_EVERY: cleared (the pooled dataset fetches nothing)
+        opener.read(url, lambda dataset: dataset.width)
+    assert gdal_tally(path).requests < counted.requests

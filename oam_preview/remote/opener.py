@@ -34,7 +34,7 @@ from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache,
 from .policy import UpstreamPolicy
 from .pool import DatasetPool
 from .reader_threads import ReaderThreads, on_reader_thread
-from .traffic import start_network_statistics
+from .traffic import note_read, start_network_statistics
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -326,6 +326,7 @@ class Opener:
         most the time it has left; past it the request answers 504 and the
         read finishes (or fails) on its own, its dataset then pooled or closed.
         """
+        note_read()  # GDAL's network statistics kept bounded (see oam_preview.remote.traffic)
         left = deadline.remaining(self.settings.upstream_timeout)
         if left <= 0:
             raise UpstreamTimeout.no_answer()

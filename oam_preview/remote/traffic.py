@@ -97,9 +97,14 @@ class _CountedBody:
         self._response.close()
 
 
+#: Reads between two clearings of GDAL's statistics while no measurement runs: they keep an
+#: entry per file read, so a server that never measures would grow them for ever.
+CLEAR_EVERY = 1000
+
 _lock = threading.Lock()
 _running = 0
 _started = False
+_reads_since_clear = 0
 
 
 def start_network_statistics() -> None:
@@ -122,15 +127,31 @@ def network_statistics() -> Iterator[None]:
     global _running
     start_network_statistics()
     lib = _loaded_gdal()
+    global _reads_since_clear
     with _lock:
         if _running == 0 and lib is not None:
             lib.VSINetworkStatsReset()  # clears the counts only: the threads' places stay
+            _reads_since_clear = 0
         _running += 1
     try:
         yield
     finally:
         with _lock:
             _running -= 1
+
+
+def note_read() -> None:
+    """One more read in this process: every :data:`CLEAR_EVERY` reads, GDAL's statistics are
+    cleared when no measurement is running (as the first measurement clears them)."""
+    global _reads_since_clear
+    with _lock:
+        _reads_since_clear += 1
+        if _reads_since_clear < CLEAR_EVERY or _running or not _started:
+            return
+        _reads_since_clear = 0
+        lib = _loaded_gdal()
+        if lib is not None:
+            lib.VSINetworkStatsReset()
 
 
 def gdal_tally(path: str) -> Tally:
