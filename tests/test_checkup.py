@@ -33,6 +33,7 @@ from oam_preview.remote import traffic
 from oam_preview.remote.gdal_safety import forget
 from oam_preview.remote.gdal_settings import vsi_path
 from oam_preview.remote.opener import Opener
+from oam_preview.remote.reader_threads import THREAD_NAME
 from oam_preview.remote.traffic import Tally, gdal_tally, network_statistics
 from oam_preview.tiler.checkup import MEASURED_READS, OWN_REQUESTS, Report, check
 from oam_preview.tiler.imagery import Imagery
@@ -363,3 +364,21 @@ def test_gdal_statistics_are_cleared_every_so_many_reads_unless_a_report_counts(
     for _ in range(3):  # no report now, past CLEAR_EVERY: cleared (the pooled dataset fetches nothing)
         opener.read(url, lambda dataset: dataset.width)
     assert gdal_tally(path).requests < counted.requests
+
+
+def test_a_report_leaves_no_reader_thread_behind(tiff_server: FileServer) -> None:
+    """Each report reads through fresh Openers (cold reads): their reader threads end with it."""
+    url = f"{tiff_server.url}/cogeo.tif"
+    check(url, SETTINGS)  # what a first report starts once per process (the relay…)
+
+    def readers() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == THREAD_NAME)
+
+    before = readers()
+    for _ in range(3):
+        check(url, SETTINGS)
+    for _ in range(100):  # the threads end as they take their stop, just after the report
+        if readers() <= before:
+            break
+        threading.Event().wait(0.05)
+    assert readers() <= before

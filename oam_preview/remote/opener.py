@@ -239,6 +239,12 @@ class Opener:
         self._pool.drop(url)
         forget(vsi_path(url))
 
+    def close(self) -> None:
+        """Done with this Opener (one made for a single job, a report's): its idle datasets are
+        closed and its reader threads end after the reads already asked of them."""
+        self._readers.close()
+        self._pool.clear()
+
     def generation(self, url: str) -> int:
         """This worker's generation of ``url``'s content, as last checked (no upstream request)."""
         return self.known(url).generation

@@ -58,3 +58,12 @@ class DatasetPool:
             self._count -= len(stale)
         for dataset in stale:
             dataset.close()
+
+    def clear(self) -> None:
+        """Close every idle dataset."""
+        with self._lock:
+            stale = [d for idle in self._idle.values() for d in idle]
+            self._idle.clear()
+            self._count = 0
+        for dataset in stale:
+            dataset.close()

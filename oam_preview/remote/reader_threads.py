@@ -21,6 +21,10 @@ def on_reader_thread() -> bool:
     return threading.current_thread().name == THREAD_NAME
 
 
+#: What :meth:`ReaderThreads.close` queues for each thread: the end of its work.
+_STOP: Any = object()
+
+
 class ReaderThreads:
     """Up to ``size`` daemon threads, started as work needs them, that run GDAL reads.
 
@@ -50,13 +54,25 @@ class ReaderThreads:
             threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True).start()
         return future
 
+    def close(self) -> None:
+        """No more work: each thread ends once the work queued before this is done (the readers
+        of an Opener made for one job, a report's, are not kept for the process's life)."""
+        with self._lock:
+            threads, self.size = self._threads, 0  # and no thread is started after this
+        for _ in range(threads):
+            self._work.put(_STOP)
+
     def _serve(self) -> None:
         while True:
             with self._lock:
                 self._idle += 1
-            future, fn = self._work.get()
+            item = self._work.get()
             with self._lock:
                 self._idle -= 1
+                if item is _STOP:
+                    self._threads -= 1
+                    return
+            future, fn = item
             if not future.set_running_or_notify_cancel():
                 continue
             try:

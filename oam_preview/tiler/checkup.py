@@ -154,6 +154,7 @@ class _Run:
     length: int | None = None
     structure: Structure | None = None
     cog: tuple[str, ...] | None = None
+    openers: list[Opener] = field(default_factory=list)
 
     @property
     def remote(self) -> bool:
@@ -169,6 +170,7 @@ class _Run:
         and which the serving worker's guard admits."""
         forget(vsi_path(self.url))  # GDAL's cached bytes of the file are process-wide
         opener = Opener(self.settings)
+        self.openers.append(opener)  # closed when the report ends (check)
         opener.policy = self.policy
         if self.guard is not None:
             opener.guard = self.guard
@@ -199,11 +201,15 @@ def check(
     policy = CountingPolicy.from_setting(settings.upstream_allow)
     assert isinstance(policy, CountingPolicy)
     run = _Run(source, settings, guard, policy)
-    with network_statistics():
-        start = run.tally()
-        with contextlib.suppress(_Stop):  # the finding that stopped it is in run.findings
-            _gather(run)
-        spent = run.tally() - start
+    try:
+        with network_statistics():
+            start = run.tally()
+            with contextlib.suppress(_Stop):  # the finding that stopped it is in run.findings
+                _gather(run)
+            spent = run.tally() - start
+    finally:
+        for opener in run.openers:  # their reader threads, else a few more left by each report
+            opener.close()
     findings = run.findings
     if run.measurements:
         findings.append(_cost_finding(run.measurements))
