@@ -137,7 +137,8 @@ def test_hillshade_masks_a_nodata_pixel_and_its_neighbours(files):
     nodata = np.ma.getmaskarray(img.array)[0][1:-1, 1:-1]
     assert nodata.any() and not nodata.all()
     assert invalid[nodata].all()  # TiTiler shades a nodata pixel whose neighbours are valid: not here
-    theirs = np.ma.getmaskarray(HillShade(buffer=1)(img).array)[0]
+    with np.errstate(invalid="ignore"):  # TiTiler's own sqrt over the nodata heights
+        theirs = np.ma.getmaskarray(HillShade(buffer=1)(img).array)[0]
     assert theirs.any() and invalid[theirs].all()  # TiTiler's masked pixels are masked here too
 
 

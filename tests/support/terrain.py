@@ -6,6 +6,7 @@ client's tiled picture of it is compared with.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,9 @@ def write_cog(raw: Path, path: Path, predictor: int) -> Path:
     from rio_cogeo.cogeo import cog_translate
     from rio_cogeo.profiles import cog_profiles
 
-    profile = cog_profiles.get("zstd")
+    with warnings.catch_warnings():  # rio-cogeo's note that ZSTD is not in the COG spec: OAM's choice
+        warnings.simplefilter("ignore", UserWarning)
+        profile = cog_profiles.get("zstd")
     profile.update(predictor=predictor, blockxsize=512, blockysize=512)
     cog_translate(str(raw), str(path), profile, quiet=True, overview_resampling="average")
     raw.unlink()
