@@ -13,9 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.enums import Resampling
-from rasterio.windows import from_bounds
 from shapely.geometry import shape
 
 from oam_preview import create_app
@@ -23,8 +20,8 @@ from oam_preview.catalog import load_document
 
 from .conftest import DATA
 from .support.footprint_catalog import FEATURES, box_feature, served
+from .support.gdal_client import read_tms
 from .support.system import missing, need_module
-from .test_clients import cogeo_bounds_3857, web_mercator_reference
 
 ELI_SCHEMA = DATA / "schemas" / "eli-imagery.schema.json"
 JOSM_JAR = Path("/usr/share/josm/josm.jar")
@@ -252,27 +249,8 @@ def test_the_urls_carry_the_known_version(client: Any, josm_schema: Any) -> None
 def gdal_tms_read(template: str, tiff_dir: Path) -> None:
     """Read cogeo's area through GDAL's TMS driver at ``template`` ({zoom}/{x}/{y}); compare it
     with the file warped to Web Mercator."""
-    server_url = template.replace("{zoom}", "${z}").replace("{x}", "${x}").replace("{y}", "${y}")
-    xml = f"""<GDAL_WMS>
-  <Service name="TMS"><ServerUrl>{server_url.replace("&", "&amp;")}</ServerUrl></Service>
-  <DataWindow>
-    <UpperLeftX>-20037508.34</UpperLeftX><UpperLeftY>20037508.34</UpperLeftY>
-    <LowerRightX>20037508.34</LowerRightX><LowerRightY>-20037508.34</LowerRightY>
-    <TileLevel>19</TileLevel><TileCountX>1</TileCountX><TileCountY>1</TileCountY>
-    <YOrigin>top</YOrigin>
-  </DataWindow>
-  <Projection>EPSG:3857</Projection>
-  <BlockSizeX>256</BlockSizeX><BlockSizeY>256</BlockSizeY>
-  <BandsCount>4</BandsCount>
-  <ZeroBlockHttpCodes>204,404</ZeroBlockHttpCodes>
-</GDAL_WMS>"""
-    bounds = cogeo_bounds_3857(tiff_dir)
-    with rasterio.Env(GDAL_HTTP_TIMEOUT=20), rasterio.open(xml) as ds:
-        window = from_bounds(*bounds, transform=ds.transform)
-        width, height = round(window.width), round(window.height)
-        out = ds.read(window=window, out_shape=(4, height, width), resampling=Resampling.nearest)
+    out, ref = read_tms(template, tiff_dir)
     assert (out[3] == 255).all()
-    ref = web_mercator_reference(tiff_dir / "cogeo.tif", bounds, width, height)
     assert np.abs(out[:3].astype(int) - ref.astype(int)).mean() < 3
 
 

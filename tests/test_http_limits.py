@@ -14,6 +14,8 @@ import pytest
 
 from oam_preview.serve import REQUEST_LINE_LIMIT
 
+from .support.raw_http import raw_get
+
 #: An OAM image id: 24 hex characters (a MongoDB ObjectId).
 OAM_ID = "5a1f2b3c4d5e6f7a8b9c0d1e"
 
@@ -24,16 +26,7 @@ def port_of(url: str) -> int:
 
 def request(url: str, path: str, headers: list[tuple[str, str]] = ()) -> tuple[int, dict, bytes]:
     """GET ``path``: status, headers (lower-cased names) and body."""
-    conn = http.client.HTTPConnection("127.0.0.1", port_of(url), timeout=30)
-    try:
-        conn.putrequest("GET", path)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
+    return raw_get(port_of(url), path, headers)
 
 
 def assert_json_error(status: int, headers: dict, body: bytes, want: int, code: str) -> None:

@@ -19,6 +19,7 @@ from collections import Counter
 
 import pytest
 
+from ..support.raw_http import raw_get as send_raw_get
 from ..support.system import missing
 from .parts import CLIENT_LIMITS, front, nginx_binary
 
@@ -108,16 +109,8 @@ def test_tls_and_http2_at_the_front(limited):
 
 
 def raw_get(port: int, path: str, headers: list[tuple[str, str]] = ()) -> tuple[int, dict, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=("127.0.0.5", 0))
-    try:
-        conn.putrequest("GET", path)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
+    """A GET to the front from 127.0.0.5 (another client than the tests' other requests)."""
+    return send_raw_get(port, path, headers, source_address=("127.0.0.5", 0))
 
 
 def test_the_front_takes_what_the_instances_take_and_refuses_the_rest_in_json(limited):
