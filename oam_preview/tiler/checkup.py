@@ -59,6 +59,7 @@ from .findings import (
 from .fixes import fix_command
 from .imagery import Imagery
 from .info import ImageInfo
+from .ogc import center
 from .structure import Structure, cog_errors, read_structure
 
 #: The thumbnail a report measures, pixels (the page's and the listing's).
@@ -384,8 +385,8 @@ def _measure_tile(run: _Run, image: Image, info: ImageInfo, z: int) -> None:
     """The tile at zoom ``z`` under the image's centre, cold (see :meth:`_Run.opener`)."""
     assert info.bounds is not None
     w, s, e, n = info.bounds
-    lon = (w + e) / 2 if w <= e else ((w + e + 360) / 2 + 180) % 360 - 180
-    tile = TMS.tile(lon, (s + n) / 2, z)
+    lon, lat, _ = center(info.bounds, z)  # across the antimeridian too
+    tile = TMS.tile(lon, lat, z)
     imagery = Imagery(run.opener(), run.settings)
     with _step(run.settings):
         _measure(run, f"tile {z}/{tile.x}/{tile.y}", lambda: imagery.tile(image, z, tile.x, tile.y))
