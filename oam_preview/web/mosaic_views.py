@@ -17,8 +17,7 @@ from ..catalog.query import ImageQuery
 from ..tiler.mosaic import Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.render import encode
-from ..tiler.rendering import Rendering
-from ..tiler.renders import AS_CATALOG_SAYS, Asked
+from ..tiler.renders import AS_CATALOG_SAYS, Asked, compose
 from .capture import capture_headers
 from .links import api_root, tiles_url
 from .responses import Uncacheable, cached_response, document, etag_of, json_response
@@ -55,8 +54,9 @@ def mosaic_urls(selection: Selection, rendering: Asked = AS_CATALOG_SAYS) -> dic
 def mosaic_tile(z: str, x: str, name: str) -> Response:
     t = tile_address(z, x, name)
     rendering = Asked.from_args(request.args)
-    # The request's own algorithm decides the encoding (terrainrgb and terrarium: PNG only).
-    fmt = Rendering.from_args(request.args).output_format(t.fmt)
+    # The request's own algorithm decides the encoding (terrainrgb and terrarium: PNG only):
+    # its parameters as one rendering, composed once per spelling (not parsed again).
+    fmt = compose(None, rendering).output_format(t.fmt)
     chosen = selection()
     mosaic = current().mosaic
 
