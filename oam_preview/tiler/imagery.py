@@ -65,6 +65,13 @@ def shown_as(image: Image, rendering: Rendering) -> Rendering:
     return rendering.with_nodata_hint(image.nodata_hint())
 
 
+def key_version(version: Version) -> str:
+    """The version part of a cache key: the token, which every worker and instance that saw the
+    same HEAD answer shares (the shared cache must not give a worker that first used the new
+    file what one rendered of the old), else this worker's generation."""
+    return version.token or f"g{version.generation}"
+
+
 class Imagery:
     """Tiles and thumbnails of catalog images; what it keeps is per worker and per file version."""
 
@@ -148,12 +155,12 @@ class Imagery:
         y: int,
         size: int,
         fmt: str,
-        version: Version | None = None,
+        version: Version,
         rendering: Rendering = DEFAULT,
     ) -> str:
         """The response cache key of a tile: changes when the upstream file does (``version``:
-        as :meth:`current_version` just said, else asked now); ``rendering`` in canonical form."""
-        version_part = self._key_version(image, version)
+        as :meth:`current_version` said for this request); ``rendering`` in canonical form."""
+        version_part = key_version(version)
         shown = shown_as(image, rendering).key()
         offset = self.offset(image)
         placed = f"|offset={offset.key()}" if offset is not None else ""  # a new offset, new pixels
@@ -164,22 +171,18 @@ class Imagery:
         image: Image,
         max_size: int,
         fmt: str,
-        version: Version | None = None,
+        version: Version,
         rendering: Rendering = DEFAULT,
     ) -> str:
         """The response cache key of a thumbnail: changes when the upstream file does."""
-        version_part = self._key_version(image, version)
+        version_part = key_version(version)
         return f"thumb|{image.source_url}|{version_part}|{max_size}|{fmt}|{shown_as(image, rendering).key()}"
 
-    def _key_version(self, image: Image, version: Version | None) -> str:
-        """The version part of a cache key: the token, which every worker and instance that saw
-        the same HEAD answer shares (the shared cache must not give a worker that first used
-        the new file what one rendered of the old), else this worker's generation."""
-        known = version or self.current_version(image)
-        return known.token or f"g{known.generation}"
-
-    def _key(self, image: Image) -> tuple[str, int]:
-        return (image.source_url, self.opener.generation(image.source_url))
+    def _key(self, image: Image, version: Version | None) -> tuple[str, int]:
+        """What this worker keeps of ``image``'s file is keyed by: its URL and the generation of
+        ``version`` (``None``: the version this worker last knew, asking upstream nothing)."""
+        known = version if version is not None else self.known_version(image)
+        return (image.source_url, known.generation)
 
     def shown(self, image: Image, rendering: Rendering, info: ImageInfo) -> Rendering:
         """``rendering`` checked against ``image``'s file (:meth:`Rendering.check`: a 400 for what
@@ -208,25 +211,26 @@ class Imagery:
     # parameters over that render's (:mod:`.renders`), then `shown` (the record's nodata
     # hint, and what the file cannot show). Every route and the mosaic go through `pick`.
 
-    def renders(self, image: Image, info: ImageInfo | None = None) -> ImageRenders:
-        """``image``'s renders and product type (its file described: one header read per worker
-        and file version); a catalog render its file cannot show is warned about, once."""
-        found = image_renders(image, info or self.info(image))
+    def renders(self, image: Image, info: ImageInfo) -> ImageRenders:
+        """``image``'s renders and product type, its file described by ``info``; a catalog render
+        its file cannot show is warned about, once."""
+        found = image_renders(image, info)
         for name, why in found.unfit:
             self.render_report.warn(image.id, name, why)
         return found
 
     def pick(
-        self, image: Image, asked: Asked | Rendering, read: bool = True
+        self, image: Image, asked: Asked | Rendering, read: bool = True, *, version: Version | None = None
     ) -> tuple[Render | None, Rendering]:
         """The render ``asked`` names (else the default) and the rendering it resolves to, the
-        request's parameters over the render's: what keys, URLs and pixels all use.
-        :class:`BadRequest` for a render ``image`` does not have. ``read=False`` (a listing):
-        from what this worker knows, asking upstream nothing; an image whose file is not yet
-        described is then drawn as its catalog's default render says, else as asked."""
+        request's parameters over the render's: what keys, URLs and pixels all use, for the
+        file's ``version`` (:meth:`info`). :class:`BadRequest` for a render ``image`` does not
+        have. ``read=False`` (a listing, a Feature): from what this worker knows, asking upstream
+        nothing; an image whose file is not yet described is then drawn as its catalog's
+        default render says, else as asked."""
         if isinstance(asked, Rendering):
             asked = Asked.of(asked)
-        info = self._infos.peek(self._key(image)) if not read else self.info(image)
+        info = self._infos.peek(self._key(image, version)) if not read else self.info(image, version=version)
         if info is None:
             catalog, _ = catalog_renders(image.renders)
             name = asked.render or next((n for n in DEFAULT_NAMES if n in catalog), None)
@@ -235,16 +239,20 @@ class Imagery:
         render = pick(self.renders(image, info), asked)
         return render, compose(render, asked)
 
-    def rendering(self, image: Image, asked: Asked | Rendering, read: bool = True) -> Rendering:
+    def rendering(
+        self, image: Image, asked: Asked | Rendering, read: bool = True, *, version: Version | None = None
+    ) -> Rendering:
         """The rendering ``asked`` resolves to for ``image`` (:meth:`pick`)."""
-        return self.pick(image, asked, read)[1]
+        return self.pick(image, asked, read, version=version)[1]
 
     # -- descriptions --------------------------------------------------------------------
 
-    def info(self, image: Image) -> ImageInfo:
-        """The description of ``image``'s GeoTIFF, computed once per worker and file version;
-        its bounds and footprint where the image is shown (moved by its offset)."""
-        key = self._key(image)
+    def info(self, image: Image, *, version: Version | None = None) -> ImageInfo:
+        """The description of ``image``'s GeoTIFF, computed once per worker and file version
+        (``version``: as the request checked it, :meth:`current_version`; ``None``: as this
+        worker last knew it); its bounds and footprint where the image is shown (moved by its
+        offset)."""
+        key = self._key(image, version)
         known = self._infos.peek(key)
         if known is None:
             known = self.opener.read(image.source_url, lambda dataset: self._described(key, dataset))
@@ -253,13 +261,13 @@ class Imagery:
     def known_info(self, image: Image) -> ImageInfo | None:
         """The description of ``image``'s file this worker already has, asking upstream nothing
         (a listing's documents use it when it is there), placed by its offset."""
-        info = self._infos.peek(self._key(image))
+        info = self._infos.peek(self._key(image, None))
         return self._placed(image, info) if info is not None else None
 
-    def tiled_info(self, image: Image) -> ImageInfo:
-        """The description of an image that has tiles; :class:`NotGeoreferenced` otherwise."""
-        self.current_version(image)  # a changed file is described anew
-        return self.info(image).require_tiles()
+    def tiled_info(self, image: Image, *, version: Version | None = None) -> ImageInfo:
+        """The description (:meth:`info`) of an image that has tiles; :class:`NotGeoreferenced`
+        otherwise."""
+        return self.info(image, version=version).require_tiles()
 
     def _described(self, key: tuple[str, int], dataset: Any) -> ImageInfo:
         """The description of ``key``'s file, from ``dataset`` (already lent) when not yet known."""
@@ -268,11 +276,20 @@ class Imagery:
     # -- pixels --------------------------------------------------------------------------
 
     def tile(
-        self, image: Image, z: int, x: int, y: int, size: int = 256, rendering: Rendering = DEFAULT
+        self,
+        image: Image,
+        z: int,
+        x: int,
+        y: int,
+        size: int = 256,
+        rendering: Rendering = DEFAULT,
+        *,
+        version: Version | None = None,
     ) -> Pixels:
         """The ``size``-pixel Web Mercator tile ``z/x/y`` of ``image`` (one dataset checkout),
-        shown as ``rendering`` asks (the record's ``nodata`` hint when it gives none)."""
-        key = self._key(image)
+        shown as ``rendering`` asks (the record's ``nodata`` hint when it gives none), of the
+        file's ``version`` (:meth:`info`)."""
+        key = self._key(image, version)
         known = self._infos.peek(key)
         info = self._placed(image, known) if known is not None else None
         if info is not None:  # a tile it can't serve costs no checkout
@@ -309,12 +326,20 @@ class Imagery:
 
         return self.opener.read(image.source_url, work)
 
-    def point(self, image: Image, lon: float, lat: float, rendering: Rendering = DEFAULT) -> dict[str, Any]:
+    def point(
+        self,
+        image: Image,
+        lon: float,
+        lat: float,
+        rendering: Rendering = DEFAULT,
+        *,
+        version: Version | None = None,
+    ) -> dict[str, Any]:
         """The values of every band (or ``bidx``'s, or the expression's outputs) at ``lon, lat``
         (EPSG:4326 degrees), read at full resolution: one block. Also the pixel's validity
-        (``mask``: 255 valid, 0 not, with ``nodata`` applied) and the point in the image's CRS.
-        :class:`OutsideBounds` outside."""
-        info = self.tiled_info(image)
+        (``mask``: 255 valid, 0 not, with ``nodata`` applied) and the point in the image's CRS,
+        of the file's ``version`` (:meth:`info`). :class:`OutsideBounds` outside."""
+        info = self.tiled_info(image, version=version)
         rendering = self.shown(image, rendering, info)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
         shift = self.shift(image, info)
@@ -354,14 +379,16 @@ class Imagery:
 
         return self.opener.read(image.source_url, work)
 
-    def statistics(self, image: Image, rendering: Rendering = DEFAULT) -> dict[str, Any]:
+    def statistics(
+        self, image: Image, rendering: Rendering = DEFAULT, *, version: Version | None = None
+    ) -> dict[str, Any]:
         """Per shown band (every band, or ``bidx``'s): min, max, mean, std, valid percent, the 2nd
         and 98th percentiles and a 10-bin histogram, of the valid pixels of a read of at most
         :data:`STATS_SIZE` px a side (from an overview; the read budget applies), kept per worker
         and file version like the description. With an expression: of its outputs, named by
-        their canonical spelling."""
-        key = self._key(image)
-        info = self.info(image)
+        their canonical spelling. Of the file's ``version`` (:meth:`info`)."""
+        key = self._key(image, version)
+        info = self.info(image, version=version)
         rendering = self.shown(image, rendering, info)
         bands = rendering.bands(tuple(range(1, info.count + 1)), info.count)
 
@@ -387,8 +414,16 @@ class Imagery:
         info.check_tile(z, x, y)
         check_read(tile_read_cost(info, z, x, y, size), self.max_read_bytes)
 
-    def thumbnail(self, image: Image, max_size: int = 256, rendering: Rendering = DEFAULT) -> Pixels:
-        """The whole image in its own pixel grid, longest side ``max_size`` (never upscaled).
+    def thumbnail(
+        self,
+        image: Image,
+        max_size: int = 256,
+        rendering: Rendering = DEFAULT,
+        *,
+        version: Version | None = None,
+    ) -> Pixels:
+        """The whole image in its own pixel grid, longest side ``max_size`` (never upscaled), of
+        the file's ``version`` (:meth:`info`).
 
         From the smallest internal overview that suffices. Thumbnails of files
         without internal overviews (a decimated read of megabytes of strips,
@@ -396,7 +431,7 @@ class Imagery:
         at the largest size that needs no more strips: every format, and every
         size it can be shrunk to, then costs one read.
         """
-        key = self._key(image)
+        key = self._key(image, version)
         info = self._infos.peek(key)
 
         def from_overviews(dataset: Any) -> Pixels | ImageInfo:
@@ -419,7 +454,7 @@ class Imagery:
         rendering = self.shown(image, rendering, info)
         stripped = info
         width, height = thumbnail_size(info.width, info.height, max_size)
-        sidecars = width < info.width and self._has_sidecar(image)
+        sidecars = width < info.width and self._has_sidecar(image, key)
         # One read per file serves every size of which it needs the same strips (see decimated).
         size = max_size if sidecars else read_size(info.width, info.height, info.block_shape[0], max_size)
         shown = rendering.key()
@@ -479,7 +514,7 @@ class Imagery:
         )  # fmt: skip
         return to_pixels(img, info, rendering)
 
-    def _has_sidecar(self, image: Image) -> bool:
+    def _has_sidecar(self, image: Image, key: tuple[str, int]) -> bool:
         """Whether a ``.ovr`` overview file sits beside an image without internal overviews.
 
         Only a definite answer is kept: a probe that fails (a timeout, a 5xx)
@@ -491,4 +526,4 @@ class Imagery:
                 image.source_url, lambda dataset: bool(dataset.overviews(1)), sidecars=True
             )
 
-        return self._sidecars.get(self._key(image), probe)
+        return self._sidecars.get(key, probe)

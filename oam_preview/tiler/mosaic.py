@@ -37,6 +37,7 @@ from ..errors import BadRequest, NotFound, OamPreviewError, OutsideBounds, ZoomO
 from ..geo.mercator import MAX_LATITUDE, RADIUS, WORLD
 from ..geo.tiles import OVERZOOM, resolution, xy_bounds, zoom_for_resolution
 from ..memo import Memo
+from ..remote.freshness import Version
 from .imagery import Imagery
 from .ogc import TiledLayer
 from .render import Pixels
@@ -253,15 +254,23 @@ class Mosaic:
         tile_id = (selection.digest, plan.z, plan.x, plan.y, size, asked.key())
         return self._rendering.run(tile_id, lambda: self._tile(selection, plan, size, asked))[0]
 
-    def look(self, image: Image, asked: Asked) -> Rendering:
-        """How one image of a mosaic is drawn: the render ``asked`` names when the image has it,
-        else its own default render; the request's parameters over either."""
+    def look(self, image: Image, asked: Asked, version: Version | None = None) -> Rendering:
+        """How one image of a mosaic is drawn (its file's ``version``, :meth:`Imagery.info`): the
+        render ``asked`` names when the image has it, else its own default render; the request's
+        parameters over either."""
         try:
-            return self.imagery.rendering(image, asked)
+            return self.imagery.rendering(image, asked, version=version)
         except BadRequest:
             if asked.render is None:
                 raise
-        return self.imagery.rendering(image, Asked(None, asked.params))
+        return self.imagery.rendering(image, Asked(None, asked.params), version=version)
+
+    def resolve(self, image: Image, asked: Asked) -> tuple[Version, Rendering]:
+        """One image of a mosaic, resolved as an image route's request is: its file's version
+        checked once (at most one HEAD, the file opened beside it: it is read next) and its look
+        (:meth:`look`) for that version, which the read is then given."""
+        version = self.imagery.current_version(image, reading=True)
+        return version, self.look(image, asked, version)
 
     def point(
         self, selection: Selection, lon: float, lat: float, rendering: Asked | Rendering = AS_CATALOG_SAYS
@@ -278,8 +287,8 @@ class Mosaic:
         for i in (int(i) for i in found[: self.max_images]):
             image = selection.images[i]
             try:
-                self.imagery.current_version(image, reading=True)
-                doc = self.imagery.point(image, lon, lat, self.look(image, _asked(rendering)))
+                version, look = self.resolve(image, _asked(rendering))
+                doc = self.imagery.point(image, lon, lat, look, version=version)
             except OutsideBounds:
                 checked.append(image.id)
                 continue
@@ -365,10 +374,10 @@ class Mosaic:
         return result
 
     def _read(self, image: Image, plan: TilePlan, size: int, rendering: Asked) -> Pixels:
-        """One image's pixels under the tile, drawn as :meth:`look` says (a changed file is
-        read anew)."""
-        self.imagery.current_version(image, reading=True)
-        return self.imagery.tile(image, plan.z, plan.x, plan.y, size, self.look(image, rendering))
+        """One image's pixels under the tile, of its file's version and drawn as :meth:`look` says
+        (:meth:`resolve`: a changed file is read anew)."""
+        version, look = self.resolve(image, rendering)
+        return self.imagery.tile(image, plan.z, plan.x, plan.y, size, look, version=version)
 
     def _read_ahead(
         self,
