@@ -9,7 +9,9 @@ Versions: the URLs a view emits carry the image's version token (``?v=``); the
 image routes answer a request whose ``v`` is the current token ``immutable``.
 A listing uses the versions this worker already knows (no upstream request per
 image); one image's Feature, its TileJSON and WMTS and its pixels recheck the
-file when due (its first use: one HEAD).
+file when due (its first use: one HEAD), once per request: an image route starts with
+:func:`~oam_preview.web.image_request.resolve` (the image, its version, its rendering, the
+cache policy) and gives that version to every read.
 """
 
 from __future__ import annotations
