@@ -14,7 +14,7 @@ from flask import Response, request
 
 from ..cache.entry import CachedResponse
 from ..catalog.query import ImageQuery
-from ..tiler.mosaic import Selection
+from ..tiler.selection import Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.renders import AS_CATALOG_SAYS, Asked, compose
