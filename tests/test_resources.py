@@ -37,9 +37,7 @@ print(json.dumps({"package": str(root), "served": served}))
 
 def page_files() -> set[str]:
     """The checkout's page files, relative to the repository."""
-    return {
-        str(p.relative_to(REPO)) for d in PAGE_DIRS for p in (REPO / d).rglob("*") if p.is_file()
-    }
+    return {str(p.relative_to(REPO)) for d in PAGE_DIRS for p in (REPO / d).rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +55,18 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "oam_preview", src / "oam_preview", ignore=shutil.ignore_patterns("__pycache__"))
     out = root / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ],
         check=True,
         capture_output=True,
     )
