@@ -22,7 +22,7 @@ import { newestRequest } from "./newest.js";
 import { createPointValue } from "./point_value.js";
 import { createSelected } from "./selected.js";
 import { createTimeline } from "./timeline.js";
-import { bboxText } from "./view.js";
+import { bboxText, viewBox } from "./view.js";
 
 const CONFIG = JSON.parse(document.getElementById("oam-config").textContent);
 
@@ -109,6 +109,12 @@ function viewBbox() {
   return bboxText(b.getWest(), b.getSouth(), b.getEast(), b.getNorth());
 }
 
+/** Where the imagery layers of many images may ask tiles: the footprints answer and the view now. */
+function footprintsInView() {
+  const b = map.getBounds();
+  return { coverage: footprints.model.coverage, view: viewBox(b.getWest(), b.getSouth(), b.getEast(), b.getNorth()) };
+}
+
 /** The listing's filters, with the view's bbox when `withBbox`. */
 function filterParams(withBbox) {
   return {
@@ -166,6 +172,10 @@ const footprints = createFootprints({
   onSelect: selectFromMap,
   onImage: (feature) => selected.toggle(feature),
   onDrawn: (features) => markers.setFeatures(features),
+  onCoverage: () => {
+    mosaic.askNewTiles();
+    compare.askNewTiles();
+  },
 });
 const markers = createMarkers({
   map,
@@ -176,7 +186,7 @@ const markers = createMarkers({
   reducedMotion: REDUCED_MOTION,
 });
 const links = createLinks({ josmRemote: CONFIG.josm_remote_url, copyText });
-const mosaic = createMosaicLayer({ map, config: CONFIG, state, dom, params: mosaicParams, links, toast });
+const mosaic = createMosaicLayer({ map, config: CONFIG, state, dom, params: mosaicParams, links, toast, where: footprintsInView });
 const selected = createSelected({
   map,
   config: CONFIG,
@@ -259,6 +269,7 @@ const compare = createCompare({
   toast,
   onChange: () => writeHash(),
   onSwipe: () => writeHashSoon(),
+  where: footprintsInView,
 });
 
 // ------------------------------------------------------------- URL state

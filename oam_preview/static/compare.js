@@ -5,6 +5,7 @@
 import { el } from "./dom.js";
 import { titleOf } from "./format.js";
 import { getJSON, withParams } from "./http.js";
+import { askNewTiles, imageryLayer } from "./imagery_layer.js";
 import { createSwipe } from "./swipe.js";
 
 /** A date between the middle two of `dates` (ISO strings): half the imagery each side; the
@@ -30,9 +31,10 @@ export function sideQuery(side, params, { split, after, before }) {
  * @param {object} deps
  *   map; config; state; dom; params(): the mosaic's query; dates(): the acquisition dates in
  *   view (the timeline's); chart(): the timeline chart (its mark is the split date);
- *   toast(message); onChange(): the state changed (write the URL); onSwipe(): the divider moved
+ *   toast(message); onChange(): the state changed (write the URL); onSwipe(): the divider moved;
+ *   where(): the footprints in view ({coverage, view}: imagery_layer.js), for the mosaic sides
  */
-export function createCompare({ map, config, state, dom, params, dates, chart, toast, onChange, onSwipe }) {
+export function createCompare({ map, config, state, dom, params, dates, chart, toast, onChange, onSwipe, where }) {
   const model = { swipe: null, layers: { left: null, right: null }, urls: { left: "", right: "" }, generation: 0 };
 
   function fillSideOptions() {
@@ -53,15 +55,14 @@ export function createCompare({ map, config, state, dom, params, dates, chart, t
     }
   }
 
-  /** The tile URL template of a side, or null (nothing matches, or not loaded yet). */
-  async function sideTiles(side) {
+  /** The TileJSON of a side, or null (nothing matches, or not loaded yet). */
+  async function sideTileJSON(side) {
     if (side.startsWith("image:")) {
       const entry = state.selected.get(side.slice(6));
-      return entry && entry.tilejson ? entry.tilejson.tiles[0] : null;
+      return entry && entry.tilejson ? entry.tilejson : null;
     }
     try {
-      const tilejson = await getJSON(withParams(config.mosaic_tilejson_url, sideQuery(side, params(), state)));
-      return tilejson.tiles[0];
+      return await getJSON(withParams(config.mosaic_tilejson_url, sideQuery(side, params(), state)));
     } catch (err) {
       const which = { before: `before ${state.split}`, after: `after ${state.split}`, all: "" }[side];
       toast(err.status === 404 ? `Compare: no image ${which} matches the filters` : err.message);
@@ -102,17 +103,22 @@ export function createCompare({ map, config, state, dom, params, dates, chart, t
       });
     }
     const generation = (model.generation += 1);
-    const urls = await Promise.all([sideTiles(state.left), sideTiles(state.right)]);
+    const sides = [state.left, state.right];
+    const tilejsons = await Promise.all(sides.map(sideTileJSON));
     if (generation !== model.generation || !state.compare) return;
     ["left", "right"].forEach((side, i) => {
-      if (urls[i] === model.urls[side]) return;
+      const tilejson = tilejsons[i];
+      const url = tilejson ? tilejson.tiles[0] : "";
+      if (url === model.urls[side]) return;
       if (model.layers[side]) map.removeLayer(model.layers[side]);
-      model.urls[side] = urls[i] || "";
-      model.layers[side] = urls[i]
-        ? L.tileLayer(urls[i], {
+      model.urls[side] = url;
+      model.layers[side] = tilejson
+        ? imageryLayer(tilejson, {
             zIndex: 900 + i, // above every other layer: compare shows its two sides
             maxZoom: map.getMaxZoom(),
             className: `compare-layer compare-${side}`,
+            // A mosaic side asks tiles only where a footprint lies; an image's, its bounds.
+            ...(sides[i].startsWith("image:") ? {} : { where }),
           }).addTo(map)
         : null;
     });
@@ -139,5 +145,11 @@ export function createCompare({ map, config, state, dom, params, dates, chart, t
     refresh();
   });
 
-  return { model, refresh };
+  /** The footprints in view changed: the sides ask the tiles they now may have. */
+  function askSidesNewTiles() {
+    askNewTiles(model.layers.left);
+    askNewTiles(model.layers.right);
+  }
+
+  return { model, refresh, askNewTiles: askSidesNewTiles };
 }

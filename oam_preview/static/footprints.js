@@ -28,9 +28,10 @@ export function footprintStyle(id, { hoveredId, selected }) {
  * @param {object} deps
  *   map; config; state; dom; params(): the filters with the view's bbox; toast(message);
  *   onHover(id); onSelect(feature): an outline clicked; onImage(feature): a vector tile's
- *   image clicked; onDrawn(features): the small-image markers' features ([] when tiled)
+ *   image clicked; onDrawn(features): the small-image markers' features ([] when tiled);
+ *   onCoverage(): `model.coverage` changed (the imagery layers may ask new tiles)
  */
-export function createFootprints({ map, config, state, dom, params, toast, onHover, onSelect, onImage, onDrawn }) {
+export function createFootprints({ map, config, state, dom, params, toast, onHover, onSelect, onImage, onDrawn, onCoverage }) {
   const model = {
     layer: null,
     byId: new Map(), // id -> Leaflet path
@@ -41,7 +42,15 @@ export function createFootprints({ map, config, state, dom, params, toast, onHov
     tiles: null,
     tilesKey: "",
     fitted: undefined, // whether the first view is decided (fitted, or given by a link)
+    // What the imagery layers may ask tiles of (view.js tileMayHoldImagery): null before the
+    // first answer, "any" when not every footprint in view is listed, else {view, boxes}.
+    coverage: null,
   };
+
+  function setCoverage(coverage) {
+    model.coverage = coverage;
+    onCoverage();
+  }
 
   model.layer = L.geoJSON(null, {
     style: (feature) => footprintStyle(feature.id, state),
@@ -136,6 +145,9 @@ export function createFootprints({ map, config, state, dom, params, toast, onHov
         if (!tiled) model.layer.addData(fc.features || []);
         if (!model.fitted) fitFirstView(fc);
         onDrawn(tiled ? [] : fc.features || []); // the tiles cluster small ones themselves
+        const boxes = (fc.features || []).map((f) => f.bbox);
+        const listed = !tiled && boxes.every((b) => Array.isArray(b) && b.length === 4);
+        setCoverage(listed ? { view: query.bbox.split(",").map(Number), boxes } : "any");
         performance.mark("oam:footprints-drawn");
         dom.footprintNote.hidden = !tiled;
         dom.footprintNote.textContent =
@@ -144,6 +156,7 @@ export function createFootprints({ map, config, state, dom, params, toast, onHov
       .catch((err) => {
         if (isAbort(err)) return;
         model.key = ""; // let the next move retry
+        setCoverage("any"); // unknown: the layers ask every tile in their bounds
         toast(`Could not load footprints: ${err.message}`);
       });
   }

@@ -5,13 +5,14 @@ import { escapeHtml } from "./dom.js";
 import { sourceTag } from "./editors.js";
 import { getJSON, isAbort, withParams } from "./http.js";
 import { newestRequest } from "./newest.js";
-import { imageryLayer } from "./imagery_layer.js";
+import { askNewTiles, imageryLayer } from "./imagery_layer.js";
 
 /**
  * @param {object} deps
- *   map; config; state; dom; params(): the mosaic's query; links: links.js's; toast(message)
+ *   map; config; state; dom; params(): the mosaic's query; links: links.js's; toast(message);
+ *   where(): the footprints in view ({coverage, view}: imagery_layer.js)
  */
-export function createMosaicLayer({ map, config, state, dom, params, links, toast }) {
+export function createMosaicLayer({ map, config, state, dom, params, links, toast, where }) {
   const model = { layer: null, key: "", tilejson: null, requests: newestRequest() };
 
   function remove() {
@@ -41,6 +42,7 @@ export function createMosaicLayer({ map, config, state, dom, params, links, toas
           maxZoom: map.getMaxZoom(),
           attribution: tilejson.attribution ? escapeHtml(tilejson.attribution) : "",
           className: "mosaic-layer",
+          where,
         }).addTo(map);
         fillActions(tilejson, query);
       })
@@ -71,5 +73,5 @@ export function createMosaicLayer({ map, config, state, dom, params, links, toas
     dom.mosaicActions.hidden = false;
   }
 
-  return { model, refresh };
+  return { model, refresh, askNewTiles: () => askNewTiles(model.layer) };
 }

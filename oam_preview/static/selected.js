@@ -12,7 +12,7 @@ import { metadataList, metadataText } from "./metadata.js";
 import { checkRenders, createRenderPanel } from "./render_panel.js";
 import { createRenderPicker } from "./renders.js";
 import { createReportPanel } from "./report.js";
-import { cornersOf, tileBoundsOf } from "./view.js";
+import { cornersOf } from "./view.js";
 
 /**
  * @param {object} deps
@@ -63,7 +63,6 @@ export function createSelected(deps) {
   }
 
   function makeTileLayer(tilejson, opacity) {
-    const bounds = tileBoundsOf(tilejson.bounds);
     return imageryLayer(tilejson, {
       opacity,
       zIndex: (nextZ += 1),
@@ -71,7 +70,6 @@ export function createSelected(deps) {
       minZoom: typeof tilejson.minzoom === "number" ? tilejson.minzoom : 0,
       attribution: tilejson.attribution ? escapeHtml(tilejson.attribution) : "",
       className: "image-layer",
-      ...(bounds ? { bounds: L.latLngBounds(bounds) } : {}),
     });
   }
 
