@@ -12,10 +12,11 @@ import { createBasemap } from "./basemap.js";
 import { createCompare } from "./compare.js";
 import { copyToClipboard, debounce } from "./dom.js";
 import { createFootprints, STYLE } from "./footprints.js";
+import { createHeader } from "./header.js";
 import { fragmentText, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
 import { getJSON, isAbort, withParams } from "./http.js";
 import { createLinks } from "./links.js";
-import { createList } from "./list.js";
+import { createList, ROW_HEIGHT } from "./list.js";
 import { createMarkers } from "./markers.js";
 import { createMosaicLayer } from "./mosaic_layer.js";
 import { newestRequest } from "./newest.js";
@@ -76,6 +77,9 @@ const dom = {
   left: $("f-left"),
   right: $("f-right"),
   copyLink: $("copy-link"),
+  filtersToggle: $("filters-toggle"),
+  filterPanel: $("filter-panel"),
+  filterSummary: $("filter-summary"),
 };
 
 let toastTimer;
@@ -206,6 +210,19 @@ const selected = createSelected({
   onChangeSoon: () => writeHashSoon(),
 });
 const showPointValue = createPointValue({ map, config: CONFIG, state });
+const header = createHeader({
+  toggle: dom.filtersToggle,
+  panel: dom.filterPanel,
+  summary: dom.filterSummary,
+  list: dom.list,
+  rowHeight: ROW_HEIGHT,
+  state,
+});
+
+/** With compare's options open the header may leave the list too little room: fold it. */
+function fitHeader() {
+  if (state.compare) requestAnimationFrame(header.fit);
+}
 
 // ---------------------------------------------------------------- timeline
 //
@@ -366,6 +383,9 @@ function refreshAll() {
   refreshTimeline();
   timeline.chart.setRange(state.after, state.before);
   compare.refresh();
+  footprints.restyleAll(); // the mosaic may have come or gone under them
+  header.update();
+  fitHeader();
   writeHash();
 }
 
@@ -393,6 +413,11 @@ function wireFilters() {
     dom.after.value = dom.before.value = "";
     refreshAll();
   });
+  dom.compareToggle.addEventListener("change", () => {
+    footprints.restyleAll(); // compare's imagery is under them now, or no more
+    fitHeader();
+  });
+  window.addEventListener("resize", debounce(fitHeader, MOVE_DEBOUNCE_MS));
   dom.copyLink.addEventListener("click", () => {
     writeHash();
     copyText(location.href, "link");

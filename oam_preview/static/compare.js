@@ -44,8 +44,9 @@ export function createCompare({ map, config, state, dom, params, dates, chart, t
       [dom.right, state.right],
     ]) {
       const options = [
-        el("option", { value: "before", text: `All imagery before ${d}` }),
-        el("option", { value: "after", text: `All imagery after ${d}` }),
+        // Short, so the date shows in the select's width.
+        el("option", { value: "before", text: `Imagery before ${d}` }),
+        el("option", { value: "after", text: `Imagery after ${d}` }),
         el("option", { value: "all", text: "All imagery" }),
         ...[...state.selected.values()].map((e) => el("option", { value: `image:${e.feature.id}`, text: titleOf(e.feature) })),
       ];

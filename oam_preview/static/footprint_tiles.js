@@ -21,8 +21,11 @@ export const MAX_DATA_ZOOM = 18;
 export const COLORS = {
   footprint: "#d9480f",
   hover: "#f59f00",
+  outline: "#f59f00", // hovered over imagery: the hover's colour, no fill
   selected: "#0b7285",
 };
+//: The fill's opacity per state: none where imagery is under the outline (shown, or hovered over it).
+const FILL = { hover: 0.25, outline: 0, selected: 0 };
 
 /** The tile URL template of the footprints a filter set selects (empty values left out). */
 export function tilesUrl(apiRoot, params) {
@@ -49,19 +52,20 @@ function colorOf(state, feature) {
  * A protomaps-leaflet layer of the footprints that `params` (the listing's
  * filters: q, acquired_after, ids, platform, ...) select, under `apiRoot`
  * (the page's API root, no trailing slash). `options.state(id)` styles a
- * hovered or selected image; call `layer.rerenderTiles()` when it changes.
+ * hovered ("hover", or "outline" over imagery: no fill) or selected image; call `layer.rerenderTiles()` when it changes.
  */
 export function layer(apiRoot, params, options = {}) {
   const state = options.state || null;
   const color = (z, f) => colorOf(state, f);
-  const marked = (f) => Boolean(state && f.props.id && state(f.props.id));
+  const which = (f) => (state && f.props.id ? state(f.props.id) : null);
+  const marked = (f) => Boolean(which(f));
   const paintRules = [
     {
       dataLayer: "footprints",
       filter: (z, f) => f.geomType === GEOM.polygon,
       symbolizer: new protomapsL.PolygonSymbolizer({
         fill: color,
-        opacity: (z, f) => (marked(f) ? 0.25 : 0.06),
+        opacity: (z, f) => FILL[which(f)] ?? 0.06,
       }),
     },
     {

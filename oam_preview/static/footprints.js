@@ -18,10 +18,18 @@ export const STYLE = {
   selected: { color: "#0b7285", weight: 2.5, opacity: 1, fillOpacity: 0 },
 };
 
-/** The outline style of an image: hovered, shown or neither. */
-export function footprintStyle(id, { hoveredId, selected }) {
-  if (id === hoveredId) return STYLE.hover;
-  return selected.has(id) ? STYLE.selected : STYLE.footprint;
+/** Whether imagery lies under an image's outline: the image shown, or the mosaic or compare on. */
+export function overImagery(id, { selected, mosaic, compare }) {
+  return selected.has(id) || mosaic || compare;
+}
+
+/** The outline style of an image: hovered, shown or neither. Over imagery an outline is never
+ * filled, hovered or not: a fill would tint the pixels the user is looking at. */
+export function footprintStyle(id, state) {
+  const unfilled = overImagery(id, state);
+  if (id === state.hoveredId) return unfilled ? { ...STYLE.hover, fillOpacity: 0 } : STYLE.hover;
+  if (state.selected.has(id)) return STYLE.selected;
+  return unfilled ? { ...STYLE.footprint, fillOpacity: 0 } : STYLE.footprint;
 }
 
 /**
@@ -64,8 +72,10 @@ export function createFootprints({ map, config, state, dom, params, toast, onHov
     },
   }).addTo(map);
 
+  /** footprint_tiles.js's state of an image: "hover" (filled), "outline" (hovered over imagery:
+   * not filled), "selected" or null. */
   function tileState(id) {
-    if (id === state.hoveredId) return "hover";
+    if (id === state.hoveredId) return overImagery(id, state) ? "outline" : "hover";
     return state.selected.has(id) ? "selected" : null;
   }
 
@@ -106,6 +116,12 @@ export function createFootprints({ map, config, state, dom, params, toast, onHov
     if (!path) return;
     path.setStyle(footprintStyle(id, state));
     if (id === state.hoveredId) path.bringToFront();
+  }
+
+  /** Every outline restyled: the imagery under them changed (the mosaic or compare on or off). */
+  function restyleAll() {
+    model.layer.setStyle((feature) => footprintStyle(feature.id, state));
+    if (model.tiles) model.tiles.rerenderTiles();
   }
 
   /** The first view, unless the fragment gave one: every image the filters
@@ -161,5 +177,5 @@ export function createFootprints({ map, config, state, dom, params, toast, onHov
       });
   }
 
-  return { model, refresh, restyle, pick };
+  return { model, refresh, restyle, restyleAll, pick };
 }

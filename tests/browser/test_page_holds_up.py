@@ -6,10 +6,13 @@ the timeline reads, and the Rendering panel offers the server's 2-98 % values.
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.page import http_errors, settle, wait_until
+from tests.support.page import hover_map_middle, http_errors, map_patch, settle, wait_until
 
 from .conftest import serve_app
 from .test_offline_page import offline_page
@@ -60,3 +63,93 @@ def test_comparing_beira_asks_no_tile_without_imagery(demo_app, browser_chromium
         assert page.probe.console_errors == []
     finally:
         context.close()
+
+
+LIST_ROWS_IN_VIEW = """() => {
+  const list = document.getElementById('list').getBoundingClientRect();
+  const visible = Math.min(list.bottom, window.innerHeight) - Math.max(list.top, 0);
+  return Math.floor(visible / 76);
+}"""
+
+# The width (px) the text of a select's chosen option takes in its font, and the room it has.
+SELECT_TEXT = """id => {
+  const s = document.getElementById(id), style = getComputedStyle(s);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const text = s.options[s.selectedIndex].text;
+  const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+  return {text, width: ctx.measureText(text).width, room};
+}"""
+
+
+def test_at_1280x720_with_compare_on_the_list_shows_and_the_sides_say_their_dates(
+    demo_app, browser_chromium, browser_artifacts
+):
+    context, page = offline_page(browser_chromium, demo_app, width=1280, height=720)
+    try:
+        page.goto(demo_app.page_url + BEIRA)
+        expect(page.locator("#count")).to_contain_text("match")
+        page.locator("#f-compare").check()
+        expect(page.locator("#f-split")).not_to_have_value("")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(browser_artifacts / "compare-1280x720.png"))
+        assert page.evaluate("() => document.getElementById('sidebar').scrollTop") == 0
+        assert page.evaluate(LIST_ROWS_IN_VIEW) >= 3
+        split = page.locator("#f-split").input_value()
+        for select in ("f-left", "f-right"):
+            shown = page.evaluate(SELECT_TEXT, select)
+            assert split in shown["text"], shown
+            assert shown["width"] <= shown["room"], shown
+        # The filters stay one click away, and come back as they were.
+        toggle = page.locator("#filters-toggle")
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        toggle.click()
+        expect(page.locator("#f-q")).to_be_visible()
+        toggle.click()
+        expect(page.locator("#f-q")).to_be_hidden()
+        assert page.evaluate(LIST_ROWS_IN_VIEW) >= 3
+        assert page.probe.console_errors == []
+    finally:
+        context.close()
+
+
+KOREA = "korea-aerial"
+ROW = "#list .row"
+
+
+def korea_view(app) -> str:
+    (korea,) = [i for i in app.images if i.id == KOREA]
+    lat, lng = korea.center
+    return f"#map=18/{lat:.6f}/{lng:.6f}"  # the layer shows from zoom 17
+
+
+def test_hovering_a_shown_image_does_not_tint_it(browser_app, browser_page):
+    page = browser_page
+    page.goto(browser_app.page_url + korea_view(browser_app) + f"&sel={KOREA}")
+    wait_until(page, "() => document.querySelectorAll('.image-layer img').length > 0")
+    settle(page, ".image-layer")
+    page.locator("#toolbar").hover()
+    page.wait_for_timeout(300)
+    before = map_patch(page)
+    hover_map_middle(page)
+    expect(page.locator(f"{ROW}[data-id='{KOREA}']")).to_have_class(re.compile(r"\bhover\b"))
+    page.wait_for_timeout(300)
+    during = map_patch(page)
+    assert float(np.abs(during - before).mean()) < 2.0
+    assert page.evaluate(f"() => oamPreview.footprints.byId.get('{KOREA}').options.fillOpacity") == 0
+    assert page.probe.console_errors == []
+
+
+def test_hovering_over_the_mosaic_does_not_tint_it(browser_app, browser_page):
+    page = browser_page
+    page.goto(browser_app.page_url + korea_view(browser_app) + "&mosaic=1")
+    wait_until(page, f"() => oamPreview.footprints.byId.has('{KOREA}')")
+    hover_map_middle(page)
+    expect(page.locator(f"{ROW}[data-id='{KOREA}']")).to_have_class(re.compile(r"\bhover\b"))
+    fill = f"() => oamPreview.footprints.byId.get('{KOREA}').options.fillOpacity"
+    assert page.evaluate(fill) == 0
+    # Without imagery under it the hover still fills the outline: it shows where the image is.
+    page.locator("#f-mosaic").uncheck()
+    page.locator("#toolbar").hover()
+    hover_map_middle(page)
+    wait_until(page, f"() => ({fill})() > 0")

@@ -39,3 +39,24 @@ def settle(page: Any, selector: str, quiet_ms: int = 1500) -> None:
         page.wait_for_timeout(quiet_ms)
         if len(page.probe.responses) == seen:
             return
+
+
+def map_patch(page: Any, size: int = 40, dx: int = -120, dy: int = 80) -> Any:
+    """The RGB pixels (numpy, int) of a ``size`` px square ``dx``, ``dy`` px from the map's middle
+    (by default off the middle, where a hover's tooltip would be)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    png = page.locator("#map").screenshot()
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    h, w, _ = pixels.shape
+    y, x = h // 2 + dy - size // 2, w // 2 + dx - size // 2
+    return pixels[y : y + size, x : x + size]
+
+
+def hover_map_middle(page: Any) -> None:
+    """The mouse over the middle of the map."""
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
