@@ -153,3 +153,36 @@ def test_hovering_over_the_mosaic_does_not_tint_it(browser_app, browser_page):
     page.locator("#toolbar").hover()
     hover_map_middle(page)
     wait_until(page, f"() => ({fill})() > 0")
+
+
+# The timeline's bars and its "max N per …" label, as boxes on screen.
+TIMELINE_BOXES = """() => {
+  const box = n => { const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const chart = document.querySelector('.timeline-chart');
+  return {
+    chart: box(chart),
+    bars: [...chart.querySelectorAll('.timeline-bar')].map(box),
+    label: box(chart.querySelector('.timeline-max')),
+  };
+}"""
+
+
+def overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("view", ["korea", "world"])
+def test_the_timeline_label_is_off_its_bars_and_one_date_is_no_block(browser_app, browser_page, view):
+    page = browser_page
+    page.goto(browser_app.page_url + (korea_view(browser_app) if view == "korea" else ""))
+    wait_until(page, "() => document.querySelectorAll('.timeline-bar').length > 0")
+    page.wait_for_timeout(500)  # the first view's own answer
+    boxes = page.evaluate(TIMELINE_BOXES)
+    assert boxes["bars"]
+    assert not [bar for bar in boxes["bars"] if overlaps(bar, boxes["label"])], boxes
+    if view == "korea":  # one image in view, one date: a bar among a week of days
+        width = boxes["chart"][2] - boxes["chart"][0]
+        (bar,) = boxes["bars"]
+        assert bar[2] - bar[0] <= width / 5, boxes
+        assert page.evaluate("() => oamPreview.timeline.chart.bins.length") >= 7
+    assert page.probe.console_errors == []

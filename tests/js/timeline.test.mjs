@@ -12,14 +12,14 @@ test("no dates: no bins", () => {
 });
 
 test("a short span is binned per day, every day between counted", () => {
-  const { unit, bins } = binDates(["2019-03-03T10:00:00Z", "2019-03-01", "2019-03-03T23:59:00Z"]);
+  const { unit, bins } = binDates(["2019-03-09T10:00:00Z", "2019-03-01", "2019-03-09T23:59:00Z"]);
   assert.equal(unit, "day");
+  assert.equal(bins.length, 9);
   assert.deepEqual(
-    bins.map((b) => [day(b.start), b.count]),
+    bins.filter((b) => b.count).map((b) => [day(b.start), b.count]),
     [
       ["2019-03-01", 1],
-      ["2019-03-02", 0],
-      ["2019-03-03", 2],
+      ["2019-03-09", 2],
     ],
   );
 });
@@ -38,9 +38,18 @@ test("a long span is binned per calendar month", () => {
   );
 });
 
-test("one date is one day's bin", () => {
+test("one date is a week's chart with its day in the middle, not one solid block", () => {
   const { unit, bins } = binDates(["2020-09-15T10:00:00Z"]);
   assert.equal(unit, "day");
-  assert.equal(bins.length, 1);
-  assert.equal(bins[0].count, 1);
+  assert.equal(bins.length, 7);
+  assert.deepEqual(
+    bins.map((b) => b.count),
+    [0, 0, 0, 1, 0, 0, 0],
+  );
+  assert.equal(day(bins[3].start), "2020-09-15");
+});
+
+test("a few days are padded to a week, a week or more is not", () => {
+  assert.equal(binDates(["2020-09-15", "2020-09-16"]).bins.length, 7);
+  assert.equal(binDates(["2020-09-01", "2020-09-10"]).bins.length, 10);
 });
