@@ -162,7 +162,7 @@ TIMELINE_BOXES = """() => {
   return {
     chart: box(chart),
     bars: [...chart.querySelectorAll('.timeline-bar')].map(box),
-    label: box(chart.querySelector('.timeline-max')),
+    label: box([...chart.querySelectorAll('text')].find(t => t.textContent.startsWith('max '))),
   };
 }"""
 
