@@ -170,8 +170,8 @@ export function createList({ config, state, dom, params, onToggle, onHover }) {
       // The src is set by loadThumbnails once the row has stayed on screen.
       "data-src": p.thumbnail ? withParams(p.thumbnail, { max_size: THUMB_SIZE }) : null,
     });
-    // A failed thumbnail leaves a neutral tile rather than a broken-image icon.
-    thumb.addEventListener("error", () => thumb.classList.add("failed"), { once: true });
+    // A failed thumbnail says so, rather than a broken-image icon or a blank tile.
+    thumb.addEventListener("error", () => thumb.replaceWith(failedThumb()), { once: true });
     const facts = [formatDate(p), formatGsd(p.gsd)].filter(Boolean).join(" · ");
     if (p.product_type) state.productTypes.set(feature.id, p.product_type);
     const who = [p.provider, p.license].filter(Boolean).join(" · ");
@@ -196,6 +196,10 @@ export function createList({ config, state, dom, params, onToggle, onHover }) {
     );
   }
 
+  function failedThumb() {
+    return el("div", { class: "thumb failed", role: "img", title: "No preview: the thumbnail could not be made" }, "No preview");
+  }
+
   function buildPlaceholder(index) {
     return el(
       "div",
@@ -215,8 +219,10 @@ export function createList({ config, state, dom, params, onToggle, onHover }) {
 
   function updateRow(row, index) {
     const id = row.dataset.id;
-    const selected = !!id && state.selected.has(id);
+    const entry = id ? state.selected.get(id) : undefined;
+    const selected = !!entry && !entry.failed; // a failed image is not on the map
     row.classList.toggle("selected", selected);
+    row.classList.toggle("failed", !!entry && !!entry.failed);
     row.classList.toggle("hover", !!id && id === state.hoveredId);
     row.classList.toggle("active", index === model.active);
     row.setAttribute("aria-selected", String(selected));

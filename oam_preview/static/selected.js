@@ -58,8 +58,18 @@ export function createSelected(deps) {
       if (state.compare) deps.onLayersChange(); // a side may be this image
       if (fly) flyTo(tilejson.bounds || feature.bbox, tilejson);
     } catch (err) {
+      if (state.selected.get(feature.id) !== entry) return; // removed meanwhile
+      markFailed(entry, err.message);
       toast(`Could not show ${titleOf(feature)}: ${err.message}`);
     }
+  }
+
+  /** The image could not be shown: its card and row say so (it is not on the map); × removes it. */
+  function markFailed(entry, message) {
+    entry.failed = message;
+    entry.card.classList.add("failed");
+    entry.card.querySelector(".card-status").textContent = `Not on the map: ${message}`;
+    deps.onShownChange(entry.feature.id);
   }
 
   function makeTileLayer(tilejson, opacity) {
@@ -183,6 +193,7 @@ export function createSelected(deps) {
           onclick: () => remove(feature.id),
         }),
       ),
+      el("p", { class: "card-status", role: "status" }),
       entry.picker.element,
       el("label", { class: "opacity-label" }, el("span", { text: "Opacity" }), slider),
       el("div", { class: "actions" }),

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.support.page import hover_map_middle, http_errors, map_patch, settle, wait_until
 
-from .conftest import serve_app
+from .conftest import Image, serve_app, write_catalog
 from .test_offline_page import offline_page
 
 pytestmark = pytest.mark.browser
@@ -186,3 +186,45 @@ def test_the_timeline_label_is_off_its_bars_and_one_date_is_no_block(browser_app
         assert bar[2] - bar[0] <= width / 5, boxes
         assert page.evaluate("() => oamPreview.timeline.chart.bins.length") >= 7
     assert page.probe.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def broken_app(tmp_path_factory, browser_geotiffs, browser_images):
+    """The small catalog and one record whose file is not on its server (answered 404)."""
+    korea = next(i for i in browser_images if i.id == KOREA)
+    missing = Image(
+        "missing-file",
+        "no-such-file.tif",
+        "A file gone from its server",
+        korea.bbox,
+        "2022-01-01",
+        0.2,
+        "Gone",
+        "CC0",
+    )
+    images = [*browser_images, missing]
+    path = write_catalog(tmp_path_factory.mktemp("broken") / "catalog.geojson", images, browser_geotiffs)
+    with serve_app(path, images=images) as live:
+        yield live
+
+
+def test_a_failed_thumbnail_and_image_say_so(broken_app, browser_page):
+    page = browser_page
+    page.goto(broken_app.page_url + "#q=gone")
+    row = page.locator(f"{ROW}[data-id='missing-file']")
+    failed = row.locator(".thumb.failed")
+    expect(failed).to_be_visible()
+    expect(failed).to_have_attribute("title", re.compile("no preview", re.I))
+    # Visibly not an empty white tile: it has a colour of its own.
+    colour = failed.evaluate("n => getComputedStyle(n).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)"), colour
+    row.click()
+    card = page.locator(".card[data-id='missing-file']")
+    expect(card).to_have_class(re.compile(r"\bfailed\b"))
+    expect(card.locator(".card-status")).to_contain_text("Not on the map")
+    expect(row).not_to_have_class(re.compile(r"\bselected\b"))
+    expect(row).to_have_class(re.compile(r"\bfailed\b"))
+    # The × still takes it away.
+    card.locator("button.close").click()
+    expect(card).to_have_count(0)
+    expect(row).not_to_have_class(re.compile(r"\bfailed\b"))
