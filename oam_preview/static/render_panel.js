@@ -4,7 +4,7 @@
  * in canonical form, so what is copied is what is shown.
  */
 import { debounce, el } from "./dom.js";
-import { getJSON } from "./http.js";
+import { getJSON, withParams } from "./http.js";
 
 const INPUT_DEBOUNCE_MS = 300;
 
@@ -18,6 +18,22 @@ function loadColormaps(apiRoot) {
 /** The band keys ("b1", "b2", …) of a statistics document. */
 export function statisticsBands(doc) {
   return Object.keys(doc || {}).filter((k) => /^b\d+$/.test(k));
+}
+
+/** The server's 2–98 % stretch of the bands of a statistics document, as the panel's rescale
+ * (one range for every band: the lowest 2nd and the highest 98th percentile), rounded outwards
+ * to ~3 significant digits of the range; null without bands. Values in the image's units. */
+export function stretchOf(doc) {
+  const bands = statisticsBands(doc).map((k) => doc[k]);
+  const lows = bands.map((b) => b.percentile_2).filter(Number.isFinite);
+  const highs = bands.map((b) => b.percentile_98).filter(Number.isFinite);
+  if (!lows.length || !highs.length) return null;
+  const lo = Math.min(...lows);
+  const hi = Math.max(...highs);
+  const decimals = Math.max(0, Math.min(6, 2 - Math.floor(Math.log10(Math.max(hi - lo, 1e-6)))));
+  const step = 10 ** -decimals;
+  const text = (v) => String(+v.toFixed(decimals));
+  return [text(Math.floor(lo / step) * step), text(Math.ceil(hi / step) * step)];
 }
 
 /** Resolve when `url` renders; else throw the API's error message. */
@@ -50,6 +66,13 @@ export function createRenderPanel({ apiRoot, imageUrl, render: r, currentRender,
   if (r.colormap_name) colormap.append(el("option", { value: r.colormap_name, text: r.colormap_name }));
   colormap.value = r.colormap_name;
   const bands = el("span", { class: "r-bands hint" });
+  // The server's 2–98 % of the bands typed (or every band): one click sets the rescale.
+  const stretch = el("button", {
+    type: "button",
+    class: "r-stretch",
+    hidden: true,
+    title: "The lowest 2nd and highest 98th percentile of these bands (the server's statistics)",
+  });
   const status = el("p", { class: "r-status", role: "status" });
   const panel = el(
     "details",
@@ -62,6 +85,7 @@ export function createRenderPanel({ apiRoot, imageUrl, render: r, currentRender,
       field("Bands", bidx),
       bands,
       el("div", { class: "render-field" }, el("span", { text: "Rescale" }), low, el("span", { text: "–" }), high),
+      stretch,
       field("Colormap (one band)", colormap),
     ),
     status,
@@ -81,6 +105,34 @@ export function createRenderPanel({ apiRoot, imageUrl, render: r, currentRender,
   for (const input of [nodataOn, nodata, bidx, low, high, colormap]) {
     input.addEventListener(input.tagName === "SELECT" || input.type === "checkbox" ? "change" : "input", apply);
   }
+
+  let stretchAsked = 0; // the newest bands' statistics win
+  /** Offer the 2–98 % stretch of the bands now typed (every band when none); `count`: say how many. */
+  function offerStretch(count = false) {
+    const asked = (stretchAsked += 1);
+    const { bidx: picked, nodata: masked } = read();
+    getJSON(withParams(`${imageUrl}/statistics`, { bidx: picked, nodata: masked }))
+      .then((doc) => {
+        if (asked !== stretchAsked) return;
+        const n = statisticsBands(doc).length;
+        if (count && n) bands.textContent = `${n} band${n === 1 ? "" : "s"}`;
+        const range = stretchOf(doc);
+        stretch.hidden = !range;
+        if (!range) return;
+        stretch.dataset.low = range[0];
+        stretch.dataset.high = range[1];
+        stretch.textContent = `Use 2–98 %: ${range[0]}–${range[1]}`;
+      })
+      .catch(() => {
+        if (asked === stretchAsked) stretch.hidden = true; // bands the image lacks: the status says why
+      });
+  }
+  bidx.addEventListener("input", debounce(() => offerStretch(), INPUT_DEBOUNCE_MS));
+  stretch.addEventListener("click", () => {
+    low.value = stretch.dataset.low;
+    high.value = stretch.dataset.high;
+    onChange(read());
+  });
   // Colormaps and band counts only when the panel is opened: most people never do.
   panel.addEventListener("toggle", () => {
     if (!panel.open || panel.dataset.filled) return;
@@ -94,12 +146,18 @@ export function createRenderPanel({ apiRoot, imageUrl, render: r, currentRender,
         colormap.value = shown;
       })
       .catch((err) => (status.textContent = `Colormaps: ${err.message}`));
-    getJSON(`${imageUrl}/statistics`)
-      .then((doc) => {
-        const n = statisticsBands(doc).length;
-        if (n) bands.textContent = `${n} band${n === 1 ? "" : "s"}`;
-      })
-      .catch(() => {});
+    if (bidx.value.trim()) {
+      // The band count is the image's; the stretch the typed bands'.
+      getJSON(`${imageUrl}/statistics`)
+        .then((doc) => {
+          const n = statisticsBands(doc).length;
+          if (n) bands.textContent = `${n} band${n === 1 ? "" : "s"}`;
+        })
+        .catch(() => {});
+      offerStretch();
+    } else {
+      offerStretch(true);
+    }
   });
   return panel;
 }

@@ -6,7 +6,9 @@ the timeline reads, and the Rendering panel offers the server's 2-98 % values.
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
@@ -228,3 +230,42 @@ def test_a_failed_thumbnail_and_image_say_so(broken_app, browser_page):
     card.locator("button.close").click()
     expect(card).to_have_count(0)
     expect(row).not_to_have_class(re.compile(r"\bfailed\b"))
+
+
+def test_the_rendering_panel_offers_the_servers_stretch_of_the_bands_picked(demo_app, browser_chromium):
+    """False colour (NIR, red, green) on the demo's 16-bit image: the panel offers the server's
+    2-98 % of those bands, and one click shows the image with it."""
+    image = "nairobi-uint16"
+    with urlopen(f"{demo_app.root}/api/images/{image}/statistics?bidx=4,1,2") as response:
+        stats = json.load(response)
+    p2 = min(stats[b]["percentile_2"] for b in ("b4", "b1", "b2"))
+    p98 = max(stats[b]["percentile_98"] for b in ("b4", "b1", "b2"))
+    context, page = offline_page(browser_chromium, demo_app)
+    try:
+        page.goto(demo_app.page_url + f"#sel={image}")
+        card = page.locator(f".card[data-id='{image}']")
+        card.locator(".render-panel summary").click()
+        expect(card.locator(".r-bands")).to_have_text("4 bands")
+        card.locator(".r-bidx").fill("4,1,2")
+        offer = card.locator(".r-stretch")
+        expect(offer).to_contain_text("2–98 %")
+        # The offer of the bands typed (not the first one, of every band): within 1 % of the
+        # server's percentiles, rounded outwards.
+        span = p98 - p2
+        wait_until(
+            page,
+            """([sel, p2, p98, slack]) => {
+              const d = document.querySelector(sel).dataset;
+              return +d.low <= p2 && +d.low >= p2 - slack && +d.high >= p98 && +d.high <= p98 + slack;
+            }""",
+            [f".card[data-id='{image}'] .r-stretch", p2, p98, span * 0.01],
+        )
+        offer.click()
+        expect(card.locator(".r-min")).to_have_value(offer.get_attribute("data-low"))
+        expect(card.locator(".r-max")).to_have_value(offer.get_attribute("data-high"))
+        expect(card.locator(".r-status")).to_contain_text("rescale=")
+        url = page.evaluate(f"() => oamPreview.state.selected.get('{image}').layer._url")
+        assert "bidx=4,1,2" in url and f"rescale={offer.get_attribute('data-low')}," in url, url
+        assert page.probe.console_errors == []
+    finally:
+        context.close()

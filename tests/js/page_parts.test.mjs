@@ -60,3 +60,16 @@ test("editor links and catalog values", () => {
   assert.equal(formatGsd(0.15), "15 cm");
   assert.equal(formatGsd(300), "300 m");
 });
+
+test("the server's 2-98 % of the bands shown, one range rounded outwards", async () => {
+  const { stretchOf, statisticsBands } = await import("../../oam_preview/static/render_panel.js");
+  const doc = {
+    b4: { percentile_2: 1234.4, percentile_98: 9876.6 },
+    b1: { percentile_2: 301.7, percentile_98: 4000 },
+    note: {},
+  };
+  assert.deepEqual(statisticsBands(doc), ["b4", "b1"]);
+  assert.deepEqual(stretchOf(doc), ["301", "9877"]);
+  assert.deepEqual(stretchOf({ b1: { percentile_2: 0.0123, percentile_98: 0.4567 } }), ["0.012", "0.457"]);
+  assert.equal(stretchOf({}), null);
+});
