@@ -3,31 +3,29 @@
  * Native ES modules (no build step), one factory per feature: the list (list.js), the
  * footprints (footprints.js) and the markers of small images (markers.js), the layers — the
  * mosaic (mosaic_layer.js), compare (compare.js), the shown images and their cards
- * (selected.js, with the Rendering panel of render_panel.js) — and the timeline (timeline.js).
+ * (selected.js, with the Rendering panel of render_panel.js) — and the timeline (dates_in_view.js).
  * Each is given the state and callbacks; only this module knows them all. Every URL comes from
  * the server-rendered #oam-config block, so the page works under any prefix. Catalog strings
  * are only ever put into the DOM as text (textContent, attributes), never through innerHTML.
  */
 import { createBasemap } from "./basemap.js";
 import { createCompare } from "./compare.js";
-import { copyToClipboard, debounce } from "./dom.js";
+import { createDatesInView } from "./dates_in_view.js";
+import { copyToClipboard, createToast, debounce } from "./dom.js";
 import { createFootprints, STYLE } from "./footprints.js";
 import { createHeader } from "./header.js";
-import { fragmentText, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
-import { getJSON, isAbort, withParams } from "./http.js";
+import { fragmentOf, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
+import { getJSON } from "./http.js";
 import { createLinks } from "./links.js";
 import { createList, ROW_HEIGHT } from "./list.js";
 import { createMarkers } from "./markers.js";
 import { createMosaicLayer } from "./mosaic_layer.js";
-import { newestRequest } from "./newest.js";
 import { createPointValue } from "./point_value.js";
 import { createSelected } from "./selected.js";
-import { createTimeline } from "./timeline.js";
 import { bboxText, viewBox } from "./view.js";
 
 const CONFIG = JSON.parse(document.getElementById("oam-config").textContent);
 
-const FOOTPRINT_LIMIT = 1000; // the API's maximum page
 const MOVE_DEBOUNCE_MS = 250;
 const INPUT_DEBOUNCE_MS = 300;
 const TIMELINE_DEBOUNCE_MS = 40;
@@ -82,13 +80,7 @@ const dom = {
   filterSummary: $("filter-summary"),
 };
 
-let toastTimer;
-function toast(message) {
-  dom.toast.textContent = message;
-  dom.toast.classList.add("show");
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => dom.toast.classList.remove("show"), 2500);
-}
+const toast = createToast(dom.toast);
 
 /** Copy `text` to the clipboard and say so (dom.js). */
 const copyText = (text, what) => copyToClipboard(text, what, toast);
@@ -224,56 +216,30 @@ function fitHeader() {
   if (state.compare) requestAnimationFrame(header.fit);
 }
 
-// ---------------------------------------------------------------- timeline
-//
-// The acquisition dates of the images in view that match the search (not the dates: the brush
-// sets those), as a histogram; dragging across it sets the list's and the mosaic's
-// acquired_after/acquired_before, a click sets compare's split date.
-
-const timeline = {
-  chart: createTimeline(dom.timeline, {
-    onBrush: (after, before) => {
-      state.after = after;
-      state.before = before;
-      dom.after.value = after;
-      dom.before.value = before;
-      refreshAll();
-    },
-    onPick: (date) => {
-      state.split = date;
-      dom.split.value = date;
-      if (state.compare) compare.refresh();
-      timeline.chart.setMark(state.compare ? date : "");
-      writeHash();
-    },
-  }),
-  key: "",
-  requests: newestRequest(),
-  dates: [],
-};
-
-function refreshTimeline() {
-  const params = { q: state.q.trim(), bbox: viewBbox(), limit: FOOTPRINT_LIMIT };
-  const key = JSON.stringify(params);
-  if (key === timeline.key) return;
-  timeline.key = key;
-  const request = timeline.requests.start();
-  getJSON(withParams(CONFIG.images_url, params), request.signal)
-    .then((fc) => {
-      if (!request.isNewest()) return;
-      timeline.dates = (fc.features || [])
-        .map((f) => (f.properties || {}).acquisition_start || (f.properties || {}).acquisition_end || "")
-        .filter(Boolean);
-      timeline.chart.update(timeline.dates);
-      timeline.chart.setRange(state.after, state.before);
-      performance.mark("oam:timeline-drawn");
-      if (state.compare && !state.split) compare.refresh();
-    })
-    .catch((err) => {
-      if (isAbort(err)) return;
-      timeline.key = "";
-    });
-}
+// The timeline: a click sets compare's split date, a drag the list's and the mosaic's dates.
+const timeline = createDatesInView({
+  config: CONFIG,
+  container: dom.timeline,
+  query: () => ({ q: state.q.trim(), bbox: viewBbox() }),
+  range: () => [state.after, state.before],
+  onBrush: (after, before) => {
+    state.after = after;
+    state.before = before;
+    dom.after.value = after;
+    dom.before.value = before;
+    refreshAll();
+  },
+  onPick: (date) => {
+    state.split = date;
+    dom.split.value = date;
+    if (state.compare) compare.refresh();
+    timeline.chart.setMark(state.compare ? date : "");
+    writeHash();
+  },
+  onDates: () => {
+    if (state.compare && !state.split) compare.refresh();
+  },
+});
 
 const compare = createCompare({
   map,
@@ -296,32 +262,10 @@ const compare = createCompare({
 let lastHash = "";
 
 function stateToHash() {
-  const params = new URLSearchParams();
   const c = map.getCenter();
-  const z = map.getZoom();
-  const digits = Math.max(0, Math.ceil(Math.log10(2 ** z)) + 1);
-  params.set("map", `${z}/${c.lat.toFixed(digits)}/${c.lng.toFixed(digits)}`);
-  if (state.q) params.set("q", state.q);
-  if (state.after) params.set("after", state.after);
-  if (state.before) params.set("before", state.before);
-  if (state.inview) params.set("inview", "1");
-  if (state.order !== "catalog") params.set("order", state.order);
-  if (state.mosaic) params.set("mosaic", "1");
-  if (state.compare) {
-    params.set("compare", "1");
-    if (state.split) params.set("split", state.split);
-    params.set("left", state.left);
-    params.set("right", state.right);
-    params.set("swipe", String(state.swipe));
-  }
-  const shown = [...state.selected.values()].reverse(); // oldest first, so restoring stacks them in the same order
-  const sel = shown.map((e) => (e.opacity === 1 ? e.feature.id : `${e.feature.id}~${e.opacity}`));
-  if (sel.length) params.set("sel", sel.join(","));
-  for (const e of shown) {
-    const query = renderingQuery(e.render);
-    if (query) params.append("render", `${e.feature.id}~${query}`);
-  }
-  return `#${fragmentText(params)}`;
+  // Oldest first, so restoring stacks them in the same order.
+  const shown = [...state.selected.values()].reverse().map((e) => ({ id: e.feature.id, opacity: e.opacity, render: e.render }));
+  return fragmentOf(state, { zoom: map.getZoom(), lat: c.lat, lng: c.lng }, shown);
 }
 
 function writeHash() {
@@ -380,7 +324,7 @@ function refreshAll() {
   list.refresh();
   footprints.refresh();
   mosaic.refresh();
-  refreshTimeline();
+  timeline.refresh();
   timeline.chart.setRange(state.after, state.before);
   compare.refresh();
   footprints.restyleAll(); // the mosaic may have come or gone under them
@@ -428,7 +372,7 @@ wireFilters();
 map.on("click", async (event) => {
   if (!(await footprints.pick(event.latlng))) showPointValue(event.latlng);
 });
-map.on("moveend", debounce(refreshTimeline, TIMELINE_DEBOUNCE_MS));
+map.on("moveend", debounce(() => timeline.refresh(), TIMELINE_DEBOUNCE_MS));
 map.on(
   "moveend",
   debounce(() => {

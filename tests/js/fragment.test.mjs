@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { fragmentText, NO_RENDERING, parseHash } from "../../oam_preview/static/fragment.js";
+import { fragmentOf, fragmentText, NO_RENDERING, parseHash } from "../../oam_preview/static/fragment.js";
 
 test("an empty fragment gives the defaults", () => {
   const state = parseHash("");
@@ -54,4 +54,34 @@ test("the fragment keeps its separators readable", () => {
   params.set("sel", "a~0.5,b");
   params.set("render", "a~render=x:y");
   assert.equal(fragmentText(params), "map=3/1.5/2&sel=a~0.5,b&render=a~render=x:y");
+});
+
+test("a page's state written as a fragment reads back the same", () => {
+  const state = {
+    q: "beira",
+    after: "2019-01-01",
+    before: "",
+    inview: true,
+    order: "newest",
+    mosaic: true,
+    compare: true,
+    split: "2019-03-07",
+    left: "before",
+    right: "image:b_2",
+    swipe: 0.6,
+  };
+  const shown = [
+    { id: "a-1", opacity: 0.5, render: { ...NO_RENDERING, bidx: "4,1,2", rescale: "301,9877" } },
+    { id: "b_2", opacity: 1, render: NO_RENDERING },
+  ];
+  const hash = fragmentOf(state, { zoom: 16, lat: -19.835, lng: 34.853 }, shown);
+  assert.match(hash, /^#map=16\/-19\.835000\/34\.853000&q=beira&/);
+  const back = parseHash(hash);
+  for (const key of Object.keys(state)) assert.deepEqual(back[key], state[key], key);
+  assert.deepEqual(back.sel, [
+    { id: "a-1", opacity: 0.5 },
+    { id: "b_2", opacity: 1 },
+  ]);
+  assert.deepEqual(back.render.get("a-1"), shown[0].render);
+  assert.equal(back.render.has("b_2"), false);
 });
