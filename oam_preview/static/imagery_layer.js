@@ -40,6 +40,6 @@ export function imageryLayer(tilejson, options = {}) {
 /** Ask the tiles a layer now may have (the footprints in view changed): Leaflet's own update,
  * which adds the missing tiles of the view and keeps the ones it has. */
 export function askNewTiles(layer) {
-  // eslint-disable-next-line no-underscore-dangle -- GridLayer has no public "update without reset"
+  // GridLayer's own private update: its public redraw() would drop the tiles already shown.
   if (layer && layer._map) layer._update();
 }
