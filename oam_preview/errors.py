@@ -180,6 +180,16 @@ class UpstreamError(OamPreviewError):
         return cls("the upstream file is not a readable GeoTIFF" + (f" ({why})" if why else ""))
 
     @classmethod
+    def credentials_refused(cls, profile: str) -> UpstreamError:
+        """The cloud store refused source profile ``profile`` (named, never its secret), after its
+        credentials were loaded anew once."""
+        return cls(
+            f"the cloud store refused source profile {profile!r} (HTTP 403: its credentials are expired, "
+            "rotated or unknown to the store, or give no access to this object; the operator's "
+            "OAM_PREVIEW_SOURCES was read again)"
+        )
+
+    @classmethod
     def undecodable(cls, detail: str) -> UpstreamError:
         return cls(f"the GeoTIFF's pixel data cannot be read or decoded ({detail.strip()[:200]})")
 
