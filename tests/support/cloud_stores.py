@@ -181,14 +181,14 @@ def azurite_binary() -> str | None:
 
 
 class Azurite:
-    """Azurite's blob service on a free port, its data in ``directory`` (in memory)."""
+    """Azurite's blob service on a free port, its data in ``directory``."""
 
     def __init__(self, directory: Path, binary: str) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
         command = [
             binary, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(directory),
-            "--inMemoryPersistence", "--skipApiVersionCheck", "--silent",
+            "--skipApiVersionCheck", "--silent",
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.process)
