@@ -41,7 +41,9 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Any:
     moto.close()
 
 
-def profile_file(path: Path, front: RequesterPaysFront, keys: dict[str, tuple[str, str]], paying: bool = True) -> str:
+def profile_file(
+    path: Path, front: RequesterPaysFront, keys: dict[str, tuple[str, str]], paying: bool = True
+) -> str:
     """A profile file: alice's keys for bucket alpha, bob's for bravo's img/ prefix."""
     path.write_text(
         ('requester_pays = ["bravo"]\n' if paying else "")
@@ -68,7 +70,11 @@ def cloud_app(sources: str, allow: str = LOOPBACK_ALLOW, **config: Any) -> Any:
         for image_id, path in OBJECTS.items()
     ]
     catalog = load_document({"type": "FeatureCollection", "features": features})
-    settings = {"OAM_PREVIEW_UPSTREAM_ALLOW": allow, "OAM_PREVIEW_SOURCES": sources, "OAM_PREVIEW_BASEMAP_URL": ""}
+    settings = {
+        "OAM_PREVIEW_UPSTREAM_ALLOW": allow,
+        "OAM_PREVIEW_SOURCES": sources,
+        "OAM_PREVIEW_BASEMAP_URL": "",
+    }
     return create_app({**settings, **config}, catalog=catalog)
 
 
@@ -185,7 +191,9 @@ def test_an_identity_without_access_is_a_plain_403(stores, tmp_path):
 
 def test_a_changed_object_gets_a_new_version_token(stores, tmp_path):
     moto, front = stores
-    app = cloud_app(profile_file(tmp_path / "sources.toml", front, moto.keys), OAM_PREVIEW_UPSTREAM_RECHECK=0.05)
+    app = cloud_app(
+        profile_file(tmp_path / "sources.toml", front, moto.keys), OAM_PREVIEW_UPSTREAM_RECHECK=0.05
+    )
     client = app.test_client()
     first = get(client, "/api/images/d").json["properties"]["tiles"]
     moto.put("alice", "alpha", "img/d.tif", write_cog(tmp_path / "d.tif", 512, 512, seed=3).read_bytes())
@@ -213,7 +221,9 @@ def test_rotated_keys_reopen_once_then_502_naming_the_profile(stores, tmp_path, 
     message = response.json["error"]["message"]
     assert "refused source profile 'alice-profile'" in message
     # The server's log lines (GDAL's through rasterio's); the test's own boto3 client logs its keys.
-    SEEN.extend(r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3")))
+    SEEN.extend(
+        r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
+    )
     for path in ("/healthz", "/metrics"):
         SEEN.append(get(client, path).get_data(as_text=True))
     # No secret in any response, header, log line, /healthz or /metrics of this module's tests.
@@ -224,4 +234,7 @@ def test_rotated_keys_reopen_once_then_502_naming_the_profile(stores, tmp_path, 
 
 
 def test_settings_carry_the_sources_file():
-    assert Settings.from_mapping({"OAM_PREVIEW_SOURCES": "/etc/oam/sources.toml"}).sources == "/etc/oam/sources.toml"
+    assert (
+        Settings.from_mapping({"OAM_PREVIEW_SOURCES": "/etc/oam/sources.toml"}).sources
+        == "/etc/oam/sources.toml"
+    )

@@ -121,4 +121,6 @@ class CloudRoutes:
         if said.message.startswith("the upstream file is not"):
             return said
         words = self.sources.redact(str(exc).strip())[:200]
-        return UpstreamError(f"the cloud store did not serve the object to source profile {profile.name!r} ({words})")
+        return UpstreamError(
+            f"the cloud store did not serve the object to source profile {profile.name!r} ({words})"
+        )

@@ -177,9 +177,9 @@ class UpstreamPolicy:
         if kind == "cloud":
             # The endpoint the object is fetched from passes the policy like any URL: a private
             # S3-compatible store is read only when OAM_PREVIEW_UPSTREAM_ALLOW names it.
-            located = (self.locate or default_location)(url)
+            located: str | None = (self.locate or default_location)(url)
             if located is None:
-                self._refuse(url.partition(":")[0].lower() + ":")
+                return self._refuse(url.partition(":")[0].lower() + ":")  # raises
             return self.check(located)
         if kind == "other":
             self._refuse("/vsi" if url.startswith("/vsi") else url.partition(":")[0][:16].lower() + ":")

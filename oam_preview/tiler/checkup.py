@@ -37,9 +37,9 @@ from ..catalog.model import Image
 from ..config import Settings
 from ..errors import OamPreviewError, TooLarge, UpstreamForbidden, UpstreamTimeout
 from ..geo.tiles import TMS, geographic_bounds
+from ..remote.cloud_routes import CloudRoutes
 from ..remote.gdal_safety import forget
 from ..remote.gdal_settings import vsi_path
-from ..remote.cloud_routes import CloudRoutes
 from ..remote.opener import Opener
 from ..remote.policy import upstream_kind
 from ..remote.probe import Reachability, probe, sidecars

@@ -71,7 +71,9 @@ class MotoS3:
             ("admin", ["*"], "iam:*"),
         ):
             iam.create_user(UserName=user)
-            iam.put_user_policy(UserName=user, PolicyName="access", PolicyDocument=_policy(resources, actions))
+            iam.put_user_policy(
+                UserName=user, PolicyName="access", PolicyDocument=_policy(resources, actions)
+            )
             key = iam.create_access_key(UserName=user)["AccessKey"]
             self.keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
             self.handed_out.append(key["SecretAccessKey"])
