@@ -37,6 +37,13 @@ class BadRequest(OamPreviewError):
     code, status = "bad_request", 400
 
 
+class AccessDenied(OamPreviewError):
+    """A private image asked with a wrong, expired or tampered signature, or an API token that
+    is unknown or not scoped to it (403)."""
+
+    code, status = "access_denied", 403
+
+
 class NotFound(OamPreviewError):
     """An unknown image id or route (404)."""
 

@@ -13,6 +13,7 @@ from shapely import STRtree
 
 from ..errors import NotFound
 from ..geo.geometry import bbox_geometry
+from . import privacy
 from .fetch import Revision
 from .model import ID_PATTERN, BBox, Image
 from .query import EVERYTHING, ImageQuery
@@ -51,6 +52,7 @@ class Catalog:
     _tree_index: list[int] = field(init=False, repr=False, compare=False)
     _selections: OrderedDict[ImageQuery, tuple[Image, ...]] = field(init=False, repr=False, compare=False)
     _selections_lock: threading.Lock = field(init=False, repr=False, compare=False)
+    _may_be_private: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Paging through a listing asks the same query again and again: the last few
@@ -66,6 +68,7 @@ class Catalog:
                 index.append(i)
         self._tree = STRtree(geoms)
         self._tree_index = index
+        self._may_be_private = any(privacy.may_be_private(image) for image in self.images)
 
     @classmethod
     def from_images(
@@ -127,18 +130,23 @@ class Catalog:
         overlap, bounds inclusive: an image matches ``acquired_after`` when it ends
         on or after it. ``gsd_min``/``gsd_max`` (metres) are inclusive and never
         match an unknown gsd. With ``ids`` and order ``catalog`` the ids' own order
-        is kept.
+        is kept. Images private now (:mod:`~oam_preview.catalog.privacy`) are never selected.
         """
         with self._selections_lock:
-            if query in self._selections:
+            selected = self._selections.get(query)
+            if selected is not None:
                 self._selections.move_to_end(query)
-                return self._selections[query]
-        selected = self._select(query)
-        with self._selections_lock:
-            self._selections[query] = selected
-            while len(self._selections) > SELECTIONS_KEPT:
-                self._selections.popitem(last=False)
-        return selected
+        if selected is None:
+            selected = self._select(query)
+            with self._selections_lock:
+                self._selections[query] = selected
+                while len(self._selections) > SELECTIONS_KEPT:
+                    self._selections.popitem(last=False)
+        if not self._may_be_private:
+            return selected
+        # After the kept selection: an embargo ends while it is kept.
+        moment = privacy.now()
+        return tuple(image for image in selected if not privacy.private_at(image, moment))
 
     def _select(self, query: ImageQuery) -> tuple[Image, ...]:
         positions: Iterable[int]

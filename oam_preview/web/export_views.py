@@ -23,6 +23,7 @@ from ..export_jobs import ACTIVE, JobStatus
 from ..tile_package import ExportError
 from ..tiler.ogc import image_layer, tilejson
 from ..tiler.renders import Asked
+from . import access
 from .links import api_root
 from .mosaic_views import LAYER_TITLE
 from .responses import json_response
@@ -37,6 +38,7 @@ MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd
 
 def _image(services: Services, image_id: str) -> Image:
     image = services.store.catalog.require(image_id)
+    access.public_or_404(image)  # exports are rendered anonymously: a private image is left out
     return image
 
 

@@ -16,6 +16,7 @@ from flask import Response
 
 from ..cache.entry import CachedResponse
 from ..tiler.checkup import FINAL, check
+from . import access
 from .responses import Uncacheable, cached_response, etag_of
 from .services import current
 
@@ -24,6 +25,7 @@ def image_report(image_id: str) -> Response:
     """The report of one catalog image, as JSON (API additions, "Health report")."""
     services = current()
     item = services.store.catalog.require(image_id)
+    access.check(services.access, item)  # a private image's report: for those allowed the image
     version = services.imagery.current_version(item)
     key = f"report|{item.source_url}|{version.token or f'g{version.generation}'}"
 

@@ -31,7 +31,16 @@ from ..tiler.ogc import image_layer, render_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import colormap_lut, colormap_names
 from ..tiler.renders import Asked
-from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views, report_views
+from . import (
+    access,
+    editor_views,
+    export_views,
+    feed_views,
+    footprint_views,
+    metrics,
+    mosaic_views,
+    report_views,
+)
 from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
 from .responses import cached_image, document, json_response, version_policy
@@ -46,7 +55,9 @@ PAGE_CSP = (
 
 
 def image_or_404(image_id: str) -> Image:
-    image = current().store.catalog.require(image_id)
+    services = current()
+    image = services.store.catalog.require(image_id)
+    access.check(services.access, image)  # a private image: a token or a signature, else 404/403
     return image
 
 
@@ -160,7 +171,7 @@ def image(image_id: str) -> Response:
     token = imagery.current_version(item, request.args.get("v")).token
     with contextlib.suppress(OamPreviewError):  # a Feature is the catalog's: its tiles say what is wrong
         imagery.info(item)
-    doc = feature(item, api_root(), token, asked, imagery=imagery)
+    doc = access.signed(current().access, feature(item, api_root(), token, asked, imagery=imagery), item)
     return json_response(doc, media_type="application/geo+json")
 
 
@@ -244,6 +255,7 @@ def tilejson_doc(image_id: str) -> Response:
     layer = render_layer(image_layer(item, imagery.tiled_info(item)), render)
     named = render if asked.render is not None else None  # URLs name a render when asked to
     doc = tilejson(layer, image_urls(item, api_root(), token, rendering, named)["tiles"])
+    doc = access.signed(current().access, doc, item)
     return document(json.dumps(doc), "application/json", version_policy(token))
 
 
@@ -256,17 +268,27 @@ def wmts(image_id: str) -> Response:
     root = api_root()
     drawn, rendering = imagery.pick(item, asked)
     named = drawn if asked.render is not None else None  # URLs name a render when asked to
+
+    def signed(url: str) -> str:  # a private image's URLs carry a signature (oam_preview.web.access)
+        return str(access.signed(current().access, url, item))
+
     layers = [
-        (render_layer(image_layer(item, info), drawn), wmts_tiles_url(item, root, token, rendering, named))
+        (
+            render_layer(image_layer(item, info), drawn),
+            signed(wmts_tiles_url(item, root, token, rendering, named)),
+        )
     ]
     if asked.render is None and not asked.params:  # the image's capabilities: a layer per render
         for render in imagery.renders(item, info).renders.values():
             if drawn is None or render.name != drawn.name:
                 shown = imagery.rendering(item, Asked(render.name))
                 layer = render_layer(image_layer(item, info), render, main=False)
-                layers.append((layer, wmts_tiles_url(item, root, token, shown, render)))
+                layers.append((layer, signed(wmts_tiles_url(item, root, token, shown, render))))
     xml = wmts_capabilities(
-        layers[0][0], layers[0][1], image_urls(item, root, token, rendering, named)["wmts"], layers[1:]
+        layers[0][0],
+        layers[0][1],
+        signed(image_urls(item, root, token, rendering, named)["wmts"]),
+        layers[1:],
     )
     return document(xml, "application/xml", version_policy(token))
 
