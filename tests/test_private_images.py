@@ -106,6 +106,8 @@ def test_anonymous_clients_never_see_private_images(tiff_server, access_file, cl
             response = client.get(f"/api/images/{image_id}{path}")
             assert response.status_code == 404, path
             assert response.json["error"]["code"] == "not_found"
+    # A misspelt id is not answered with a private image's id.
+    assert "secret" not in client.get("/api/images/secre").json["error"]["message"]
     # The mosaic selects public images only (the three share one file and footprint).
     mosaic = client.get(f"/api/mosaic/{TILE}")
     assert mosaic.status_code == 200 and mosaic.headers["X-Mosaic-Images"] == "open"
@@ -123,6 +125,13 @@ def test_tokens_see_the_images_they_are_scoped_to(tiff_server, access_file, cloc
     # The WMTS a token holder gets has signed ResourceURLs too (QGIS, JOSM: no header).
     wmts = client.get("/api/images/secret/WMTSCapabilities.xml", headers=bearer(PARTNER_TOKEN))
     assert wmts.status_code == 200 and "sig=" in wmts.get_data(as_text=True)
+    # The listing shows a token the private images of its scope, privately.
+    listing = client.get("/api/images", headers=bearer(PARTNER_TOKEN))
+    assert {f["id"] for f in listing.json["features"]} == {"open", "secret"}
+    assert listing.json["numberMatched"] == 2 and listing.headers["Cache-Control"].startswith("private")
+    tiles = {f["id"]: f["properties"]["tiles"] for f in listing.json["features"]}
+    assert "sig=" in tiles["secret"] and "sig=" not in tiles["open"]
+    assert client.get("/api/images", headers=bearer("nope")).status_code == 403
     # Out of scope, unknown: 403 JSON.
     for token, image_id in ((PARTNER_TOKEN, "embargoed"), (ONE_IMAGE_TOKEN, "secret"), ("nope", "secret")):
         denied = client.get(f"/api/images/{image_id}", headers=bearer(token))
@@ -191,3 +200,6 @@ def test_no_cache_tier_serves_a_private_tile_to_a_request_not_allowed_it(
         shared = second.get(url)  # allowed: from the shared tier
         assert shared.status_code == 200 and shared.data == rendered.data
         assert second.get("/healthz").get_json()["cache"]["shared"]["hits"] >= 1
+        for path in ("/healthz", "/metrics"):
+            text = second.get(path).get_data(as_text=True)
+            assert SIGNING_KEY not in text and PARTNER_TOKEN not in text and ONE_IMAGE_TOKEN not in text

@@ -130,6 +130,27 @@ def check(rules: AccessRules, image: Image) -> None:
     raise NotFound(f"no image with id {image.id!r} in the catalog")
 
 
+def listing_scope(rules: AccessRules) -> Any:
+    """What private images this request's listing may include: ``allowed(image)`` of its bearer
+    token's scope (the listing is then ``Cache-Control: private``), ``None`` for anonymous requests.
+    A token that is not the operator's is 403, as on an image's own routes."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    token = rules.token(header[7:].strip())
+    if token is None:
+        raise AccessDenied("this API token is not known")
+    g.oam_preview_signed_exp = rules.expiry(privacy.now()) if rules.signing_key else None
+
+    def allowed(image: Image) -> bool:
+        if token.covers(image):
+            g.oam_preview_private = True  # the listing shows a private image: no shared cache keeps it
+            return True
+        return False
+
+    return allowed
+
+
 def public_or_404(image: Image) -> None:
     """404 for an image private now, whoever asks: what is rendered anonymously (exports)."""
     if privacy.private_at(image, privacy.now()):
@@ -149,10 +170,11 @@ def _verified(rules: AccessRules, image: Image, exp: str | None, sig: str | None
 
 
 def signed(rules: AccessRules, doc: Any, image: Image) -> Any:
-    """``doc`` (a Feature or a TileJSON) with each URL of ``image``'s routes signed, when this
-    request was allowed a private image and there is a key to sign with; else ``doc`` as it is."""
+    """``doc`` (a Feature, a TileJSON, a URL) with each URL of ``image``'s routes signed, when
+    ``image`` is private, this request was allowed it and there is a key to sign with; else
+    ``doc`` as it is."""
     exp = g.get("oam_preview_signed_exp")
-    if exp is None or not rules.signing_key:
+    if exp is None or not rules.signing_key or not privacy.private_at(image, privacy.now()):
         return doc
     marker = f"/api/images/{image.id}/"
 

@@ -139,7 +139,9 @@ def images() -> Response:
     """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
     limit, offset = page_from_args(request.args)
     imagery = current().imagery
-    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
+    rules = current().access
+    allowed = access.listing_scope(rules)  # a token's private images too, their URLs signed
+    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset, allowed)
     root = api_root()
     links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
     args = request.args.to_dict()
@@ -153,7 +155,8 @@ def images() -> Response:
             "numberMatched": result.matched,
             "numberReturned": len(result.images),
             "features": [
-                feature(i, root, imagery.known_version(i).token, imagery=imagery) for i in result.images
+                access.signed(rules, feature(i, root, imagery.known_version(i).token, imagery=imagery), i)
+                for i in result.images
             ],
             "links": links,
         },
