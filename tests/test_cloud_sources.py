@@ -233,6 +233,28 @@ def test_rotated_keys_reopen_once_then_502_naming_the_profile(stores, tmp_path, 
     assert "very-secret" not in everything
 
 
+def test_a_named_aws_profile(stores, tmp_path):
+    """A profile naming a profile of an AWS credentials file (GDAL reads the file itself)."""
+    moto, front = stores
+    alice_id, alice_secret = moto.keys["alice"]
+    (tmp_path / "credentials").write_text(
+        f"[imagery]\naws_access_key_id = {alice_id}\naws_secret_access_key = {alice_secret}\n"
+    )
+    (tmp_path / "sources.toml").write_text(
+        f"""
+[profiles.named]
+prefixes = ["s3://alpha"]
+endpoint = "{front.url}"
+aws_profile = "imagery"
+credentials_file = "{tmp_path / "credentials"}"
+config_file = "{tmp_path / "config"}"
+"""
+    )
+    client = cloud_app(str(tmp_path / "sources.toml")).test_client()
+    response = get(client, "/api/images/a/thumbnail.png?max_size=64")
+    assert response.status_code == 200, response.data
+
+
 def test_settings_carry_the_sources_file():
     assert (
         Settings.from_mapping({"OAM_PREVIEW_SOURCES": "/etc/oam/sources.toml"}).sources

@@ -34,6 +34,7 @@ SCHEME_KEYS = {
         "role_arn",
         "web_identity_token_file",
         "role_session_name",
+        "sts_endpoint",
         "virtual_hosting",
     },
     "az": {"account", "sas", "access_key"},
@@ -117,6 +118,7 @@ class Profile:
             ("role_arn", "AWS_ROLE_ARN"),
             ("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE"),
             ("role_session_name", "AWS_ROLE_SESSION_NAME"),
+            ("sts_endpoint", "CPL_AWS_STS_ROOT_URL"),  # the STS a web identity is exchanged at
             ("credentials_file", "CPL_AWS_CREDENTIALS_FILE"),
             ("config_file", "AWS_CONFIG_FILE"),
         ):
