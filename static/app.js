@@ -12,7 +12,7 @@ import { copyToClipboard, debounce, el, escapeHtml } from "./dom.js";
 import { idEditorUrl, josmImageryUrl, sourceTag, tmsTemplate } from "./editors.js";
 import { formatDate, formatGsd, numberFormat, titleOf } from "./format.js";
 import { fragmentText, NO_RENDERING, parseHash, renderingQuery } from "./fragment.js";
-import { getJSON, isAbort, withParams, withQuery } from "./http.js";
+import { apiToken, getJSON, isAbort, setApiToken, withParams, withQuery } from "./http.js";
 import { newestRequest } from "./newest.js";
 import { createRenderPicker } from "./renders.js";
 import { createReportPanel, gradeBadge } from "./report.js";
@@ -303,11 +303,23 @@ import { createTimeline } from "./timeline.js";
       el(
         "div",
         { class: "meta" },
-        el("div", { class: "title", text: titleOf(feature), title: titleOf(feature) }),
+        el(
+          "div",
+          { class: "title", title: titleOf(feature) },
+          ...privacyBadge(p),
+          titleOf(feature),
+        ),
         el("div", { class: "facts" }, el("span", { class: "row-grade" }), facts, el("span", { class: "row-type" })),
         el("div", { class: "who", text: who }),
       ),
     );
+  }
+
+  /** A private image's mark (only a logged-in page lists them): "private", or its embargo's end. */
+  function privacyBadge(p) {
+    if (p.private === true) return [el("span", { class: "row-private", text: "private" }), " "];
+    if (p.embargo_until) return [el("span", { class: "row-private", text: `embargoed until ${p.embargo_until}` }), " "];
+    return [];
   }
 
   function buildPlaceholder(index) {
@@ -1442,6 +1454,35 @@ import { createTimeline } from "./timeline.js";
     });
   }
 
+  /** The token login: kept in session storage (http.js), the listing asked again with it. */
+  function wireLogin() {
+    const input = $("login-token");
+    const loginButton = $("login-button");
+    const logoutButton = $("logout-button");
+    const show = () => {
+      const inside = Boolean(apiToken());
+      loginButton.hidden = inside;
+      logoutButton.hidden = !inside;
+      input.hidden = inside;
+    };
+    const relist = () => {
+      list.key = null; // the same filters, another answer
+      show();
+      refreshList();
+    };
+    $("login").addEventListener("submit", (event) => {
+      event.preventDefault();
+      setApiToken(input.value.trim());
+      input.value = "";
+      relist();
+    });
+    logoutButton.addEventListener("click", () => {
+      setApiToken("");
+      relist();
+    });
+    show();
+  }
+
   function init() {
     map = L.map("map", {
       preferCanvas: true, // thousands of footprints draw far faster on canvas
@@ -1472,6 +1513,7 @@ import { createTimeline } from "./timeline.js";
 
     wireList();
     wireFilters();
+    wireLogin();
     wireTimeline();
     wireCompare();
     map.on("moveend", debounce(refreshTimeline, TIMELINE_DEBOUNCE_MS));

@@ -5,7 +5,7 @@ An image private now (:mod:`oam_preview.catalog.privacy`) answers only a request
 - ``Authorization: Bearer TOKEN`` of a token the operator's file lists (by its SHA-256), scoped
   to the image's id, its record's ``group``, or ``*``; or
 - a signature: ``exp`` (Unix seconds) and ``sig``, an HMAC-SHA256 over the image id, the
-  request's rendering (its query but ``v``, ``exp`` and ``sig``, sorted) and ``exp``. Such URLs
+  request's rendering (its query but ``v``, ``max_size``, ``exp`` and ``sig``, sorted) and ``exp``. Such URLs
   work in any client (``<img>``, QGIS, JOSM: no header); the expiry is rounded up to a bucket
   (``expiry_bucket`` seconds) so the URLs of one bucket are the same and a CDN caches them.
 
@@ -33,8 +33,9 @@ from ..catalog import privacy
 from ..catalog.model import Image
 from ..errors import AccessDenied, NotFound
 
-#: Query parameters that are not the rendering: the version token and the signature's own.
-UNSIGNED = frozenset({"v", "exp", "sig"})
+#: Query parameters that are not the rendering: the version token, a thumbnail's size (the page
+#: asks the listing's thumbnail at its own) and the signature's own.
+UNSIGNED = frozenset({"v", "max_size", "exp", "sig"})
 #: ``Cache-Control`` of every response about a private image: never a shared cache's.
 PRIVATE_CACHE_CONTROL = "private, max-age=300"
 
