@@ -106,6 +106,15 @@ def test_anonymous_clients_never_see_private_images(tiff_server, access_file, cl
             response = client.get(f"/api/images/{image_id}{path}")
             assert response.status_code == 404, path
             assert response.json["error"]["code"] == "not_found"
+    # Feeds, editors' imagery lists and the footprints' TileJSON select public images only.
+    for path in (
+        "/api/images.atom",
+        "/api/images/feed.geojson",
+        "/api/imagery/index.geojson",
+        "/api/imagery/josm.xml",
+    ):
+        body = client.get(path, headers=bearer(PARTNER_TOKEN)).get_data(as_text=True)
+        assert "/api/images/open/" in body and "secret" not in body and "embargoed" not in body, path
     # A misspelt id is not answered with a private image's id.
     assert "secret" not in client.get("/api/images/secre").json["error"]["message"]
     # The mosaic selects public images only (the three share one file and footprint).
