@@ -18,6 +18,7 @@ import { fragmentOf, NO_RENDERING, parseHash, renderingQuery } from "./fragment.
 import { getJSON } from "./http.js";
 import { createLinks } from "./links.js";
 import { createList, ROW_HEIGHT } from "./list.js";
+import { createLogin } from "./login.js";
 import { createMarkers } from "./markers.js";
 import { createMosaicLayer } from "./mosaic_layer.js";
 import { createPointValue } from "./point_value.js";
@@ -369,6 +370,8 @@ function wireFilters() {
 }
 
 wireFilters();
+// A login or logout: the same filters, another answer (the listing is asked again).
+createLogin({ onChange: () => ((list.model.key = ""), refreshAll()) });
 map.on("click", async (event) => {
   if (!(await footprints.pick(event.latlng))) showPointValue(event.latlng);
 });

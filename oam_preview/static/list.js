@@ -189,11 +189,18 @@ export function createList({ config, state, dom, params, onToggle, onHover }) {
       el(
         "div",
         { class: "meta" },
-        el("div", { class: "title", text: titleOf(feature), title: titleOf(feature) }),
+        el("div", { class: "title", title: titleOf(feature) }, ...privacyBadge(p), titleOf(feature)),
         el("div", { class: "facts" }, el("span", { class: "row-grade" }), facts, el("span", { class: "row-type" })),
         el("div", { class: "who", text: who }),
       ),
     );
+  }
+
+  /** A private image's mark (only a logged-in page lists them): "private", or its embargo's end. */
+  function privacyBadge(p) {
+    if (p.private === true) return [el("span", { class: "row-private", text: "private" }), " "];
+    if (p.embargo_until) return [el("span", { class: "row-private", text: `embargoed until ${p.embargo_until}` }), " "];
+    return [];
   }
 
   function failedThumb() {

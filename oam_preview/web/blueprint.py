@@ -21,7 +21,7 @@ from ..catalog import Catalog
 from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..remote.opener import Opener
-from . import metrics
+from . import access, metrics
 from .responses import add_common_headers, error_response
 from .services import Services
 from .views import ROUTES
@@ -69,6 +69,7 @@ def create_blueprint(
         deadline.clear()
 
     bp.after_request(add_common_headers)
+    bp.after_request(access.private_cache_control)  # Cache-Control: private for private images
     bp.register_error_handler(Exception, error_response)
     for rule, view, *methods in ROUTES:
         bp.add_url_rule(rule, view_func=view, methods=list(methods[0]) if methods else ["GET"])

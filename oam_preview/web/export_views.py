@@ -23,6 +23,7 @@ from ..export_jobs import ACTIVE, JobStatus
 from ..tile_package import ExportError
 from ..tiler.ogc import image_layer, tilejson
 from ..tiler.renders import Asked
+from . import access
 from .image_request import catalog_image
 from .links import api_root
 from .mosaic_views import LAYER_TITLE
@@ -44,6 +45,7 @@ def coverage(
     catalog = services.store.catalog
     if asked.single:
         image = catalog_image(services, asked.ids[0])
+        access.public_or_404(image)  # exports are rendered anonymously: a private image is left out
         imagery = services.imagery
         version = imagery.current_version(image)  # a changed file is described anew
         info = imagery.tiled_info(image, version=version)
@@ -54,6 +56,8 @@ def coverage(
         return doc, [doc["bounds"]], (image,), image.id
     if asked.mosaic is None:
         images = tuple(catalog_image(services, i) for i in asked.ids)
+        for image in images:
+            access.public_or_404(image)
         query = ImageQuery(ids=asked.ids, order="catalog")
         name = "group"
     else:

@@ -24,6 +24,7 @@ from ..errors import OamPreviewError
 from ..remote.freshness import Version
 from ..tiler.rendering import Rendering
 from ..tiler.renders import Asked, Render
+from . import access
 from .responses import CachePolicy, version_policy
 from .services import Services, current
 
@@ -61,7 +62,9 @@ def catalog_image(services: Services, image_id: str) -> Image:
     The one place an image id from a client becomes a catalog record: every image route
     (through :func:`resolve`), the health report and the exports come through here, so a rule
     on who may see an image belongs here and nowhere else."""
-    return services.store.catalog.require(image_id)
+    image = services.store.catalog.require(image_id)
+    access.check(services.access, image)  # a private image: a token or a signature, else 404/403
+    return image
 
 
 def resolve(image_id: str, reads: bool = True) -> ImageRequest:

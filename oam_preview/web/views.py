@@ -31,7 +31,16 @@ from ..tiler.ogc import image_layer, render_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import colormap_lut, colormap_names
 from ..tiler.renders import AS_CATALOG_SAYS, Asked
-from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views, report_views
+from . import (
+    access,
+    editor_views,
+    export_views,
+    feed_views,
+    footprint_views,
+    metrics,
+    mosaic_views,
+    report_views,
+)
 from .capture import capture_headers
 from .image_request import resolve
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
@@ -124,7 +133,9 @@ def images() -> Response:
     """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
     limit, offset = page_from_args(request.args)
     imagery = current().imagery
-    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
+    rules = current().access
+    allowed = access.listing_scope(rules)  # a token's private images too, their URLs signed
+    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset, allowed)
     root = api_root()
     links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
     args = request.args.to_dict()
@@ -138,7 +149,8 @@ def images() -> Response:
             "numberMatched": result.matched,
             "numberReturned": len(result.images),
             "features": [
-                feature(i, root, imagery.known_version(i).token, imagery=imagery) for i in result.images
+                access.signed(rules, feature(i, root, imagery.known_version(i).token, imagery=imagery), i)
+                for i in result.images
             ],
             "links": links,
         },
@@ -158,6 +170,7 @@ def image(image_id: str) -> Response:
         imagery=current().imagery,
         picked=(resolved.named, resolved.rendering),
     )
+    doc = access.signed(current().access, doc, resolved.image)
     return json_response(doc, media_type="application/geo+json")
 
 
@@ -243,6 +256,7 @@ def tilejson_doc(image_id: str) -> Response:
     doc = tilejson(
         layer, image_urls(item, api_root(), resolved.token, resolved.rendering, resolved.named)["tiles"]
     )
+    doc = access.signed(current().access, doc, item)
     return document(json.dumps(doc), "application/json", resolved.policy)
 
 
@@ -252,17 +266,27 @@ def wmts(image_id: str) -> Response:
     info = imagery.tiled_info(item, version=resolved.version)
     root = api_root()
     drawn, rendering, named = resolved.render, resolved.rendering, resolved.named
+
+    def signed(url: str) -> str:  # a private image's URLs carry a signature (oam_preview.web.access)
+        return str(access.signed(current().access, url, item))
+
     layers = [
-        (render_layer(image_layer(item, info), drawn), wmts_tiles_url(item, root, token, rendering, named))
+        (
+            render_layer(image_layer(item, info), drawn),
+            signed(wmts_tiles_url(item, root, token, rendering, named)),
+        )
     ]
     if resolved.asked == AS_CATALOG_SAYS:  # nothing asked: the image's capabilities, a layer per render
         for render in imagery.renders(item, info).renders.values():
             if drawn is None or render.name != drawn.name:
                 shown = imagery.rendering(item, Asked(render.name), version=resolved.version)
                 layer = render_layer(image_layer(item, info), render, main=False)
-                layers.append((layer, wmts_tiles_url(item, root, token, shown, render)))
+                layers.append((layer, signed(wmts_tiles_url(item, root, token, shown, render))))
     xml = wmts_capabilities(
-        layers[0][0], layers[0][1], image_urls(item, root, token, rendering, named)["wmts"], layers[1:]
+        layers[0][0],
+        layers[0][1],
+        signed(image_urls(item, root, token, rendering, named)["wmts"]),
+        layers[1:],
     )
     return document(xml, "application/xml", resolved.policy)
 
