@@ -34,6 +34,7 @@ from ..cache.entry import SingleFlight
 from ..catalog import Catalog, Image
 from ..catalog.query import ImageQuery
 from ..errors import BadRequest, NotFound, OamPreviewError, OutsideBounds, ZoomOutOfRange
+from ..geo.geometry import crosses_antimeridian
 from ..geo.mercator import MAX_LATITUDE, RADIUS, WORLD
 from ..geo.tiles import OVERZOOM, resolution, xy_bounds, zoom_for_resolution
 from ..memo import Memo
@@ -126,7 +127,7 @@ class Selection:
         if not self.images:
             raise NotFound("the query selects no image")
         bounds = [i.bbox for i in self.images if i.bbox is not None]
-        if any(w > e for w, _, e, _ in bounds):
+        if any(crosses_antimeridian(b) for b in bounds):
             w, e = WORLD[0], WORLD[2]  # one image across the antimeridian: the whole width
         else:
             w, e = min(b[0] for b in bounds), max(b[2] for b in bounds)

@@ -26,15 +26,16 @@ from .. import __version__
 from ..catalog import Image
 from ..catalog.query import ImageQuery, page_from_args
 from ..errors import NotFound, OamPreviewError
+from ..tiler.capture import capture_headers
 from ..tiler.json_colormap import JsonColormap
 from ..tiler.ogc import image_layer, render_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import colormap_lut, colormap_names
 from ..tiler.renders import Asked
+from ..tiler.tile_bodies import image_tile
 from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views, report_views
-from .capture import capture_headers
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
-from .responses import cached_image, document, json_response, version_policy
+from .responses import cached_image, conditional, document, json_response, version_policy
 from .services import current
 from .tile_path import THUMBNAIL_SIZES, lonlat, output_format, query_int, tile_address
 
@@ -184,12 +185,8 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
     item = image_or_404(image_id)
     version = imagery.current_version(item, request.args.get("v"), reading=True)
     rendering = imagery.rendering(item, asked)
-    fmt = rendering.output_format(t.fmt)
-    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, fmt, version, rendering)
-    policy = version_policy(version.token)
-    response = cached_image(
-        key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering), fmt), policy
-    )
+    body = image_tile(current(), item, version, rendering, (t.z, t.x, t.y), t.size, t.fmt)
+    response = conditional(body.entry, version_policy(version.token))
     # From the record, not kept with the body: a corrected record shows at once.
     response.headers.extend(capture_headers([item]))
     return response
