@@ -55,6 +55,8 @@ MARK_OUTLINE_ALPHA = 230
 DOT_PIXELS = 3
 #: The maxzoom of a mosaic whose images have no known resolution.
 UNKNOWN_MAXZOOM = 22
+#: The title of the mosaic layer in its documents (TileJSON, WMTS, packages).
+LAYER_TITLE = "oam-preview: all imagery"
 #: Selections (query and catalog) kept per worker.
 SELECTIONS_KEPT = 32
 

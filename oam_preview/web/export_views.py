@@ -1,70 +1,32 @@
 """The exports' views (API.md "Exports"): ``POST /api/exports`` makes (or finds) a job, its URL
 answers its state until the package is ready, then the package.
 
-Listed in :data:`oam_preview.views.ROUTES`. What a job covers is planned here from the
-services (the image's description, the mosaic's selection), so a request over the limits
-is answered at once; the tiles are rendered by :mod:`oam_preview.export_jobs`' workers.
+Listed in :data:`oam_preview.web.views.ROUTES`. What a job covers is planned here from the
+services (:func:`oam_preview.offline.coverage.covered`), so a request over the limits is
+answered at once; the tiles are rendered by the job store's workers
+(:mod:`oam_preview.offline.jobs`), never in this process.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.parse
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO
 
 from flask import Response, request, send_file
 
-from ..catalog import Image
-from ..catalog.query import ImageQuery
 from ..errors import BadRequest, BodyTooLarge, ExportFailed, ExportTooLarge, NotFound
-from ..export import ExportRequest, TooManyTiles, plan, tiles
-from ..export_jobs import ACTIVE, JobStatus
-from ..tile_package import ExportError
-from ..tiler.ogc import image_layer, tilejson
-from ..tiler.renders import Asked
+from ..offline.coverage import TooManyTiles, covered, plan, tiles
+from ..offline.jobs import ACTIVE, JobStatus
+from ..offline.request import ExportError, ExportRequest
 from .links import api_root
-from .mosaic_views import LAYER_TITLE
 from .responses import json_response
-from .services import Services, current
+from .services import current
 
 #: Largest request body, bytes: 1000 ids of 128 characters and the rest.
 MAX_BODY = 256 * 1024
 #: Bytes read from a request body at a time.
 READ_SIZE = 64 * 1024
 MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
-
-
-def _image(services: Services, image_id: str) -> Image:
-    image = services.store.catalog.require(image_id)
-    return image
-
-
-def coverage(
-    services: Services, asked: ExportRequest
-) -> tuple[dict[str, Any], list[Sequence[float]], tuple[Image, ...], str]:
-    """What ``asked`` covers: its TileJSON, the imagery's boxes (degrees), the catalog records
-    the job reads and a name for its file; the API's errors (404 unknown id, empty selection)."""
-    catalog = services.store.catalog
-    if asked.single:
-        image = _image(services, asked.ids[0])
-        info = services.imagery.tiled_info(image)
-        # What the image cannot show as asked (a render it does not have…): the tiles' 400, now.
-        look = Asked(asked.render, tuple(asked.rendering.to_args()))
-        services.imagery.shown(image, services.imagery.rendering(image, look), info)
-        doc = tilejson(image_layer(image, info), "")
-        return doc, [doc["bounds"]], (image,), image.id
-    if asked.mosaic is None:
-        images = tuple(_image(services, i) for i in asked.ids)
-        query = ImageQuery(ids=asked.ids, order="catalog")
-        name = "group"
-    else:
-        query = ImageQuery.from_args(dict(urllib.parse.parse_qsl(asked.mosaic)), default_order="newest")
-        images = catalog.select(query)
-        name = "mosaic"
-    selection = services.mosaic.selection(catalog, query)
-    doc = tilejson(selection.layer(LAYER_TITLE), "")
-    return doc, [i.bbox for i in selection.images if i.bbox is not None], images, name
 
 
 def job_url(status: JobStatus) -> str:
@@ -117,14 +79,15 @@ def create_export() -> Response:
         raise BadRequest('the body must be a JSON object, e.g. {"ids": ["…"], "format": "mbtiles"}')
     asked = ExportRequest.from_json(body)
     services = current()
-    doc, areas, images, name = coverage(services, asked)
+    found = covered(services, asked)
     try:
-        count = len(tiles(plan(asked, doc, areas), services.exports.limits.max_tiles))
+        count = len(tiles(plan(asked, found.doc, found.areas), services.exports.limits.max_tiles))
     except TooManyTiles as exc:
         raise ExportTooLarge(str(exc)) from None
     except ExportError as exc:
         raise BadRequest(str(exc)) from None
-    status, _ = services.exports.submit(asked, images, request.remote_addr or "unknown", count, name)
+    client = request.remote_addr or "unknown"
+    status, _ = services.exports.submit(asked, found.images, client, count, found.name)
     return status_response(status, 202 if status.state in ACTIVE else 200)
 
 

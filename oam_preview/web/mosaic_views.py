@@ -14,16 +14,13 @@ from flask import Response, request
 
 from ..catalog.query import ImageQuery
 from ..tiler import tile_bodies
-from ..tiler.mosaic import Selection
+from ..tiler.mosaic import LAYER_TITLE, Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.renders import AS_CATALOG_SAYS, Asked
 from .links import api_root, tiles_url
 from .responses import conditional, document, json_response
 from .services import current
 from .tile_path import lonlat, tile_address
-
-#: The title of the mosaic layer in its documents.
-LAYER_TITLE = "oam-preview: all imagery"
 
 
 def selection() -> Selection:
