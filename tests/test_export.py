@@ -22,8 +22,8 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from oam_preview import create_app
 from oam_preview.cli import main
 from oam_preview.offline.coverage import plan
-from oam_preview.offline.request import ExportRequest
 from oam_preview.offline.package import EMPTY_TABLE, flip
+from oam_preview.offline.request import ExportRequest
 
 from .conftest import catalog_doc
 

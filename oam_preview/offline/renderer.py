@@ -9,6 +9,7 @@ blueprint gives a request (``OAM_PREVIEW_UPSTREAM_TIMEOUT``). No Flask, no HTTP.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -20,6 +21,7 @@ from ..catalog import Catalog, Image
 from ..catalog.query import ImageQuery
 from ..catalog.store import CatalogStore
 from ..config import Settings
+from ..errors import OamPreviewError
 from ..remote.opener import Opener
 from ..tiler.imagery import Imagery
 from ..tiler.mosaic import Mosaic
@@ -29,6 +31,7 @@ from .coverage import Tile
 from .request import ExportError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _catalog(settings: Settings, images: Sequence[Image] | None) -> tuple[Catalog | None, Settings]:
@@ -105,5 +108,8 @@ class TileRenderer:
         error a route would answer, or any other failure: a route's 500)."""
         try:
             return self.within_deadline(draw).entry.body
-        except Exception as exc:  # noqa: BLE001  # each caller decides what a failure means
+        except OamPreviewError as exc:  # an API error, as a route answers it
+            return exc
+        except Exception as exc:  # noqa: BLE001  # a route's 500: said, and the caller decides
+            log.warning("a tile failed: %s", exc, exc_info=exc)
             return exc
