@@ -26,12 +26,6 @@ from .package import write_pmtiles as write_package
 DEFAULT_MAXZOOM = 14
 
 
-def covering_tiles(footprints: FootprintSet, zoom: int) -> set[tuple[int, int]]:
-    """``(x, y)`` of the tiles at ``zoom`` that meet some image's bounds (degrees; one across
-    the antimeridian counts on both sides)."""
-    return set(covering((i.bbox for i in footprints.selection.images if i.bbox is not None), zoom))
-
-
 def write_pmtiles(
     path: str | Path,
     catalog: Catalog,
@@ -50,8 +44,9 @@ def write_pmtiles(
     footprints = FootprintSet.build(catalog, query)
     if not len(footprints):
         raise ValueError("the query selects no image with a footprint")
+    boxes = [i.bbox for i in footprints.selection.images if i.bbox is not None]
     tiles = sorted(
-        ((z, x, y) for z in range(minzoom, maxzoom + 1) for x, y in covering_tiles(footprints, z)),
+        {(z, x, y) for z in range(minzoom, maxzoom + 1) for x, y in covering(boxes, z)},
         key=lambda t: zxy_to_tileid(*t),
     )
 
