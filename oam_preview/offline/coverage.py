@@ -79,9 +79,10 @@ def overlap(a: BBox, b: BBox) -> BBox | None:
 
 
 def within(areas: Iterable[BBox], wanted: BBox | None) -> list[BBox]:
-    """The parts of ``areas`` (split at the antimeridian) within ``wanted`` (``None``: the
-    world), each once, in order: images of one footprint are walked once."""
-    found = (overlap(part, wanted or WORLD_BOX) for area in areas for part in split_antimeridian(area))
+    """The parts of ``areas`` within ``wanted`` (``None``: the world), both split at the
+    antimeridian, each once, in order: images of one footprint are walked once."""
+    bounds = split_antimeridian(wanted or WORLD_BOX)
+    found = (overlap(part, bound) for area in areas for part in split_antimeridian(area) for bound in bounds)
     return list(dict.fromkeys(o for o in found if o is not None))
 
 

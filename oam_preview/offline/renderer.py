@@ -69,6 +69,7 @@ class TileRenderer:
         self.imagery = Imagery(opener, self.settings)
         self.mosaic = Mosaic(self.imagery, self.settings.mosaic_max_images, self.settings.mosaic_min_pixels)
         self.cache: ResponseCache | TieredCache = settings_cache(self.settings)
+        self._placed = False  # the catalog's footprints all read (or waited for long enough)
 
     @property
     def catalog(self) -> Catalog:
@@ -77,10 +78,11 @@ class TileRenderer:
 
     def wait_for_footprints(self, timeout: float = 120.0) -> None:
         """A mosaic places images by their footprints: let the background fill the missing ones
-        (at most ``timeout`` seconds)."""
+        (at most ``timeout`` seconds, once: this process's catalog is not reloaded)."""
         ends = time.monotonic() + timeout
-        while self.store.status().footprints_pending and time.monotonic() < ends:
+        while not self._placed and self.store.status().footprints_pending and time.monotonic() < ends:
             time.sleep(0.2)
+        self._placed = True
 
     def image_tile(self, image_id: str, asked: Asked, tile: Tile, size: int, fmt: str) -> TileBody:
         """As ``/api/images/{image_id}/tiles/{z}/{x}/{y}``: the file's current version (no
@@ -92,6 +94,7 @@ class TileRenderer:
 
     def mosaic_tile(self, query: ImageQuery, asked: Asked, tile: Tile, size: int, fmt: str) -> TileBody:
         """As ``/api/mosaic/tiles/{z}/{x}/{y}`` of ``query``, each image drawn as ``asked``."""
+        self.wait_for_footprints()
         selection = self.mosaic.selection(self.catalog, query)
         return mosaic_tile(self, selection, tile, size, fmt, asked)
 

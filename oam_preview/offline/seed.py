@@ -103,7 +103,6 @@ class Seeder:
         query, asked = job.look()
         if query is None:
             return self.renderer.image_tile(job.image_id, asked, tile, job.size, job.fmt)
-        self.renderer.wait_for_footprints()  # a mosaic places images by their footprints
         return self.renderer.mosaic_tile(query, asked, tile, job.size, job.fmt)
 
     def run(self, job: Job, key: str, batch: list[Tile]) -> Outcome:

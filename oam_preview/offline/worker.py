@@ -56,11 +56,11 @@ class ExportTiles:
 
     def __init__(self, settings: Settings, images: Sequence[Image] | None = None) -> None:
         self.renderer = TileRenderer(settings, images)
-        # Its own catalog's footprints, as the first process's: a mosaic needs them placed.
-        self.renderer.wait_for_footprints()
 
     def layer(self, request: ExportRequest) -> Layer:
         """What ``request`` packages (:func:`plan`); :class:`ExportError` with the API's words."""
+        if not request.single:
+            self.renderer.wait_for_footprints()  # a mosaic's TileJSON and boxes: its images placed
         try:
             found = self.renderer.within_deadline(functools.partial(covered, self.renderer, request))
         except OamPreviewError as exc:
