@@ -9,7 +9,7 @@ west > east crosses ±180°, :func:`~oam_preview.geo.geometry.split_antimeridian
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,8 +19,9 @@ from ..geo.geometry import BBox, split_antimeridian
 from ..geo.mercator import MAX_LATITUDE
 from ..geo.tiles import tile_range
 from ..tiler.imagery import Imagery
-from ..tiler.mosaic import LAYER_TITLE, Mosaic
+from ..tiler.mosaic import Mosaic
 from ..tiler.ogc import image_layer, render_layer, tilejson
+from ..tiler.selection import LAYER_TITLE
 from .request import ExportError, ExportRequest
 
 Tile = tuple[int, int, int]  # z, x, y (XYZ: y counts from the north)
@@ -161,20 +162,26 @@ class Covered:
     name: str
 
 
-def covered(services: CoverageServices, request: ExportRequest) -> Covered:
+def covered(
+    services: CoverageServices, request: ExportRequest, find: Callable[[str], Image] | None = None
+) -> Covered:
     """What ``request`` covers, as the tile routes' TileJSON says it; the API's errors (404 an
-    unknown id or an empty selection, 400 a look an image cannot show)."""
+    unknown id or an empty selection, 400 a look an image cannot show). ``find``: how an id
+    becomes a catalog record (the web's :func:`~oam_preview.web.image_request.catalog_image`;
+    by default the catalog's :meth:`~oam_preview.catalog.search.Catalog.require`)."""
     catalog = services.store.catalog
+    find = find or catalog.require
     if request.single:
-        image = catalog.require(request.ids[0])
+        image = find(request.ids[0])
         imagery = services.imagery
-        info = imagery.tiled_info(image)
-        render, rendering = imagery.pick(image, request.asked)
+        version = imagery.current_version(image)  # a changed file is described anew
+        info = imagery.tiled_info(image, version=version)
+        render, rendering = imagery.pick(image, request.asked, version=version)
         imagery.shown(image, rendering, info)  # what it cannot show as asked: the tiles' 400, now
         doc = tilejson(render_layer(image_layer(image, info), render), "")
         return Covered(doc, [tuple(doc["bounds"])], (image,), image.id)
     if request.mosaic is None:
-        images = tuple(catalog.require(i) for i in request.ids)
+        images = tuple(find(i) for i in request.ids)
         name = "group"
     else:
         images = catalog.select(request.mosaic)

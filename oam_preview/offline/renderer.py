@@ -89,7 +89,7 @@ class TileRenderer:
         ``?v=``), the look ``asked`` resolved for the image."""
         image = self.catalog.require(image_id)
         version = self.imagery.current_version(image, None, reading=True)
-        rendering = self.imagery.rendering(image, asked)
+        rendering = self.imagery.rendering(image, asked, version=version)
         return image_tile(self, image, version, rendering, tile, size, fmt)
 
     def mosaic_tile(self, query: ImageQuery, asked: Asked, tile: Tile, size: int, fmt: str) -> TileBody:

@@ -75,7 +75,7 @@ class Rendering:
     rescale: tuple[tuple[float, float], ...] | None = None
     #: One of rio-tiler's colormaps, for one shown band (its 0-255 values after the stretch).
     colormap_name: str | None = None
-    #: Band math (:mod:`oam_preview.band_math`) whose 1 or 3 outputs are shown instead of bands.
+    #: Band math (:mod:`oam_preview.tiler.band_math`) whose 1 or 3 outputs are shown instead of bands.
     expression: Expression | None = None
     #: A colormap given as JSON (:mod:`~oam_preview.tiler.json_colormap`), for one shown band: its
     #: values after ``rescale`` when given, else as computed (not ``colormap_name``'s stretch).

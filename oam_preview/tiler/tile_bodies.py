@@ -18,10 +18,11 @@ from ..catalog.model import Image
 from ..remote.freshness import Version
 from .capture import capture_headers
 from .imagery import Imagery
-from .mosaic import Mosaic, Selection
+from .mosaic import Mosaic
 from .render import encode
 from .rendering import Rendering
 from .renders import Asked, compose
+from .selection import Selection
 
 
 class ResponseCache(Protocol):
@@ -71,7 +72,7 @@ def image_tile(
     key = imagery.tile_key(image, z, x, y, size, fmt, version, rendering)
 
     def render() -> CachedResponse:
-        body, media_type = encode(imagery.tile(image, z, x, y, size, rendering), fmt)
+        body, media_type = encode(imagery.tile(image, z, x, y, size, rendering, version=version), fmt)
         return CachedResponse(body, media_type, etag_of(body))
 
     return TileBody(services.cache.fetch(key, render))

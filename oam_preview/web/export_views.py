@@ -9,6 +9,7 @@ answered at once; the tiles are rendered by the job store's workers
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import IO
 
@@ -18,6 +19,7 @@ from ..errors import BadRequest, BodyTooLarge, ExportFailed, ExportTooLarge, Not
 from ..offline.coverage import TooManyTiles, covered, plan, tiles
 from ..offline.jobs import ACTIVE, JobStatus
 from ..offline.request import ExportError, ExportRequest
+from .image_request import catalog_image
 from .links import api_root
 from .responses import json_response
 from .services import current
@@ -79,7 +81,7 @@ def create_export() -> Response:
         raise BadRequest('the body must be a JSON object, e.g. {"ids": ["…"], "format": "mbtiles"}')
     asked = ExportRequest.from_json(body)
     services = current()
-    found = covered(services, asked)
+    found = covered(services, asked, functools.partial(catalog_image, services))
     try:
         count = len(tiles(plan(asked, found.doc, found.areas), services.exports.limits.max_tiles))
     except TooManyTiles as exc:

@@ -14,9 +14,9 @@ from flask import Response, request
 
 from ..catalog.query import ImageQuery
 from ..tiler import tile_bodies
-from ..tiler.mosaic import LAYER_TITLE, Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.renders import AS_CATALOG_SAYS, Asked
+from ..tiler.selection import LAYER_TITLE, Selection
 from .links import api_root, tiles_url
 from .responses import conditional, document, json_response
 from .services import current
