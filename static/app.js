@@ -1174,6 +1174,8 @@ import { createTimeline } from "./timeline.js";
       return {
         render: entry.render.render, // the picker's: the panel's options apply over it
         nodata: nodataOn.checked ? nodata.value.trim() || "0" : "",
+        // A lossy upload's collar is near black (or white), not the value: nearblack's scan (API.md collar).
+        collar: nodataOn.checked ? (nodata.value.trim() === "255" ? "white" : "black") : "",
         bidx: bidx.value.replace(/\s+/g, ""),
         rescale: lo !== "" && hi !== "" ? `${lo},${hi}` : "",
         colormap_name: colormap.value,

@@ -11,7 +11,7 @@
 
 /** A shown image's render (its name; "" the default one) and rendering options over it, as the
  * tile API names them, in its canonical order (render first); "" is the default. */
-export const NO_RENDERING = { render: "", nodata: "", bidx: "", rescale: "", colormap_name: "" };
+export const NO_RENDERING = { render: "", nodata: "", bidx: "", rescale: "", colormap_name: "", collar: "" };
 
 /** A render name as a link may give it: the API's ids' characters and ":" (at most 64); "" when not. */
 export function validRenderName(text) {

@@ -21,6 +21,7 @@ from rio_tiler.reader import read as rio_read
 from ..errors import OutsideBounds
 from ..geo.tiles import TMS, xy_bounds
 from .budget import check_read, read_cost, thumbnail_size
+from .collar import CollarGrid, decollared, tile_zones
 from .decimated import read_whole
 from .description import STATS_SIZE, band_statistics
 from .info import ImageInfo
@@ -37,12 +38,20 @@ def read_tile(
     y: int,
     size: int,
     shift: tuple[float, float] | None,
+    collar: CollarGrid | None = None,
 ) -> Pixels:
     """The ``size``-pixel tile ``z/x/y`` shown as ``shown``, the file read ``shift`` metres back
-    from where the tile is; :class:`OutsideBounds` when it holds none of the image."""
+    from where the tile is; :class:`OutsideBounds` when it holds none of the image. ``collar``:
+    the image's collar grid, when ``shown`` asks a collar transparent."""
+    zone, around = None, 0
+    if collar is not None and shown.collar is not None:  # the zones where the pixels are read
+        w, s, e, n = xy_bounds(z, x, y)
+        dx, dy = shift or (0.0, 0.0)
+        zone, around = tile_zones(collar, (w - dx, s - dy, e - dx, n - dy), TMS.rasterio_crs, size)
     # An algorithm that reads neighbours reads `buffer` pixels around the tile (rio-tiler's
-    # buffer: the same grid, larger), so a pixel at its edge has them: no seams.
-    buffer = {"buffer": shown.buffer} if shown.buffer else {}
+    # buffer: the same grid, larger), so a pixel at its edge has them: no seams. So does a
+    # collar's edge (collar.REACH).
+    buffer = {"buffer": shown.buffer + around} if shown.buffer + around else {}
     with Reader(None, dataset=dataset, tms=TMS) as reader:
         bands = shown.bands(info.bands, info.count)
         try:
@@ -58,7 +67,10 @@ def read_tile(
                 )  # fmt: skip
         except TileOutsideBounds:
             raise OutsideBounds(f"tile {z}/{x}/{y} is outside this image's bounds") from None
-    return to_pixels(img, info, shown, shown.buffer)
+    pixels = to_pixels(img, info, shown, shown.buffer)
+    if zone is None or shown.collar is None:
+        return pixels
+    return decollared(pixels, zone, shown.collar, crop=around)
 
 
 def read_point(

@@ -18,6 +18,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from affine import Affine
 from cachetools import LRUCache
 from shapely.geometry.base import BaseGeometry
 
@@ -30,6 +31,7 @@ from ..memo import Memo
 from ..remote.freshness import Version
 from ..remote.opener import Opener
 from .budget import check_read, read_cost, thumbnail_size, tile_read_cost
+from .collar import GRID_SIZE, GRIDS_KEPT_BYTES, CollarGrid, decollared
 from .dataset_reads import read_point, read_statistics, read_thumbnail, read_tile
 from .description import describe
 from .info import ImageInfo
@@ -76,6 +78,7 @@ class Imagery:
         self.offsets = OperatorOffsets(settings.offsets)
         self._infos: Memo[tuple[str, int], ImageInfo] = Memo(INFO_ENTRIES)
         self._statistics: Memo[tuple[str, int, str], dict[str, Any]] = Memo(INFO_ENTRIES)
+        self._collars: Memo[tuple[str, int, str], CollarGrid] = Memo(GRIDS_KEPT_BYTES, lambda g: g.nbytes)
         #: The thumbnails of files without internal overviews, kept.
         self.stripped = StrippedThumbnails(opener, self.max_read_bytes)
         # The records whose nodata hint was found unfit for their file (warned once per worker).
@@ -286,13 +289,14 @@ class Imagery:
         if info is not None:  # a tile it can't serve costs no checkout
             self._check_tile(info, z, x, y, size)
             self.shown(image, rendering, info)
+        grid = self.collar_grid(image, rendering, version) if rendering.collar is not None else None
 
         def work(dataset: Any) -> Pixels:
             described = info or self._placed(image, self._described(key, dataset))
             if info is None:
                 self._check_tile(described, z, x, y, size)
             shown = self.shown(image, rendering, described)
-            return read_tile(dataset, described, shown, z, x, y, size, self.shift(image, described))
+            return read_tile(dataset, described, shown, z, x, y, size, self.shift(image, described), grid)
 
         return self.opener.read(image.source_url, work)
 
@@ -335,6 +339,20 @@ class Imagery:
 
         return self._statistics.get((*key, shown.key()), lambda: self.opener.read(image.source_url, work))
 
+    def collar_grid(self, image: Image, rendering: Rendering, version: Version | None = None) -> CollarGrid:
+        """The collar ``rendering`` asks of ``image``, found on a thumbnail of :data:`GRID_SIZE` px
+        once per worker, file version and rendering: what its tiles and thumbnails decide by."""
+        collar = rendering.collar
+        assert collar is not None
+
+        def find() -> CollarGrid:
+            whole = self.thumbnail(image, GRID_SIZE, replace(rendering, collar=None), version=version)
+            info = self.info(image, version=version)  # no georeference: a thumbnail's grid is enough
+            size = (info.width, info.height)
+            return CollarGrid.found(whole, collar, info.transform or Affine.identity(), info.crs, size)
+
+        return self._collars.get((*self._key(image, version), shown_as(image, rendering).key()), find)
+
     def _check_tile(self, info: ImageInfo, z: int, x: int, y: int, size: int) -> None:
         info.check_tile(z, x, y)
         check_read(tile_read_cost(info, z, x, y, size), self.max_read_bytes)
@@ -353,6 +371,10 @@ class Imagery:
         From the smallest internal overview that suffices; those of files without internal
         overviews are read once and kept (:class:`StrippedThumbnails`).
         """
+        if rendering.collar is not None:  # the whole image's collar, on this thumbnail's grid
+            plain = self.thumbnail(image, max_size, replace(rendering, collar=None), version=version)
+            zone = self.collar_grid(image, rendering, version).resized(*plain.mask.shape)
+            return decollared(plain, zone, rendering.collar)
         key = self._key(image, version)
         info = self._infos.peek(key)
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import BadRequest
 from .algorithms import Algorithm
 from .band_math import Expression
+from .collar import Collar
 from .info import ImageInfo
 from .json_colormap import JsonColormap
 
@@ -38,6 +39,8 @@ PARAMETERS = (
     "algorithm_params",
     "colormap_name",
     "colormap",
+    "collar",
+    "collar_tolerance",
 )
 #: Most bands one request may name (grey: one, RGB: three).
 BAND_COUNTS = (1, 3)
@@ -83,6 +86,9 @@ class Rendering:
     #: TiTiler's post-processing (:mod:`~oam_preview.tiler.algorithms`) of the bands or the
     #: expression's outputs read; its outputs are shown.
     algorithm: Algorithm | None = None
+    #: A black or white frame made transparent where the image's edges reach it
+    #: (:mod:`~oam_preview.tiler.collar`, GDAL's ``nearblack``): on the pixels as shown.
+    collar: Collar | None = None
 
     @classmethod
     def from_args(cls, args: Args) -> Rendering:
@@ -93,8 +99,9 @@ class Rendering:
     def from_values(cls, values: Mapping[str, Sequence[str]]) -> Rendering:  # noqa: C901 (one parameter after another)
         """Parse ``nodata``, ``bidx`` (repeated or comma separated), ``rescale`` (once, or once
         per band), ``expression``, ``algorithm`` and ``algorithm_params``, ``colormap_name`` or
-        ``colormap``, each given as its values in the query's text (the last one counts, as in a
-        query); :class:`BadRequest` naming the parameter and what it accepts."""
+        ``colormap``, ``collar`` and ``collar_tolerance``, each given as its values in the query's
+        text (the last one counts, as in a query); :class:`BadRequest` naming the parameter and
+        what it accepts."""
 
         def given(name: str) -> list[str]:
             return list(values.get(name, ()))
@@ -192,7 +199,9 @@ class Rendering:
             colormap = JsonColormap.parse(texts[-1])
             if shown is not None and shown != 1:
                 raise BadRequest(f"colormap colours one band: this rendering shows {shown}")
-        return cls(nodata, bidx, rescale, colormap_name, expression, colormap, algorithm)
+        return cls(
+            nodata, bidx, rescale, colormap_name, expression, colormap, algorithm, Collar.from_values(values)
+        )
 
     @property
     def is_default(self) -> bool:
@@ -217,6 +226,8 @@ class Rendering:
             pairs.append(("colormap_name", self.colormap_name))
         if self.colormap is not None:
             pairs.append(("colormap", self.colormap.text))
+        if self.collar is not None:
+            pairs.extend(self.collar.to_args())
         return pairs
 
     def key(self) -> str:
