@@ -620,7 +620,7 @@ def role_of(pid: int, fleet: Fleet, parent_roles: dict[int, str]) -> str:
         return "queue_worker"
     if parent_roles.get(ppid) == "queue_worker":
         return "job"
-    if "oam_preview.export_jobs" in command:
+    if "oam_preview.offline.worker" in command:
         return "job"
     for needle, role in (
         ("nginx", "nginx"),

@@ -290,7 +290,7 @@ def seed_command(
     (resumable)."""
     import warnings
 
-    from . import seed
+    from .offline import coverage, seed
 
     warnings.simplefilter("ignore")
     overrides = {"OAM_PREVIEW_CATALOG": catalog, "OAM_PREVIEW_CACHE_URL": cache_url}
@@ -316,8 +316,7 @@ def seed_command(
             doc = here.describe(job)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
-        area = seed.intersect(tuple(doc["bounds"]), box)
-        wanted = [] if area is None else list(seed.tiles(area, zooms))
+        wanted = list(coverage.tiles_within([tuple(doc["bounds"])], zooms, box))
         key = seed.done_key(job, doc["source_url"])
         pending = wanted if force else [t for b in seed.batches(wanted, 1000) for t in here.pending(key, b)]
         skipped += len(wanted) - len(pending)
@@ -332,7 +331,7 @@ def seed_command(
     with progress_of("seeding", total, "tiles") as bar:
         outcome = seed.seed(settings, plan, processes, bar.update, here=here if processes == 1 else None)
     click.echo(
-        f"{total} tiles: {outcome.rendered} cached, {outcome.empty} empty (404), {outcome.failed} failed; "
+        f"{total} tiles: {outcome.stored} cached, {outcome.empty} empty (404), {outcome.failed} failed; "
         f"{skipped} already done"
     )
     if outcome.failed:
@@ -346,7 +345,7 @@ def export_footprints(output: Path, query: str, zoom: str, catalog: str | None) 
     from .catalog import load
     from .catalog.query import ImageQuery
     from .errors import BadRequest
-    from .tiler.footprint_archive import write_pmtiles
+    from .offline.footprint_archive import write_pmtiles
 
     if output.suffix.lower() != ".pmtiles":
         raise click.UsageError("the output name must end in .pmtiles")
@@ -446,8 +445,10 @@ def export_command(
     import urllib.parse
     import warnings
 
-    from . import export, tile_package
     from .errors import OamPreviewError
+    from .offline import package as tile_package
+    from .offline import request as export_request
+    from .offline import worker as export
 
     warnings.simplefilter("ignore")
     overrides = {"OAM_PREVIEW_CATALOG": catalog}
@@ -467,7 +468,7 @@ def export_command(
     rendering_args = {"bidx": bidx, "nodata": nodata, "rescale": list(rescale) or None}
     try:
         container = tile_package.container_of(output)
-        request = export.ExportRequest.build(
+        request = export_request.ExportRequest.build(
             image_ids,
             None if mosaic is None else dict(urllib.parse.parse_qsl(mosaic)),
             tile_format=fmt,
@@ -475,7 +476,7 @@ def export_command(
             bbox=box,
             minzoom=low,
             maxzoom=high,
-            rendering=export.rendering_from_json(
+            rendering=export_request.rendering_from_json(
                 {
                     **rendering_args,
                     "colormap_name": colormap_name,
@@ -526,9 +527,9 @@ def export_command(
 def worker(queue: str, burst: bool) -> None:
     """Run queued seeding and export jobs (any number of machines may run workers on one queue;
     an export's worker must see OAM_PREVIEW_EXPORT_DIR)."""
-    from . import export_jobs, seed
+    from .offline import jobs, seed
 
-    seed.work(queue, burst, (seed.QUEUE, export_jobs.QUEUE))
+    seed.work(queue, burst, (seed.QUEUE, jobs.QUEUE))
 
 
 @main.command()

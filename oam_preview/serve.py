@@ -32,7 +32,7 @@ from gunicorn.http import message as http_message
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import BadRequest, HeadersTooLarge, OamPreviewError, UriTooLong
-from .lifeline import open_lifeline
+from .offline.lifeline import open_lifeline
 from .web.metrics import MULTIPROC_ENV, WORKER, worker_started
 from .web.responses import COMMON_HEADERS
 
@@ -241,7 +241,7 @@ def gunicorn_settings(
 def prepare_process() -> tuple[Path, ...]:
     """The master's environment for its workers: GDAL drivers, the metrics directory, the
     machine's response cache directory and the lifeline the export jobs they start end with
-    (:mod:`oam_preview.lifeline`). The directories to remove at exit: those made here."""
+    (:mod:`oam_preview.offline.lifeline`). The directories to remove at exit: those made here."""
     open_lifeline()
     if "OAM_PREVIEW_GDAL_DRIVERS" not in os.environ:
         from .remote.gdal_safety import SERVER_DRIVERS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from oam_preview.catalog import Image
-from oam_preview.web.capture import capture_headers
+from oam_preview.tiler.capture import capture_headers
 
 
 def image(image_id: str, start: str | None, end: str | None, provider: str | None) -> Image:

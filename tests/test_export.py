@@ -3,6 +3,7 @@ routes' very bytes, opened by GDAL's MBTiles driver and the ``pmtiles`` reader; 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,8 +21,9 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 
 from oam_preview import create_app
 from oam_preview.cli import main
-from oam_preview.export import ExportRequest, plan
-from oam_preview.tile_package import EMPTY_TABLE, flip
+from oam_preview.offline.coverage import plan
+from oam_preview.offline.package import EMPTY_TABLE, flip
+from oam_preview.offline.request import ExportRequest
 
 from .conftest import catalog_doc
 
@@ -498,3 +500,42 @@ def test_an_export_asked_while_its_queue_is_down_fails_clearly_and_blocks_nothin
     with RedisServer(port, tmp_path / "redis"):
         again = client.post("/api/exports", json=body)
         assert again.status_code == 202 and again.get_json()["state"] == "queued", again.data
+
+
+#: The digests (SHA-256) of packages made by ``main`` before the exports moved into
+#: ``oam_preview/offline/`` and rendered through the tile functions instead of a test client of
+#: the app (computed once with that code, over the same files): the same request, the same bytes.
+PACKAGE_DIGESTS = {
+    "cogeo.mbtiles": "56d379cacf21cc10fa752d6a4cc317b009b755405bf2819a55d63990d4d0f8d3",
+    "cogeo-viridis.pmtiles": "6e5ff90b3c1bd0d48eea617008106f6b764bd9be9093f18d976bcf8d4cab0518",
+    "group.mbtiles": "08345e69b7a6f147662ff03f537b6839cb954b12d43eb1349c5cdbe40a51699b",
+    "mosaic.pmtiles": "b93e77af26885c4da30c727c509060daf7e8240e35524919cf3e6825d5294959",
+}
+PACKAGE_ARGS = {
+    "cogeo.mbtiles": ["cogeo"],
+    "cogeo-viridis.pmtiles": ["cogeo", "--bidx", "1", "--colormap-name", "viridis", "--format", "webp"],
+    "group.mbtiles": ["synthetic_cog", "cogeo", "--zoom", "13-14"],
+    "mosaic.pmtiles": ["--mosaic", "ids=synthetic_cog", "--zoom", "15"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGE_DIGESTS))
+def test_the_same_request_gives_the_same_package_bytes_as_before(catalog_file, tmp_path, name):
+    """cogeo.tif is a committed file, synthetic_cog.tif generated from a fixed seed."""
+    out = tmp_path / name
+    result = run(*PACKAGE_ARGS[name], "-o", str(out), "--catalog", str(catalog_file))
+    assert result.exit_code == 0, result.output
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == PACKAGE_DIGESTS[name]
+
+
+def test_the_web_app_loads_no_job_runner():
+    """The route that submits exports runs none: no worker module, no process pool."""
+    check = (
+        "import oam_preview.web.app, sys; print([m for m in sys.modules "
+        "if m.startswith('oam_preview.offline.worker') or m.startswith('multiprocessing.pool')])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -21,7 +21,7 @@ from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
 from oam_preview.catalog.query import ImageQuery
 from oam_preview.geo.tiles import TMS
-from oam_preview.tiler.footprint_archive import write_pmtiles
+from oam_preview.offline.footprint_archive import write_pmtiles
 from oam_preview.tiler.footprint_tiles import EXTENT, FIELDS, MAXZOOM, FootprintSet, encode_tile
 
 from .browser.conftest import feature as scale_feature

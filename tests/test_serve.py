@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from oam_preview import lifeline
 from oam_preview.fileserver import FileServer
+from oam_preview.offline import lifeline
 from oam_preview.serve import config_from_environment, gunicorn_settings
 
 from .conftest import catalog_doc

@@ -3,6 +3,7 @@ single flight (concurrent misses of one key in one process render it once)."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -23,6 +24,20 @@ class CachedResponse:
 
 
 Produce = Callable[[], CachedResponse]
+
+
+def etag_of(body: bytes) -> str:
+    """The ETag of a response body: a digest of its bytes."""
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+class Uncacheable(Exception):
+    """Raised by a render whose response must not be cached (a part of it failed)."""
+
+    def __init__(self, entry: CachedResponse) -> None:
+        super().__init__("uncacheable response")
+        self.entry = entry
+
 
 #: Called as ``observer(tier, event)`` on every cache event (``oam_preview.web.metrics`` counts them).
 #: Tiers: ``local``, ``machine``, ``shared``. Events: ``hit``, ``miss``, ``render``, ``coalesced``

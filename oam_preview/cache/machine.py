@@ -348,7 +348,12 @@ class MachineCache:
         ``render`` must store its result here before returning (waiters poll for it).
         """
         stripe = key_hash(key)[0] % LOCK_STRIPES
-        fd = os.open(self.directory / "locks" / f"{stripe:03d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.directory / "locks" / f"{stripe:03d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # the directory went (a server stopping removes its own): render here
+            self.tally("error")
+            log.warning("machine cache in %s failed: %s", self.directory, exc)
+            return render(), False
         try:
             deadline = time.monotonic() + min(self.lock_wait, request_deadline.remaining(self.lock_wait) / 2)
             delay, waiting = POLL_FIRST, False

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..config import Settings
 from .entry import CachedResponse, Produce
 from .local import ResponseCache
 from .machine import MachineCache
@@ -130,3 +131,14 @@ def response_cache(
     if machine is None and remote is None:
         return local
     return TieredCache(local, remote, machine)
+
+
+def settings_cache(settings: Settings) -> ResponseCache | TieredCache:
+    """The response cache ``settings`` ask for (``OAM_PREVIEW_CACHE_*``, ``OAM_PREVIEW_MACHINE_CACHE_*``)."""
+    return response_cache(
+        int(settings.cache_max_mb * 1e6),
+        settings.cache_url,
+        settings.cache_ttl,
+        machine_dir=settings.machine_cache_dir,
+        machine_bytes=int(settings.machine_cache_mb * 1e6),
+    )

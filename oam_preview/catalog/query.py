@@ -90,6 +90,14 @@ class ImageQuery:
             order=order,
         )
 
+    @classmethod
+    def from_values(
+        cls, values: Mapping[str, str | int | float], default_order: str = "catalog"
+    ) -> ImageQuery:
+        """The query of plain values, a JSON object's strings and numbers (``{"gsd_max": 1}``), as
+        :meth:`from_args` reads their text."""
+        return cls.from_args({str(k): str(v) for k, v in values.items()}, default_order)
+
     def to_args(self) -> dict[str, str]:
         """The query as request arguments, in a canonical form: what is set, ``order`` always,
         dates in UTC, sorted by name. ``ImageQuery.from_args(q.to_args()) == q``."""

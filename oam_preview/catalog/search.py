@@ -12,10 +12,10 @@ from datetime import datetime
 from shapely import STRtree
 
 from ..errors import NotFound
-from ..geo.geometry import bbox_geometry
+from ..geo.geometry import BBox, bbox_geometry
 from . import privacy
 from .fetch import Revision
-from .model import ID_PATTERN, BBox, Image
+from .model import ID_PATTERN, Image
 from .query import EVERYTHING, ImageQuery
 
 #: Selections of different queries kept per catalog.

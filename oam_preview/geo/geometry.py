@@ -16,12 +16,25 @@ from .mercator import RADIUS
 BBox = tuple[float, float, float, float]
 
 
+def crosses_antimeridian(bbox: BBox) -> bool:
+    """Whether a (west, south, east, north) bbox in degrees crosses ±180°: the one rule, west > east."""
+    w, _, e, _ = bbox
+    return w > e
+
+
+def split_antimeridian(bbox: BBox) -> tuple[BBox, ...]:
+    """The boxes (degrees, each west <= east) a bbox is on a map: one crossing ±180° is two, west
+    of it up to 180° and east of it from -180°; any other is itself."""
+    w, s, e, n = bbox
+    if crosses_antimeridian(bbox):
+        return ((w, s, 180.0, n), (-180.0, s, e, n))
+    return ((w, s, e, n),)
+
+
 def bbox_geometry(bbox: BBox) -> BaseGeometry:
     """The area of a (west, south, east, north) bbox; west > east crosses the antimeridian."""
-    w, s, e, n = bbox
-    if w > e:
-        return MultiPolygon([box(w, s, 180.0, n), box(-180.0, s, e, n)])
-    return box(w, s, e, n)
+    parts = split_antimeridian(bbox)
+    return MultiPolygon([box(*p) for p in parts]) if len(parts) > 1 else box(*parts[0])
 
 
 def normalize_footprint(geom: BaseGeometry) -> BaseGeometry | None:
@@ -96,7 +109,7 @@ def antimeridian_sides(footprint: BaseGeometry, bbox: BBox) -> tuple[BaseGeometr
     that keeps the sign of longitude (EPSG:3857 does). Drawn as one, such a footprint's extent
     spans the world's width, however small the image.
     """
-    if bbox[0] <= bbox[2]:
+    if not crosses_antimeridian(bbox):
         return (footprint,)
     parts = list(getattr(footprint, "geoms", [footprint]))
     sides = ([p for p in parts if p.centroid.x >= 0], [p for p in parts if p.centroid.x < 0])

@@ -20,11 +20,12 @@ on its own value and on the whole-image grid only, never on its tile, so
 adjacent tiles agree on their shared border and no buffer is read.
 
 Pure numpy, and rasterio's warp for the zones in a tile's grid; the rendering's
-option is parsed by :meth:`Collar.from_args`.
+option is parsed by :meth:`Collar.from_values`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
@@ -70,10 +71,6 @@ REACH = 2
 IMAGE, EDGE, COLLAR = 0, 1, 2
 
 
-class Args(Protocol):
-    def getlist(self, key: str) -> list[str]: ...
-
-
 @dataclass(frozen=True)
 class Collar:
     """A collar to make transparent: its ``colour`` (a key of :data:`COLOURS`) and ``tolerance``
@@ -83,11 +80,12 @@ class Collar:
     tolerance: int = DEFAULT_TOLERANCE
 
     @classmethod
-    def from_args(cls, args: Args) -> Collar | None:
+    def from_values(cls, values: Mapping[str, Sequence[str]]) -> Collar | None:
         """``collar`` (black, white or both) and ``collar_tolerance`` (a whole number 0-255) of a
-        query; :class:`BadRequest` naming the parameter for a bad one."""
-        colours = [c for c in args.getlist("collar") if c.strip()]
-        tolerances = [t for t in args.getlist("collar_tolerance") if t.strip()]
+        query, each given as its values in the query's text; :class:`BadRequest` naming the
+        parameter for a bad one."""
+        colours = [c for c in values.get("collar", ()) if c.strip()]
+        tolerances = [t for t in values.get("collar_tolerance", ()) if t.strip()]
         if not colours:
             if tolerances:
                 raise BadRequest("collar_tolerance needs collar (e.g. collar=black)")

@@ -21,8 +21,7 @@ from rasterio.warp import calculate_default_transform
 from rasterio.warp import transform as transform_points
 from rio_tiler.reader import read as rio_read
 
-from ..catalog.model import BBox
-from ..geo.geometry import footprint_bbox
+from ..geo.geometry import BBox, footprint_bbox
 from ..geo.georeference import footprint_of_grid, georeference, ground_resolution
 from ..geo.mercator import HALF_EQUATOR, MAX_LATITUDE
 from ..geo.tiles import zoom_for_resolution

@@ -10,7 +10,8 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from ..catalog.model import BBox, Image
+from ..catalog.model import Image
+from ..geo.geometry import BBox, crosses_antimeridian
 from ..geo.mercator import HALF_EQUATOR, WORLD
 from ..geo.tiles import tile_range
 from .info import ImageInfo
@@ -42,7 +43,7 @@ def attribution(image: Image) -> str | None:
 def center(bounds: tuple[float, float, float, float], zoom: int) -> list[float]:
     """[lon, lat, zoom] of the middle of a bbox that may cross the antimeridian."""
     w, s, e, n = bounds
-    if w > e:
+    if crosses_antimeridian(bounds):
         e += 360.0
     lon = (w + e) / 2
     if lon > 180:
@@ -199,7 +200,7 @@ def wmts_capabilities(
 def _layer_xml(layer: TiledLayer, tiles_url: str) -> str:
     """One ``<Layer>`` of the capabilities: its title, bounds, zooms and tiles URL."""
     w, s, e, n = layer.bounds
-    if w > e:  # WGS84BoundingBox can't cross the antimeridian
+    if crosses_antimeridian(layer.bounds):  # WGS84BoundingBox can't cross the antimeridian
         w, e = WORLD[0], WORLD[2]
     return f"""    <Layer>
       <ows:Title>{escape(layer.title)}</ows:Title>

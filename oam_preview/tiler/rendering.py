@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -28,6 +29,19 @@ from .collar import Collar
 from .info import ImageInfo
 from .json_colormap import JsonColormap
 
+#: The query parameters of a rendering (what :meth:`Rendering.from_args` reads).
+PARAMETERS = (
+    "nodata",
+    "bidx",
+    "rescale",
+    "expression",
+    "algorithm",
+    "algorithm_params",
+    "colormap_name",
+    "colormap",
+    "collar",
+    "collar_tolerance",
+)
 #: Most bands one request may name (grey: one, RGB: three).
 BAND_COUNTS = (1, 3)
 
@@ -77,29 +91,40 @@ class Rendering:
     collar: Collar | None = None
 
     @classmethod
-    def from_args(cls, args: Args) -> Rendering:  # noqa: C901 (one parameter after another)
+    def from_args(cls, args: Args) -> Rendering:
+        """The rendering of a request's query arguments (:meth:`from_values`)."""
+        return cls.from_values({name: args.getlist(name) for name in PARAMETERS})
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Sequence[str]]) -> Rendering:  # noqa: C901 (one parameter after another)
         """Parse ``nodata``, ``bidx`` (repeated or comma separated), ``rescale`` (once, or once
         per band), ``expression``, ``algorithm`` and ``algorithm_params``, ``colormap_name`` or
-        ``colormap``, ``collar`` and ``collar_tolerance``; :class:`BadRequest` naming the parameter and what it accepts."""
+        ``colormap``, ``collar`` and ``collar_tolerance``, each given as its values in the query's
+        text (the last one counts, as in a query); :class:`BadRequest` naming the parameter and
+        what it accepts."""
+
+        def given(name: str) -> list[str]:
+            return list(values.get(name, ()))
+
         nodata = None
-        values = args.getlist("nodata")
-        if values:
+        nodatas = given("nodata")
+        if nodatas:
             try:
-                nodata = float(values[-1])
+                nodata = float(nodatas[-1])
             except ValueError:
-                raise BadRequest(f"nodata must be a number or nan, not {values[-1][:40]!r}") from None
+                raise BadRequest(f"nodata must be a number or nan, not {nodatas[-1][:40]!r}") from None
             if math.isinf(nodata):
                 raise BadRequest("nodata must be a finite number or nan")
         algorithm = None
-        names = args.getlist("algorithm")
-        params = args.getlist("algorithm_params")
+        names = given("algorithm")
+        params = given("algorithm_params")
         if names and names[-1].strip():
             algorithm = Algorithm.parse(names[-1].strip(), params[-1] if params else None)
         elif params and params[-1].strip():
             raise BadRequest("algorithm_params needs algorithm (e.g. algorithm=hillshade)")
         spec = algorithm.spec if algorithm is not None else None
         bidx = None
-        parts = [p for value in args.getlist("bidx") for p in value.split(",") if p.strip()]
+        parts = [p for value in given("bidx") for p in value.split(",") if p.strip()]
         if parts:
             try:
                 bidx = tuple(int(p) for p in parts)
@@ -112,7 +137,7 @@ class Rendering:
             if any(b < 1 for b in bidx) or (spec is None and len(bidx) not in BAND_COUNTS):
                 raise BadRequest("bidx must name 1 band (grey) or 3 bands (RGB), numbered from 1")
         rescale = None
-        ranges = args.getlist("rescale")
+        ranges = given("rescale")
         if ranges:
             parsed = []
             for text in ranges:
@@ -135,7 +160,7 @@ class Rendering:
             if len(rescale) not in BAND_COUNTS:  # the image decides between 1 and 3 (check)
                 raise BadRequest("rescale must be given once, or once per band shown (1 or 3)")
         expression = None
-        texts = args.getlist("expression")
+        texts = given("expression")
         if texts and texts[-1].strip():
             if bidx is not None:
                 raise BadRequest("expression names its own bands: use it without bidx")
@@ -153,7 +178,7 @@ class Rendering:
             else None
         )  # fmt: skip
         colormap_name = None
-        names = args.getlist("colormap_name")
+        names = given("colormap_name")
         if names:
             colormap_name = names[-1].lower()
             if colormap_name not in colormap_names():
@@ -167,7 +192,7 @@ class Rendering:
             if expression is not None and shown != 1:
                 raise BadRequest("colormap_name colours one band: use it with a one-output expression")
         colormap = None
-        texts = args.getlist("colormap")
+        texts = given("colormap")
         if texts and texts[-1].strip():
             if colormap_name is not None:
                 raise BadRequest("colormap and colormap_name are two colormaps: give one of them")
@@ -175,7 +200,7 @@ class Rendering:
             if shown is not None and shown != 1:
                 raise BadRequest(f"colormap colours one band: this rendering shows {shown}")
         return cls(
-            nodata, bidx, rescale, colormap_name, expression, colormap, algorithm, Collar.from_args(args)
+            nodata, bidx, rescale, colormap_name, expression, colormap, algorithm, Collar.from_values(values)
         )
 
     @property

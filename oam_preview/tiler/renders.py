@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ from ..catalog.model import Image
 from ..catalog.render_hints import MAX_NAME, RenderHint
 from ..errors import BadRequest
 from .info import ImageInfo
-from .rendering import DEFAULT, Args, Rendering
+from .rendering import DEFAULT, PARAMETERS, Args, Rendering
 
 log = logging.getLogger(__name__)
 
@@ -269,9 +269,14 @@ class Asked:
     @classmethod
     def from_args(cls, args: Args) -> Asked:
         """``render`` and the rendering parameters of a query; :class:`BadRequest` for a bad one."""
+        return cls.from_values({name: args.getlist(name) for name in ("render", *PARAMETERS)})
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Sequence[str]]) -> Asked:
+        """``render`` and the rendering parameters, each given as its values in a query's text."""
         # The request's own values: their 400s before anything is read, and their canonical form.
-        params = tuple(Rendering.from_args(args).to_args())
-        names = args.getlist("render")
+        params = tuple(Rendering.from_values(values).to_args())
+        names = list(values.get("render", ()))
         name = names[-1].strip() if names else None
         if name is not None and (not name or len(name) > MAX_NAME or not name.isprintable()):
             raise BadRequest(f"render must be the name of one of the image's renders, not {name[:40]!r}")

@@ -23,12 +23,15 @@ from shapely.geometry.base import BaseGeometry
 from ..catalog import Catalog, Image
 from ..catalog.query import ImageQuery
 from ..errors import NotFound
+from ..geo.geometry import crosses_antimeridian
 from ..geo.mercator import MAX_LATITUDE, RADIUS, WORLD
 from ..geo.tiles import xy_bounds, zoom_for_resolution
 from .ogc import TiledLayer
 
 #: The maxzoom of a mosaic whose images have no known resolution.
 UNKNOWN_MAXZOOM = 22
+#: The title of the mosaic layer in its documents (TileJSON, WMTS, packages).
+LAYER_TITLE = "oam-preview: all imagery"
 
 
 def _to_mercator(coords: np.ndarray) -> np.ndarray:
@@ -99,7 +102,7 @@ class Selection:
         if not self.images:
             raise NotFound("the query selects no image")
         bounds = [i.bbox for i in self.images if i.bbox is not None]
-        if any(w > e for w, _, e, _ in bounds):
+        if any(crosses_antimeridian(b) for b in bounds):
             w, e = WORLD[0], WORLD[2]  # one image across the antimeridian: the whole width
         else:
             w, e = min(b[0] for b in bounds), max(b[2] for b in bounds)

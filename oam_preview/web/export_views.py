@@ -2,31 +2,27 @@
 answers its state until the package is ready, then the package.
 
 Listed in :data:`oam_preview.web.views.ROUTES`. What a job covers is planned here from the
-services (the image's description, the mosaic's selection), so a request over the limits
-is answered at once; the tiles are rendered by :mod:`oam_preview.export_jobs`' workers.
+services (:func:`oam_preview.offline.coverage.covered`), so a request over the limits is
+answered at once; the tiles are rendered by the job store's workers
+(:mod:`oam_preview.offline.jobs`), never in this process.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import urllib.parse
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO
 
 from flask import Response, request, send_file
 
 from ..catalog import Image
-from ..catalog.query import ImageQuery
 from ..errors import BadRequest, BodyTooLarge, ExportFailed, ExportTooLarge, NotFound
-from ..export import ExportRequest, TooManyTiles, plan, tiles
-from ..export_jobs import ACTIVE, JobStatus
-from ..tile_package import ExportError
-from ..tiler.ogc import image_layer, tilejson
-from ..tiler.renders import Asked
+from ..offline.coverage import TooManyTiles, covered, plan, tiles
+from ..offline.jobs import ACTIVE, JobStatus
+from ..offline.request import ExportError, ExportRequest
 from . import access
 from .image_request import catalog_image
 from .links import api_root
-from .mosaic_views import LAYER_TITLE
 from .responses import json_response
 from .services import Services, current
 
@@ -37,36 +33,12 @@ READ_SIZE = 64 * 1024
 MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
 
 
-def coverage(
-    services: Services, asked: ExportRequest
-) -> tuple[dict[str, Any], list[Sequence[float]], tuple[Image, ...], str]:
-    """What ``asked`` covers: its TileJSON, the imagery's boxes (degrees), the catalog records
-    the job reads and a name for its file; the API's errors (404 unknown id, empty selection)."""
-    catalog = services.store.catalog
-    if asked.single:
-        image = catalog_image(services, asked.ids[0])
-        access.public_or_404(image)  # exports are rendered anonymously: a private image is left out
-        imagery = services.imagery
-        version = imagery.current_version(image)  # a changed file is described anew
-        info = imagery.tiled_info(image, version=version)
-        # What the image cannot show as asked (a render it does not have…): the tiles' 400, now.
-        look = Asked(asked.render, tuple(asked.rendering.to_args()))
-        imagery.shown(image, imagery.rendering(image, look, version=version), info)
-        doc = tilejson(image_layer(image, info), "")
-        return doc, [doc["bounds"]], (image,), image.id
-    if asked.mosaic is None:
-        images = tuple(catalog_image(services, i) for i in asked.ids)
-        for image in images:
-            access.public_or_404(image)
-        query = ImageQuery(ids=asked.ids, order="catalog")
-        name = "group"
-    else:
-        query = ImageQuery.from_args(dict(urllib.parse.parse_qsl(asked.mosaic)), default_order="newest")
-        images = catalog.select(query)
-        name = "mosaic"
-    selection = services.mosaic.selection(catalog, query)
-    doc = tilejson(selection.layer(LAYER_TITLE), "")
-    return doc, [i.bbox for i in selection.images if i.bbox is not None], images, name
+def public_image(services: Services, image_id: str) -> Image:
+    """The catalog image an export names: exports are rendered anonymously, so a private image is
+    404 here whoever asks (:func:`oam_preview.web.access.public_or_404`)."""
+    image = catalog_image(services, image_id)
+    access.public_or_404(image)
+    return image
 
 
 def job_url(status: JobStatus) -> str:
@@ -119,14 +91,15 @@ def create_export() -> Response:
         raise BadRequest('the body must be a JSON object, e.g. {"ids": ["…"], "format": "mbtiles"}')
     asked = ExportRequest.from_json(body)
     services = current()
-    doc, areas, images, name = coverage(services, asked)
+    found = covered(services, asked, functools.partial(public_image, services))
     try:
-        count = len(tiles(plan(asked, doc, areas), services.exports.limits.max_tiles))
+        count = len(tiles(plan(asked, found.doc, found.areas), services.exports.limits.max_tiles))
     except TooManyTiles as exc:
         raise ExportTooLarge(str(exc)) from None
     except ExportError as exc:
         raise BadRequest(str(exc)) from None
-    status, _ = services.exports.submit(asked, images, request.remote_addr or "unknown", count, name)
+    client = request.remote_addr or "unknown"
+    status, _ = services.exports.submit(asked, found.images, client, count, found.name)
     return status_response(status, 202 if status.state in ACTIVE else 200)
 
 

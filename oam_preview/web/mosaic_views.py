@@ -12,20 +12,15 @@ import urllib.parse
 
 from flask import Response, request
 
-from ..cache.entry import CachedResponse
 from ..catalog.query import ImageQuery
+from ..tiler import tile_bodies
 from ..tiler.ogc import tilejson, wmts_capabilities
-from ..tiler.render import encode
-from ..tiler.renders import AS_CATALOG_SAYS, Asked, compose
-from ..tiler.selection import Selection
-from .capture import capture_headers
+from ..tiler.renders import AS_CATALOG_SAYS, Asked
+from ..tiler.selection import LAYER_TITLE, Selection
 from .links import api_root, tiles_url
-from .responses import Uncacheable, cached_response, document, etag_of, json_response
+from .responses import conditional, document, json_response
 from .services import current
 from .tile_path import lonlat, tile_address
-
-#: The title of the mosaic layer in its documents.
-LAYER_TITLE = "oam-preview: all imagery"
 
 
 def selection() -> Selection:
@@ -54,32 +49,8 @@ def mosaic_urls(selection: Selection, rendering: Asked = AS_CATALOG_SAYS) -> dic
 def mosaic_tile(z: str, x: str, name: str) -> Response:
     t = tile_address(z, x, name)
     rendering = Asked.from_args(request.args)
-    # The request's own algorithm decides the encoding (terrainrgb and terrarium: PNG only):
-    # its parameters as one rendering, composed once per spelling (not parsed again).
-    fmt = compose(None, rendering).output_format(t.fmt)
-    chosen = selection()
-    mosaic = current().mosaic
-
-    plan = mosaic.plan(chosen, t.z, t.x, t.y)  # a tile that shows nothing: its error, now
-
-    def render() -> CachedResponse:
-        result = mosaic.tile(chosen, plan, t.size, rendering)
-        body, media_type = encode(result.pixels, fmt)
-        headers = (
-            ("X-Mosaic-Images", ", ".join(result.images)),
-            ("X-Mosaic-Coverage", str(result.coverage)),
-            # Of the images that gave pixels, as this render found them: kept with the body.
-            *capture_headers(i for i in map(chosen.catalog.get, result.images) if i is not None),
-        )
-        entry = CachedResponse(body, media_type, etag_of(body), headers)
-        if result.failed:
-            raise Uncacheable(entry)
-        return entry
-
-    def learnt_key() -> str:
-        return mosaic.key(chosen, plan, t.size, fmt, rendering)
-
-    return cached_response(mosaic.key(chosen, plan, t.size, fmt, rendering), render, learnt_key=learnt_key)
+    body = tile_bodies.mosaic_tile(current(), selection(), (t.z, t.x, t.y), t.size, t.fmt, rendering)
+    return conditional(body.entry, "default" if body.stored else "no-store")
 
 
 def mosaic_point(coordinates: str) -> Response:

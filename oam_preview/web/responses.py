@@ -11,7 +11,6 @@ fails); what must not be kept is ``no-store``. Errors are ``no-store`` but a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import Any, Literal
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ..cache.entry import CachedResponse
+from ..cache.entry import CachedResponse, Uncacheable, etag_of
 from ..config import Settings
 from ..errors import (
     BadRequest,
@@ -156,10 +155,6 @@ def json_response(doc: Any, status: int = 200, media_type: str = "application/js
     return current_app.response_class(json.dumps(doc), status=status, mimetype=media_type)
 
 
-def etag_of(body: bytes) -> str:
-    return hashlib.blake2b(body, digest_size=12).hexdigest()
-
-
 def conditional(entry: CachedResponse, policy: CachePolicy = "default") -> Response:
     """``entry`` as a cacheable response kept by ``policy`` (see :func:`cache_control`), or
     ``304`` (with the same ``ETag`` and ``Cache-Control``) when the client's ETag matches."""
@@ -173,37 +168,17 @@ def conditional(entry: CachedResponse, policy: CachePolicy = "default") -> Respo
     return response
 
 
-class Uncacheable(Exception):
-    """Raised by a render whose response must not be cached (a part of it failed)."""
-
-    def __init__(self, entry: CachedResponse) -> None:
-        super().__init__("uncacheable response")
-        self.entry = entry
-
-
 def cached_response(
     key: str,
     render: Callable[[], CachedResponse],
     policy: CachePolicy = "default",
-    learnt_key: Callable[[], str] | None = None,
 ) -> Response:
     """The response for ``key`` from the response cache, rendered on a miss: concurrent misses
     of one key render it once, in this process and (with Redis) across the fleet. A render
-    that raises :class:`Uncacheable` is served with ``no-store`` and kept nowhere.
-
-    ``learnt_key()``, asked after a render, is the key the next request will compute (a
-    mosaic's render learns the versions of the files it read): the entry is kept under it
-    too, else every cold tile would render twice."""
-    cache = current().cache
-
-    def produce() -> CachedResponse:
-        entry = render()
-        if learnt_key is not None and (learnt := learnt_key()) != key:
-            cache.put(learnt, entry)
-        return entry
-
+    that raises :class:`Uncacheable` is served with ``no-store`` and kept nowhere (the tiles'
+    own: :mod:`oam_preview.tiler.tile_bodies`)."""
     try:
-        entry = cache.fetch(key, produce)
+        entry = current().cache.fetch(key, render)
     except Uncacheable as exc:
         return conditional(exc.entry, "no-store")
     return conditional(entry, policy)

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from flask import g
 
 from ..cache.local import ResponseCache
-from ..cache.tiered import TieredCache, response_cache
+from ..cache.tiered import TieredCache, settings_cache
 from ..catalog.added import AddedLog, MemoryAddedLog, added_log
 from ..catalog.store import CatalogStore
 from ..config import Settings
-from ..export_jobs import ExportJobs
+from ..offline.jobs import ExportJobs
 from ..remote.opener import Opener
 from ..tiler.footprint_tiles import FootprintTiles
 from ..tiler.imagery import Imagery
@@ -62,14 +62,7 @@ class Services:
             store=store,
             opener=opener,
             imagery=imagery,
-            cache=cache
-            or response_cache(
-                int(settings.cache_max_mb * 1e6),
-                settings.cache_url,
-                settings.cache_ttl,
-                machine_dir=settings.machine_cache_dir,
-                machine_bytes=int(settings.machine_cache_mb * 1e6),
-            ),
+            cache=cache or settings_cache(settings),
             mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
             exports=exports or ExportJobs(settings),
             added=added,

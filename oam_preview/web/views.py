@@ -26,11 +26,13 @@ from jinja2 import TemplateNotFound
 from .. import __version__
 from ..catalog.query import ImageQuery, page_from_args
 from ..errors import NotFound
+from ..tiler.capture import capture_headers
 from ..tiler.json_colormap import JsonColormap
 from ..tiler.ogc import image_layer, render_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import colormap_lut, colormap_names
 from ..tiler.renders import AS_CATALOG_SAYS, Asked
+from ..tiler.tile_bodies import image_tile
 from . import (
     access,
     editor_views,
@@ -41,10 +43,9 @@ from . import (
     mosaic_views,
     report_views,
 )
-from .capture import capture_headers
 from .image_request import resolve
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
-from .responses import cached_image, document, json_response
+from .responses import cached_image, conditional, document, json_response
 from .services import current
 from .tile_path import THUMBNAIL_SIZES, lonlat, output_format, query_int, tile_address
 
@@ -195,19 +196,9 @@ def thumbnail(image_id: str, fmt: str) -> Response:
 def tile(image_id: str, z: str, x: str, name: str) -> Response:
     t = tile_address(z, x, name)
     resolved = resolve(image_id)
-    imagery, item, version, rendering = (
-        current().imagery,
-        resolved.image,
-        resolved.version,
-        resolved.rendering,
-    )
-    fmt = rendering.output_format(t.fmt)
-    key = imagery.tile_key(item, t.z, t.x, t.y, t.size, fmt, version, rendering)
-    response = cached_image(
-        key,
-        lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering, version=version), fmt),
-        resolved.policy,
-    )
+    item = resolved.image
+    body = image_tile(current(), item, resolved.version, resolved.rendering, (t.z, t.x, t.y), t.size, t.fmt)
+    response = conditional(body.entry, resolved.policy)
     # From the record, not kept with the body: a corrected record shows at once.
     response.headers.extend(capture_headers([item]))
     return response

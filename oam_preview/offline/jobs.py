@@ -13,11 +13,14 @@ or machine answers it. The directory (under ``OAM_PREVIEW_EXPORT_DIR``) holds:
 
 Jobs run on the RQ queue ``oam-preview-export`` when ``OAM_PREVIEW_EXPORT_QUEUE`` names one
 (``oam-preview worker`` runs them; the directory must be shared with the workers), else in a
-spawned local process (``python -m oam_preview.export_jobs DIR [LIFELINE]``). A local process
-ends with the server that started it (:mod:`oam_preview.lifeline`): when ``oam-preview serve``
+spawned local process (``python -m oam_preview.offline.worker DIR [LIFELINE]``). A local process
+ends with the server that started it (:mod:`oam_preview.offline.lifeline`): when ``oam-preview serve``
 stops, its running jobs are marked ``failed`` (ask again to resume) and exit. A failed job asked
 again is run again, resuming its MBTiles. Files expire ``OAM_PREVIEW_EXPORT_TTL`` seconds after the job
 finished (or was last heard of).
+
+The store never imports the worker (:mod:`oam_preview.offline.worker`): the web layer that
+submits jobs loads no process pool.
 """
 
 from __future__ import annotations
@@ -39,23 +42,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import Image
-from .config import Settings
-from .errors import ExportFailed, ExportsBusy, ExportStorageFull, ExportTooLarge
-from .export import ExportRequest, TileSource, TooManyTiles, export
-from .lifeline import inherited, watch
-from .tile_package import ExportError
+from ..catalog import Image
+from ..config import Settings
+from ..errors import ExportFailed, ExportsBusy, ExportStorageFull
+from .lifeline import inherited
+from .request import ExportRequest
 
 QUEUE = "oam-preview-export"
+#: What a queued job runs (:func:`oam_preview.offline.worker.run`), by name: not imported here.
+RUN = "oam_preview.offline.worker.run"
 STATES = ("queued", "running", "done", "failed")
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-#: Seconds between two progress writes of a running job.
-PROGRESS_EVERY = 0.5
 #: Seconds a client is told to wait before asking again when the limits are reached.
 RETRY_AFTER = 30
-#: The error of a job stopped with the server that ran it.
-SERVER_STOPPED = "the server stopped while the export ran: ask again to resume"
 
 
 class QueueUnreachable(Exception):
@@ -127,14 +127,14 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
+def write_json(path: Path, doc: dict[str, Any]) -> None:
     """Replace ``path`` whole: a reader sees the old document or the new one."""
     part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     part.write_text(json.dumps(doc))
     os.replace(part, path)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     try:
         doc: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -194,7 +194,7 @@ class ExportJobs:
         if not JOB_ID.match(job_id):
             return None
         directory = self.directory(job_id)
-        job, state = _read_json(directory / "job.json"), _read_json(directory / "state.json")
+        job, state = read_json(directory / "job.json"), read_json(directory / "state.json")
         if job is None or state is None:
             return None
         now = time.time()
@@ -239,14 +239,10 @@ class ExportJobs:
         self, request: ExportRequest, images: Sequence[Image], client: str, tiles: int, name: str
     ) -> tuple[JobStatus, bool]:
         """The job of ``request``: the existing one (not failed), else a new one, queued; whether
-        it is new. ``tiles``: how many the request covers. :class:`ExportTooLarge`,
-        :class:`ExportsBusy` and :class:`ExportStorageFull` when the limits say no."""
+        it is new. ``tiles``: how many the request covers (within ``max_tiles``: the caller
+        counted them, :func:`oam_preview.offline.coverage.tiles`). :class:`ExportsBusy` and
+        :class:`ExportStorageFull` when the limits say no."""
         limits = self.limits
-        if tiles > limits.max_tiles:
-            raise ExportTooLarge(
-                f"the export covers {tiles} tiles, more than the limit of {limits.max_tiles} a job: "
-                "narrow the bbox or the zoom range"
-            )
         job_id = request.digest()
         with self._locked():
             jobs = self.jobs()
@@ -280,10 +276,10 @@ class ExportJobs:
             now = time.time()
             filename = f"oam-preview-{name}-{job_id[:8]}.{request.container}"
             job = {"request": request.canonical(), "client": client, "created": now, "filename": filename}
-            _write_json(directory / "job.json", job)
+            write_json(directory / "job.json", job)
             with (directory / "input.pickle").open("wb") as f:
                 pickle.dump((self.settings, request, tuple(images)), f)
-            _write_json(
+            write_json(
                 directory / "state.json", {"state": "queued", "done": 0, "total": tiles, "updated": now}
             )
             try:
@@ -292,7 +288,7 @@ class ExportJobs:
                 # Failed, not queued: a job no queue holds would count against the client's
                 # limit until it expired. Asked again, it is queued again.
                 state = {"state": "failed", "done": 0, "total": tiles, "updated": now, "error": str(exc)}
-                _write_json(directory / "state.json", state)
+                write_json(directory / "state.json", state)
                 raise ExportFailed(f"{exc}: POST the same request again", retry) from None
         status = self.status(job_id)
         assert status is not None
@@ -307,7 +303,7 @@ class ExportJobs:
 
             queue = Queue(QUEUE, connection=Redis.from_url(self.settings.export_queue))
             try:
-                queue.enqueue(run, str(directory), job_timeout=86400, result_ttl=3600)
+                queue.enqueue(RUN, str(directory), job_timeout=86400, result_ttl=3600)
             except RedisError as exc:
                 raise QueueUnreachable(
                     f"the export queue could not be reached ({type(exc).__name__})"
@@ -316,7 +312,7 @@ class ExportJobs:
         log = (directory / "worker.log").open("ab")
         lifeline = inherited()  # under `oam-preview serve`: the job ends with the server
         child = subprocess.Popen(
-            [sys.executable, "-m", "oam_preview.export_jobs", str(directory)]
+            [sys.executable, "-m", "oam_preview.offline.worker", str(directory)]
             + ([] if lifeline is None else [str(lifeline)]),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -334,102 +330,3 @@ class ExportJobs:
 
     def _reap(self) -> None:
         self._children = [c for c in self._children if c.poll() is None]
-
-
-# -- the worker's side -------------------------------------------------------------------------
-
-
-def run(directory: str, local: bool = False, lifeline: int | None = None) -> None:
-    """Run the job in ``directory``: in a local worker process (``local``: its pid is noted, so a
-    dead one is seen), or an RQ work horse, maybe on another machine. ``lifeline``: the read end
-    of the server's lifeline (:mod:`oam_preview.lifeline`): when it ends, the job is marked
-    failed (:data:`SERVER_STOPPED`) and its process exits at once (what it committed stays,
-    for the next run to resume)."""
-    import warnings
-
-    warnings.simplefilter("ignore")
-    path = Path(directory)
-    with (path / "input.pickle").open("rb") as f:
-        settings, request, images = pickle.load(f)
-    limits = Limits.of(settings)
-    base = {"pid": os.getpid()} if local else {}
-    _write_json(
-        path / "state.json", {**base, "state": "running", "done": 0, "total": None, "updated": time.time()}
-    )
-    counts = {"done": 0, "total": 0, "resumed": 0, "written": 0.0}
-    writing = threading.Lock()  # the lifeline's last word is the last one written
-    ended: list[str] = []  # the job's outcome, once written
-
-    def started(total: int, pending: int) -> None:
-        counts["done"], counts["total"], counts["resumed"] = total - pending, total, total - pending
-        write("running")
-
-    def progress(n: int) -> None:
-        counts["done"] += n
-        if time.monotonic() - counts["written"] >= PROGRESS_EVERY:
-            used = disk_usage(path.parent)
-            if used > limits.max_disk_bytes:
-                raise ExportError(
-                    f"the exports' disk limit ({limits.max_disk_bytes / 1e6:.1f} MB) was reached"
-                )
-            write("running")
-
-    def document(state: str, error: str | None = None) -> dict[str, Any]:
-        doc = {
-            **base,
-            "state": state,
-            "done": counts["done"],
-            "total": counts["total"],
-            "resumed": counts["resumed"],
-            "updated": time.time(),
-        }
-        if error:
-            doc["error"] = error
-        return doc
-
-    def write(state: str, error: str | None = None) -> None:
-        counts["written"] = time.monotonic()
-        with writing:
-            _write_json(path / "state.json", document(state, error))
-            if state not in ACTIVE:
-                ended.append(state)
-
-    def server_stopped() -> None:
-        writing.acquire()  # held until the exit: no progress is written after this
-        if not ended:  # a job that just finished keeps its outcome
-            _write_json(path / "state.json", document("failed", SERVER_STOPPED))
-        os._exit(1)  # at once, whatever the other threads hold (a read waiting on a slow host)
-
-    if lifeline is not None:
-        watch(lifeline, server_stopped)
-
-    try:
-        outcome = export(
-            settings,
-            request,
-            path / f"export.{request.container}",
-            max_tiles=limits.max_tiles,
-            images=images,
-            progress=progress,
-            started=started,
-            here=TileSource(settings, images),
-        )
-    except TooManyTiles as exc:
-        write("failed", str(exc))
-        return
-    except ExportError as exc:
-        write("failed", str(exc))
-        return
-    except Exception as exc:  # a bug: said in the job, not lost with the process
-        write("failed", f"internal error: {type(exc).__name__}")
-        raise
-    if outcome.failed:
-        write(
-            "failed", f"{outcome.failed} tiles could not be rendered (upstream errors); ask again to resume"
-        )
-    else:
-        write("done")
-
-
-if __name__ == "__main__":
-    run(sys.argv[1], local=True, lifeline=int(sys.argv[2]) if len(sys.argv) > 2 else None)

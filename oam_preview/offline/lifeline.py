@@ -5,7 +5,7 @@ master before the workers fork (:func:`open_lifeline`): a pipe whose write end
 only the master and its forked workers hold, and whose read end's descriptor
 the workers find in the environment (:data:`ENV`, :func:`inherited`) and hand
 to the processes they start that must not outlive the server
-(:mod:`oam_preview.export_jobs`), which :func:`watch` it. Nothing is ever
+(:mod:`oam_preview.offline.worker`), which :func:`watch` it. Nothing is ever
 written to it: once the master and its workers are gone (stopped, or killed:
 workers leave when their master does), the kernel closes the write end and the
 watchers read the end of the file.

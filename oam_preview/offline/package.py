@@ -1,4 +1,5 @@
-"""Tile package files: MBTiles 1.3 (sqlite3) and PMTiles v3 (the ``pmtiles`` package's writer).
+"""Tile package files: MBTiles 1.3 (sqlite3) and PMTiles v3 (the ``pmtiles`` package's writer, for
+an export's image tiles and a footprint archive's vector tiles alike).
 
 Every package is first an MBTiles file: tiles are committed a batch at a time,
 and the tiles answered 404 (nothing there) are noted in a table of their own, so
@@ -12,42 +13,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-#: Containers, by file name extension.
-CONTAINERS = ("mbtiles", "pmtiles")
+from .coverage import Layer, Tile
+from .request import CONTAINERS, ExportError
+
 #: The sqlite table of the tiles answered 404, so that a resumed export does not ask again.
 EMPTY_TABLE = "oam_preview_empty"
 #: The metadata row holding the canonical request an MBTiles file is being written for.
 REQUEST_KEY = "oam_preview_request"
-
-Tile = tuple[int, int, int]  # z, x, y (XYZ: y counts from the north)
-BBox4 = tuple[float, float, float, float]
-
-
-class ExportError(Exception):
-    """An export that cannot be done as asked (a message for a person)."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """What a package holds: ``bounds`` (EPSG:4326 degrees) the union of ``areas``, the boxes
-    whose tiles are asked for (one per image of a mosaic: far-apart images are not one huge
-    box of empty tiles), zooms of 256 px tiles."""
-
-    name: str
-    attribution: str | None
-    bounds: BBox4
-    minzoom: int
-    maxzoom: int
-    areas: tuple[BBox4, ...]
-
-    @property
-    def center(self) -> tuple[float, float, int]:
-        w, s, e, n = self.bounds
-        return ((w + e) / 2, (s + n) / 2, min(self.maxzoom, self.minzoom + 2))
 
 
 def flip(z: int, y: int) -> int:
@@ -127,49 +103,86 @@ class TileStore:
         self.db.close()
 
 
-def write_pmtiles(store: TileStore, layer: Layer, tile_format: str, output: Path) -> None:
-    """Write the tiles of ``store`` as PMTiles v3 at ``output`` (through a temporary file, so a
-    killed write leaves no half file), tiles in tile-id order (a clustered archive)."""
-    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+def write_pmtiles(
+    output: Path,
+    tiles: Iterable[tuple[int, bytes]],
+    header: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+) -> int:
+    """Write ``tiles`` (PMTiles tile id, bytes), in tile-id order (a clustered archive), as
+    PMTiles v3 at ``output`` through a temporary file, so a killed write leaves no half file;
+    ``header``: its tile type, compression, bounds and centre (:func:`pmtiles_header`);
+    how many tiles it holds. :class:`ExportError` for none (a PMTiles file cannot be empty)."""
     from pmtiles.writer import Writer
+
+    part = output.with_name(output.name + ".tmp")
+    count = 0
+    try:
+        with part.open("wb") as f:
+            writer = Writer(f)
+            for tile_id, data in tiles:
+                writer.write_tile(tile_id, data)
+                count += 1
+            if not count:
+                raise ExportError("no tile of the area has pixels: nothing to write")
+            writer.finalize(dict(header), dict(metadata))
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, output)
+    return count
+
+
+def pmtiles_header(
+    tile_type: Any,
+    compression: Any,
+    bounds: tuple[float, float, float, float],
+    center: tuple[float, float, int],
+) -> dict[str, Any]:
+    """A PMTiles header's fields of a layer: ``bounds`` (EPSG:4326 degrees, west <= east) and
+    ``center`` (lon, lat, zoom)."""
+    w, s, e, n = bounds
+    lon, lat, zoom = center
+    return {
+        "tile_type": tile_type,
+        "tile_compression": compression,
+        "min_lon_e7": int(w * 1e7),
+        "min_lat_e7": int(s * 1e7),
+        "max_lon_e7": int(e * 1e7),
+        "max_lat_e7": int(n * 1e7),
+        "center_zoom": int(zoom),
+        "center_lon_e7": int(lon * 1e7),
+        "center_lat_e7": int(lat * 1e7),
+    }
+
+
+def store_pmtiles(store: TileStore, layer: Layer, tile_format: str, output: Path) -> None:
+    """Write the tiles of ``store`` as PMTiles v3 at ``output`` (:func:`write_pmtiles`)."""
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
 
     types = {"png": TileType.PNG, "jpg": TileType.JPEG, "webp": TileType.WEBP}
     order = sorted(
         (zxy_to_tileid(z, x, flip(z, row)), rowid)
         for rowid, z, x, row in store.db.execute("SELECT rowid, zoom_level, tile_column, tile_row FROM tiles")
     )
-    if not order:
-        raise ExportError("no tile of the area has pixels: nothing to write")
-    part = output.with_name(output.name + ".tmp")
-    with part.open("wb") as f:
-        writer = Writer(f)
+
+    def tiles() -> Iterator[tuple[int, bytes]]:
         for tile_id, rowid in order:
             (data,) = store.db.execute("SELECT tile_data FROM tiles WHERE rowid = ?", (rowid,)).fetchone()
-            writer.write_tile(tile_id, data)
-        w, s, e, n = layer.bounds
-        lon, lat, zoom = layer.center
-        header = {
-            "tile_type": types[tile_format],
-            "tile_compression": Compression.NONE,  # images are compressed already
-            "min_lon_e7": int(w * 1e7),
-            "min_lat_e7": int(s * 1e7),
-            "max_lon_e7": int(e * 1e7),
-            "max_lat_e7": int(n * 1e7),
-            "center_zoom": zoom,
-            "center_lon_e7": int(lon * 1e7),
-            "center_lat_e7": int(lat * 1e7),
-        }
-        metadata = {
-            "name": layer.name,
-            "attribution": layer.attribution or "",
-            "type": "overlay",
-            "format": tile_format,
-            "minzoom": layer.minzoom,
-            "maxzoom": layer.maxzoom,
-            "description": f"{layer.name}: exported by oam-preview",
-        }
-        writer.finalize(header, metadata)
-    os.replace(part, output)
+            yield tile_id, data
+
+    metadata = {
+        "name": layer.name,
+        "attribution": layer.attribution or "",
+        "type": "overlay",
+        "format": tile_format,
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "description": f"{layer.name}: exported by oam-preview",
+    }
+    # Images are compressed already.
+    header = pmtiles_header(types[tile_format], Compression.NONE, layer.bounds, layer.center)
+    write_pmtiles(output, tiles(), header, metadata)
 
 
 def working_path(output: Path) -> Path:
