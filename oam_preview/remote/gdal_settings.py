@@ -53,7 +53,10 @@ def gdal_options(settings: Settings) -> dict[str, Any]:
         "GDAL_HTTP_USERAGENT": "oam-preview",
         "CPL_VSIL_CURL_CACHE_SIZE": 64 * 1024 * 1024,
         "VSI_CACHE": "TRUE",
-        "VSI_CACHE_SIZE": 8 * 1024 * 1024,
+        # Per open dataset (up to OAM_PREVIEW_DATASET_POOL_SIZE of them a worker): the header and
+        # small reads around it. The downloaded ranges are kept once per process above, so a
+        # larger one kept them a second time, per dataset (8 MB x 64 datasets, issue 37).
+        "VSI_CACHE_SIZE": 1024 * 1024,
         "GTIFF_REPORT_COMPD_CS": "NO",
     }
 
