@@ -49,6 +49,7 @@ format: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/tiles.py
+	$(BIN)/python benchmarks/oam_cogs.py
 	$(BIN)/python benchmarks/mosaic.py
 	$(BIN)/python benchmarks/rendering.py
 	$(BIN)/python benchmarks/footprint_tiles.py

@@ -107,15 +107,25 @@ class BlockMap:
 
     def inner_tiles(self, zoom: int) -> list[tuple[int, int]]:
         """(x, y) of the zoom's tiles lying wholly inside the image."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
-        w, s, e, n = transform_bounds(self.crs, "EPSG:4326", left, bottom, right, top)
+        w, s, e, n = self.lonlat_bounds()
         found = []
         for t in TMS.tiles(w, s, e, n, zoom):
             tb = TMS.bounds(t)
             if tb.left >= w and tb.right <= e and tb.bottom >= s and tb.top <= n:
                 found.append((t.x, t.y))
         return found
+
+    def covering_tiles(self, zoom: int) -> list[tuple[int, int]]:
+        """(x, y) of the zoom's tiles that show some of the image (its edges' partly transparent)."""
+        w, s, e, n = self.lonlat_bounds()
+        eps = 1e-9  # a tile that only touches an edge shows nothing
+        return [(t.x, t.y) for t in TMS.tiles(w + eps, s + eps, e - eps, n - eps, zoom)]
+
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """The image's (west, south, east, north), EPSG:4326 degrees."""
+        left, top = self.transform * (0, 0)
+        right, bottom = self.transform * (self.width, self.height)
+        return transform_bounds(self.crs, "EPSG:4326", left, bottom, right, top)
 
 
 def sampled_block_bytes(path: Path, max_size: int) -> int:

@@ -2,7 +2,9 @@
 
 Both are started with the same number of worker processes; their CPU time is
 the sum of ``utime + stime`` over the whole process tree (master and workers),
-read from ``/proc/<pid>/stat``; memory is each worker's ``VmHWM``/``VmRSS``.
+read from ``/proc/<pid>/stat``; memory is each worker's ``VmHWM``/``VmRSS``, and the
+whole tree's (master, workers, relays) ``VmRSS`` summed, sampled while a phase runs
+(:class:`TreeRss`): what a machine must hold for one server, as an outside harness sees it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +76,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-def memory_kb(pid: int, key: str) -> int:
-    """``VmRSS`` or ``VmHWM`` (peak RSS) of a process, kB."""
+def memory_kb(pid: int, key: str, source: str = "status") -> int:
+    """``VmRSS`` or ``VmHWM`` (peak RSS) of a process, kB; ``Pss`` from ``smaps_rollup``."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -125,6 +128,11 @@ class Server:
     def rss_mb(self) -> dict[int, float]:
         return {pid: memory_kb(pid, "VmRSS") / 1024 for pid in self.workers()}
 
+    def tree_rss_mb(self, pids: list[int] | None = None) -> float:
+        """RSS of the whole tree (master, workers, relays) summed, MB: pages shared after the
+        fork count once per process, as ``ps`` and an outside harness count them."""
+        return sum(memory_kb(pid, "VmRSS") for pid in pids or self.tree()) / 1024
+
     def url(self, role: str, z: int, x: int, y: int, fmt: str = "png") -> str:
         return self.base + self.tile_url.format(image=self.images[role], z=z, x=x, y=y, fmt=fmt)
 
@@ -141,6 +149,39 @@ class Server:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 self.process.wait()
+
+
+class TreeRss:
+    """The peak of a server's tree RSS (:meth:`Server.tree_rss_mb`) while the ``with`` block runs,
+    sampled every ``every`` seconds on a thread (the tree's pids listed again each second, so a
+    worker forked meanwhile counts)."""
+
+    def __init__(self, server: Server, every: float = 0.2) -> None:
+        self.server, self.every = server, every
+        self.peak_mb = self.pss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="tree-rss", daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        # Proportional set size: a page shared by n processes counts 1/n in each (the memory
+        # the tree really holds; read once, at the end: the kernel walks every page for it).
+        self.pss_mb = sum(memory_kb(pid, "Pss", "smaps_rollup") for pid in self.server.tree()) / 1024
+
+    def _sample(self) -> None:
+        pids, listed = self.server.tree(), time.monotonic()
+        while True:
+            if time.monotonic() - listed > 1.0:
+                pids, listed = self.server.tree(), time.monotonic()
+            self.peak_mb = max(self.peak_mb, self.server.tree_rss_mb(pids))
+            if self._stop.wait(self.every):
+                self.peak_mb = max(self.peak_mb, self.server.tree_rss_mb())
+                return
 
 
 def wait_workers(server: Server, count: int, timeout: float = 30) -> None:

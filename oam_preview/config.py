@@ -19,6 +19,12 @@ DEFAULT_BASEMAP_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_BASEMAP_ATTRIBUTION = "© OpenStreetMap contributors"
 
 
+#: The GDAL drivers ``oam-preview serve`` keeps (oam_preview.remote.gdal_safety): GeoTIFF, COG
+#: (writing), MEM and VRT (rasterio internals). Here, where the server's master reads it without
+#: importing GDAL.
+SERVER_DRIVERS = "GTiff COG MEM VRT"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of oam-preview, typed. Field ``x`` is config key ``OAM_PREVIEW_X``."""

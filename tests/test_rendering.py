@@ -470,3 +470,21 @@ def test_the_lookup_stretch_equals_the_arithmetic_one():
         (rng.integers(0, 65536, (64, 64), dtype=np.uint16), 300.0, 3500.5),
     ):
         assert (stretch(values, low, high) == _stretched(values, low, high)).all()
+
+
+def test_a_float_stretch_clips_and_sends_nan_and_infinities_to_the_ends():
+    from oam_preview.tiler.render import stretch
+
+    heights = np.array([[np.nan, -np.inf, np.inf, 700.0, 800.0, 1150.0, 1500.0, 2000.0]], dtype=np.float32)
+    assert stretch(heights, 800.0, 1500.0).tolist() == [[0, 0, 255, 0, 0, 127, 255, 255]]
+    assert stretch(heights, 800.0, 1500.0).dtype == np.uint8
+    assert heights[0, 3] == 700.0 and np.isnan(heights[0, 0])  # the input is left as it was
+
+
+def test_colormap_planes_are_the_lookup_table_band_by_band():
+    from oam_preview.tiler.rendering import colormap_lut, colormap_planes
+
+    indexes = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    rgb = np.take(colormap_planes("terrain"), indexes, axis=1)
+    assert rgb.shape == (3, 16, 16) and rgb.flags.c_contiguous
+    assert (np.moveaxis(rgb, 0, -1) == colormap_lut("terrain")[indexes, :3]).all()

@@ -126,8 +126,30 @@ def test_oam_preview_serve_runs_the_same_hooks(catalog_file):
         (worker,) = worker_of(f"http://127.0.0.1:{port}", 1)
         assert worker["threads"] == 2 and worker["worker_class"] == "oam_preview.serve.JsonErrorThreadWorker"
         assert worker["malloc_tuned"] is GLIBC
+        # rio-tiler's xarray reader (and pandas behind it) is never imported by a worker.
+        assert worker["unused_imports_skipped"] == ["xarray", "rioxarray"]
+        if GLIBC:  # the worker gives its free heap pages back, again and again
+            deadline = time.monotonic() + 60
+            while worker.get("malloc_trims", 0) < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                (worker,) = worker_of(f"http://127.0.0.1:{port}", 1)
+            assert worker["malloc_trims"] >= 2
     finally:
         stop_process(process)
+
+
+def test_the_master_imports_neither_gdal_nor_the_app(tmp_path):
+    # Every module the master imports is RSS counted once more than the workers: it forks them
+    # and never renders, so it keeps to gunicorn, click and the settings.
+    code = (
+        "import sys, oam_preview.cli, oam_preview.serve as s; s.prepare_process(); "
+        "print(sorted(m for m in ('numpy', 'rasterio', 'rio_tiler', 'PIL', 'flask_cors', 'pyproj') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "OAM_PREVIEW_MACHINE_CACHE_DIR": "", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # -- one response cache per machine -----------------------------------------------------------

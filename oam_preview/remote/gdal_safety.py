@@ -42,6 +42,7 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
+from ..config import SERVER_DRIVERS  # noqa: F401 (its docstring names it here; kept in config)
 from .diagnosis import NOT_GEOTIFF
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ UNSAFE_DRIVERS = frozenset(
         "EHdr",
     }
 )
-#: What ``oam-preview serve`` keeps: GeoTIFF, COG (writing), MEM and VRT (rasterio internals).
-SERVER_DRIVERS = "GTiff COG MEM VRT"
 #: The sidecar files GDAL opens with any driver once it may list a remote "directory".
 SIDECAR_SUFFIXES = (".ovr", ".msk")
 

@@ -54,14 +54,20 @@ def gdal_options(settings: Settings) -> dict[str, Any]:
         "GDAL_HTTP_USERAGENT": "oam-preview",
         "CPL_VSIL_CURL_CACHE_SIZE": 64 * 1024 * 1024,
         "VSI_CACHE": "TRUE",
-        "VSI_CACHE_SIZE": 8 * 1024 * 1024,
+        # Per open dataset (up to OAM_PREVIEW_DATASET_POOL_SIZE of them a worker): the header and
+        # small reads around it. The downloaded ranges are kept once per process above, so a
+        # larger one kept them a second time, per dataset (8 MB x 64 datasets, issue 37).
+        "VSI_CACHE_SIZE": 1024 * 1024,
         "GTIFF_REPORT_COMPD_CS": "NO",
     }
 
 
 #: GDAL's cache of decoded blocks, per process, bytes: neighbouring tiles share
-#: blocks, and a 512 px JPEG block decodes in ~3 ms.
-BLOCK_CACHE_BYTES = 128 * 1024 * 1024
+#: blocks, and a 512 px JPEG block decodes in ~3 ms. 64 MB holds 85 RGB blocks of
+#: 512 px, the blocks of a whole map view at native zoom several times over; the
+#: rendered tiles themselves are in the machine's response cache, once for all
+#: the workers, so a larger cache per worker bought memory, not hits (issue 37).
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def set_block_cache(nbytes: int = BLOCK_CACHE_BYTES) -> None:

@@ -110,11 +110,17 @@ def hillshade(
     ``azimuth`` - 90 degrees clockwise from north (TiTiler's angle: its default 45 lights from the
     north-west, as shaded maps are); 127 where the light grazes it, 0 in shadow."""
     rows, cols, bad = _gradients(values, invalid, float(params["z_exaggeration"] or 1.0))
-    incline = np.pi / 2 - np.arctan(np.hypot(rows, cols))  # of the surface's normal, radians
-    aspect = np.arctan2(-rows, cols)
     light = np.deg2rad(360.0 - float(params["azimuth"] or 0.0))
     altitude = np.deg2rad(float(params["angle_altitude"] or 0.0))
-    lit = np.sin(altitude) * np.sin(incline) + np.cos(altitude) * np.cos(incline) * np.cos(light - aspect)
+    # TiTiler's sin(altitude)·sin(incline) + cos(altitude)·cos(incline)·cos(light - aspect), with
+    # incline = π/2 - atan(g), aspect = atan2(-rows, cols), g = hypot(rows, cols), expanded:
+    # sin(incline) = 1/√(1+g²), cos(incline)·cos(light - aspect) = (cos(light)·cols -
+    # sin(light)·rows)/√(1+g²). The same light, without an arctan and three cosines per pixel.
+    lit = cols * math.cos(light)
+    lit -= rows * math.sin(light)
+    lit *= math.cos(altitude)
+    lit += math.sin(altitude)
+    lit /= np.sqrt(1.0 + rows * rows + cols * cols)
     shade = np.clip(255 * (lit + 1) / 2, 0, 255)
     return shade.astype(np.uint8)[np.newaxis], bad
 

@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 
 from ..errors import BadRequest
 from .info import ImageInfo
-from .rendering import DEFAULT, Rendering, colormap_lut
+from .rendering import DEFAULT, Rendering, colormap_lut, colormap_planes
 
 if TYPE_CHECKING:
     from rio_tiler.models import ImageData
@@ -142,7 +142,7 @@ def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT, b
         invalid = invalid if alpha is None else invalid | (alpha == 0)
         values, invalid = rendering.algorithm.apply(values, invalid, pixel_size(img, info), buffer)
         alpha = None
-    mask = np.where(invalid, 0, 255).astype(np.uint8)
+    mask = np.where(invalid, np.uint8(0), np.uint8(255))  # uint8 at once, not int64 then a copy
     if alpha is not None:
         mask = np.minimum(mask, alpha)
     palette = (
@@ -182,7 +182,9 @@ def to_pixels(img: ImageData, info: ImageInfo, rendering: Rendering = DEFAULT, b
             raise BadRequest("colormap_name colours one band: this image shows three (use bidx=N)")
         lut = colormap_lut(rendering.colormap_name)
         indexes, palette_rgb = data[0], lut[:, :3]
-        data = np.moveaxis(palette_rgb[indexes], -1, 0)
+        # Band by band from the (3, 256) planes: (3, rows, cols) as stored, where gathering RGB
+        # triplets gave (rows, cols, 3) and a transposing copy at the end.
+        data = np.take(colormap_planes(rendering.colormap_name), indexes, axis=1)
         if lut[:, 3].min() < 255:
             mask = np.minimum(mask, lut[indexes, 3])
     if not mask.all():  # most tiles are opaque: no copy for them
@@ -200,9 +202,15 @@ def stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def _stretched(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    # In place on one float32 copy; fmax/fmin clip and take NaN to 0 in the same passes (a float
+    # DSM tile: 5 temporary arrays and nan_to_num's 3 scans before).
     with np.errstate(invalid="ignore", over="ignore"):
-        scaled = (values.astype(np.float32) - low) * (255.0 / (high - low))
-    return np.nan_to_num(np.clip(scaled, 0, 255), nan=0).astype(np.uint8)
+        scaled = values.astype(np.float32)
+        scaled -= low
+        scaled *= 255.0 / (high - low)
+        np.fmax(scaled, 0, out=scaled)
+        np.fmin(scaled, 255, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=64)

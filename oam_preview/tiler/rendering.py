@@ -347,3 +347,10 @@ def colormap_lut(name: str) -> np.ndarray:
         if 0 <= int(value) < 256:
             lut[int(value)] = tuple(int(c) for c in rgba)
     return lut
+
+
+@functools.cache
+def colormap_planes(name: str) -> np.ndarray:
+    """Colormap ``name``'s RGB as (3, 256) uint8 planes, C-contiguous: a band of 0-255 indexes
+    becomes (3, rows, cols) RGB with one ``np.take`` per plane."""
+    return np.ascontiguousarray(colormap_lut(name)[:, :3].T)
