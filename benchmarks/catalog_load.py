@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from oam_preview.catalog import load
 from oam_preview.catalog.query import ImageQuery
 from oam_preview.catalog.store import CatalogStore
-from tests.stac_api_server import StacApiServer, oam_item
+from tests.support.stac_api_server import StacApiServer, oam_item
 
 WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'

@@ -31,7 +31,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from load import LoadResult, run  # noqa: E402
 
-from tests.fleet.parts import Fleet, front, log_size, origin_requests  # noqa: E402
+from tests.support.fleet import Fleet, front, log_size, origin_requests
 from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 
 # The instances read the origin on loopback: allowed explicitly (upstream policy); children inherit it.

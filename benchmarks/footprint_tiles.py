@@ -33,7 +33,7 @@ from oam_preview.catalog import load_document  # noqa: E402
 from oam_preview.catalog.query import ImageQuery  # noqa: E402
 from oam_preview.geo.tiles import TMS  # noqa: E402
 from oam_preview.tiler.footprint_tiles import FootprintSet, encode_tile  # noqa: E402
-from tests.browser.conftest import feature, synthetic_images  # noqa: E402
+from tests.support.catalog_documents import feature, synthetic_images
 
 ZOOMS = (0, 2, 5, 8, 14)
 #: A dense city's zooms: past 12 its footprints are polygons, capped at MAX_POLYGONS a tile.

@@ -75,12 +75,12 @@ os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
 from oam_preview.fileserver import FileServer  # noqa: E402
 from oam_preview.geo.tiles import TMS  # noqa: E402
-from tests.conftest import GEOTIFFS, write_cog  # noqa: E402
-from tests.fleet.parts import Nginx, front, nginx_binary  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.stress.faultserver import FaultServer  # noqa: E402
-from tests.stress.harness import Server, children  # noqa: E402
+from tests.support.fault_server import FaultServer
+from tests.support.fleet import Nginx, front, nginx_binary
+from tests.support.geotiffs import GEOTIFFS, write_cog
+from tests.support.load_harness import Server, children
 from tests.support.processes import free_port, stop_process  # noqa: E402
+from tests.support.redis_server import RedisServer
 
 RESULTS = REPO / "benchmarks" / "results"
 SEED = 30

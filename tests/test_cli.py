@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 
 from oam_preview.cli import main
 
-from .conftest import catalog_doc
+from .support.catalog_documents import catalog_doc
 
 
 def test_thumbnail_of_a_url(tiff_server, tmp_path):

@@ -17,7 +17,7 @@ from oam_preview.catalog import CatalogError, load
 from oam_preview.catalog.fetch import RETRY_BACKOFF
 from oam_preview.catalog.store import CatalogStore
 
-from .stac_api_server import StacApiServer, oam_item
+from .support.stac_api_server import StacApiServer, oam_item
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogs"
 ITEMS = 1000

@@ -22,8 +22,8 @@ from oam_preview.errors import HostBusy, HostUnavailable, UpstreamError, Upstrea
 from oam_preview.remote.diagnosis import classify
 from oam_preview.remote.upstream import UpstreamGuard, host_of, is_host_failure
 
-from .conftest import catalog_doc
-from .stress.faultserver import FaultServer
+from .support.catalog_documents import catalog_doc
+from .support.fault_server import FaultServer
 
 URL = "http://tiles.example.org/a.tif"
 
