@@ -72,16 +72,6 @@ def test_serve_rejects_bad_settings():
     assert result.exit_code == 2 and "OAM_PREVIEW_PREFIX" in result.output
 
 
-def test_serve_tunes_glibc_malloc_before_forking_workers():
-    import platform
-
-    from oam_preview.serve import tune_malloc
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("glibc's mallopt only")
-    assert tune_malloc()  # both mallopt calls accepted
-
-
 @pytest.fixture()
 def under_a_file(tmp_path):
     """A path under a regular file: no file can be written there (ENOTDIR)."""
