@@ -15,7 +15,7 @@ their ``next`` links: load time, peak Python memory (tracemalloc, a second
 run) and the time of one refresh of a :class:`CatalogStore` (a paged API is
 read again in full).
 
-    .venv/bin/python benchmarks/catalog_load.py [--records 20000] [--queries 2000] [--page-size 100]
+    .venv/bin/python -m benchmarks.catalog_load [--records 20000] [--queries 2000] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -25,13 +25,10 @@ import json
 import random
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oam_preview.catalog import load
 from oam_preview.catalog.query import ImageQuery

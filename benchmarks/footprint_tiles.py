@@ -1,6 +1,6 @@
 """Footprint vector tiles over 20,000 catalog records: CPU per tile and size at z0, z8, z14 (z2, z5 too).
 
-    .venv/bin/python benchmarks/footprint_tiles.py [--records 20000] [--tiles 50] [--repeat 5]
+    .venv/bin/python -m benchmarks.footprint_tiles [--records 20000] [--tiles 50] [--repeat 5]
 
 The catalog is the browser scale test's (``tests/browser/conftest.py``
 ``synthetic_images``: small footprints spread over the land-ish world). For
@@ -20,19 +20,15 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mapbox_vector_tile
 
-import mapbox_vector_tile  # noqa: E402
-
-from oam_preview import create_app  # noqa: E402
-from oam_preview.catalog import load_document  # noqa: E402
-from oam_preview.catalog.query import ImageQuery  # noqa: E402
-from oam_preview.geo.tiles import TMS  # noqa: E402
-from oam_preview.tiler.footprint_tiles import FootprintSet, encode_tile  # noqa: E402
+from oam_preview import create_app
+from oam_preview.catalog import load_document
+from oam_preview.catalog.query import ImageQuery
+from oam_preview.geo.tiles import TMS
+from oam_preview.tiler.footprint_tiles import FootprintSet, encode_tile
 from tests.support.catalog_documents import feature, synthetic_images
 
 ZOOMS = (0, 2, 5, 8, 14)

@@ -24,10 +24,9 @@ import rasterio
 from oam_preview.catalog import Catalog, load_document
 from oam_preview.fileserver import FileServer
 
-from .support import geotiffs
 from .support.apps import app_over
 from .support.catalog_documents import COGEO_BOUNDS, box_polygon, catalog_doc
-from .support.geotiffs import GEOTIFFS, write_cog, write_stripped
+from .support.geotiffs import geotiff_dir, write_cog, write_stripped
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 from .support.qgis import SYSTEM_PYTHON, qgis_missing
@@ -46,10 +45,7 @@ if "OAM_PREVIEW_STATE_DIR" not in os.environ:
 @pytest.fixture(scope="session")
 def tiff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files the test server serves: the committed fixtures, generated ones and broken ones."""
-    root = tmp_path_factory.mktemp("tiffs")
-    for src in sorted(GEOTIFFS.glob("*.tif")):
-        shutil.copy(src, root / src.name)
-    geotiffs.write_all(root)
+    root = geotiff_dir(tmp_path_factory.mktemp("tiffs"))
     write_cog(root / "synthetic_cog.tif", 2048, 2048)
     write_stripped(root / "stripped.tif", 2000, 1500)
     # A stripped file with an external .ovr, as `gdaladdo` leaves it.

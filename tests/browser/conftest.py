@@ -20,18 +20,14 @@ import pytest
 
 from tests.support.apps import LiveApp, serve_app
 from tests.support.catalog_documents import Image, catalog_images, write_catalog
-from tests.support.geotiffs import GEOTIFFS, write_all
+from tests.support.geotiffs import geotiff_dir
 from tests.support.system import missing
 
 
 @pytest.fixture(scope="session")
 def browser_geotiff_dir(tmp_path_factory) -> Path:
     """The page tests' GeoTIFFs: the committed fixtures and the generated ones."""
-    root = tmp_path_factory.mktemp("browser-geotiffs")
-    for src in GEOTIFFS.glob("*.tif"):
-        shutil.copy(src, root / src.name)
-    write_all(root)
-    return root
+    return geotiff_dir(tmp_path_factory.mktemp("browser-geotiffs"))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ synthetic RGB file of any size (a COG, a raw upload); ``GEOTIFFS`` holds the com
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -284,3 +285,12 @@ def centre(path: Path) -> tuple[float, float]:
     """The middle of the file's bounds, EPSG:4326 degrees (lon, lat)."""
     w, s, e, n = geographic_bounds(path)
     return (w + e) / 2, (s + n) / 2
+
+
+def geotiff_dir(root: Path) -> Path:
+    """``root`` filled with the committed GeoTIFFs and the generated ones (``write_all``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for src in sorted(GEOTIFFS.glob("*.tif")):
+        shutil.copy(src, root / src.name)
+    write_all(root)
+    return root
