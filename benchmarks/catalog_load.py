@@ -10,7 +10,7 @@ and of the listing's orders.
 
 Then a STAC API run: ``--records`` OpenAerialMap-style STAC items served in
 pages of ``--page-size`` by the tests' local STAC API server
-(``tests/stac_api_server.py``, in a thread of this process), read through
+(``tests/support/stac_api_server.py``, in a thread of this process), read through
 their ``next`` links: load time, peak Python memory (tracemalloc, a second
 run) and the time of one refresh of a :class:`CatalogStore` (a paged API is
 read again in full).

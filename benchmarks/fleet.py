@@ -3,7 +3,7 @@ hit ratios by tier, renders and upstream requests per unique tile under a burst.
 
     python -m benchmarks.fleet [--clients 8] [--instances-workers 1]
 
-Starts the parts of ``tests/fleet/parts.py``: an origin nginx serving three
+Starts the parts of ``tests/support/fleet.py``: an origin nginx serving three
 synthetic 4096² JPEG COGs with Range, redis-server, two ``oam-preview serve``
 instances (one worker each by default: on a 2-core machine two workers of one
 instance already take both cores), and two front nginx rendered from

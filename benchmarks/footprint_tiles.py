@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.footprint_tiles [--records 20000] [--tiles 50] [--repeat 5]
 
-The catalog is the browser scale test's (``tests/browser/conftest.py``
+The catalog is the browser scale test's (``tests/support/catalog_documents.py``
 ``synthetic_images``: small footprints spread over the land-ish world). For
 each zoom it takes ``--tiles`` tiles that hold images (the tiles of random
 images' middles; z0 has one) and prints the CPU milliseconds of rendering

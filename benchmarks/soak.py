@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.soak [--minutes 60] [--clients 6] [--out DIR] [--strict] [--publish]
     make soak MINUTES=60
 
-Starts on loopback, the way ``tests/fleet/`` does (its helpers): an origin
-serving the GeoTIFFs with Range (the fault server of ``tests/stress/``, whose
+Starts on loopback, the way ``tests/fleet/`` does (its helpers, ``tests/support/fleet.py``): an origin
+serving the GeoTIFFs with Range (the fault server of ``tests/support/fault_server.py``, whose
 faults are switched at run time), a file server for the catalog document (the
 instances read it by URL and refresh it), redis-server (the shared response
 cache, db 0, and the RQ export queue, db 1), two ``oam-preview serve``

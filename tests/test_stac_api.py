@@ -1,4 +1,4 @@
-"""STAC API catalogs read page by page from a real local STAC API server (tests/stac_api_server.py):
+"""STAC API catalogs read page by page from a real local STAC API server (tests/support/stac_api_server.py):
 GET and POST next links, missing numberMatched, retries, expired tokens, the record cap,
 OpenAerialMap's STAC conventions, and conditional refreshes answered by 304."""
 

@@ -1,7 +1,7 @@
 """The upstream guard: circuit breaker and read slots per host, and upstream faults mapped to API.md.
 
 Unit tests drive :class:`UpstreamGuard` with a fake clock; the others run the
-app against :mod:`tests.stress.faultserver`, a real HTTP server in a child
+app against :mod:`tests.support.fault_server`, a real HTTP server in a child
 process whose faults are switched at run time, and count what it was asked.
 """
 

@@ -2,7 +2,7 @@
 versioned URLs (``?v=``) that are ``immutable`` for the current version of their file.
 
 Real servers only: the project's file server (ETag and Last-Modified of the file on disk) and
-the fault server of ``tests/stress``.
+the fault server of ``tests/support/fault_server.py``.
 """
 
 from __future__ import annotations
