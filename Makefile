@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 MINUTES ?= 60
 
-.PHONY: install serve test test-fast lint format bench soak clean
+.PHONY: install services serve test test-fast lint format bench soak clean
 
 # The virtualenv is rebuilt when the package metadata changes.
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -18,10 +18,18 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# Servers the tests start on loopback from npm (Azurite, for az:// sources): exactly the lock file's.
+SERVICES := tests/services
+$(SERVICES)/node_modules/.installed: $(SERVICES)/package.json $(SERVICES)/package-lock.json
+	cd $(SERVICES) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+services: $(SERVICES)/node_modules/.installed
+
 serve: install
 	$(BIN)/oam-preview serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Skips the slow load/fault/scale tests (CI runs them all through `make test`).
@@ -51,4 +59,4 @@ soak: install
 	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache tests/artifacts
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache tests/artifacts $(SERVICES)/node_modules

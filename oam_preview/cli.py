@@ -402,6 +402,11 @@ def export_footprints(output: Path, query: str, zoom: str, catalog: str | None) 
 )
 @click.option("--algorithm-params", default=None, help="JSON, e.g. '{\"azimuth\": 315}' (as the tile API's).")
 @click.option(
+    "--collar", default=None, type=click.Choice(["black", "white", "both"]),
+    help="Make a black/white collar transparent as GDAL's nearblack finds it (the tile API's collar).",
+)  # fmt: skip
+@click.option("--collar-tolerance", default=None, type=click.IntRange(0, 255), help="nearblack's -near (15).")
+@click.option(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64), help="Spawned processes."
 )
 @click.option("--max-tiles", default=100_000, show_default=True, type=click.IntRange(1, None))
@@ -425,6 +430,8 @@ def export_command(
     colormap: str | None,
     algorithm: str | None,
     algorithm_params: str | None,
+    collar: str | None,
+    collar_tolerance: int | None,
     processes: int,
     max_tiles: int,
     footprints: bool,
@@ -476,6 +483,8 @@ def export_command(
                     "colormap": colormap,
                     "algorithm": algorithm,
                     "algorithm_params": algorithm_params,
+                    "collar": collar,
+                    "collar_tolerance": collar_tolerance,
                 }  # fmt: skip
             ),
         )

@@ -77,6 +77,13 @@ class Settings:
     # The operator's alignment offsets: a JSON file {image id: {"dx": m east, "dy": m north}},
     # read again when it changes ("": none; records may still carry `alignment_offset`).
     offsets: str = ""
+    # The operator's credential profiles for s3://, gs:// and az:// hrefs: a TOML file mapping
+    # buckets or prefixes to identities ("": none; unprofiled s3/gs objects are read from their
+    # public URLs). Read at start, and again when a store refuses a profile's credentials.
+    sources: str = ""
+    # Who may see private and embargoed images: a TOML file of API tokens (their SHA-256, scoped
+    # to images or groups) and the key of signed tile URLs ("": private images are nobody's).
+    access: str = ""
     # Where the page's "Open in JOSM" sends JOSM's remote control commands (JOSM's own default).
     josm_remote_control: str = "http://127.0.0.1:8111"
     # GDAL drivers kept in the process, space separated; "" leaves them alone (a host app's

@@ -37,6 +37,13 @@ class BadRequest(OamPreviewError):
     code, status = "bad_request", 400
 
 
+class AccessDenied(OamPreviewError):
+    """A private image asked with a wrong, expired or tampered signature, or an API token that
+    is unknown or not scoped to it (403)."""
+
+    code, status = "access_denied", 403
+
+
 class NotFound(OamPreviewError):
     """An unknown image id or route (404)."""
 
@@ -178,6 +185,16 @@ class UpstreamError(OamPreviewError):
     @classmethod
     def not_geotiff(cls, why: str = "") -> UpstreamError:
         return cls("the upstream file is not a readable GeoTIFF" + (f" ({why})" if why else ""))
+
+    @classmethod
+    def credentials_refused(cls, profile: str) -> UpstreamError:
+        """The cloud store refused source profile ``profile`` (named, never its secret), after its
+        credentials were loaded anew once."""
+        return cls(
+            f"the cloud store refused source profile {profile!r} (HTTP 403: its credentials are expired, "
+            "rotated or unknown to the store, or give no access to this object; the operator's "
+            "OAM_PREVIEW_SOURCES was read again)"
+        )
 
     @classmethod
     def undecodable(cls, detail: str) -> UpstreamError:

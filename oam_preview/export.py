@@ -73,8 +73,8 @@ class _Args:
 def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
     """The tile API's rendering options from JSON: ``bidx`` (a number, a list or ``"3,2,1"``),
     ``nodata`` (a number or ``"nan"``), ``rescale`` (``"min,max"``, ``[min, max]`` or a list of
-    them), ``colormap_name``, ``expression``, ``algorithm``, and ``colormap`` and
-    ``algorithm_params`` (JSON: as a value or as its text); :class:`BadRequest` as the tile
+    them), ``colormap_name``, ``expression``, ``algorithm``, ``colormap`` and
+    ``algorithm_params`` (JSON: as a value or as its text), ``collar`` and ``collar_tolerance``; :class:`BadRequest` as the tile
     routes answer."""
     values: dict[str, list[str]] = {}
     bidx = doc.get("bidx")
@@ -101,6 +101,9 @@ def rendering_from_json(doc: Mapping[str, Any]) -> Rendering:
         value = doc.get(name)
         if value is not None:
             values[name] = [value if isinstance(value, str) else json.dumps(value)]
+    for name in ("collar", "collar_tolerance"):
+        if doc.get(name) is not None:
+            values[name] = [json.dumps(doc[name]).strip('"')]  # a bool is no tolerance: its 400
     return Rendering.from_args(_Args(values))
 
 
@@ -180,7 +183,7 @@ class ExportRequest:
             raise BadRequest("the body must be a JSON object")
         known = {"ids", "mosaic", "format", "tile_format", "bbox", "minzoom", "maxzoom"}
         known |= {"bidx", "nodata", "rescale", "colormap_name", "expression", "render"}
-        known |= {"colormap", "algorithm", "algorithm_params"}
+        known |= {"colormap", "algorithm", "algorithm_params", "collar", "collar_tolerance"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise BadRequest(f"unknown field {unknown[0][:40]!r}; the fields are {', '.join(sorted(known))}")

@@ -291,6 +291,36 @@ def test_wmts_capabilities_escape_urls(client):
     ET.fromstring(r.data)
 
 
+def test_wmts_tile_matrices_are_the_tiles_grid(client):
+    """GoogleMapsCompatible's matrices as OGC 17-083r2 lists them (zoom 0's scale denominator
+    559082264.0287178), each the grid the tiles are cut on (geo.tiles' TMS)."""
+    import xml.etree.ElementTree as ET
+
+    wmts, ows = "{http://www.opengis.net/wmts/1.0}", "{http://www.opengis.net/ows/1.1}"
+    root = ET.fromstring(client.get("/api/images/cogeo/WMTSCapabilities.xml").data)
+    matrices = root.find(f"{wmts}Contents/{wmts}TileMatrixSet").findall(f"{wmts}TileMatrix")
+    assert len(matrices) == 20 and matrices[0].find(f"{wmts}ScaleDenominator").text == "559082264.0287178"
+    for matrix in matrices:
+        grid = TMS.matrix(int(matrix.find(f"{ows}Identifier").text))
+        assert float(matrix.find(f"{wmts}ScaleDenominator").text) == grid.scaleDenominator
+        corner = tuple(map(float, matrix.find(f"{wmts}TopLeftCorner").text.split()))
+        assert corner == tuple(grid.pointOfOrigin)
+        assert int(matrix.find(f"{wmts}MatrixWidth").text) == grid.matrixWidth
+
+
+def test_an_http_error_without_a_slug_keeps_its_status(catalog):
+    """A Werkzeug HTTP error API.md has no slug for (a host app's 418) is a JSON ``internal``
+    error with its own status."""
+    from flask import abort
+
+    app = create_app({"OAM_PREVIEW_BASEMAP_URL": ""}, catalog=catalog)
+    app.add_url_rule("/teapot", "teapot", lambda: abort(418))
+    for _ in range(2):
+        r = app.test_client().get("/teapot")
+        assert r.status_code == 418 and r.headers["Cache-Control"] == "no-store"
+        assert r.get_json()["error"]["code"] == "internal"
+
+
 def test_etag_and_304(client):
     for path in (
         "/api/images/cogeo/thumbnail.png",

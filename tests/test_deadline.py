@@ -206,6 +206,6 @@ def test_a_failed_sidecar_probe_is_not_remembered(tiff_dir):
         imagery.info(image)
         server.mode("status-503")
         with pytest.raises(OamPreviewError):
-            imagery._has_sidecar(image)
+            imagery.stripped.has_sidecar(image, imagery.known_version(image).generation)
         server.mode("ok")
-        assert imagery._has_sidecar(image) is True
+        assert imagery.stripped.has_sidecar(image, imagery.known_version(image).generation) is True

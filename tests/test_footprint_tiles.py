@@ -152,6 +152,8 @@ def test_the_listing_filters_select_the_footprints(fp_client, query, expected):
         ("/api/footprints/0/0/0.mvt?bbox=1,2,3", 400, "bad_request"),
         ("/api/footprints/0/0/0.mvt?acquired_after=yesterday", 400, "bad_request"),
         ("/api/footprints/0/0/0.pbf", 400, "bad_request"),
+        ("/api/footprints/0/0/0.png", 400, "bad_request"),  # an image tile's name: not here
+        ("/api/footprints/0/0/0@2x.mvt", 400, "bad_request"),
         ("/api/footprints/a/0/0.mvt", 400, "bad_request"),
         ("/api/footprints/2/4/0.mvt", 400, "bad_request"),
         ("/api/footprints/19/0/0.mvt", 404, "zoom_out_of_range"),

@@ -121,6 +121,10 @@ rendering = st.lists(
         st.tuples(st.just("colormap_name"), st.sampled_from(["viridis", "VIRIDIS", "nope", "", "cfastie"])),
         st.tuples(st.just("colormap"), st.one_of(colormap, text)),
         st.tuples(
+            st.just("collar"), st.one_of(st.sampled_from(["black", "White", "both", "grey", ""]), text)
+        ),
+        st.tuples(st.just("collar_tolerance"), st.one_of(st.integers(-5, 300).map(str), number, text)),
+        st.tuples(
             st.just("algorithm"),
             st.sampled_from(
                 [

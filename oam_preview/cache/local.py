@@ -58,9 +58,11 @@ class ResponseCache:
         entry = self.get(key)
         if entry is not None:
             return entry
-        return self._coalesced(key, lambda: self.peek(key) or self.render(key, produce))
+        return self.coalesced(key, lambda: self.peek(key) or self.render(key, produce))
 
-    def _coalesced(self, key: str, fill: Produce) -> CachedResponse:
+    def coalesced(self, key: str, fill: Produce) -> CachedResponse:
+        """``fill()`` run once for concurrent callers of ``key`` in this process (the others share
+        its outcome, counted ``coalesced``): how this cache and the tiers under it render once."""
         entry, ran = self.flight.run(key, fill)
         if not ran:
             self.tally("coalesced")

@@ -77,7 +77,7 @@ class TieredCache:
         entry = self.local.get(key)
         if entry is not None:
             return entry
-        return self.local._coalesced(key, lambda: self._fill(key, produce))
+        return self.local.coalesced(key, lambda: self._fill(key, produce))
 
     def _fill(self, key: str, produce: Produce) -> CachedResponse:
         entry = self.local.peek(key)  # a flight for this key may have just ended

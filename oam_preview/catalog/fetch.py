@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..remote import cloud
 from .records import CatalogError
 
 log = logging.getLogger(__name__)
@@ -187,30 +188,15 @@ def document_base(src: str) -> str:
     return str(Path(src).resolve())
 
 
-def public_bucket_url(href: str) -> str | None:
-    """The public https URL of an ``s3://`` or ``gs://`` object, or ``None`` for other schemes.
-
-    OAM's processing records name their files as ``s3://oin-hotosm/…``; the
-    same objects are served at ``https://oin-hotosm.s3.amazonaws.com/…``.
-    """
-    parts = urllib.parse.urlsplit(href)
-    key = parts.path.lstrip("/")
-    if not parts.netloc or not key:
-        return None
-    if parts.scheme == "s3":
-        return f"https://{parts.netloc}.s3.amazonaws.com/{key}"
-    if parts.scheme == "gs":
-        return f"https://storage.googleapis.com/{parts.netloc}/{key}"
-    return None
-
-
 def resolve_href(base: str, href: Any) -> str:
     """An href of a catalog document as something to read: an http(s) URL or a local path.
 
     Relative hrefs are resolved against ``base`` (see the module docstring);
-    without a base they are kept as given. ``s3://``/``gs://`` become their
-    public https URLs. A document read over http(s) may only point at http(s)
-    URLs: a remote catalog must never make the server read its local files.
+    without a base they are kept as given. A cloud object (``s3://``, ``gs://``,
+    ``az://`` bucket and key) is kept as it is, canonical: the reader decides how to reach it
+    (the operator's profiles, else its public URL: :mod:`oam_preview.remote.profiles`).
+    A document read over http(s) may only point at http(s) URLs or cloud objects: a remote
+    catalog must never make the server read its local files.
     An http(s) URL must be written in printable ASCII (:data:`URL_CHARACTERS`).
     ``ValueError`` for anything else.
     """
@@ -220,9 +206,9 @@ def resolve_href(base: str, href: Any) -> str:
     scheme = urllib.parse.urlsplit(href).scheme.lower()
     if scheme in ("http", "https"):
         return _well_formed(href)
-    bucket_url = public_bucket_url(href)
-    if bucket_url is not None:
-        return _well_formed(bucket_url)
+    cloud_object = cloud.parse(href)
+    if cloud_object is not None:
+        return cloud_object.href
     if is_url(base):
         if scheme:
             raise ValueError(f"href {href!r}: a remote catalog may only link http(s) URLs")

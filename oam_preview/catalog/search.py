@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +13,7 @@ from shapely import STRtree
 
 from ..errors import NotFound
 from ..geo.geometry import bbox_geometry
+from . import privacy
 from .fetch import Revision
 from .model import ID_PATTERN, BBox, Image
 from .query import EVERYTHING, ImageQuery
@@ -51,6 +52,7 @@ class Catalog:
     _tree_index: list[int] = field(init=False, repr=False, compare=False)
     _selections: OrderedDict[ImageQuery, tuple[Image, ...]] = field(init=False, repr=False, compare=False)
     _selections_lock: threading.Lock = field(init=False, repr=False, compare=False)
+    _may_be_private: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Paging through a listing asks the same query again and again: the last few
@@ -66,6 +68,7 @@ class Catalog:
                 index.append(i)
         self._tree = STRtree(geoms)
         self._tree_index = index
+        self._may_be_private = any(privacy.may_be_private(image) for image in self.images)
 
     @classmethod
     def from_images(
@@ -117,9 +120,14 @@ class Catalog:
             lowered = {i.lower(): i for i in self._by_id}
             alike = difflib.get_close_matches(asked, lowered, n=SUGGESTED, cutoff=0.6)
             found += [lowered[i] for i in alike if lowered[i] not in found]
+        if self._may_be_private:  # a private image's id is not told to whoever misspells it
+            moment = privacy.now()
+            found = [i for i in found if not privacy.private_at(self._by_id[i], moment)]
         return tuple(found[:SUGGESTED])
 
-    def select(self, query: ImageQuery = EVERYTHING) -> tuple[Image, ...]:
+    def select(
+        self, query: ImageQuery = EVERYTHING, allowed: Callable[[Image], bool] | None = None
+    ) -> tuple[Image, ...]:
         """The images ``query`` selects, in its order; stable (ties keep the catalog's order).
 
         ``bbox`` (degrees, EPSG:4326; west > east crosses the antimeridian) matches
@@ -127,18 +135,28 @@ class Catalog:
         overlap, bounds inclusive: an image matches ``acquired_after`` when it ends
         on or after it. ``gsd_min``/``gsd_max`` (metres) are inclusive and never
         match an unknown gsd. With ``ids`` and order ``catalog`` the ids' own order
-        is kept.
+        is kept. Images private now (:mod:`~oam_preview.catalog.privacy`) are selected only when
+        ``allowed(image)`` says so (an API token's scope): never without ``allowed``.
         """
         with self._selections_lock:
-            if query in self._selections:
+            selected = self._selections.get(query)
+            if selected is not None:
                 self._selections.move_to_end(query)
-                return self._selections[query]
-        selected = self._select(query)
-        with self._selections_lock:
-            self._selections[query] = selected
-            while len(self._selections) > SELECTIONS_KEPT:
-                self._selections.popitem(last=False)
-        return selected
+        if selected is None:
+            selected = self._select(query)
+            with self._selections_lock:
+                self._selections[query] = selected
+                while len(self._selections) > SELECTIONS_KEPT:
+                    self._selections.popitem(last=False)
+        if not self._may_be_private:
+            return selected
+        # After the kept selection: an embargo ends while it is kept.
+        moment = privacy.now()
+        return tuple(
+            image
+            for image in selected
+            if not privacy.private_at(image, moment) or (allowed is not None and allowed(image))
+        )
 
     def _select(self, query: ImageQuery) -> tuple[Image, ...]:
         positions: Iterable[int]
@@ -162,9 +180,15 @@ class Catalog:
             selected.sort(key=ORDER_KEYS[query.order])
         return tuple(selected)
 
-    def search(self, query: ImageQuery = EVERYTHING, limit: int = 100, offset: int = 0) -> SearchResult:
+    def search(
+        self,
+        query: ImageQuery = EVERYTHING,
+        limit: int = 100,
+        offset: int = 0,
+        allowed: Callable[[Image], bool] | None = None,
+    ) -> SearchResult:
         """One page of :meth:`select`: ``limit`` images from ``offset``, and how many matched."""
-        selected = self.select(query)
+        selected = self.select(query, allowed)
         return SearchResult(selected[offset : offset + limit], len(selected))
 
     def _bbox_hits(self, bbox: BBox) -> Iterable[int]:

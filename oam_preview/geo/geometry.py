@@ -10,6 +10,8 @@ from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from .mercator import RADIUS
+
 #: (west, south, east, north) in EPSG:4326 degrees; west > east crosses the antimeridian.
 BBox = tuple[float, float, float, float]
 
@@ -118,7 +120,7 @@ def bbox_intersects(a: BBox, b: BBox) -> bool:
 
 
 # WGS84 ellipsoid, for converting degrees to metres on the ground.
-_WGS84_A = 6378137.0  # semi-major axis, metres
+_WGS84_A = RADIUS  # semi-major axis, metres: Web Mercator's sphere has this radius
 _WGS84_E2 = 6.69437999014e-3  # first eccentricity squared
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UpstreamError, UpstreamTimeout
+from .diagnosis import classify
+from .gdal_safety import file_headers
 from .policy import upstream_kind
 
 
@@ -79,6 +81,23 @@ def head(
     except (TypeError, ValueError):
         modified_at = None
     return headers.get("ETag"), headers.get("Content-Length"), modified_at
+
+
+def cloud_head(gdal_path: str) -> tuple[str | None, str | None, float | None]:
+    """:func:`head` of a cloud object, asked through GDAL (``/vsis3/…``: signed with its profile's
+    credentials): its ETag, whole length (a ranged answer's ``Content-Range`` total) and
+    Last-Modified. A failure raises the API error GDAL's message amounts to."""
+    headers, failure = file_headers(gdal_path)
+    if headers is None:
+        raise classify(failure or "HTTP response code: 404")
+    total = headers.get("content-range", "").rpartition("/")[2]
+    length = total if total.isdigit() else headers.get("content-length")
+    modified = headers.get("last-modified")
+    try:
+        modified_at = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
+    except (TypeError, ValueError):
+        modified_at = None
+    return headers.get("etag"), length, modified_at
 
 
 def changed(known: Freshness, etag: str | None, length: str | None, modified_at: float | None) -> bool:

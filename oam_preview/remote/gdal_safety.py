@@ -168,15 +168,18 @@ def sidecars_are_geotiffs(path: str) -> bool:
 
 
 def forget(path: str) -> None:
-    """Drop what GDAL's ``/vsicurl/`` cache knows of ``path`` (a GDAL path), failures included."""
-    if not path.startswith("/vsicurl/"):
+    """Drop what GDAL's network cache knows of ``path`` (a ``/vsicurl/``, ``/vsis3/``, ``/vsigs/``
+    or ``/vsiaz/`` path), failures included."""
+    if not path.startswith(NETWORK_PATHS):
         return
     lib = _loaded_gdal()
     if lib is None:
         return
-    lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
-    lib.VSICurlPartialClearCache.restype = None
-    lib.VSICurlPartialClearCache(path.encode())
+    _forget_prefix(lib, path)
+
+
+#: GDAL's network file systems whose cache :func:`forget` drops.
+NETWORK_PATHS = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/")
 
 
 def reset_gdal_errors() -> None:
@@ -187,3 +190,60 @@ def reset_gdal_errors() -> None:
     lib.CPLErrorReset.argtypes = []
     lib.CPLErrorReset.restype = None
     lib.CPLErrorReset()
+
+
+def set_path_options(options: list[tuple[str, dict[str, str]]]) -> bool:
+    """Replace GDAL's path-specific options (``VSISetPathSpecificOption``) by ``options``:
+    ``(path prefix, {option: value})`` pairs, process-wide (every thread's reads of a path
+    under a prefix see them before any thread-local or global option). The same options again
+    change nothing: clearing them would leave a concurrent read without its credentials.
+    Whether they changed (the caller then drops what GDAL cached under the old ones)."""
+    lib = _loaded_gdal()
+    if lib is None or _applied == [options]:
+        return False
+    _applied[:] = [options]
+    lib.VSIClearPathSpecificOptions.argtypes = [ctypes.c_char_p]
+    lib.VSIClearPathSpecificOptions.restype = None
+    lib.VSISetPathSpecificOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+    lib.VSISetPathSpecificOption.restype = None
+    lib.VSIClearPathSpecificOptions(None)
+    for prefix, values in options:
+        for key, value in values.items():
+            lib.VSISetPathSpecificOption(prefix.encode(), key.encode(), value.encode())
+    return True
+
+
+_applied: list[list[tuple[str, dict[str, str]]]] = []
+
+
+def file_headers(path: str) -> tuple[dict[str, str] | None, str]:
+    """The HTTP headers GDAL got for the network ``path`` (``/vsis3/…``), asked anew (its cached
+    facts of ``path`` dropped first), lower-cased names; ``(None, GDAL's error)`` on a failure."""
+    lib = _loaded_gdal()
+    if lib is None:
+        return None, "GDAL is not loaded"
+    _forget_prefix(lib, path)
+    lib.CPLErrorReset.argtypes = []
+    lib.CPLErrorReset()
+    lib.VSIGetFileMetadata.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+    lib.VSIGetFileMetadata.restype = ctypes.POINTER(ctypes.c_char_p)
+    lib.CPLGetLastErrorMsg.argtypes = []
+    lib.CPLGetLastErrorMsg.restype = ctypes.c_char_p
+    lib.CSLDestroy.argtypes = [ctypes.c_void_p]
+    found = lib.VSIGetFileMetadata(path.encode(), b"HEADERS", None)
+    if not found:
+        return None, (lib.CPLGetLastErrorMsg() or b"").decode(errors="replace")
+    headers: dict[str, str] = {}
+    index = 0
+    while found[index]:
+        name, _, value = found[index].decode(errors="replace").partition("=")
+        headers[name.strip().lower()] = value.strip()
+        index += 1
+    lib.CSLDestroy(ctypes.cast(found, ctypes.c_void_p))
+    return headers, ""
+
+
+def _forget_prefix(lib: ctypes.CDLL, path: str) -> None:
+    lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
+    lib.VSICurlPartialClearCache.restype = None
+    lib.VSICurlPartialClearCache(path.encode())

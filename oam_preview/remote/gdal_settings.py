@@ -14,6 +14,7 @@ from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning
 from rio_tiler.errors import AlphaBandWarning, NoOverviewWarning
 
 from ..config import Settings
+from . import cloud
 from .policy import upstream_kind
 
 
@@ -76,8 +77,14 @@ def set_block_cache(nbytes: int = BLOCK_CACHE_BYTES) -> None:
 
 
 def vsi_path(url: str) -> str:
-    """The path GDAL opens for ``url``: an http(s) URL through ``/vsicurl/``, anything else as it
-    is (a local path; any other URL gets this far only when the policy allows any)."""
-    if upstream_kind(url) == "http":
+    """The path GDAL opens for ``url``: an http(s) URL through ``/vsicurl/``, a cloud object
+    through ``/vsis3/``, ``/vsigs/`` or ``/vsiaz/`` (with its profile's path-specific options),
+    anything else as it is (a local path; any other URL gets this far only when the policy allows any)."""
+    kind = upstream_kind(url)
+    if kind == "http":
         return "/vsicurl/" + url
+    if kind == "cloud":
+        path = cloud.parse(url)
+        assert path is not None
+        return path.gdal_path
     return url

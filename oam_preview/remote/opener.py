@@ -26,12 +26,13 @@ from .. import deadline
 from ..config import Settings
 from ..errors import HostUnavailable, OamPreviewError, UpstreamError, UpstreamForbidden, UpstreamTimeout
 from ..memo import KeyedLocks
+from .cloud_routes import CloudRoutes
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .egress import RelayAccess, relay_access
-from .freshness import Freshness, Version, changed, head, version_token
+from .freshness import Freshness, Version, changed, cloud_head, head, version_token
 from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
-from .policy import UpstreamPolicy
+from .policy import UpstreamPolicy, upstream_kind
 from .pool import DatasetPool
 from .reader_threads import ReaderThreads, on_reader_thread
 from .traffic import note_read, start_network_statistics
@@ -62,7 +63,12 @@ class Opener:
         self.options = gdal_options(settings)
         set_block_cache()
         self.guard = UpstreamGuard(settings)
+        self.cloud = CloudRoutes(
+            settings.sources
+        )  # s3://, gs://, az:// (see oam_preview.remote.cloud_routes)
+        self.route = self.cloud.route
         self.policy = UpstreamPolicy.from_setting(settings.upstream_allow)
+        self.policy.locate = self.cloud.locate
         # GDAL follows redirects and resolves names itself: with the policy on, its connections
         # pass the policy again in a relay process (see oam_preview.remote.egress).
         self._relay_connect_timeout = float(self.options["GDAL_HTTP_CONNECTTIMEOUT"]) + 1
@@ -107,6 +113,7 @@ class Opener:
         replaced in that instant. (When the caller's answer is then found in a
         cache, the dataset waits in the pool: a header read made early.)
         """
+        url = self.route(url)
         self.policy.check(url)  # before anything is sent
         pending: Freshness | None = None
         with self._lock:
@@ -200,7 +207,10 @@ class Opener:
             return None
 
         def ask() -> tuple[str | None, str | None, float | None] | None:
-            with self.guard.request(url):
+            with self.guard.request(self.cloud.located(url)):
+                if upstream_kind(url) == "cloud":
+                    with self.env():
+                        return cloud_head(vsi_path(url))
                 return head(url, left, self.policy.urlopen)
 
         if on_reader_thread():  # already off the request's thread, which waits by its deadline
@@ -231,6 +241,7 @@ class Opener:
 
     def known(self, url: str) -> Version:
         """This worker's :class:`Version` of ``url`` as last checked (no upstream request)."""
+        url = self.route(url)
         with self._lock:
             known = self._fresh.get(url)
             return Version(known.generation, known.token) if known else Version()
@@ -268,6 +279,7 @@ class Opener:
         A file is not opened before its first HEAD is sent (:meth:`checked`): else a
         dataset opened early (the catalog's header reads) could be of a version
         that the first HEAD, seeing only the new one, would not know to drop."""
+        url = self.route(url)
         self.policy.check(url)
         if url not in self._fresh:
             self.checked(url)
@@ -281,7 +293,7 @@ class Opener:
         """:meth:`open` once the file's first HEAD is sent: a dataset from the pool, else opened."""
         key = (url, sidecars)
         generation = self.generation(url)
-        with self.guard.request(url):
+        with self.guard.request(self.cloud.located(url)):
             dataset = self._pool.take(key)
             with self.env():
                 if dataset is None:
@@ -310,6 +322,8 @@ class Opener:
         """Why opening ``url`` failed: asked of the server (8 bytes) in the time the request has left.
         Past the deadline it was slowness: a trickled header reads as "not a TIFF" to GDAL."""
         said = classify(str(exc))
+        if upstream_kind(url) == "cloud":  # read through GDAL with a profile's credentials: no probe of ours
+            return self.cloud.failure(url, exc, said)
         if isinstance(said, UpstreamForbidden):
             # The relay refused a hop of GDAL's (a redirect inside): refused from now on, and counted.
             self.policy.refuse_redirect(url)
@@ -333,6 +347,7 @@ class Opener:
         read finishes (or fails) on its own, its dataset then pooled or closed.
         """
         note_read()  # GDAL's network statistics kept bounded (see oam_preview.remote.traffic)
+        url = self.route(url)
         left = deadline.remaining(self.settings.upstream_timeout)
         if left <= 0:
             raise UpstreamTimeout.no_answer()
@@ -346,14 +361,27 @@ class Opener:
                 with self.open(url, sidecars=sidecars) as dataset:
                     return work(dataset)
             except UpstreamError as exc:
-                # A file replaced under the same URL reads as garbage through a dataset of the
-                # old one (its block offsets) until the next recheck: recheck it now, and read
-                # the new version if that is what it was.
-                the_file = not (exc.host_failure or exc.upstream_status or isinstance(exc, HostUnavailable))
-                if not the_file or not self._changed(url, generation):
-                    raise
-            with self.open(url, sidecars=sidecars) as dataset:
-                return work(dataset)
+                refused = self.cloud.refused(url, exc)
+                if refused is not None:
+                    # Expired or rotated: the profiles read anew and the handle reopened with
+                    # them, once; then the 502 naming the profile.
+                    if not self.cloud.reload():
+                        raise refused from None
+                    self._pool.clear()
+                else:
+                    # A file replaced under the same URL reads as garbage through a dataset of the
+                    # old one (its block offsets) until the next recheck: recheck it now, and read
+                    # the new version if that is what it was.
+                    the_file = not (
+                        exc.host_failure or exc.upstream_status or isinstance(exc, HostUnavailable)
+                    )
+                    if not the_file or not self._changed(url, generation):
+                        raise
+            try:
+                with self.open(url, sidecars=sidecars) as dataset:
+                    return work(dataset)
+            except UpstreamError as exc:
+                raise self.cloud.refused(url, exc) or exc from None
 
         # A fresh context, not a copy of the request's: rasterio keeps its error stack in a
         # context variable holding a list, and a copy would share that list with a read of

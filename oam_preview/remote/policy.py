@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from ..config import Allowance, IPAddress
 from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden
+from . import cloud
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,18 @@ log = logging.getLogger(__name__)
 VERDICT_TTL = 60.0
 
 
-#: What an image URL is to the reader: a local file, an http(s) URL (``scheme://host…``), or
-#: anything else GDAL would read from elsewhere.
-UpstreamKind = Literal["local", "http", "other"]
+#: What an image URL is to the reader: a local file, an http(s) URL (``scheme://host…``), a
+#: cloud object (``s3://``, ``gs://``, ``az://`` bucket and key: :mod:`~oam_preview.remote.cloud`),
+#: or anything else GDAL would read from elsewhere.
+UpstreamKind = Literal["local", "http", "cloud", "other"]
 
 
 def upstream_kind(url: str) -> UpstreamKind:
     """The one decision of what ``url`` is, shared by the reader
     (:func:`~oam_preview.remote.gdal_settings.vsi_path`) and :meth:`UpstreamPolicy.check`:
-    ``local`` (no scheme, or ``file:``), ``http`` (``http(s)://host…``, any case) or ``other``.
+    ``local`` (no scheme, or ``file:``), ``http`` (``http(s)://host…``, any case), ``cloud``
+    (``s3://bucket/key``, ``gs://…``, ``az://container/key``: :func:`~oam_preview.remote.cloud.parse`)
+    or ``other``.
 
     rasterio reads any string with a scheme it knows as a network or cloud path:
     ``http:127.0.0.1:8000/x``, without ``//``, over HTTP (it adds them), ``gs:b/k`` from Google
@@ -67,7 +71,15 @@ def upstream_kind(url: str) -> UpstreamKind:
         return "local"
     if scheme in ("http", "https") and url[len(scheme) + 1 :].startswith("//") and parts.hostname:
         return "http"
+    if cloud.parse(url) is not None:
+        return "cloud"
     return "other"
+
+
+def default_location(url: str) -> str | None:
+    """The public https URL of an ``s3://``/``gs://`` object (no profile), ``None`` otherwise."""
+    path = cloud.parse(url)
+    return path.public_url() if path else None
 
 
 def is_public(address: IPAddress) -> bool:
@@ -128,11 +140,14 @@ class UpstreamPolicy:
     """The check every upstream URL passes before it is read, with its refusals counted.
 
     ``resolve(host, port)`` gives the addresses a name stands for (the system
-    resolver by default; a seam for tests).
+    resolver by default; a seam for tests). ``locate(url)`` gives the http(s) URL a cloud
+    object is fetched from (its profile's endpoint: :class:`~oam_preview.remote.profiles.Sources`),
+    ``None`` when it cannot be read; by default the public URL of an unprofiled object.
     """
 
     allowance: Allowance
     resolve: Any = None
+    locate: Any = None
     _verdicts: dict[tuple[str, int], tuple[Refusal | None, float]] = field(default_factory=dict, repr=False)
     _refused: dict[str, int] = field(default_factory=dict, repr=False)
     #: URLs whose redirect pointed somewhere refused, with when: GDAL follows redirects on
@@ -159,6 +174,13 @@ class UpstreamPolicy:
         kind = upstream_kind(url)
         if kind == "local":
             return
+        if kind == "cloud":
+            # The endpoint the object is fetched from passes the policy like any URL: a private
+            # S3-compatible store is read only when OAM_PREVIEW_UPSTREAM_ALLOW names it.
+            located: str | None = (self.locate or default_location)(url)
+            if located is None:
+                return self._refuse(url.partition(":")[0].lower() + ":")  # raises
+            return self.check(located)
         if kind == "other":
             self._refuse("/vsi" if url.startswith("/vsi") else url.partition(":")[0][:16].lower() + ":")
         parts = urlsplit(url)

@@ -37,6 +37,7 @@ from ..catalog.model import Image
 from ..config import Settings
 from ..errors import OamPreviewError, TooLarge, UpstreamForbidden, UpstreamTimeout
 from ..geo.tiles import TMS, geographic_bounds
+from ..remote.cloud_routes import CloudRoutes
 from ..remote.gdal_safety import forget
 from ..remote.gdal_settings import vsi_path
 from ..remote.opener import Opener
@@ -201,7 +202,9 @@ def check(
     serving worker's, so the report's reads are admitted (and count) with its others."""
     policy = CountingPolicy.from_setting(settings.upstream_allow)
     assert isinstance(policy, CountingPolicy)
-    run = _Run(source, settings, guard, policy)
+    routes = CloudRoutes(settings.sources)  # a cloud href read as the Opener reads it
+    policy.locate = routes.locate
+    run = _Run(routes.route(source), settings, guard, policy)
     try:
         with network_statistics():
             start = run.tally()

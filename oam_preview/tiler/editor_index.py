@@ -29,8 +29,8 @@ from ..geo.geometry import footprint_bbox
 from ..geo.mercator import MAX_LATITUDE, RADIUS
 from ..geo.tiles import resolution
 from .info import ImageInfo
-from .mosaic import estimated_native_zoom
 from .ogc import XML_INVALID, attribution
+from .selection import estimated_native_zoom
 
 #: JOSM's namespace of ``maps.xsd`` (the format of https://josm.openstreetmap.de/maps).
 JOSM_NAMESPACE = "http://josm.openstreetmap.de/maps-1.0"

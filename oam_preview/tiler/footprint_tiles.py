@@ -1,7 +1,7 @@
 """The catalog's footprints as Mapbox Vector Tiles 2.1 (API.md "Footprint tiles").
 
 A query (the listing's filters) selects images; :class:`FootprintSet` holds
-them as the mosaic does (:class:`~oam_preview.tiler.mosaic.Selection`: footprints in
+them as the mosaic does (:class:`~oam_preview.tiler.selection.Selection`: footprints in
 EPSG:3857 metres), each footprint as the parts a map draws apart (one; two, one
 each side, for an image across the antimeridian) with their spatial index, and
 a digest of everything a tile shows. :func:`encode_tile` makes one tile of
@@ -36,7 +36,7 @@ from ..catalog.query import ImageQuery
 from ..geo.geometry import antimeridian_sides
 from ..geo.tiles import xy_bounds
 from ..memo import Memo
-from .mosaic import Selection
+from .selection import Selection
 
 #: The one layer of a footprint tile.
 LAYER = "footprints"

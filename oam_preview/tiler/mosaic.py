@@ -1,8 +1,8 @@
 """The whole catalog as one layer: API.md's "Mosaic", one Web Mercator tile at a time.
 
 A query (the listing's filters and an order) selects and orders images; a
-:class:`Selection` holds them with their footprints in EPSG:3857 metres and a
-spatial index, built once per catalog and query. A tile then takes, in
+:class:`~oam_preview.tiler.selection.Selection` holds them with their footprints in
+EPSG:3857 metres and a spatial index, built once per catalog and query. A tile then takes, in
 order, the first valid pixel of each image, reading an image only while its
 footprint covers a pixel still unfilled, and at most ``max_images`` of them.
 Images too small to read at the tile's zoom, those past the cap and those
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,25 +22,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import shapely
 from rasterio.features import rasterize
 from rasterio.transform import Affine, from_bounds
-from shapely import STRtree
-from shapely.geometry import Point, box
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import Point
 
 from ..cache.entry import SingleFlight
 from ..catalog import Catalog, Image
 from ..catalog.query import ImageQuery
 from ..errors import BadRequest, NotFound, OamPreviewError, OutsideBounds, ZoomOutOfRange
-from ..geo.mercator import MAX_LATITUDE, RADIUS, WORLD
-from ..geo.tiles import OVERZOOM, resolution, xy_bounds, zoom_for_resolution
+from ..geo.tiles import OVERZOOM, resolution, xy_bounds
 from ..memo import Memo
+from ..remote.freshness import Version
 from .imagery import Imagery
-from .ogc import TiledLayer
 from .render import Pixels
 from .rendering import Rendering
 from .renders import AS_CATALOG_SAYS, Asked
+from .selection import Selection, mercator
 
 log = logging.getLogger(__name__)
 
@@ -52,97 +48,8 @@ MARK_OUTLINE_ALPHA = 230
 #: Marks at most this many pixels across (of a 256 px tile) are drawn as solid dots of this
 #: size: visible at world zooms, and a world view of 20,000 images is mostly these.
 DOT_PIXELS = 3
-#: The maxzoom of a mosaic whose images have no known resolution.
-UNKNOWN_MAXZOOM = 22
 #: Selections (query and catalog) kept per worker.
 SELECTIONS_KEPT = 32
-
-
-def _to_mercator(coords: np.ndarray) -> np.ndarray:
-    lon = np.radians(coords[:, 0])
-    lat = np.radians(np.clip(coords[:, 1], -MAX_LATITUDE, MAX_LATITUDE))
-    return np.column_stack([lon * RADIUS, RADIUS * np.log(np.tan(np.pi / 4 + lat / 2))])
-
-
-def mercator(geoms: Sequence[BaseGeometry]) -> np.ndarray:
-    """``geoms`` from EPSG:4326 degrees to EPSG:3857 metres (latitudes clamped to Web
-    Mercator's), all in one vectorised pass; an array of geometries."""
-    return shapely.transform(np.array(geoms, dtype=object), _to_mercator)
-
-
-def estimated_native_zoom(image: Image) -> int | None:
-    """The native zoom an image's catalog GSD implies (the header's may differ by one); ``None``
-    when the catalog does not say."""
-    if not image.gsd or image.bbox is None:
-        return None
-    lat = min(abs(image.bbox[1] + image.bbox[3]) / 2, MAX_LATITUDE)
-    return zoom_for_resolution(image.gsd / math.cos(math.radians(lat)))
-
-
-@dataclass(frozen=True, eq=False)
-class Selection:
-    """The images a query selects, in its order, with what tiles need to find them fast.
-
-    ``footprints`` are EPSG:3857 metres, ``extents`` their (minx, miny, maxx,
-    maxy) as an (n, 4) array, ``native`` the native zoom of each (NaN where
-    the catalog gives no GSD). Images without a footprint are left out: a
-    mosaic cannot place them (the catalog fills footprints in from headers).
-    """
-
-    catalog: Catalog
-    query: ImageQuery
-    images: tuple[Image, ...]
-    footprints: tuple[BaseGeometry, ...]
-    extents: np.ndarray
-    native: np.ndarray
-    tree: STRtree
-    digest: str  # names the selection's content in cache keys
-
-    @classmethod
-    def build(cls, catalog: Catalog, query: ImageQuery) -> Selection:
-        images = tuple(i for i in catalog.select(query) if i.footprint is not None)
-        footprints = tuple(mercator([i.footprint for i in images if i.footprint is not None]))
-        extents = shapely.bounds(np.array(footprints, dtype=object)).reshape(-1, 4)
-        native = np.array(
-            [np.nan if (z := estimated_native_zoom(i)) is None else z for i in images], dtype=np.float64
-        )
-        digest = hashlib.blake2b(digest_size=12)
-        for image in images:
-            # The nodata hint and render hints change the pixels a tile shows, as the file does.
-            digest.update(
-                f"{image.id}\0{image.source_url}\0{image.nodata_hint()}\0{image.renders!r}\0".encode()
-            )
-        return cls(
-            catalog, query, images, footprints, extents, native, STRtree(footprints), digest.hexdigest()
-        )
-
-    def candidates(self, z: int, x: int, y: int) -> np.ndarray:
-        """Indexes (in the selection's order) of the images whose footprints meet tile ``z/x/y``."""
-        return np.sort(self.tree.query(box(*xy_bounds(z, x, y)), predicate="intersects"))
-
-    def layer(self, name: str) -> TiledLayer:
-        """What the mosaic's TileJSON and WMTS say: the union of the images' bounds, zooms 0 to
-        the finest native zoom among them."""
-        if not self.images:
-            raise NotFound("the query selects no image")
-        bounds = [i.bbox for i in self.images if i.bbox is not None]
-        if any(w > e for w, _, e, _ in bounds):
-            w, e = WORLD[0], WORLD[2]  # one image across the antimeridian: the whole width
-        else:
-            w, e = min(b[0] for b in bounds), max(b[2] for b in bounds)
-        s = max(WORLD[1], min(b[1] for b in bounds))
-        n = min(WORLD[3], max(b[3] for b in bounds))
-        known = self.native[~np.isnan(self.native)]
-        providers = sorted({p for i in self.images for p in (i.provider, i.license) if p})
-        attribution = ", ".join(providers[:10]) + (", …" if len(providers) > 10 else "")
-        return TiledLayer(
-            id="mosaic",
-            title=name,
-            attribution=attribution or None,
-            bounds=(w, s, e, n),
-            minzoom=0,
-            maxzoom=int(known.max()) if known.size else UNKNOWN_MAXZOOM,
-        )
 
 
 @dataclass(frozen=True)
@@ -253,15 +160,23 @@ class Mosaic:
         tile_id = (selection.digest, plan.z, plan.x, plan.y, size, asked.key())
         return self._rendering.run(tile_id, lambda: self._tile(selection, plan, size, asked))[0]
 
-    def look(self, image: Image, asked: Asked) -> Rendering:
-        """How one image of a mosaic is drawn: the render ``asked`` names when the image has it,
-        else its own default render; the request's parameters over either."""
+    def look(self, image: Image, asked: Asked, version: Version | None = None) -> Rendering:
+        """How one image of a mosaic is drawn (its file's ``version``, :meth:`Imagery.info`): the
+        render ``asked`` names when the image has it, else its own default render; the request's
+        parameters over either."""
         try:
-            return self.imagery.rendering(image, asked)
+            return self.imagery.rendering(image, asked, version=version)
         except BadRequest:
             if asked.render is None:
                 raise
-        return self.imagery.rendering(image, Asked(None, asked.params))
+        return self.imagery.rendering(image, Asked(None, asked.params), version=version)
+
+    def resolve(self, image: Image, asked: Asked) -> tuple[Version, Rendering]:
+        """One image of a mosaic, resolved as an image route's request is: its file's version
+        checked once (at most one HEAD, the file opened beside it: it is read next) and its look
+        (:meth:`look`) for that version, which the read is then given."""
+        version = self.imagery.current_version(image, reading=True)
+        return version, self.look(image, asked, version)
 
     def point(
         self, selection: Selection, lon: float, lat: float, rendering: Asked | Rendering = AS_CATALOG_SAYS
@@ -278,8 +193,8 @@ class Mosaic:
         for i in (int(i) for i in found[: self.max_images]):
             image = selection.images[i]
             try:
-                self.imagery.current_version(image, reading=True)
-                doc = self.imagery.point(image, lon, lat, self.look(image, _asked(rendering)))
+                version, look = self.resolve(image, _asked(rendering))
+                doc = self.imagery.point(image, lon, lat, look, version=version)
             except OutsideBounds:
                 checked.append(image.id)
                 continue
@@ -365,10 +280,10 @@ class Mosaic:
         return result
 
     def _read(self, image: Image, plan: TilePlan, size: int, rendering: Asked) -> Pixels:
-        """One image's pixels under the tile, drawn as :meth:`look` says (a changed file is
-        read anew)."""
-        self.imagery.current_version(image, reading=True)
-        return self.imagery.tile(image, plan.z, plan.x, plan.y, size, self.look(image, rendering))
+        """One image's pixels under the tile, of its file's version and drawn as :meth:`look` says
+        (:meth:`resolve`: a changed file is read anew)."""
+        version, look = self.resolve(image, rendering)
+        return self.imagery.tile(image, plan.z, plan.x, plan.y, size, look, version=version)
 
     def _read_ahead(
         self,

@@ -16,8 +16,11 @@ from ..geo.tiles import tile_range
 from .info import ImageInfo
 from .renders import Render
 
-#: Scale denominator of GoogleMapsCompatible zoom 0 (OGC 17-083r2, 0.28 mm pixels).
-SCALE_DENOMINATOR_Z0 = 559082264.0287178
+#: OGC's standardized rendering pixel, metres: 0.28 mm (WMTS 1.0.0; OGC 17-083r2).
+STANDARDIZED_PIXEL = 0.00028
+#: Scale denominator of GoogleMapsCompatible zoom 0: the world's width (Web Mercator metres) on
+#: one 256 px tile of standardized pixels (559082264.0287178, as OGC 17-083r2 lists it).
+SCALE_DENOMINATOR_Z0 = 2 * HALF_EQUATOR / 256 / STANDARDIZED_PIXEL
 
 
 #: Characters XML 1.0 cannot carry even escaped (C0 controls but tab/LF/CR, surrogates, U+FFFE/F).
@@ -197,7 +200,7 @@ def _layer_xml(layer: TiledLayer, tiles_url: str) -> str:
     """One ``<Layer>`` of the capabilities: its title, bounds, zooms and tiles URL."""
     w, s, e, n = layer.bounds
     if w > e:  # WGS84BoundingBox can't cross the antimeridian
-        w, e = -180.0, 180.0
+        w, e = WORLD[0], WORLD[2]
     return f"""    <Layer>
       <ows:Title>{escape(layer.title)}</ows:Title>
       <ows:Abstract>{escape(layer.attribution or "")}</ows:Abstract>

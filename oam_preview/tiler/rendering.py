@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import BadRequest
 from .algorithms import Algorithm
 from .band_math import Expression
+from .collar import Collar
 from .info import ImageInfo
 from .json_colormap import JsonColormap
 
@@ -63,7 +64,7 @@ class Rendering:
     rescale: tuple[tuple[float, float], ...] | None = None
     #: One of rio-tiler's colormaps, for one shown band (its 0-255 values after the stretch).
     colormap_name: str | None = None
-    #: Band math (:mod:`oam_preview.band_math`) whose 1 or 3 outputs are shown instead of bands.
+    #: Band math (:mod:`oam_preview.tiler.band_math`) whose 1 or 3 outputs are shown instead of bands.
     expression: Expression | None = None
     #: A colormap given as JSON (:mod:`~oam_preview.tiler.json_colormap`), for one shown band: its
     #: values after ``rescale`` when given, else as computed (not ``colormap_name``'s stretch).
@@ -71,12 +72,15 @@ class Rendering:
     #: TiTiler's post-processing (:mod:`~oam_preview.tiler.algorithms`) of the bands or the
     #: expression's outputs read; its outputs are shown.
     algorithm: Algorithm | None = None
+    #: A black or white frame made transparent where the image's edges reach it
+    #: (:mod:`~oam_preview.tiler.collar`, GDAL's ``nearblack``): on the pixels as shown.
+    collar: Collar | None = None
 
     @classmethod
     def from_args(cls, args: Args) -> Rendering:  # noqa: C901 (one parameter after another)
         """Parse ``nodata``, ``bidx`` (repeated or comma separated), ``rescale`` (once, or once
         per band), ``expression``, ``algorithm`` and ``algorithm_params``, ``colormap_name`` or
-        ``colormap``; :class:`BadRequest` naming the parameter and what it accepts."""
+        ``colormap``, ``collar`` and ``collar_tolerance``; :class:`BadRequest` naming the parameter and what it accepts."""
         nodata = None
         values = args.getlist("nodata")
         if values:
@@ -170,7 +174,9 @@ class Rendering:
             colormap = JsonColormap.parse(texts[-1])
             if shown is not None and shown != 1:
                 raise BadRequest(f"colormap colours one band: this rendering shows {shown}")
-        return cls(nodata, bidx, rescale, colormap_name, expression, colormap, algorithm)
+        return cls(
+            nodata, bidx, rescale, colormap_name, expression, colormap, algorithm, Collar.from_args(args)
+        )
 
     @property
     def is_default(self) -> bool:
@@ -195,6 +201,8 @@ class Rendering:
             pairs.append(("colormap_name", self.colormap_name))
         if self.colormap is not None:
             pairs.append(("colormap", self.colormap.text))
+        if self.collar is not None:
+            pairs.extend(self.collar.to_args())
         return pairs
 
     def key(self) -> str:

@@ -53,6 +53,7 @@ OVERRIDE_GROUPS = (
     frozenset({"bidx", "expression"}),
     frozenset({"colormap_name", "colormap"}),
     frozenset({"algorithm", "algorithm_params"}),
+    frozenset({"collar", "collar_tolerance"}),
 )
 #: Asking an algorithm replaces the render's stretch and colours too: they were chosen for the
 #: render's own output values (an elevation's ``terrain`` over its heights is no colouring of a

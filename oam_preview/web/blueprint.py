@@ -10,6 +10,7 @@ error of a blueprint route is API.md's JSON error; every response carries CORS.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g
@@ -20,11 +21,12 @@ from ..catalog import Catalog
 from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..remote.opener import Opener
-from . import metrics
-from .resources import resource_dir
+from . import access, metrics
 from .responses import add_common_headers, error_response
 from .services import Services
 from .views import ROUTES
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # oam_preview/: its static/ and templates/
 
 
 def create_blueprint(
@@ -44,9 +46,11 @@ def create_blueprint(
     bp = Blueprint(
         name,
         __name__,
-        static_folder=str(resource_dir("static")),
+        # The page's files are package data beside web/: oam_preview/static and oam_preview/templates.
+        root_path=str(PACKAGE_DIR),
+        static_folder="static",
         static_url_path="/static",
-        template_folder=str(resource_dir("templates")),
+        template_folder="templates",
     )
 
     @bp.record_once
@@ -65,6 +69,7 @@ def create_blueprint(
         deadline.clear()
 
     bp.after_request(add_common_headers)
+    bp.after_request(access.private_cache_control)  # Cache-Control: private for private images
     bp.register_error_handler(Exception, error_response)
     for rule, view, *methods in ROUTES:
         bp.add_url_rule(rule, view_func=view, methods=list(methods[0]) if methods else ["GET"])

@@ -1,7 +1,7 @@
 """The exports' views (API.md "Exports"): ``POST /api/exports`` makes (or finds) a job, its URL
 answers its state until the package is ready, then the package.
 
-Listed in :data:`oam_preview.views.ROUTES`. What a job covers is planned here from the
+Listed in :data:`oam_preview.web.views.ROUTES`. What a job covers is planned here from the
 services (the image's description, the mosaic's selection), so a request over the limits
 is answered at once; the tiles are rendered by :mod:`oam_preview.export_jobs`' workers.
 """
@@ -23,6 +23,8 @@ from ..export_jobs import ACTIVE, JobStatus
 from ..tile_package import ExportError
 from ..tiler.ogc import image_layer, tilejson
 from ..tiler.renders import Asked
+from . import access
+from .image_request import catalog_image
 from .links import api_root
 from .mosaic_views import LAYER_TITLE
 from .responses import json_response
@@ -35,11 +37,6 @@ READ_SIZE = 64 * 1024
 MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
 
 
-def _image(services: Services, image_id: str) -> Image:
-    image = services.store.catalog.require(image_id)
-    return image
-
-
 def coverage(
     services: Services, asked: ExportRequest
 ) -> tuple[dict[str, Any], list[Sequence[float]], tuple[Image, ...], str]:
@@ -47,15 +44,20 @@ def coverage(
     the job reads and a name for its file; the API's errors (404 unknown id, empty selection)."""
     catalog = services.store.catalog
     if asked.single:
-        image = _image(services, asked.ids[0])
-        info = services.imagery.tiled_info(image)
+        image = catalog_image(services, asked.ids[0])
+        access.public_or_404(image)  # exports are rendered anonymously: a private image is left out
+        imagery = services.imagery
+        version = imagery.current_version(image)  # a changed file is described anew
+        info = imagery.tiled_info(image, version=version)
         # What the image cannot show as asked (a render it does not have…): the tiles' 400, now.
         look = Asked(asked.render, tuple(asked.rendering.to_args()))
-        services.imagery.shown(image, services.imagery.rendering(image, look), info)
+        imagery.shown(image, imagery.rendering(image, look, version=version), info)
         doc = tilejson(image_layer(image, info), "")
         return doc, [doc["bounds"]], (image,), image.id
     if asked.mosaic is None:
-        images = tuple(_image(services, i) for i in asked.ids)
+        images = tuple(catalog_image(services, i) for i in asked.ids)
+        for image in images:
+            access.public_or_404(image)
         query = ImageQuery(ids=asked.ids, order="catalog")
         name = "group"
     else:

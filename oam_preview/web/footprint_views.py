@@ -8,7 +8,6 @@ default); the TileJSON's tile URL carries it in canonical form.
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 
 from flask import Response, request
@@ -30,9 +29,8 @@ from ..tiler.ogc import TiledLayer, tilejson
 from .links import api_root
 from .responses import cached_response, document, etag_of
 from .services import current
-from .tile_path import INT
+from .tile_path import on_grid, tile_name
 
-MVT_NAME = re.compile(r"^(\d{1,10})\.mvt$")
 LAYER_TITLE = "oam-preview: image footprints"
 
 
@@ -46,15 +44,14 @@ def footprint_set() -> FootprintSet:
 def tile_zxy(z: str, x: str, name: str) -> tuple[int, int, int]:
     """``z/x/y`` of a ``/api/footprints/{z}/{x}/{y}.mvt`` path: 400 when malformed or off the
     zoom's grid, 404 past :data:`~oam_preview.tiler.footprint_tiles.MAXZOOM`."""
-    m = MVT_NAME.match(name)
-    if not (INT.match(z) and INT.match(x) and m):
-        raise BadRequest("footprint tiles are /api/footprints/{z}/{x}/{y}.mvt with whole numbers")
-    zi, xi, yi = int(z), int(x), int(m.group(1))
-    if zi > MAXZOOM:
+    usage = "footprint tiles are /api/footprints/{z}/{x}/{y}.mvt with whole numbers"
+    t = tile_name(z, x, name, usage)
+    if t.ext != "mvt" or t.retina:
+        raise BadRequest(usage)
+    if t.z > MAXZOOM:
         raise ZoomOutOfRange(f"footprint tiles go from zoom {MINZOOM} to {MAXZOOM}; clients overzoom")
-    if xi >= 2**zi or yi >= 2**zi:
-        raise BadRequest(f"x and y must be from 0 to {2**zi - 1} at zoom {zi}")
-    return zi, xi, yi
+    on_grid(t)
+    return t.z, t.x, t.y
 
 
 def footprint_tile(z: str, x: str, name: str) -> Response:

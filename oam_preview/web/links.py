@@ -120,17 +120,21 @@ def feature(
     token: str | None = None,
     rendering: Asked | Rendering = DEFAULT,
     imagery: Imagery | None = None,
+    picked: tuple[Render | None, Rendering] | None = None,
 ) -> dict[str, Any]:
     """The GeoJSON Feature of API.md for one image; its URLs of version ``token``, drawn as
-    ``rendering`` asks (the image's default render, with a request's parameters over it).
-    With ``imagery``, its renders (:func:`render_entries`), and placed by the image's
-    alignment offset: the moved footprint, and ``offset`` (``dx``, ``dy`` metres and
-    ``source``) among the properties."""
+    ``rendering`` asks (the image's default render, with a request's parameters over it), or
+    as ``picked`` when the request resolved it already (the render its URLs name, ``None`` for
+    the default one, and the rendering). With ``imagery``, its renders
+    (:func:`render_entries`), and placed by the image's alignment offset: the moved
+    footprint, and ``offset`` (``dx``, ``dy`` metres and ``source``) among the properties."""
     properties = image.feature_properties()
     if imagery is not None:
-        render, shown = imagery.pick(image, rendering, read=False)
-        named = isinstance(rendering, Asked) and rendering.render is not None
-        properties.update(image_urls(image, root, token, shown, render if named else None))
+        if picked is None:
+            render, shown = imagery.pick(image, rendering, read=False)
+            named = isinstance(rendering, Asked) and rendering.render is not None
+            picked = (render if named else None, shown)
+        properties.update(image_urls(image, root, token, picked[1], picked[0]))
         properties.update(render_entries(image, root, token, imagery))
     else:
         shown = rendering if isinstance(rendering, Rendering) else DEFAULT

@@ -14,10 +14,10 @@ from flask import Response, request
 
 from ..cache.entry import CachedResponse
 from ..catalog.query import ImageQuery
-from ..tiler.mosaic import Selection
 from ..tiler.ogc import tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.renders import AS_CATALOG_SAYS, Asked, compose
+from ..tiler.selection import Selection
 from .capture import capture_headers
 from .links import api_root, tiles_url
 from .responses import Uncacheable, cached_response, document, etag_of, json_response

@@ -16,6 +16,7 @@ from flask import Response
 
 from ..cache.entry import CachedResponse
 from ..tiler.checkup import FINAL, check
+from .image_request import catalog_image
 from .responses import Uncacheable, cached_response, etag_of
 from .services import current
 
@@ -23,7 +24,7 @@ from .services import current
 def image_report(image_id: str) -> Response:
     """The report of one catalog image, as JSON (API additions, "Health report")."""
     services = current()
-    item = services.store.catalog.require(image_id)
+    item = catalog_image(services, image_id)
     version = services.imagery.current_version(item)
     key = f"report|{item.source_url}|{version.token or f'g{version.generation}'}"
 

@@ -71,10 +71,10 @@ def cache_control(policy: CachePolicy, settings: Settings) -> str:
     )
 
 
-def version_policy(token: str | None) -> CachePolicy:
-    """``immutable`` when the request's ``v`` is ``token``, the current version token of what it
-    asks for; ``default`` for any other ``v`` or none (old URLs keep working, kept less long)."""
-    asked = request.args.get("v")
+def version_policy(token: str | None, asked: str | None) -> CachePolicy:
+    """``immutable`` when the request's ``v`` (``asked``) is ``token``, the current version token
+    of what it asks for; ``default`` for any other ``v`` or none (old URLs keep working, kept
+    less long)."""
     return "immutable" if token is not None and asked == token else "default"
 
 
@@ -119,25 +119,28 @@ def add_common_headers(response: Response) -> Response:
 
 def error_response(exc: Exception) -> tuple[Response, int]:
     """API.md's JSON error for any exception; unexpected ones are logged, never shown."""
-    if isinstance(exc, HTTPException) and not isinstance(exc, OamPreviewError):
-        status = exc.code or 500
-        cls = _HTTP_CODES.get(status)
-        error: OamPreviewError = cls(exc.description or exc.name) if cls else Internal(exc.name)
-        if cls is None:
-            error.status = status
-    elif isinstance(exc, OamPreviewError):
-        error = exc
-    else:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        error = Internal("internal error; it has been logged")
+    error, status = api_error(exc)
     response = current_app.response_class(
-        json.dumps(error.to_dict()), status=error.status, mimetype="application/json"
+        json.dumps(error.to_dict()), status=status, mimetype="application/json"
     )
     if isinstance(exc, HTTPException):  # its own headers: a 405's Allow, a 416's Content-Range
         response.headers.update((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
     response.headers["Cache-Control"] = error_cache_control(error)
     response.headers.update(error.headers)  # e.g. Retry-After of a failing or busy upstream host
-    return response, error.status
+    return response, status
+
+
+def api_error(exc: Exception) -> tuple[OamPreviewError, int]:
+    """The API error ``exc`` is answered with, and its HTTP status: a Werkzeug HTTP error without
+    an API.md slug keeps its own status (its body says ``internal``); unexpected ones are logged."""
+    if isinstance(exc, OamPreviewError):
+        return exc, exc.status
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        cls = _HTTP_CODES.get(status)
+        return (cls(exc.description or exc.name), status) if cls else (Internal(exc.name), status)
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return Internal("internal error; it has been logged"), 500
 
 
 def error_cache_control(error: OamPreviewError) -> str:

@@ -16,6 +16,7 @@ from ..remote.opener import Opener
 from ..tiler.footprint_tiles import FootprintTiles
 from ..tiler.imagery import Imagery
 from ..tiler.mosaic import Mosaic
+from .access import AccessRules
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Services:
     exports: ExportJobs  # the jobs of POST /api/exports
     footprints: FootprintTiles = field(default_factory=FootprintTiles)
     added: AddedLog = field(default_factory=MemoryAddedLog)  # when each image was first seen
+    access: AccessRules = field(default_factory=AccessRules)  # who sees private images (web.access)
 
     @classmethod
     def build(
@@ -71,6 +73,7 @@ class Services:
             mosaic=Mosaic(imagery, settings.mosaic_max_images, settings.mosaic_min_pixels),
             exports=exports or ExportJobs(settings),
             added=added,
+            access=AccessRules.load(settings.access),
         )
 
 

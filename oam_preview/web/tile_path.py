@@ -22,6 +22,34 @@ THUMBNAIL_SIZES = (16, 1024)
 
 
 @dataclass(frozen=True)
+class TileName:
+    """The numbers of a tile route's path ``{z}/{x}/{y}[@2x].{ext}``, as given (not yet checked
+    against a zoom range or the zoom's grid)."""
+
+    z: int
+    x: int
+    y: int
+    retina: bool  # ``@2x``: twice the pixels a side
+    ext: str
+
+
+def tile_name(z: str, x: str, name: str, usage: str) -> TileName:
+    """The tile a ``{z}/{x}/{y}[@2x].{ext}`` path names; a 400 saying ``usage`` when malformed."""
+    m = TILE_NAME.match(name)
+    if not (INT.match(z) and INT.match(x) and m):
+        raise BadRequest(usage)
+    return TileName(int(z), int(x), int(m.group(1)), m.group(2) is not None, m.group(3))
+
+
+def on_grid(tile: TileName) -> TileName:
+    """``tile`` if its x and y are on its zoom's grid (from 0 to 2^z - 1); a 400 otherwise. The
+    caller has bounded the zoom."""
+    if tile.x >= 2**tile.z or tile.y >= 2**tile.z:
+        raise BadRequest(f"x and y must be from 0 to {2**tile.z - 1} at zoom {tile.z}")
+    return tile
+
+
+@dataclass(frozen=True)
 class TileAddress:
     """A tile of a tile route's path: ``z/x/y``, its size in pixels and output format."""
 
@@ -34,16 +62,12 @@ class TileAddress:
 
 def tile_address(z: str, x: str, name: str) -> TileAddress:
     """The tile named by a ``/tiles/{z}/{x}/{y}[@2x].{fmt}`` path."""
-    m = TILE_NAME.match(name)
-    if not (INT.match(z) and INT.match(x) and m):
-        raise BadRequest("tiles are /tiles/{z}/{x}/{y}.{fmt} or {y}@2x.{fmt} with whole numbers")
-    zi, xi, yi = int(z), int(x), int(m.group(1))
-    fmt = output_format(m.group(3))
-    if zi > MAX_ZOOM:
+    t = tile_name(z, x, name, "tiles are /tiles/{z}/{x}/{y}.{fmt} or {y}@2x.{fmt} with whole numbers")
+    fmt = output_format(t.ext)
+    if t.z > MAX_ZOOM:
         raise BadRequest(f"z must be from 0 to {MAX_ZOOM}")
-    if xi >= 2**zi or yi >= 2**zi:
-        raise BadRequest(f"x and y must be from 0 to {2**zi - 1} at zoom {zi}")
-    return TileAddress(zi, xi, yi, 512 if m.group(2) else 256, fmt)
+    on_grid(t)
+    return TileAddress(t.z, t.x, t.y, 512 if t.retina else 256, fmt)
 
 
 def output_format(fmt: str) -> str:

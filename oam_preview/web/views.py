@@ -9,12 +9,13 @@ Versions: the URLs a view emits carry the image's version token (``?v=``); the
 image routes answer a request whose ``v`` is the current token ``immutable``.
 A listing uses the versions this worker already knows (no upstream request per
 image); one image's Feature, its TileJSON and WMTS and its pixels recheck the
-file when due (its first use: one HEAD).
+file when due (its first use: one HEAD), once per request: an image route starts with
+:func:`~oam_preview.web.image_request.resolve` (the image, its version, its rendering, the
+cache policy) and gives that version to every read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from typing import Any
@@ -23,18 +24,27 @@ from flask import Response, current_app, render_template, request, send_from_dir
 from jinja2 import TemplateNotFound
 
 from .. import __version__
-from ..catalog import Image
 from ..catalog.query import ImageQuery, page_from_args
-from ..errors import NotFound, OamPreviewError
+from ..errors import NotFound
 from ..tiler.json_colormap import JsonColormap
 from ..tiler.ogc import image_layer, render_layer, tilejson, wmts_capabilities
 from ..tiler.render import encode
 from ..tiler.rendering import colormap_lut, colormap_names
-from ..tiler.renders import Asked
-from . import editor_views, export_views, feed_views, footprint_views, metrics, mosaic_views, report_views
+from ..tiler.renders import AS_CATALOG_SAYS, Asked
+from . import (
+    access,
+    editor_views,
+    export_views,
+    feed_views,
+    footprint_views,
+    metrics,
+    mosaic_views,
+    report_views,
+)
 from .capture import capture_headers
+from .image_request import resolve
 from .links import api_root, feature, image_urls, page_link, wmts_tiles_url
-from .responses import cached_image, document, json_response, version_policy
+from .responses import cached_image, document, json_response
 from .services import current
 from .tile_path import THUMBNAIL_SIZES, lonlat, output_format, query_int, tile_address
 
@@ -43,11 +53,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src * data: blob:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
-
-
-def image_or_404(image_id: str) -> Image:
-    image = current().store.catalog.require(image_id)
-    return image
 
 
 def index() -> Response:
@@ -128,7 +133,9 @@ def images() -> Response:
     """The listing: a GeoJSON FeatureCollection of the images matching the query, paged."""
     limit, offset = page_from_args(request.args)
     imagery = current().imagery
-    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset)
+    rules = current().access
+    allowed = access.listing_scope(rules)  # a token's private images too, their URLs signed
+    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset, allowed)
     root = api_root()
     links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
     args = request.args.to_dict()
@@ -142,7 +149,8 @@ def images() -> Response:
             "numberMatched": result.matched,
             "numberReturned": len(result.images),
             "features": [
-                feature(i, root, imagery.known_version(i).token, imagery=imagery) for i in result.images
+                access.signed(rules, feature(i, root, imagery.known_version(i).token, imagery=imagery), i)
+                for i in result.images
             ],
             "links": links,
         },
@@ -154,41 +162,51 @@ def image(image_id: str) -> Response:
     """One Feature; its URLs carry the file's version (a HEAD at its first use, never an error),
     its renders and product type its file's description (read once per worker and version;
     an image whose file cannot be read has its catalog's renders only)."""
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    imagery = current().imagery
-    token = imagery.current_version(item, request.args.get("v")).token
-    with contextlib.suppress(OamPreviewError):  # a Feature is the catalog's: its tiles say what is wrong
-        imagery.info(item)
-    doc = feature(item, api_root(), token, asked, imagery=imagery)
+    resolved = resolve(image_id, reads=False)  # a Feature is the catalog's: its tiles say what is wrong
+    doc = feature(
+        resolved.image,
+        api_root(),
+        resolved.token,
+        imagery=current().imagery,
+        picked=(resolved.named, resolved.rendering),
+    )
+    doc = access.signed(current().access, doc, resolved.image)
     return json_response(doc, media_type="application/geo+json")
 
 
 def thumbnail(image_id: str, fmt: str) -> Response:
-    imagery = current().imagery
     max_size = query_int("max_size", 256, *THUMBNAIL_SIZES)
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    version = imagery.current_version(item, request.args.get("v"), reading=True)
-    rendering = imagery.rendering(item, asked)
+    resolved = resolve(image_id)
+    imagery, item, version, rendering = (
+        current().imagery,
+        resolved.image,
+        resolved.version,
+        resolved.rendering,
+    )
     fmt = rendering.output_format(output_format(fmt))
     key = imagery.thumbnail_key(item, max_size, fmt, version, rendering)
-    policy = version_policy(version.token)
-    return cached_image(key, lambda: encode(imagery.thumbnail(item, max_size, rendering), fmt), policy)
+    return cached_image(
+        key,
+        lambda: encode(imagery.thumbnail(item, max_size, rendering, version=version), fmt),
+        resolved.policy,
+    )
 
 
 def tile(image_id: str, z: str, x: str, name: str) -> Response:
-    imagery = current().imagery
     t = tile_address(z, x, name)
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    version = imagery.current_version(item, request.args.get("v"), reading=True)
-    rendering = imagery.rendering(item, asked)
+    resolved = resolve(image_id)
+    imagery, item, version, rendering = (
+        current().imagery,
+        resolved.image,
+        resolved.version,
+        resolved.rendering,
+    )
     fmt = rendering.output_format(t.fmt)
     key = imagery.tile_key(item, t.z, t.x, t.y, t.size, fmt, version, rendering)
-    policy = version_policy(version.token)
     response = cached_image(
-        key, lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering), fmt), policy
+        key,
+        lambda: encode(imagery.tile(item, t.z, t.x, t.y, t.size, rendering, version=version), fmt),
+        resolved.policy,
     )
     # From the record, not kept with the body: a corrected record shows at once.
     response.headers.extend(capture_headers([item]))
@@ -198,23 +216,18 @@ def tile(image_id: str, z: str, x: str, name: str) -> Response:
 def point(image_id: str, coordinates: str) -> Response:
     """``/point/{lon},{lat}``: every band's value there (API additions, "Point values")."""
     lon, lat = lonlat(coordinates)
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    imagery = current().imagery
-    doc = imagery.point(item, lon, lat, imagery.rendering(item, asked))
-    response = json_response({"id": item.id, **doc})
+    resolved = resolve(image_id)
+    doc = current().imagery.point(resolved.image, lon, lat, resolved.rendering, version=resolved.version)
+    response = json_response({"id": resolved.image.id, **doc})
     response.headers["Cache-Control"] = "no-store"  # one pixel: cheap, and not worth a cache entry
     return response
 
 
 def statistics(image_id: str) -> Response:
     """Per-band statistics of an overview read (API additions, "Statistics")."""
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    imagery = current().imagery
-    version = imagery.current_version(item, request.args.get("v"), reading=True)
-    doc = {"id": item.id, **imagery.statistics(item, imagery.rendering(item, asked))}
-    return document(json.dumps(doc), "application/json", version_policy(version.token))
+    resolved = resolve(image_id)
+    found = current().imagery.statistics(resolved.image, resolved.rendering, version=resolved.version)
+    return document(json.dumps({"id": resolved.image.id, **found}), "application/json", resolved.policy)
 
 
 def colormaps() -> Response:
@@ -236,39 +249,46 @@ def colormap(name: str) -> Response:
 
 def tilejson_doc(image_id: str) -> Response:
     """TileJSON whose ``tiles`` carry the file's current version: a changed file, new URLs."""
-    imagery = current().imagery
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    token = imagery.current_version(item, request.args.get("v"), reading=True).token
-    render, rendering = imagery.pick(item, asked)
-    layer = render_layer(image_layer(item, imagery.tiled_info(item)), render)
-    named = render if asked.render is not None else None  # URLs name a render when asked to
-    doc = tilejson(layer, image_urls(item, api_root(), token, rendering, named)["tiles"])
-    return document(json.dumps(doc), "application/json", version_policy(token))
+    resolved = resolve(image_id)
+    item = resolved.image
+    info = current().imagery.tiled_info(item, version=resolved.version)
+    layer = render_layer(image_layer(item, info), resolved.render)
+    doc = tilejson(
+        layer, image_urls(item, api_root(), resolved.token, resolved.rendering, resolved.named)["tiles"]
+    )
+    doc = access.signed(current().access, doc, item)
+    return document(json.dumps(doc), "application/json", resolved.policy)
 
 
 def wmts(image_id: str) -> Response:
-    imagery = current().imagery
-    asked = Asked.from_args(request.args)
-    item = image_or_404(image_id)
-    token = imagery.current_version(item, request.args.get("v"), reading=True).token
-    info = imagery.tiled_info(item)
+    resolved = resolve(image_id)
+    imagery, item, token = current().imagery, resolved.image, resolved.token
+    info = imagery.tiled_info(item, version=resolved.version)
     root = api_root()
-    drawn, rendering = imagery.pick(item, asked)
-    named = drawn if asked.render is not None else None  # URLs name a render when asked to
+    drawn, rendering, named = resolved.render, resolved.rendering, resolved.named
+
+    def signed(url: str) -> str:  # a private image's URLs carry a signature (oam_preview.web.access)
+        return str(access.signed(current().access, url, item))
+
     layers = [
-        (render_layer(image_layer(item, info), drawn), wmts_tiles_url(item, root, token, rendering, named))
+        (
+            render_layer(image_layer(item, info), drawn),
+            signed(wmts_tiles_url(item, root, token, rendering, named)),
+        )
     ]
-    if asked.render is None and not asked.params:  # the image's capabilities: a layer per render
+    if resolved.asked == AS_CATALOG_SAYS:  # nothing asked: the image's capabilities, a layer per render
         for render in imagery.renders(item, info).renders.values():
             if drawn is None or render.name != drawn.name:
-                shown = imagery.rendering(item, Asked(render.name))
+                shown = imagery.rendering(item, Asked(render.name), version=resolved.version)
                 layer = render_layer(image_layer(item, info), render, main=False)
-                layers.append((layer, wmts_tiles_url(item, root, token, shown, render)))
+                layers.append((layer, signed(wmts_tiles_url(item, root, token, shown, render))))
     xml = wmts_capabilities(
-        layers[0][0], layers[0][1], image_urls(item, root, token, rendering, named)["wmts"], layers[1:]
+        layers[0][0],
+        layers[0][1],
+        signed(image_urls(item, root, token, rendering, named)["wmts"]),
+        layers[1:],
     )
-    return document(xml, "application/xml", version_policy(token))
+    return document(xml, "application/xml", resolved.policy)
 
 
 #: Every route: (rule, view) for GET, or (rule, view, methods); Flask adds HEAD and OPTIONS.

@@ -104,9 +104,11 @@ def test_swipe_shows_before_and_after_and_a_link_keeps_it(demo_live, browser_chr
             assert flood_share(other, 0.62, 0.74) > 0.4
             assert flood_share(other, 0.40, 0.56) < 0.1
             assert other.blocked == []
+            assert other.probe.console_errors == []  # no tile asked where no image lies
         finally:
             other_context.close()
         assert page.blocked == []
+        assert page.probe.console_errors == []
 
         # Off again: the divider and both sides go.
         page.locator("#f-compare").uncheck()

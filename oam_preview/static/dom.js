@@ -52,3 +52,16 @@ export async function copyToClipboard(text, what, say) {
   }
   say(`Copied ${what}`);
 }
+
+const TOAST_MS = 2500;
+
+/** A `say(message)` that shows `message` in `element` (a live region) for a few seconds. */
+export function createToast(element) {
+  let timer;
+  return (message) => {
+    element.textContent = message;
+    element.classList.add("show");
+    clearTimeout(timer);
+    timer = setTimeout(() => element.classList.remove("show"), TOAST_MS);
+  };
+}

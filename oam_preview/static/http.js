@@ -8,9 +8,35 @@ export function withParams(base, params) {
   return url.toString();
 }
 
+/* The API token the page logged in with: in this tab's session storage only, never in a URL
+   (the fragment the page copies and shares has no token), sent only to this page's own origin. */
+const TOKEN_KEY = "oam-preview-token";
+
+export function apiToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch (_) {
+    return ""; // storage refused (a sandboxed frame): no login
+  }
+}
+
+export function setApiToken(value) {
+  try {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch (_) {
+    /* storage refused: the page stays anonymous */
+  }
+}
+
+const sameOrigin = (url) => new URL(url, document.baseURI).origin === window.location.origin;
+
 /** Fetch JSON; throw an Error carrying the API's own message on failure. */
 export async function getJSON(url, signal) {
-  const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  const headers = { Accept: "application/json" };
+  const token = apiToken();
+  if (token && sameOrigin(url)) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(url, { signal, headers });
   if (!response.ok) {
     let message = `HTTP ${response.status}`;
     try {

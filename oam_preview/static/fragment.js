@@ -11,7 +11,7 @@
 
 /** A shown image's render (its name; "" the default one) and rendering options over it, as the
  * tile API names them, in its canonical order (render first); "" is the default. */
-export const NO_RENDERING = { render: "", nodata: "", bidx: "", rescale: "", colormap_name: "" };
+export const NO_RENDERING = { render: "", nodata: "", bidx: "", rescale: "", colormap_name: "", collar: "" };
 
 /** A render name as a link may give it: the API's ids' characters and ":" (at most 64); "" when not. */
 export function validRenderName(text) {
@@ -35,6 +35,35 @@ export function fragmentText(params) {
     .replace(/%7E/g, "~")
     .replace(/%3D/g, "=")
     .replace(/%3A/g, ":");
+}
+
+/** The fragment (with its "#") of the page's `state`, its map `view` ({zoom, lat, lng}: the
+ * centre's digits as the zoom needs them) and the `shown` images ([{id, opacity, render}],
+ * bottom first); `parseHash` reads it back. */
+export function fragmentOf(state, view, shown) {
+  const params = new URLSearchParams();
+  const digits = Math.max(0, Math.ceil(Math.log10(2 ** view.zoom)) + 1);
+  params.set("map", `${view.zoom}/${view.lat.toFixed(digits)}/${view.lng.toFixed(digits)}`);
+  if (state.q) params.set("q", state.q);
+  if (state.after) params.set("after", state.after);
+  if (state.before) params.set("before", state.before);
+  if (state.inview) params.set("inview", "1");
+  if (state.order !== "catalog") params.set("order", state.order);
+  if (state.mosaic) params.set("mosaic", "1");
+  if (state.compare) {
+    params.set("compare", "1");
+    if (state.split) params.set("split", state.split);
+    params.set("left", state.left);
+    params.set("right", state.right);
+    params.set("swipe", String(state.swipe));
+  }
+  const sel = shown.map((e) => (e.opacity === 1 ? e.id : `${e.id}~${e.opacity}`));
+  if (sel.length) params.set("sel", sel.join(","));
+  for (const e of shown) {
+    const query = renderingQuery(e.render);
+    if (query) params.append("render", `${e.id}~${query}`);
+  }
+  return `#${fragmentText(params)}`;
 }
 
 /** The state a fragment asks for (defaults for what it lacks; bad values dropped). */

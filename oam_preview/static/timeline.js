@@ -12,18 +12,26 @@ const SVG = "http://www.w3.org/2000/svg";
 const MAX_DAYS = 62;
 const HEIGHT = 64; // px, bars and axis
 const AXIS = 14; // px under the bars for the labels
+const TOP = 13; // px above the tallest bar for the "max N per day" label: never on a bar
+const MIN_DAY_BINS = 7; // a few dates are shown in a week or more, not as one solid block
 const DRAG_PX = 4; // less movement than this is a click
 
 const DAY_MS = 86400000;
 const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
 const dayOf = (text) => Date.parse(`${text.slice(0, 10)}T00:00:00Z`);
 
-/** Bins [{start, end, count}] (UTC ms, end exclusive) covering ``dates`` (ISO strings). */
+/** Bins [{start, end, count}] (UTC ms, end exclusive) covering ``dates`` (ISO strings): per day
+ * over at most MAX_DAYS, at least MIN_DAY_BINS days centred on the dates; else per month. */
 export function binDates(dates) {
   const days = dates.map(dayOf).filter(Number.isFinite).sort((a, b) => a - b);
   if (!days.length) return { unit: "month", bins: [] };
-  const first = days[0];
-  const last = days[days.length - 1];
+  let first = days[0];
+  let last = days[days.length - 1];
+  const short = MIN_DAY_BINS - 1 - Math.round((last - first) / DAY_MS);
+  if (short > 0) {
+    first -= Math.floor(short / 2) * DAY_MS;
+    last += Math.ceil(short / 2) * DAY_MS;
+  }
   const bins = [];
   let unit;
   if ((last - first) / DAY_MS < MAX_DAYS) {
@@ -98,7 +106,7 @@ export function createTimeline(container, { onBrush, onPick = () => {} }) {
     const before = range.before ? dayOf(range.before) + DAY_MS : Infinity; // its whole day
     bins.forEach((bin, i) => {
       if (!bin.count) return;
-      const h = Math.max(2, (bin.count / max) * (HEIGHT - 4));
+      const h = Math.max(2, (bin.count / max) * (HEIGHT - TOP));
       const inRange = bin.end > after && bin.start < before;
       const rect = node("rect", {
         x: i * bw + (bw > 3 ? 0.5 : 0),
@@ -131,7 +139,7 @@ export function createTimeline(container, { onBrush, onPick = () => {} }) {
     const fmt = (ms) => (unit === "day" ? isoDay(ms) : isoDay(ms).slice(0, 7));
     label(1, fmt(bins[0].start), "start");
     label(w - 1, fmt(bins[bins.length - 1].start), "end");
-    const top = node("text", { x: w / 2, y: 10, "text-anchor": "middle", class: "timeline-axis" });
+    const top = node("text", { x: w / 2, y: TOP - 3, "text-anchor": "middle", class: "timeline-axis timeline-max" });
     top.textContent = `max ${max} per ${unit}`;
     svg.append(top);
   }

@@ -1,0 +1,126 @@
+"""How the Opener reaches cloud hrefs: the operator's profiles in force, the URL each href is read
+as, the endpoint the upstream policy and the per-host guard see, and refused credentials.
+
+The profiles are applied as GDAL path-specific options, process-wide; they are read again from
+``OAM_PREVIEW_SOURCES`` when a store refuses a profile's credentials (expired, rotated), and a
+refusal that outlives that one reload answers 502 naming the profile, never its secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+from ..errors import OamPreviewError, UpstreamError
+from . import cloud
+from .diagnosis import chained_message
+from .gdal_safety import forget, set_path_options
+from .policy import upstream_kind
+from .profiles import Sources
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two reloads of the profiles on a refusal (see :meth:`CloudRoutes.reload`).
+RELOAD_INTERVAL = 10.0
+
+
+class CredentialsRefused(UpstreamError):
+    """A cloud store refused a profile's credentials (502 naming the profile, never the secret)."""
+
+
+class CloudRoutes:
+    """The profiles of ``file`` (``OAM_PREVIEW_SOURCES``, ``""``: none) and what follows from them."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._lock = threading.Lock()
+        self._reloaded = -math.inf  # time.monotonic() of the last reload
+        self.sources = Sources.load(file)
+        if self.sources.profiles:
+            self._apply(self.sources)
+
+    @staticmethod
+    def _apply(sources: Sources) -> None:
+        """GDAL's path-specific options set to ``sources``' profiles; when they changed, what GDAL
+        cached under the old ones (bytes, handles, credentials) is dropped: read anew, or refused."""
+        if set_path_options(sources.path_options()):
+            for prefix, _ in sources.path_options():
+                forget(prefix)
+
+    def route(self, url: str) -> str:
+        """The URL a catalog's ``url`` is read as: an unprofiled ``s3://``/``gs://`` object as its
+        public https URL (unsigned, as before profiles), a profiled one as its canonical href."""
+        path = cloud.parse(url)
+        if path is None:
+            return url
+        if self.sources.profile_for(path) is None:
+            return path.public_url() or url  # az:// without a profile: refused by the policy
+        return path.href
+
+    def locate(self, url: str) -> str | None:
+        """The http(s) URL the cloud object ``url`` is fetched from (its profile's endpoint), for
+        the upstream policy; ``None`` when no profile reads it."""
+        path = cloud.parse(url)
+        profile = self.sources.profile_for(path) if path else None
+        return profile.object_url(path) if path and profile else None
+
+    def located(self, url: str) -> str:
+        """``url`` as the per-host guard counts it: a cloud object by its endpoint's host."""
+        return (self.locate(url) or url) if upstream_kind(url) == "cloud" else url
+
+    def reload(self) -> bool:
+        """Read the file again and apply its profiles (credentials rotated in it), dropping GDAL's
+        cached handles of every profiled path (its cached credentials go with them); at most once
+        in :data:`RELOAD_INTERVAL` seconds (else ``False``: a refused object asked again and again
+        must not flush every profiled object's cached bytes each time)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._reloaded < RELOAD_INTERVAL:
+                return False
+            self._reloaded = now
+        try:
+            sources = Sources.load(self.file)
+        except ValueError as exc:  # a half-written file: keep the profiles in force
+            log.warning("OAM_PREVIEW_SOURCES not reloaded: %s", exc)
+            return True
+        with self._lock:
+            self.sources = sources
+            self._apply(sources)
+        for prefix, _ in sources.path_options():
+            forget(prefix)  # the same options too: GDAL's handles keep the credentials they had
+        return True
+
+    def refused(self, url: str, exc: BaseException) -> CredentialsRefused | None:
+        """The 502 naming ``url``'s profile when ``exc`` (GDAL's failure, or the API error made of
+        it) says the store refused the profile: a 403, or GDAL's words for refused credentials
+        (GDAL 3.10 answers a 403 by looking for credentials again, outside the path's options, and
+        says it found none); ``None`` for any other failure."""
+        if isinstance(exc, CredentialsRefused):
+            return exc
+        path = cloud.parse(url)
+        profile = self.sources.profile_for(path) if path else None
+        said_403 = isinstance(exc, UpstreamError) and exc.upstream_status == 403
+        if profile is None or not (said_403 or cloud.is_credential_failure(chained_message(exc))):
+            return None
+        log.warning("the store refused the credentials of source profile %r", profile.name)
+        return CredentialsRefused.credentials_refused(profile.name)  # type: ignore[return-value]
+
+    def failure(self, url: str, exc: BaseException, said: OamPreviewError) -> OamPreviewError:
+        """The API error of a failed open of the cloud object ``url``: :meth:`refused`'s; else, when
+        GDAL passed on the store's own words (S3's ``<Message>``), those, naming the profile (any
+        secret of the profiles taken out); else ``said``."""
+        refused = self.refused(url, exc)
+        if refused is not None:
+            return refused
+        path = cloud.parse(url)
+        profile = self.sources.profile_for(path) if path else None
+        if profile is None or not isinstance(said, UpstreamError) or said.upstream_status or said.unreachable:
+            return said
+        if said.message.startswith("the upstream file is not"):
+            return said
+        words = self.sources.redact(str(exc).strip())[:200]
+        return UpstreamError(
+            f"the cloud store did not serve the object to source profile {profile.name!r} ({words})"
+        )

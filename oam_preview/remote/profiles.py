@@ -1,0 +1,274 @@
+"""The operator's credential profiles for cloud hrefs: the TOML file named by ``OAM_PREVIEW_SOURCES``.
+
+A catalog record only names an object (``s3://bucket/key``); which identity reads it is the
+operator's choice, never the record's: the file maps buckets or prefixes to profiles, and each
+profile becomes GDAL *path-specific* options on its prefixes (``/vsis3/bucket/prefix``), so two
+buckets under two identities are read by one process. ``requester_pays`` lists the only buckets
+whose reads are billed to the reader: a typo fails a read (403) instead of billing the operator.
+
+A cloud href no profile covers is read as before: an ``s3://``/``gs://`` object from its
+public https URL, unsigned (``az://`` needs a profile: the container's account is in it).
+
+Secrets (keys, tokens, SAS) stay in :class:`Profile`'s fields hidden from ``repr``: errors and
+logs name the profile, never its secret (:meth:`Sources.redact` for text from elsewhere).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cloud import GDAL_PREFIX, CloudPath, parse_prefix
+
+#: Keys a profile may have, per scheme, beside ``prefixes``, ``endpoint``, ``region`` and ``anonymous``.
+SCHEME_KEYS = {
+    "s3": {
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "aws_profile",
+        "credentials_file",
+        "config_file",
+        "role_arn",
+        "web_identity_token_file",
+        "role_session_name",
+        "sts_endpoint",
+        "virtual_hosting",
+    },
+    "az": {"account", "sas", "access_key"},
+    "gs": {"service_account_file"},
+}
+COMMON_KEYS = {"prefixes", "endpoint", "region", "anonymous"}
+#: The values never shown: not in repr, errors, logs, /healthz or /metrics.
+SECRET_KEYS = ("secret_access_key", "session_token", "sas", "access_key")
+#: Every AWS credential option GDAL reads: a profile sets each (empty when unused), so the
+#: server's own environment (its AWS_* variables) never signs a profile's reads.
+AWS_CREDENTIAL_OPTIONS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named identity for the objects under ``prefixes`` (cloud hrefs of one scheme)."""
+
+    name: str
+    scheme: str
+    prefixes: tuple[CloudPath, ...]  # key: the prefix inside the bucket ("" for the whole bucket)
+    settings: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def endpoint(self) -> str:
+        """The store's base URL (scheme, host, port, path), the default one of the scheme when unset."""
+        given = self.settings.get("endpoint")
+        if given:
+            return str(given).rstrip("/")
+        if self.scheme == "az":
+            return f"https://{self.settings.get('account', '')}.blob.core.windows.net"
+        if self.scheme == "gs":
+            return "https://storage.googleapis.com"
+        return "https://s3.amazonaws.com"
+
+    def object_url(self, path: CloudPath) -> str:
+        """The https/http URL ``path`` is fetched from: what the upstream policy checks and the
+        per-host guard counts (path style; an S3 store with virtual hosting puts the bucket first)."""
+        key = urllib.parse.quote(path.key, safe="/~!$&'()*+,;=:@%-._")
+        endpoint = self.endpoint
+        if self.scheme == "s3" and self._virtual_hosting:
+            parts = urllib.parse.urlsplit(endpoint)
+            return f"{parts.scheme}://{path.bucket}.{parts.netloc}/{key}"
+        return f"{endpoint}/{path.bucket}/{key}"
+
+    @property
+    def _virtual_hosting(self) -> bool:
+        return bool(self.settings.get("virtual_hosting", not self.settings.get("endpoint")))
+
+    def secrets(self) -> list[str]:
+        """The values :meth:`Sources.redact` hides (the access key id too: a store's error may quote it)."""
+        return [str(self.settings[k]) for k in (*SECRET_KEYS, "access_key_id") if self.settings.get(k)]
+
+    def gdal_options(self, requester_pays: bool) -> dict[str, str]:
+        """GDAL's configuration options for this profile's paths (strings, empty: unset)."""
+        if self.scheme == "s3":
+            return self._s3_options(requester_pays)
+        if self.scheme == "az":
+            return self._azure_options()
+        return self._gcs_options()
+
+    def _s3_options(self, requester_pays: bool) -> dict[str, str]:
+        s = self.settings
+        options = dict.fromkeys(AWS_CREDENTIAL_OPTIONS, "")
+        options["AWS_NO_SIGN_REQUEST"] = "YES" if s.get("anonymous") else "NO"
+        options["AWS_REQUEST_PAYER"] = "requester" if requester_pays else ""
+        options["AWS_REGION"] = str(s.get("region") or "us-east-1")
+        options["AWS_DEFAULT_REGION"] = options["AWS_REGION"]
+        for key, option in (
+            ("access_key_id", "AWS_ACCESS_KEY_ID"),
+            ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+            ("session_token", "AWS_SESSION_TOKEN"),
+            ("role_arn", "AWS_ROLE_ARN"),
+            ("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE"),
+            ("role_session_name", "AWS_ROLE_SESSION_NAME"),
+            ("sts_endpoint", "CPL_AWS_STS_ROOT_URL"),  # the STS a web identity is exchanged at
+            ("credentials_file", "CPL_AWS_CREDENTIALS_FILE"),
+            ("config_file", "AWS_CONFIG_FILE"),
+        ):
+            if s.get(key):
+                options[option] = str(s[key])
+        # Static keys never fall back to the machine's own role (EC2's metadata service).
+        options["CPL_AWS_AUTODETECT_EC2"] = "NO" if s.get("access_key_id") or s.get("anonymous") else "YES"
+        if s.get("aws_profile"):
+            options["AWS_PROFILE"] = options["AWS_DEFAULT_PROFILE"] = str(s["aws_profile"])
+        if s.get("endpoint"):
+            parts = urllib.parse.urlsplit(self.endpoint)
+            options["AWS_S3_ENDPOINT"] = parts.netloc + parts.path
+            options["AWS_HTTPS"] = "YES" if parts.scheme == "https" else "NO"
+        options["AWS_VIRTUAL_HOSTING"] = "TRUE" if self._virtual_hosting else "FALSE"
+        return options
+
+    def _azure_options(self) -> dict[str, str]:
+        s = self.settings
+        account = str(s.get("account", ""))
+        options = {
+            "AZURE_STORAGE_ACCOUNT": account,
+            "AZURE_STORAGE_ACCESS_KEY": str(s.get("access_key", "")),
+            "AZURE_STORAGE_SAS_TOKEN": str(s.get("sas", "")).lstrip("?"),
+            "AZURE_NO_SIGN_REQUEST": "YES" if s.get("anonymous") else "NO",
+            "AZURE_STORAGE_CONNECTION_STRING": "",
+        }
+        if s.get("endpoint"):
+            # GDAL takes a storage endpoint other than Azure's only from a connection string.
+            parts = urllib.parse.urlsplit(self.endpoint)
+            fields = [f"DefaultEndpointsProtocol={parts.scheme}", f"AccountName={account}"]
+            if s.get("access_key"):
+                fields.append(f"AccountKey={s['access_key']}")
+            if s.get("sas"):
+                fields.append(f"SharedAccessSignature={options['AZURE_STORAGE_SAS_TOKEN']}")
+            fields.append(f"BlobEndpoint={self.endpoint}")
+            options["AZURE_STORAGE_CONNECTION_STRING"] = ";".join(fields) + ";"
+        return options
+
+    def _gcs_options(self) -> dict[str, str]:
+        s = self.settings
+        options = {
+            "GS_NO_SIGN_REQUEST": "YES" if s.get("anonymous") else "NO",
+            "GOOGLE_APPLICATION_CREDENTIALS": str(s.get("service_account_file", "")),
+            "GS_SECRET_ACCESS_KEY": "",
+            "GS_ACCESS_KEY_ID": "",
+        }
+        if s.get("endpoint"):
+            options["CPL_GS_ENDPOINT"] = self.endpoint + "/"
+        return options
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The profiles of ``OAM_PREVIEW_SOURCES`` (none when unset) and the requester-pays buckets."""
+
+    profiles: tuple[Profile, ...] = ()
+    requester_pays: frozenset[str] = frozenset()
+    file: str = ""
+
+    @classmethod
+    def load(cls, file: str) -> Sources:
+        """The profiles of the TOML ``file`` (``""``: none). ``ValueError`` naming what is wrong."""
+        if not file:
+            return cls()
+        try:
+            with open(file, "rb") as stream:
+                document = tomllib.load(stream)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"OAM_PREVIEW_SOURCES {file}: {exc}") from None
+        return cls.parse(document, file)
+
+    @classmethod
+    def parse(cls, document: dict[str, Any], file: str = "") -> Sources:
+        unknown = set(document) - {"profiles", "requester_pays"}
+        if unknown:
+            raise ValueError(f"OAM_PREVIEW_SOURCES: unknown top-level keys {sorted(unknown)}")
+        profiles = tuple(_profile(name, body) for name, body in dict(document.get("profiles", {})).items())
+        paying = document.get("requester_pays", [])
+        if not isinstance(paying, list) or not all(isinstance(b, str) for b in paying):
+            raise ValueError("OAM_PREVIEW_SOURCES: requester_pays is a list of bucket names")
+        s3_buckets = {p.bucket for profile in profiles if profile.scheme == "s3" for p in profile.prefixes}
+        for bucket in paying:
+            if bucket not in s3_buckets:
+                raise ValueError(f"OAM_PREVIEW_SOURCES: requester_pays bucket {bucket!r} has no s3 profile")
+        return cls(profiles, frozenset(paying), file)
+
+    def profile_for(self, path: CloudPath) -> Profile | None:
+        """The profile of the longest prefix holding ``path``, or ``None``."""
+        best: tuple[int, Profile] | None = None
+        for profile in self.profiles:
+            if profile.scheme != path.scheme:
+                continue
+            for prefix in profile.prefixes:
+                held = prefix.bucket == path.bucket and path.key.startswith(prefix.key)
+                if held and (best is None or len(prefix.key) > best[0]):
+                    best = (len(prefix.key), profile)
+        return best[1] if best else None
+
+    def path_options(self) -> list[tuple[str, dict[str, str]]]:
+        """``(GDAL path prefix, options)`` of every profile prefix, for GDAL's path-specific options;
+        and of each bucket as GDAL names it bare (``/vsis3/bucket``, no slash: what GDAL 3.10 looks
+        options up by when a file is missing), with the options of the bucket's shortest prefix.
+        (GDAL prefers the longest matching prefix, so ``/vsis3/bucket`` never wins over another
+        bucket's own entry; an unprofiled bucket is never read through ``/vsis3/`` at all.)"""
+        entries: dict[str, dict[str, str]] = {}
+        shortest: dict[str, int] = {}
+        for profile in self.profiles:
+            for p in profile.prefixes:
+                options = profile.gdal_options(p.bucket in self.requester_pays)
+                entries[f"{GDAL_PREFIX[p.scheme]}{p.bucket}/{p.key}"] = options
+                bucket = f"{GDAL_PREFIX[p.scheme]}{p.bucket}"
+                if len(p.key) < shortest.get(bucket, 1 << 30):
+                    shortest[bucket] = len(p.key)
+                    entries[bucket] = options
+        return list(entries.items())
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of the file replaced (for messages that came from elsewhere)."""
+        for profile in self.profiles:
+            for secret in profile.secrets():
+                text = text.replace(secret, "[secret]")
+        return text
+
+
+def _profile(name: str, body: Any) -> Profile:
+    """One ``[profiles.NAME]`` table, checked."""
+    where = f"OAM_PREVIEW_SOURCES profile {name!r}"
+    if not isinstance(body, dict):
+        raise ValueError(f"{where}: a table is expected")
+    raw = body.get("prefixes")
+    if isinstance(raw, str):
+        raw = [raw]
+    if not raw or not isinstance(raw, list):
+        raise ValueError(f"{where}: prefixes (s3://bucket/…, gs://…, az://container/…) are required")
+    prefixes = []
+    for text in raw:
+        prefix = parse_prefix(str(text))
+        if prefix is None:
+            raise ValueError(f"{where}: {text!r} is not an s3://, gs:// or az:// bucket or prefix")
+        prefixes.append(prefix)
+    schemes = {p.scheme for p in prefixes}
+    if len(schemes) != 1:
+        raise ValueError(f"{where}: prefixes of one scheme only (one identity, one store)")
+    scheme = schemes.pop()
+    unknown = set(body) - COMMON_KEYS - SCHEME_KEYS[scheme]
+    if unknown:
+        raise ValueError(f"{where}: keys {sorted(unknown)} are not {scheme} profile keys")
+    endpoint = body.get("endpoint")
+    if endpoint and urllib.parse.urlsplit(str(endpoint)).scheme not in ("http", "https"):
+        raise ValueError(f"{where}: endpoint is an http(s) URL (https://minio.example.org:9000)")
+    if scheme == "az" and not body.get("account"):
+        raise ValueError(f"{where}: account (the storage account) is required")
+    return Profile(name, scheme, tuple(prefixes), dict(body))
