@@ -48,16 +48,16 @@ format: install
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/tiles.py
-	$(BIN)/python benchmarks/oam_cogs.py
-	$(BIN)/python benchmarks/mosaic.py
-	$(BIN)/python benchmarks/rendering.py
-	$(BIN)/python benchmarks/footprint_tiles.py
+	$(BIN)/python -m benchmarks.tiles
+	$(BIN)/python -m benchmarks.oam_cogs
+	$(BIN)/python -m benchmarks.mosaic
+	$(BIN)/python -m benchmarks.rendering
+	$(BIN)/python -m benchmarks.footprint_tiles
 
 # The fleet (2 instances, nginx, Redis) under mixed traffic and chaos for MINUTES (not in `make test`).
 soak: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/soak.py --minutes $(MINUTES) $(SOAK_ARGS)
+	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache tests/artifacts $(SERVICES)/node_modules

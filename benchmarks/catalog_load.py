@@ -10,12 +10,12 @@ and of the listing's orders.
 
 Then a STAC API run: ``--records`` OpenAerialMap-style STAC items served in
 pages of ``--page-size`` by the tests' local STAC API server
-(``tests/stac_api_server.py``, in a thread of this process), read through
+(``tests/support/stac_api_server.py``, in a thread of this process), read through
 their ``next`` links: load time, peak Python memory (tracemalloc, a second
 run) and the time of one refresh of a :class:`CatalogStore` (a paged API is
 read again in full).
 
-    .venv/bin/python benchmarks/catalog_load.py [--records 20000] [--queries 2000] [--page-size 100]
+    .venv/bin/python -m benchmarks.catalog_load [--records 20000] [--queries 2000] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -25,18 +25,15 @@ import json
 import random
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from oam_preview.catalog import load
 from oam_preview.catalog.query import ImageQuery
 from oam_preview.catalog.store import CatalogStore
-from tests.stac_api_server import StacApiServer, oam_item
+from tests.support.stac_api_server import StacApiServer, oam_item
 
 WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'

@@ -1,6 +1,6 @@
 """A picture of one ``tiles.py`` run: latency distributions per phase, and oam-preview / TiTiler ratios.
 
-    .venv/bin/python benchmarks/chart.py benchmarks/results/tiles-YYYYmmdd-HHMMSS.json [out.png]
+    .venv/bin/python -m benchmarks.chart benchmarks/results/tiles-YYYYmmdd-HHMMSS.json [out.png]
 
 ``tiles.py`` calls :func:`chart` after each run (``benchmarks/results/*.png``
 and ``docs/bench.png``, which the README shows). matplotlib with the Agg

@@ -1,7 +1,7 @@
 """Where a sequential cold tile's CPU goes: oam-preview and TiTiler sampled by py-spy, stage by stage.
 
     .venv/bin/python -m pip install py-spy
-    .venv/bin/python benchmarks/cold_profile.py [--image big_cog|rgb|dsm] [--tiles N] [--rate HZ]
+    .venv/bin/python -m benchmarks.cold_profile [--image big_cog|rgb|dsm] [--tiles N] [--rate HZ]
 
 Starts each server with two workers (one busy at a time), opens the image with one tile (not counted), then asks for
 ``--tiles`` cold tiles one after the other (``tiles.spread_tiles``: zooms taken in turn, no block
@@ -33,18 +33,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks import analytic, images, oam_cogs
+from benchmarks.servers import Server, start_oam_preview, start_titiler
+from benchmarks.tiles import measure, spread_tiles, write_catalog
+from oam_preview.fileserver import FileServer
+from tests.support.processes import free_port
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import analytic  # noqa: E402  (after the sys.path set-up)
-import images  # noqa: E402
-import oam_cogs  # noqa: E402
-from servers import Server, start_oam_preview, start_titiler  # noqa: E402
-from tiles import measure, spread_tiles, write_catalog  # noqa: E402
-
-from oam_preview.fileserver import FileServer  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work"
 RESULTS = HERE / "results"

@@ -1,6 +1,6 @@
 """CPU per tile with and without ``collar=black``: the collared JPEG scan of the tests, in-process.
 
-    .venv/bin/python benchmarks/collar.py [--rounds N] [--utm]
+    .venv/bin/python -m benchmarks.collar [--rounds N] [--utm]
 
 Writes the scan of ``tests/support/collared.py`` (2560 x 2048 px, JPEG, overviews),
 serves it from the Range-capable :class:`~oam_preview.fileserver.FileServer` and
@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from oam_preview import create_app  # noqa: E402  (after the sys.path set-up)
-from oam_preview.catalog import load_document  # noqa: E402
-from oam_preview.fileserver import FileServer  # noqa: E402
-from oam_preview.geo.tiles import TMS, xy_bounds  # noqa: E402
-from oam_preview.tiler.collar import CollarGrid, tile_zones  # noqa: E402
-from oam_preview.tiler.rendering import Rendering  # noqa: E402
-from tests.support import collared  # noqa: E402
+from oam_preview import create_app
+from oam_preview.catalog import load_document
+from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS, xy_bounds
+from oam_preview.tiler.collar import CollarGrid, tile_zones
+from oam_preview.tiler.rendering import Rendering
+from tests.support import collared
 
 
 class _Args(dict[str, list[str]]):

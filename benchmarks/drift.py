@@ -1,6 +1,6 @@
 """A worker's memory over time under mixed cold traffic: does it level off at the model?
 
-    .venv/bin/python benchmarks/drift.py [--minutes 6] [--clients 8] [--workers 2]
+    .venv/bin/python -m benchmarks.drift [--minutes 6] [--clients 8] [--workers 2]
 
 One ``oam-preview serve`` (``--workers`` gthread workers, 8 threads) over the benchmark's
 images (``images.py``: the big JPEG COG, the uint16 4-band COG; ``oam_cogs.py``: the ZSTD RGB
@@ -26,19 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import analytic, images, load, oam_cogs
+from benchmarks.servers import start_oam_preview
+from benchmarks.tiles import write_catalog
+from oam_preview.fileserver import FileServer
+from tests.support.processes import free_port
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import analytic  # noqa: E402  (after the sys.path set-up)
-import images  # noqa: E402
-import load  # noqa: E402
-import oam_cogs  # noqa: E402
-from servers import start_oam_preview  # noqa: E402
-from tiles import write_catalog  # noqa: E402
-
-from oam_preview.fileserver import FileServer  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work"
 RESULTS = HERE / "results"

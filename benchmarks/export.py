@@ -1,6 +1,6 @@
 """Tile packages: ``oam-preview export`` tiles/s against ``oam-preview seed`` tiles/s, same area.
 
-    .venv/bin/python benchmarks/export.py [--zoom 14-18] [--processes 1 2]
+    .venv/bin/python -m benchmarks.export [--zoom 14-18] [--processes 1 2]
 
 Builds a synthetic 4096² JPEG COG once (0.6 m over Kathmandu, the tests' recipe) into
 ``benchmarks/work/export/``, serves it from the Range-capable file server (a child
@@ -24,16 +24,16 @@ import sys
 import time
 from pathlib import Path
 
+import redis
+
+from oam_preview.fileserver import FileServer
+from tests.support.catalog_documents import catalog_doc
+from tests.support.geotiffs import write_cog
+from tests.support.loopback import LOOPBACK_ALLOW
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisServer
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-
-import redis  # noqa: E402
-
-from oam_preview.fileserver import FileServer  # noqa: E402
-from tests.conftest import catalog_doc, write_cog  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
 
 WORK = REPO / "benchmarks" / "work" / "export"
 COG = "export_cog_v1.tif"

@@ -1,9 +1,9 @@
 """The fleet on loopback: throughput and p95 with 1 and 2 instances behind the front nginx,
 hit ratios by tier, renders and upstream requests per unique tile under a burst.
 
-    python benchmarks/fleet.py [--clients 8] [--instances-workers 1]
+    python -m benchmarks.fleet [--clients 8] [--instances-workers 1]
 
-Starts the parts of ``tests/fleet/parts.py``: an origin nginx serving three
+Starts the parts of ``tests/support/fleet.py``: an origin nginx serving three
 synthetic 4096² JPEG COGs with Range, redis-server, two ``oam-preview serve``
 instances (one worker each by default: on a 2-core machine two workers of one
 instance already take both cores), and two front nginx rendered from
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -26,13 +25,11 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.load import LoadResult, run
+from tests.support.fleet import Fleet, front, log_size, origin_requests
+from tests.support.loopback import LOOPBACK_ALLOW
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-
-from load import LoadResult, run  # noqa: E402
-
-from tests.fleet.parts import Fleet, front, log_size, origin_requests  # noqa: E402
-from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 
 # The instances read the origin on loopback: allowed explicitly (upstream policy); children inherit it.
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)

@@ -1,8 +1,8 @@
 """Footprint vector tiles over 20,000 catalog records: CPU per tile and size at z0, z8, z14 (z2, z5 too).
 
-    .venv/bin/python benchmarks/footprint_tiles.py [--records 20000] [--tiles 50] [--repeat 5]
+    .venv/bin/python -m benchmarks.footprint_tiles [--records 20000] [--tiles 50] [--repeat 5]
 
-The catalog is the browser scale test's (``tests/browser/conftest.py``
+The catalog is the browser scale test's (``tests/support/catalog_documents.py``
 ``synthetic_images``: small footprints spread over the land-ish world). For
 each zoom it takes ``--tiles`` tiles that hold images (the tiles of random
 images' middles; z0 has one) and prints the CPU milliseconds of rendering
@@ -20,20 +20,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mapbox_vector_tile
 
-import mapbox_vector_tile  # noqa: E402
-
-from oam_preview import create_app  # noqa: E402
-from oam_preview.catalog import load_document  # noqa: E402
-from oam_preview.catalog.query import ImageQuery  # noqa: E402
-from oam_preview.geo.tiles import TMS  # noqa: E402
-from oam_preview.tiler.footprint_tiles import FootprintSet, encode_tile  # noqa: E402
-from tests.browser.conftest import feature, synthetic_images  # noqa: E402
+from oam_preview import create_app
+from oam_preview.catalog import load_document
+from oam_preview.catalog.query import ImageQuery
+from oam_preview.geo.tiles import TMS
+from oam_preview.tiler.footprint_tiles import FootprintSet, encode_tile
+from tests.support.catalog_documents import feature, synthetic_images
 
 ZOOMS = (0, 2, 5, 8, 14)
 #: A dense city's zooms: past 12 its footprints are polygons, capped at MAX_POLYGONS a tile.

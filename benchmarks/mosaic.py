@@ -1,6 +1,6 @@
 """Mosaic tiles: oam-preview's ``/api/mosaic`` against TiTiler's MosaicJSON over the same COGs.
 
-    .venv/bin/python benchmarks/mosaic.py [--tiles N]
+    .venv/bin/python -m benchmarks.mosaic [--tiles N]
 
 Builds four overlapping COGs once into ``benchmarks/work/mosaic/`` (a coarse
 old scene, two aerials, a newer drone survey with a nodata collar), serves
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -30,15 +29,12 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from shapely.geometry import box, mapping
 
+from benchmarks.servers import Server, start_oam_preview, start_titiler
+from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS
+from tests.support.processes import free_port
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from servers import Server, start_oam_preview, start_titiler  # noqa: E402
-
-from oam_preview.fileserver import FileServer  # noqa: E402
-from oam_preview.geo.tiles import TMS  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work" / "mosaic"
 X0, Y0 = 9_497_000.0, 3_211_000.0  # Kathmandu, EPSG:3857 metres

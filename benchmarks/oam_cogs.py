@@ -1,6 +1,6 @@
 """Cold tiles of COGs as OpenAerialMap now writes them (issue 32): oam-preview against TiTiler, one run.
 
-    .venv/bin/python benchmarks/oam_cogs.py [--tiles N] [--workers N] [--threads N]
+    .venv/bin/python -m benchmarks.oam_cogs [--tiles N] [--workers N] [--threads N]
 
 Builds two images once into ``benchmarks/work/`` with OAM's upload recipe (lossless ZSTD level
 12, 512 px blocks, predictor by data type, ``average`` overviews; GDAL's COG driver): a 4096²
@@ -41,21 +41,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from rasterio.transform import from_origin
+
+from benchmarks import analytic, floor, images
+from benchmarks.rendering import inner_tiles
+from benchmarks.servers import Server, start_oam_preview, start_titiler
+from benchmarks.tiles import measure, write_catalog
+from oam_preview.fileserver import FileServer
+from tests.support.processes import free_port
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import analytic  # noqa: E402  (after the sys.path set-up)
-import floor  # noqa: E402
-import images  # noqa: E402
-import numpy as np  # noqa: E402
-from rasterio.transform import from_origin  # noqa: E402
-from rendering import inner_tiles  # noqa: E402
-from servers import Server, start_oam_preview, start_titiler  # noqa: E402
-from tiles import measure, write_catalog  # noqa: E402
-
-from oam_preview.fileserver import FileServer  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work"
 RESULTS = HERE / "results"

@@ -1,6 +1,6 @@
 """Time the map page with a large synthetic catalog in headless Chromium.
 
-    .venv/bin/python benchmarks/page_load.py [--records 20000] [--runs 3]
+    .venv/bin/python -m benchmarks.page_load [--records 20000] [--runs 3]
 
 Prints time to first list render, first footprints, a pan with "only in view"
 on (list, footprints and timeline of the new view), a jump to the middle of the list, and the longest main-thread task, per
@@ -18,22 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.apps import serve_app
+from tests.support.catalog_documents import synthetic_images, write_catalog
+from tests.support.geotiffs import geotiff_dir
+from tests.support.loopback import LOOPBACK_ALLOW
+from tests.support.page import CHROMIUM, CHROMIUM_ARGS, open_page
+from tests.support.page_scale import measure
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
-
-from browser.conftest import (  # noqa: E402  (after the sys.path set-up)
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    geotiff_dir,
-    open_page,
-    serve_app,
-    synthetic_images,
-    write_catalog,
-)
-from browser.scale import measure  # noqa: E402
-
-from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 
 # The app reads the benchmark's own file server on loopback: allowed explicitly (upstream policy).
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)

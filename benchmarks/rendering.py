@@ -1,6 +1,6 @@
 """CPU per tile of the rendering options (issue 19): plain against rescale + colormap_name, nodata, expression.
 
-    .venv/bin/python benchmarks/rendering.py [--tiles N]
+    .venv/bin/python -m benchmarks.rendering [--tiles N]
 
 Two images built once into ``benchmarks/work/`` (see ``images.py``): a 4096² RGB JPEG COG with
 the big COG's recipe, and the 4096² 4-band uint16 COG. The same seeded tiles (zooms native-2 to
@@ -30,25 +30,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import rasterio
+from rasterio.transform import from_origin
+from rio_tiler.io import Reader
+from werkzeug.datastructures import MultiDict
+
+from benchmarks import images
+from oam_preview import create_app
+from oam_preview.catalog import load_document
+from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS
+from oam_preview.remote.gdal_settings import set_block_cache
+from oam_preview.tiler.description import describe
+from oam_preview.tiler.render import encode, to_pixels
+from oam_preview.tiler.rendering import Rendering
+from tests.support.loopback import LOOPBACK_ALLOW
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import images  # noqa: E402  (after the sys.path set-up)
-import rasterio  # noqa: E402
-from rasterio.transform import from_origin  # noqa: E402
-from rio_tiler.io import Reader  # noqa: E402
-from werkzeug.datastructures import MultiDict  # noqa: E402
-
-from oam_preview import create_app  # noqa: E402
-from oam_preview.catalog import load_document  # noqa: E402
-from oam_preview.fileserver import FileServer  # noqa: E402
-from oam_preview.geo.tiles import TMS  # noqa: E402
-from oam_preview.remote.gdal_settings import set_block_cache  # noqa: E402
-from oam_preview.tiler.description import describe  # noqa: E402
-from oam_preview.tiler.render import encode, to_pixels  # noqa: E402
-from oam_preview.tiler.rendering import Rendering  # noqa: E402
-from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 
 # The file server is on loopback, which the upstream policy refuses unless allowed.
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)

@@ -1,10 +1,10 @@
 """Soak and chaos: the fleet under mixed traffic for a chosen time while parts of it are broken.
 
-    .venv/bin/python benchmarks/soak.py [--minutes 60] [--clients 6] [--out DIR] [--strict] [--publish]
+    .venv/bin/python -m benchmarks.soak [--minutes 60] [--clients 6] [--out DIR] [--strict] [--publish]
     make soak MINUTES=60
 
-Starts on loopback, the way ``tests/fleet/`` does (its helpers): an origin
-serving the GeoTIFFs with Range (the fault server of ``tests/stress/``, whose
+Starts on loopback, the way ``tests/fleet/`` does (its helpers, ``tests/support/fleet.py``): an origin
+serving the GeoTIFFs with Range (the fault server of ``tests/support/fault_server.py``, whose
 faults are switched at run time), a file server for the catalog document (the
 instances read it by URL and refresh it), redis-server (the shared response
 cache, db 0, and the RQ export queue, db 1), two ``oam-preview serve``
@@ -65,22 +65,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-
-from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
+from tests.support.loopback import LOOPBACK_ALLOW
 
 # The instances read the origin and the catalog on loopback: allowed explicitly; children inherit it.
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
-from oam_preview.fileserver import FileServer  # noqa: E402
-from oam_preview.geo.tiles import TMS  # noqa: E402
-from tests.conftest import GEOTIFFS, write_cog  # noqa: E402
-from tests.fleet.parts import Nginx, front, nginx_binary  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.stress.faultserver import FaultServer  # noqa: E402
-from tests.stress.harness import Server, children  # noqa: E402
-from tests.support.processes import free_port, stop_process  # noqa: E402
+from oam_preview.fileserver import FileServer
+from oam_preview.geo.tiles import TMS
+from tests.support.fault_server import FaultServer
+from tests.support.fleet import Nginx, front, nginx_binary
+from tests.support.geotiffs import GEOTIFFS, write_cog
+from tests.support.load_harness import Server, children
+from tests.support.processes import free_port, stop_process
+from tests.support.redis_server import RedisServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 RESULTS = REPO / "benchmarks" / "results"
 SEED = 30

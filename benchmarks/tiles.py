@@ -1,6 +1,6 @@
 """Tiles and thumbnails of remote GeoTIFFs: oam-preview against TiTiler, same machine, interleaved.
 
-    .venv/bin/python benchmarks/tiles.py [--quick] [--latency MS] [--threads N] [--workers N]
+    .venv/bin/python -m benchmarks.tiles [--quick] [--latency MS] [--threads N] [--workers N]
     make bench
 
 Builds the test images once into ``benchmarks/work/`` (see ``images.py``),
@@ -37,19 +37,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import analytic, chart, floor, images, load
+from benchmarks.servers import Server, TreeRss, cpu_seconds, start_oam_preview, start_titiler
+from oam_preview.fileserver import FileServer
+from tests.support.processes import free_port
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import analytic  # noqa: E402  (after the sys.path set-up)
-import chart  # noqa: E402
-import floor  # noqa: E402
-import images  # noqa: E402
-import load  # noqa: E402
-from servers import Server, TreeRss, cpu_seconds, start_oam_preview, start_titiler  # noqa: E402
-
-from oam_preview.fileserver import FileServer  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work"
 RESULTS = HERE / "results"

@@ -20,8 +20,8 @@ from oam_preview.catalog import load_document
 from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 
-from .conftest import GEOTIFFS, catalog_doc
-from .support.geotiffs import GENERATED
+from .support.catalog_documents import catalog_doc
+from .support.geotiffs import GENERATED, GEOTIFFS
 from .support.loopback import LOOPBACK_ALLOW
 
 

@@ -313,7 +313,7 @@ def test_a_report_of_a_file_that_is_not_servable(client: Any) -> None:
 def test_a_hanging_host_gives_a_report_with_that_finding(corpus: Path) -> None:
     """The probe waits OAM_PREVIEW_UPSTREAM_TIMEOUT (1 s) and the report ends there: no step
     after it is tried, no thread left waiting (joined well before the generous bound)."""
-    from .stress.faultserver import FaultServer
+    from .support.fault_server import FaultServer
 
     settings = replace(SETTINGS, upstream_timeout=1.0)
     with FaultServer(corpus, mode="hang") as server:

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 
 from oam_preview.cli import main
 
-from .conftest import catalog_doc
+from .support.catalog_documents import catalog_doc
 
 
 def test_thumbnail_of_a_url(tiff_server, tmp_path):
@@ -70,16 +70,6 @@ def test_catalog_command_on_an_unreadable_source(tmp_path):
 def test_serve_rejects_bad_settings():
     result = CliRunner().invoke(main, ["serve", "--prefix", "no-slash"])
     assert result.exit_code == 2 and "OAM_PREVIEW_PREFIX" in result.output
-
-
-def test_serve_tunes_glibc_malloc_before_forking_workers():
-    import platform
-
-    from oam_preview.serve import tune_malloc
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("glibc's mallopt only")
-    assert tune_malloc()  # both mallopt calls accepted
 
 
 @pytest.fixture()

@@ -12,9 +12,8 @@ from oam_preview import create_app, demo
 from oam_preview.cli import main
 from oam_preview.synthetic import DemoImage
 
-from .conftest import catalog_doc
+from .support.catalog_documents import catalog_doc
 
-#: A few ids sharing a beginning, as the demo's kathmandu-* do.
 NAMES = ["cogeo.tif", "cog_rgba.tif", "cog_cmap.tif", "dem.tif"]
 
 

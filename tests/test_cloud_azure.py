@@ -11,8 +11,8 @@ import pytest
 from oam_preview import create_app
 from oam_preview.catalog.sources import load_document
 
-from .conftest import write_cog
 from .support.cloud_stores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, azurite_binary
+from .support.geotiffs import write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.system import missing, need_module
 

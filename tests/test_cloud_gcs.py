@@ -12,7 +12,7 @@ import pytest
 from oam_preview import create_app
 from oam_preview.catalog.sources import load_document
 
-from .conftest import write_cog
+from .support.geotiffs import write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port
 from .support.system import need_module

@@ -18,8 +18,8 @@ from oam_preview.remote.cloud import parse
 from oam_preview.remote.cloud_routes import CloudRoutes
 from oam_preview.remote.profiles import Sources
 
-from .conftest import write_cog
 from .support.cloud_stores import MotoS3, RequesterPaysFront
+from .support.geotiffs import write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.system import need_module
 

@@ -18,16 +18,16 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
 
-from oam_preview import create_app
-from oam_preview.catalog import Image, load_document
+from oam_preview.catalog import Image
 from oam_preview.config import Settings
 from oam_preview.errors import OamPreviewError
 from oam_preview.geo.tiles import TMS, xy_bounds
 from oam_preview.remote.opener import Opener
 from oam_preview.tiler.imagery import Imagery
 
-from .conftest import catalog_doc
-from .stress.faultserver import FaultServer
+from .support.apps import app_over
+from .support.catalog_documents import catalog_doc
+from .support.fault_server import FaultServer
 from .support.loopback import LOOPBACK_ALLOW
 
 TIMEOUT = 2.0
@@ -35,12 +35,11 @@ MARGIN = 2.0  # API.md's
 _runs = itertools.count()
 
 
-def app_over(server: FaultServer, **config: object):
+def client_over(server: FaultServer):
     """A test client over ``server``'s files, each URL new to GDAL's process-wide cache."""
     run = next(_runs)
     names = [f"{n}?deadline={run}" for n in ("cogeo.tif", "stripped.tif", "cog_rgba.tif")]
-    settings = {"OAM_PREVIEW_UPSTREAM_TIMEOUT": TIMEOUT, "OAM_PREVIEW_BASEMAP_URL": "", **config}
-    return create_app(settings, catalog=load_document(catalog_doc(server.url, names))).test_client()
+    return app_over(catalog_doc(server.url, names), OAM_PREVIEW_UPSTREAM_TIMEOUT=TIMEOUT).test_client()
 
 
 @pytest.fixture()
@@ -67,7 +66,7 @@ def timed(client, path: str) -> tuple[int, str, float]:
 @pytest.mark.parametrize("route", sorted(ROUTES))
 def test_a_slow_upstream_answers_504_by_the_deadline_on_first_contact(fault, mode, route):
     fault.mode(mode)
-    status, code, took = timed(app_over(fault), ROUTES[route])
+    status, code, took = timed(client_over(fault), ROUTES[route])
     print(f"{mode} {route} first contact: {status} {code} in {took:.2f} s (timeout {TIMEOUT} s)")
     assert (status, code) == (504, "upstream_timeout")
     assert took <= TIMEOUT + MARGIN
@@ -75,7 +74,7 @@ def test_a_slow_upstream_answers_504_by_the_deadline_on_first_contact(fault, mod
 
 @pytest.mark.parametrize("mode", ["hang", "trickle-2"])
 def test_a_slow_upstream_answers_504_by_the_deadline_with_a_pooled_dataset(fault, mode):
-    client = app_over(fault)
+    client = client_over(fault)
     assert client.get(ROUTES["tilejson"]).status_code == 200  # described, dataset pooled
     fault.mode(mode)
     for path in (
@@ -89,7 +88,7 @@ def test_a_slow_upstream_answers_504_by_the_deadline_with_a_pooled_dataset(fault
 
 
 def test_a_restarted_upstream_is_served_within_5_s_with_the_default_breaker(fault):
-    client = app_over(fault)  # default breaker: 5 failures, 3 s cool-down
+    client = client_over(fault)  # default breaker: 5 failures, 3 s cool-down
     assert client.get("/api/images/cogeo/tiles/18/224757/101422.png").status_code == 200
     fault.stop(kill=True)
     tiles = iter(TMS.tiles(*_cogeo_bounds(client), [19]))
@@ -174,7 +173,7 @@ def test_no_request_swaps_the_process_warnings_filters(tiff_server):
     import threading
     import warnings
 
-    client = app_over(tiff_server)
+    client = client_over(tiff_server)
     tiles = [f"/api/images/cogeo/tiles/18/{224750 + i}/101422.png" for i in range(12)]
     tiles += ["/api/images/stripped/thumbnail.png", "/api/images/cog_rgba/thumbnail.png"]
     filters = warnings.filters

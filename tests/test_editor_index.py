@@ -18,9 +18,10 @@ from shapely.geometry import shape
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 
-from .conftest import DATA
-from .support.footprint_catalog import FEATURES, box_feature, served
+from .support.apps import served
+from .support.footprint_catalog import FEATURES, box_feature
 from .support.gdal_client import read_tms
+from .support.geotiffs import DATA
 from .support.system import missing, need_module
 
 ELI_SCHEMA = DATA / "schemas" / "eli-imagery.schema.json"

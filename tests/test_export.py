@@ -25,7 +25,9 @@ from oam_preview.offline.coverage import plan
 from oam_preview.offline.package import EMPTY_TABLE, flip
 from oam_preview.offline.request import ExportRequest
 
-from .conftest import catalog_doc
+from .support.apps import wait_for_footprints
+from .support.catalog_documents import catalog_doc
+from .support.export_jobs import finished, mbtiles_tiles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,18 +45,8 @@ def routes(catalog_file):
     client = create_app(
         {"OAM_PREVIEW_CATALOG": str(catalog_file), "OAM_PREVIEW_BASEMAP_URL": ""}
     ).test_client()
-    for _ in range(200):
-        if client.get("/healthz").get_json()["catalog"]["footprints_pending"] == 0:
-            break
-        time.sleep(0.05)
+    wait_for_footprints(client)
     return client
-
-
-def mbtiles_tiles(path: Path) -> dict[tuple[int, int, int], bytes]:
-    """The tiles of an MBTiles file by XYZ address."""
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles").fetchall()
-    return {(z, x, flip(z, row)): bytes(data) for z, x, row, data in rows}
 
 
 def run(*args: str):
@@ -244,25 +236,8 @@ def exports_app(catalog_file: Path, directory: Path, **settings: object):
         **{f"OAM_PREVIEW_EXPORT_{k.upper()}": v for k, v in settings.items()},
     }
     client = create_app(config).test_client()
-    for _ in range(200):  # mosaics place images by footprints, read in the background
-        if client.get("/healthz").get_json()["catalog"]["footprints_pending"] == 0:
-            break
-        time.sleep(0.05)
+    wait_for_footprints(client)  # mosaics place images by footprints, read in the background
     return client
-
-
-def finished(client, url: str, timeout: float = 120.0):
-    """The job's answer once it is no longer 202."""
-    path = url.split("localhost", 1)[1]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = client.get(path)
-        if answer.status_code != 202:
-            return answer
-        doc = answer.get_json()
-        assert doc["state"] in ("queued", "running") and "tiles_done" in doc["progress"]
-        time.sleep(0.2)
-    raise AssertionError(f"{url} still running after {timeout} s")
 
 
 def test_an_export_job_gives_its_state_then_the_file_range_capable(catalog_file, routes, tmp_path):
@@ -437,8 +412,8 @@ def test_unknown_and_expired_jobs_are_404(catalog_file, tmp_path):
 
 def test_jobs_run_on_the_rq_queue_when_one_is_configured(catalog_file, routes, tmp_path):
     pytest.importorskip("rq")
-    from .redis_server import RedisServer
     from .support.processes import free_port
+    from .support.redis_server import RedisServer
 
     (tmp_path / "redis").mkdir()
     with RedisServer(free_port(), tmp_path / "redis") as redis_server:
@@ -484,8 +459,8 @@ def test_an_export_asked_while_its_queue_is_down_fails_clearly_and_blocks_nothin
     """Found by benchmarks/soak.py (Redis restarted): the POST was a 500 and left a job `queued`
     that no queue held, so every later export of that client was a 429 for the files' TTL (a day)."""
     pytest.importorskip("rq")
-    from .redis_server import RedisServer
     from .support.processes import free_port
+    from .support.redis_server import RedisServer
 
     port = free_port()  # nothing listens there yet
     client = exports_app(catalog_file, tmp_path / "exports", queue=f"redis://127.0.0.1:{port}/1")

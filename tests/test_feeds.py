@@ -18,9 +18,9 @@ from oam_preview.config import Settings
 from oam_preview.web.blueprint import create_blueprint
 from oam_preview.web.services import Services
 
-from .redis_server import RedisServer
 from .support.footprint_catalog import FEATURES, box_feature
 from .support.processes import free_port
+from .support.redis_server import RedisServer
 from .support.system import need_module
 
 feedparser = need_module("feedparser")

@@ -3,7 +3,7 @@
 ``tests/qgis_vectortile.py`` runs in the system interpreter (Debian's python3-qgis), headless,
 against a live server of the small Kathmandu catalog; QGIS paints every feature red, and the
 red pixels are compared here with where the selected footprints are. Without QGIS the tests
-skip, except in CI (``CI=true``), where they fail (``qgis_python`` of test_qgis.py).
+skip, except in CI (``CI=true``), where they fail (the ``qgis_python`` fixture).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from oam_preview import create_app
 from oam_preview.geo.tiles import TMS
 
+from .support.apps import app_over, served
 from .support.footprint_catalog import FEATURES, small_catalog
-from .test_qgis import qgis_python, qgis_render  # noqa: F401  (a fixture)
+from .support.qgis import VECTORTILE_SCRIPT as SCRIPT
+from .support.qgis import qgis_render
 
-SCRIPT = Path(__file__).resolve().parent / "qgis_vectortile.py"
 #: The view QGIS renders: the city aerial's bbox and a margin, EPSG:3857 metres; about zoom 12.
 VIEW = (*TMS.xy(85.22, 27.60), *TMS.xy(85.45, 27.78))
 WIDTH = 640
@@ -32,9 +32,7 @@ WIDTH = 640
 
 @pytest.fixture(scope="module")
 def live_footprints() -> Any:
-    from .support.footprint_catalog import served
-
-    with served(create_app({"OAM_PREVIEW_BASEMAP_URL": ""}, catalog=small_catalog())) as url:
+    with served(app_over(small_catalog())) as url:
         yield url
 
 
@@ -75,7 +73,7 @@ def red(rgba: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(
     ("query", "fid"), [("ids=valley-uav", "valley-uav"), ("platform=aircraft", "city-aircraft")]
 )
-def test_qgis_draws_the_selected_footprint_where_it_is(qgis_python, live_footprints, tmp_path, query, fid):  # noqa: F811
+def test_qgis_draws_the_selected_footprint_where_it_is(qgis_python, live_footprints, tmp_path, query, fid):
     report, rgba = render(qgis_python, live_footprints, query, tmp_path)
     tiles = [u for u in report["urls"] if "/api/footprints/" in u and ".mvt" in u]
     assert tiles and all(query in u for u in tiles), report["urls"]
@@ -92,6 +90,6 @@ def test_qgis_draws_the_selected_footprint_where_it_is(qgis_python, live_footpri
     assert painted[r0 + 3 : r1 - 3, c0 + 3 : c1 - 3].all()  # filled inside
 
 
-def test_qgis_draws_the_whole_catalog_over_the_view(qgis_python, live_footprints, tmp_path):  # noqa: F811
+def test_qgis_draws_the_whole_catalog_over_the_view(qgis_python, live_footprints, tmp_path):
     _, rgba = render(qgis_python, live_footprints, "", tmp_path)
     assert red(rgba).mean() > 0.99  # the country scene covers it

@@ -24,8 +24,8 @@ from oam_preview.geo.tiles import TMS
 from oam_preview.offline.footprint_archive import write_pmtiles
 from oam_preview.tiler.footprint_tiles import EXTENT, FIELDS, MAXZOOM, FootprintSet, encode_tile
 
-from .browser.conftest import feature as scale_feature
-from .browser.conftest import synthetic_images
+from .support.catalog_documents import feature as scale_feature
+from .support.catalog_documents import synthetic_images
 from .support.footprint_catalog import FEATURES, box_feature, small_catalog
 
 MVT = "application/vnd.mapbox-vector-tile"

@@ -13,7 +13,8 @@ from oam_preview.catalog import load_document
 from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 
-from .conftest import GEOTIFFS, catalog_doc, write_cog
+from .support.catalog_documents import catalog_doc
+from .support.geotiffs import GEOTIFFS, write_cog
 
 
 @pytest.fixture()

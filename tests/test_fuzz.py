@@ -31,8 +31,8 @@ from oam_preview.catalog.records import CatalogError
 from oam_preview.fileserver import FileServer
 from oam_preview.tiler.band_math import MAX_CONSTANT, MAX_LENGTH
 
-from .conftest import COGEO_BOUNDS
-from .test_properties import numberish, text
+from .support.catalog_documents import COGEO_BOUNDS
+from .support.strategies import numberish, text
 
 SETTINGS = settings(
     max_examples=40,

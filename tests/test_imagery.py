@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.enums import ColorInterp
-from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
 from rio_tiler.reader import read as rio_read
 
@@ -23,6 +22,7 @@ from oam_preview.tiler.budget import read_cost, thumbnail_size
 from oam_preview.tiler.imagery import Imagery
 from oam_preview.tiler.info import select_bands
 
+from .support.geotiffs import centre, geographic_bounds
 from .support.loopback import LOOPBACK_ALLOW
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
@@ -37,16 +37,6 @@ def imagery():
 
 def remote(server, name: str) -> Image:
     return Image(id=name.split(".")[0], source_url=f"{server.url}/{name}")
-
-
-def geographic_bounds(path) -> tuple[float, float, float, float]:
-    with rasterio.open(path) as ds:
-        return transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
-
-
-def centre(path) -> tuple[float, float]:
-    w, s, e, n = geographic_bounds(path)
-    return (w + e) / 2, (s + n) / 2
 
 
 # -- tile maths ----------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from oam_preview import create_app
 
-from .conftest import catalog_doc
-from .stress.harness import Server
+from .support.catalog_documents import catalog_doc
+from .support.load_harness import Server
 from .support.processes import free_port
 
 TILE_RULE = "/api/images/<image_id>/tiles/<z>/<x>/<name>"

@@ -23,7 +23,7 @@ from oam_preview.catalog.offsets import OperatorOffsets
 from oam_preview.geo.tiles import TMS, resolution
 from oam_preview.web.services import Services
 
-from .conftest import COGEO_BOUNDS
+from .support.catalog_documents import COGEO_BOUNDS
 
 
 def file_bounds(path: Path) -> tuple[float, float, float, float]:

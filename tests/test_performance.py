@@ -27,8 +27,8 @@ from oam_preview.remote.opener import Opener
 from oam_preview.tiler.decimated import CALL_BYTES
 from oam_preview.tiler.imagery import Imagery
 
+from .support.geotiffs import centre
 from .support.loopback import LOOPBACK_ALLOW
-from .test_imagery import centre
 
 
 def fresh_url(server, name: str) -> str:

@@ -14,9 +14,9 @@ from oam_preview import create_app
 from oam_preview.catalog import privacy
 from oam_preview.catalog.sources import load_document
 
-from .conftest import COGEO_BOUNDS
-from .redis_server import RedisServer
+from .support.catalog_documents import COGEO_BOUNDS
 from .support.processes import free_port
+from .support.redis_server import RedisServer
 from .support.system import need_module
 
 #: 2027-01-01T00:00:00Z, the embargo's end, and a moment before it.

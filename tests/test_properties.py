@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from .conftest import ROUTES
+from .support.routes import ROUTES
+from .support.strategies import numberish, text
 
 SETTINGS = settings(
     max_examples=80,
@@ -23,16 +24,6 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
-    max_size=40,
-)
-numberish = st.one_of(
-    st.integers(min_value=-(10**12), max_value=10**12).map(str),
-    st.floats(allow_nan=True, allow_infinity=True).map(str),
-    st.sampled_from(["", "0x10", "1e3", "٣", "１", "+1", "01", " 1", "1 ", "9" * 40, "%00", "NaN"]),
-    text,
-)
 image_id = st.one_of(
     st.just("cogeo"),
     st.sampled_from(

@@ -1,7 +1,7 @@
 """QGIS as a real client: its own ``wms`` provider reads our WMTS capabilities and XYZ template.
 
 QGIS (Debian's ``python3-qgis``) lives in the system interpreter, not in the
-virtualenv, so ``tests/qgis_render.py`` runs there in a subprocess, headless,
+virtualenv, so ``tests/qgis_render.py`` runs there in a subprocess (``tests/support/qgis.py``), headless,
 against the live server (gunicorn over the Range file server), and the pixels it
 rendered are compared here with the source warped to EPSG:3857. A render's own WMTS layer
 too: an OpenAerialMap-style DSM's ``hillshade`` (``dsm:hillshade``), compared with the server's
@@ -30,42 +30,16 @@ from rio_tiler.io import Reader
 from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS, xy_bounds
 
+from .support.gdal_client import web_mercator_reference
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
-from .support.system import missing
+from .support.qgis import qgis_render
 from .support.terrain import whole_image_hillshade, write_dem
-from .test_clients import web_mercator_reference
 
-SYSTEM_PYTHON = "/usr/bin/python3"
-RENDER_SCRIPT = Path(__file__).resolve().parent / "qgis_render.py"
 #: Web Mercator's half extent and the size of a pixel at zoom 18 (256 px tiles), metres.
 ORIGIN = 20037508.342789244
 Z18_RESOLUTION = 2 * ORIGIN / 256 / 2**18
 #: Pixels cut from each side of cogeo.tif, so every rendered pixel is inside the image.
 INSET_PX = 32
-
-
-def qgis_missing() -> str | None:
-    """Why the system interpreter cannot run QGIS, or None when it can."""
-    try:
-        run = subprocess.run(
-            [SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, text=True, timeout=60
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        why = str(exc)
-    else:
-        if run.returncode == 0:
-            return None
-        why = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
-    return f"{SYSTEM_PYTHON} cannot import qgis.core (apt-get install python3-qgis): {why}"
-
-
-@pytest.fixture(scope="module")
-def qgis_python() -> str:
-    """The interpreter that runs QGIS; skips without it, except in CI, where it fails."""
-    why = qgis_missing()
-    if why:
-        missing(why)
-    return SYSTEM_PYTHON
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -94,35 +68,6 @@ def z18_extent(path: Path) -> tuple[tuple[float, float, float, float], int, int]
         ORIGIN - row0 * Z18_RESOLUTION,
     )
     return extent, col1 - col0, row1 - row0
-
-
-def qgis_env(home: Path) -> dict[str, str]:
-    """The environment of the QGIS child: headless, and every file it writes under ``home``."""
-    dirs = {k: home / k.lower() for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")}
-    runtime = home / "runtime"
-    for d in [*dirs.values(), runtime]:
-        d.mkdir(parents=True, exist_ok=True)
-    runtime.chmod(0o700)  # Qt ignores a runtime dir others can read
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "QGIS"))}
-    env.update({k: str(v) for k, v in dirs.items()})
-    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), QT_QPA_PLATFORM="offscreen")
-    return env
-
-
-def qgis_render(python: str, job: dict[str, Any], tmp: Path, script: Path = RENDER_SCRIPT) -> dict[str, Any]:
-    """Run ``script`` (tests/qgis_render.py) on ``job`` in its own QGIS process, HOME in ``tmp``;
-    its report, with QGIS's message log as ``log`` (lines)."""
-    run = subprocess.run(
-        [python, str(script)],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        env=qgis_env(tmp / "home"),
-        cwd=tmp,
-        timeout=180,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return {**json.loads(run.stdout), "log": run.stderr.splitlines()}
 
 
 @pytest.fixture(scope="module")

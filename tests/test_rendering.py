@@ -21,7 +21,7 @@ from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.tiler.rendering import Rendering
 
-from .conftest import GEOTIFFS
+from .support.geotiffs import GEOTIFFS
 
 
 def write_collared(path: Path) -> Path:

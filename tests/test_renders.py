@@ -35,7 +35,7 @@ from oam_preview.tiler.description import describe
 from oam_preview.tiler.rendering import Rendering
 from oam_preview.tiler.renders import _Params, detect_product_type
 
-from .test_export import finished, mbtiles_tiles
+from .support.export_jobs import finished, mbtiles_tiles
 
 #: Where the test images lie: EPSG:3857 metres of a 512 px square at 0.5 m (about Goma).
 ORIGIN = (3253900.0, -184600.0)
@@ -322,7 +322,7 @@ def test_collection_renders_named_by_an_item_apply_through_a_static_catalog(tmp_
 
 
 def test_collection_renders_apply_through_stac_api_paging(server):
-    from tests.stac_api_server import StacApiServer
+    from tests.support.stac_api_server import StacApiServer
 
     items = []
     for n in range(5):

@@ -27,8 +27,9 @@ from oam_preview import create_app
 from oam_preview.catalog import load, load_document
 from oam_preview.fileserver import FileServer
 
-from .conftest import POST_ROUTES, ROUTES, catalog_doc
-from .stress.faultserver import FaultServer
+from .support.catalog_documents import catalog_doc
+from .support.fault_server import FaultServer
+from .support.routes import POST_ROUTES, ROUTES
 
 SECRET_VALUE = 77
 
@@ -170,7 +171,7 @@ def test_server_process_keeps_only_safe_gdal_drivers(tiff_server):
         from oam_preview import create_app
         from oam_preview.catalog import load_document
         from oam_preview.remote.gdal_safety import registered_drivers
-        from tests.conftest import catalog_doc
+        from tests.support.catalog_documents import catalog_doc
         app = create_app(catalog=load_document(catalog_doc({tiff_server.url!r}, ["cogeo.tif", "sidecar.tif"])))
         c = app.test_client()
         print(sorted(registered_drivers()))

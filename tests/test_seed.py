@@ -15,9 +15,10 @@ from oam_preview import create_app
 from oam_preview.cli import main
 from oam_preview.geo.tiles import TMS
 
-from .conftest import catalog_doc
-from .redis_server import RedisServer
+from .support.apps import wait_for_footprints
+from .support.catalog_documents import catalog_doc
 from .support.processes import free_port
+from .support.redis_server import RedisServer
 from .support.system import need_module
 
 redis = need_module("redis")
@@ -56,10 +57,9 @@ def test_seeded_tiles_are_served_from_redis_and_a_second_run_skips_them(catalog_
         }
     ).test_client()
     assert server.get("/api/images/synthetic_cog/tilejson.json").status_code == 200
-    for _ in range(100):  # the catalog has no footprints: they are read from headers, in the background
-        if server.get("/healthz").get_json()["catalog"]["footprints_pending"] == 0:
-            break
-        time.sleep(0.05)
+    wait_for_footprints(
+        server
+    )  # the catalog has no footprints: they are read from headers, in the background
     time.sleep(0.2)  # the file server counts a request after answering it
     tiff_server.traffic.reset()
     for z, x, y in Z16:
@@ -126,10 +126,7 @@ def test_the_mosaic_of_a_query_is_seeded_and_served_from_redis(catalog_file, red
             "OAM_PREVIEW_BASEMAP_URL": "",
         }
     ).test_client()
-    for _ in range(100):  # footprints from the headers, in the background
-        if server.get("/healthz").get_json()["catalog"]["footprints_pending"] == 0:
-            break
-        time.sleep(0.05)
+    wait_for_footprints(server)  # footprints from the headers, in the background
     tile = server.get("/api/mosaic/tilejson.json?ids=synthetic_cog&order=catalog").get_json()["tiles"][0]
     lon, lat = server.get("/api/images/synthetic_cog/tilejson.json").get_json()["center"][:2]
     t = TMS.tile(lon, lat, 16)

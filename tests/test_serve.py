@@ -21,7 +21,7 @@ from oam_preview.fileserver import FileServer
 from oam_preview.offline import lifeline
 from oam_preview.serve import config_from_environment, gunicorn_settings
 
-from .conftest import catalog_doc
+from .support.catalog_documents import catalog_doc
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
 ROOT = Path(__file__).resolve().parents[1]

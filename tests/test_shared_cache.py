@@ -16,8 +16,8 @@ from oam_preview.cache.entry import CachedResponse
 from oam_preview.cache.tiered import TieredCache, response_cache
 from oam_preview.errors import UpstreamTimeout
 
-from .redis_server import RedisServer
 from .support.processes import free_port
+from .support.redis_server import RedisServer
 from .support.system import need_module
 
 redis = need_module("redis")

@@ -1,4 +1,4 @@
-"""STAC API catalogs read page by page from a real local STAC API server (tests/stac_api_server.py):
+"""STAC API catalogs read page by page from a real local STAC API server (tests/support/stac_api_server.py):
 GET and POST next links, missing numberMatched, retries, expired tokens, the record cap,
 OpenAerialMap's STAC conventions, and conditional refreshes answered by 304."""
 
@@ -17,7 +17,7 @@ from oam_preview.catalog import CatalogError, load
 from oam_preview.catalog.fetch import RETRY_BACKOFF
 from oam_preview.catalog.store import CatalogStore
 
-from .stac_api_server import StacApiServer, oam_item
+from .support.stac_api_server import StacApiServer, oam_item
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogs"
 ITEMS = 1000

@@ -1,7 +1,7 @@
 """The upstream guard: circuit breaker and read slots per host, and upstream faults mapped to API.md.
 
 Unit tests drive :class:`UpstreamGuard` with a fake clock; the others run the
-app against :mod:`tests.stress.faultserver`, a real HTTP server in a child
+app against :mod:`tests.support.fault_server`, a real HTTP server in a child
 process whose faults are switched at run time, and count what it was asked.
 """
 
@@ -22,8 +22,8 @@ from oam_preview.errors import HostBusy, HostUnavailable, UpstreamError, Upstrea
 from oam_preview.remote.diagnosis import classify
 from oam_preview.remote.upstream import UpstreamGuard, host_of, is_host_failure
 
-from .conftest import catalog_doc
-from .stress.faultserver import FaultServer
+from .support.catalog_documents import catalog_doc
+from .support.fault_server import FaultServer
 
 URL = "http://tiles.example.org/a.tif"
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from oam_preview import create_app
-from oam_preview.catalog import load_document
 from oam_preview.config import Allowance, Settings
 from oam_preview.errors import UpstreamError, UpstreamForbidden
 from oam_preview.fileserver import FileServer
 from oam_preview.remote import egress
 from oam_preview.remote.policy import UpstreamPolicy, is_public
 
+from .support.apps import app_over
+from .support.catalog_documents import records_doc
 from .support.loopback import LoopbackServer
 
 REFUSED_ADDRESSES = [
@@ -175,17 +175,6 @@ class Redirector(http.server.BaseHTTPRequestHandler):
     do_GET = do_HEAD
 
 
-def app_over(records: dict[str, str], allow: str):
-    doc = {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "id": image_id, "geometry": None, "properties": {"source_url": url}}
-            for image_id, url in records.items()
-        ],
-    }
-    return create_app({"OAM_PREVIEW_UPSTREAM_ALLOW": allow}, catalog=load_document(doc))
-
-
 ROUTES = ("/thumbnail.png", "/tiles/18/224757/101422.png", "/tilejson.json", "/WMTSCapabilities.xml")
 
 
@@ -196,7 +185,7 @@ def test_records_pointing_at_loopback_are_refused_and_nothing_reaches_them(canar
         "by_name": f"http://localhost:{port}/cogeo.tif",
         "mapped": f"http://[::ffff:127.0.0.1]:{port}/cogeo.tif",
     }
-    client = app_over(records, "").test_client()
+    client = app_over(records_doc(records), OAM_PREVIEW_UPSTREAM_ALLOW="").test_client()
     entries = {
         "loopback": f"127.0.0.1:{port}",
         "by_name": f"localhost:{port}",
@@ -220,7 +209,9 @@ def test_a_redirect_into_a_refused_network_is_refused(canary):
     Redirector.target = f"{canary.url}/cogeo.tif"
     with LoopbackServer(Redirector) as redirector:
         netloc = redirector.url.split("//", 1)[1]
-        client = app_over({"hop": f"{redirector.url}/cogeo.tif"}, netloc).test_client()  # the redirector only
+        client = app_over(
+            records_doc({"hop": f"{redirector.url}/cogeo.tif"}), OAM_PREVIEW_UPSTREAM_ALLOW=netloc
+        ).test_client()  # the redirector only
         for route in ROUTES:
             r = client.get(f"/api/images/hop{route}")
             assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", r.data
@@ -229,7 +220,9 @@ def test_a_redirect_into_a_refused_network_is_refused(canary):
 
 def test_the_allow_list_lets_a_named_host_through(canary):
     netloc = canary.url.split("//", 1)[1]
-    client = app_over({"cogeo": f"{canary.url}/cogeo.tif"}, netloc).test_client()
+    client = app_over(
+        records_doc({"cogeo": f"{canary.url}/cogeo.tif"}), OAM_PREVIEW_UPSTREAM_ALLOW=netloc
+    ).test_client()
     r = client.get("/api/images/cogeo/tiles/18/224757/101422.png")
     assert r.status_code == 200 and r.mimetype == "image/png"
     assert canary.traffic.requests > 0
@@ -267,7 +260,9 @@ def test_a_redirect_only_gdal_is_sent_is_refused_by_the_egress_relay(canary):
     GdalOnlyRedirector.target = f"{canary.url}/cogeo.tif"
     with LoopbackServer(GdalOnlyRedirector) as sneaky:
         netloc = sneaky.url.split("//", 1)[1]
-        client = app_over({"hop": f"{sneaky.url}/cogeo.tif"}, netloc).test_client()
+        client = app_over(
+            records_doc({"hop": f"{sneaky.url}/cogeo.tif"}), OAM_PREVIEW_UPSTREAM_ALLOW=netloc
+        ).test_client()
         for route in ROUTES:
             r = client.get(f"/api/images/hop{route}")
             assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", r.data
@@ -280,7 +275,9 @@ def test_the_egress_relay_connects_to_the_address_it_checked(canary):
     later (DNS rebinding) reaches nothing: the relay resolves once and connects to what it checked."""
     answers = iter([["93.184.216.34"]] + [["127.0.0.1"]] * 50)
     port = canary.url.rsplit(":", 1)[1]
-    app = app_over({"rebound": f"http://rebind.example:{port}/cogeo.tif"}, "")
+    app = app_over(
+        records_doc({"rebound": f"http://rebind.example:{port}/cogeo.tif"}), OAM_PREVIEW_UPSTREAM_ALLOW=""
+    )
     opener = app.extensions["oam_preview"]["oam_preview"].opener
     opener.policy.resolve = lambda host, p: next(answers)
     r = app.test_client().get("/api/images/rebound/tiles/18/224757/101422.png")
@@ -312,7 +309,7 @@ def test_a_relay_serves_only_its_worker(canary):
     """Any local user could connect to an open SOCKS5 relay on loopback and reach what the worker's
     policy allows (issue 30): only a client with the relay's secret gets to ask for a host."""
     netloc = canary.url.split("//", 1)[1]
-    app = app_over({"cogeo": f"{canary.url}/cogeo.tif"}, netloc)
+    app = app_over(records_doc({"cogeo": f"{canary.url}/cogeo.tif"}), OAM_PREVIEW_UPSTREAM_ALLOW=netloc)
     assert app.test_client().get("/api/images/cogeo/tiles/18/224757/101422.png").status_code == 200  # GDAL's
     access = app.extensions["oam_preview"]["oam_preview"].opener._relay()
     port = int(access.url.rsplit(":", 1)[1])
@@ -353,7 +350,7 @@ def test_the_relay_secret_is_in_no_log_page_or_message(canary, caplog):
     with LoopbackServer(GdalOnlyRedirector) as sneaky:
         records = {"cogeo": f"{canary.url}/cogeo.tif", "hop": f"{sneaky.url}/cogeo.tif"}
         allow = f"{netloc} {sneaky.url.split('//', 1)[1]}"
-        app = app_over(records, allow)
+        app = app_over(records_doc(records), OAM_PREVIEW_UPSTREAM_ALLOW=allow)
         client = app.test_client()
         pages = [client.get(f"/api/images/{image_id}{route}") for image_id in records for route in ROUTES]
         assert {r.status_code for r in pages} == {200, 403}  # read through the relay, and refused by it
@@ -388,7 +385,7 @@ def test_a_url_without_slashes_is_refused_by_the_policy_not_read_as_a_local_path
     """GDAL reads ``http:127.0.0.1:P/x`` over HTTP (rasterio adds the ``//``): it is a URL for the
     policy too, one without ``//host``, refused at once and counted, never a local path."""
     url = spelling.format(host=canary.url.split("//", 1)[1])
-    client = app_over({"noslash": url}, "").test_client()
+    client = app_over(records_doc({"noslash": url}), OAM_PREVIEW_UPSTREAM_ALLOW="").test_client()
     for route in ROUTES:
         r = client.get(f"/api/images/noslash{route}")
         assert r.status_code == 403 and r.get_json()["error"]["code"] == "upstream_forbidden", (route, r.data)

@@ -2,7 +2,7 @@
 versioned URLs (``?v=``) that are ``immutable`` for the current version of their file.
 
 Real servers only: the project's file server (ETag and Last-Modified of the file on disk) and
-the fault server of ``tests/stress``.
+the fault server of ``tests/support/fault_server.py``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from oam_preview.remote.gdal_settings import vsi_path
 from oam_preview.remote.opener import HINT_RECHECK, Opener
 from oam_preview.web.responses import IMMUTABLE, with_stale
 
-from .conftest import ROUTES, catalog_doc, write_cog
-from .stress.faultserver import FaultServer
+from .support.apps import app_over
+from .support.catalog_documents import catalog_doc
+from .support.fault_server import FaultServer
+from .support.geotiffs import centre, write_cog
 from .support.loopback import LOOPBACK_ALLOW
+from .support.routes import ROUTES
 from .support.system import need_module
-from .test_imagery import centre
 
 DEFAULT = "public, max-age=3600, stale-while-revalidate=60, stale-if-error=86400"
 TOKEN = re.compile(r"\?v=([0-9a-f]{12})$")
@@ -177,9 +179,9 @@ def as_a_new_process(server) -> None:
         forget(vsi_path(f"{server.url}/{name}"))
 
 
-def app_over(server, **config):
-    catalog = load_document(catalog_doc(server.url, ["changing.tif", "other.tif"]))
-    return create_app({"OAM_PREVIEW_BASEMAP_URL": "", **config}, catalog=catalog).test_client()
+def changing_catalog(server) -> dict:
+    """The catalog document of ``server``'s changing.tif and other.tif."""
+    return catalog_doc(server.url, ["changing.tif", "other.tif"])
 
 
 def emitted_urls(client) -> dict[str, str]:
@@ -201,7 +203,7 @@ def emitted_urls(client) -> dict[str, str]:
 
 def test_every_emitted_url_carries_the_version_after_a_tilejson_read(changing):
     server, _ = changing
-    client = app_over(server)
+    client = app_over(changing_catalog(server)).test_client()
     server.traffic.reset()
     listed = client.get("/api/images").get_json()["features"]
     # Never used by this worker: no version yet, and no HEAD per listed image to learn one.
@@ -225,7 +227,7 @@ def test_every_emitted_url_carries_the_version_after_a_tilejson_read(changing):
 
 def test_a_file_replaced_upstream_gets_a_new_version_and_new_pixels(changing):
     server, path = changing
-    client = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=0.05)
+    client = app_over(changing_catalog(server), OAM_PREVIEW_UPSTREAM_RECHECK=0.05).test_client()
     tile = TMS.tile(*centre(path), 17)
     tiles = client.get("/api/images/changing/tilejson.json").get_json()["tiles"][0]
     first = token_of(tiles)
@@ -248,7 +250,7 @@ def test_a_file_replaced_upstream_gets_a_new_version_and_new_pixels(changing):
 
 def test_no_recheck_keeps_the_version_it_learnt(changing):
     server, path = changing
-    client = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=0)
+    client = app_over(changing_catalog(server), OAM_PREVIEW_UPSTREAM_RECHECK=0).test_client()
     first = token_of(client.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
     write_version(path, 1)
     assert token_of(client.get("/api/images/changing/tilejson.json").get_json()["tiles"][0]) == first
@@ -280,14 +282,14 @@ def test_a_version_seen_by_another_worker_is_rechecked_soon(changing):
     """Worker B knows version 1; a client brings B a URL of version 2 that worker C gave it:
     B rechecks (its interval is long) rather than keep old pixels under the new URL."""
     server, path = changing
-    b = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=1000)
+    b = app_over(changing_catalog(server), OAM_PREVIEW_UPSTREAM_RECHECK=1000).test_client()
     tile = TMS.tile(*centre(path), 17)
     url = f"/api/images/changing/tiles/{tile.z}/{tile.x}/{tile.y}.png"
     first = token_of(b.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
     before = b.get(f"{url}?v={first}")
     write_version(path, 1)
     as_a_new_process(server)
-    c = app_over(server, OAM_PREVIEW_UPSTREAM_RECHECK=1000)
+    c = app_over(changing_catalog(server), OAM_PREVIEW_UPSTREAM_RECHECK=1000).test_client()
     second = token_of(c.get("/api/images/changing/tilejson.json").get_json()["tiles"][0])
     assert second != first
     time.sleep(HINT_RECHECK + 0.1)
@@ -300,20 +302,22 @@ def test_the_shared_cache_keys_on_the_version_not_on_a_workers_count(changing, t
     """A worker that first uses the file after it changed (generation 0, as the first worker's
     was) must not get from Redis what the first one rendered of the old file."""
     need_module("redis")
-    from .redis_server import RedisServer
     from .support.processes import free_port
+    from .support.redis_server import RedisServer
 
     server, path = changing
     tile = TMS.tile(*centre(path), 17)
     url = f"/api/images/changing/tiles/{tile.z}/{tile.x}/{tile.y}.png"
     with RedisServer(free_port(), tmp_path) as redis_server:
-        before = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url).get(url)
+        before = (
+            app_over(changing_catalog(server), OAM_PREVIEW_CACHE_URL=redis_server.url).test_client().get(url)
+        )
         write_version(path, 1)
         as_a_new_process(server)
-        late = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url)
+        late = app_over(changing_catalog(server), OAM_PREVIEW_CACHE_URL=redis_server.url).test_client()
         after = late.get(url)
         assert after.status_code == 200 and after.data != before.data
-        again = app_over(server, OAM_PREVIEW_CACHE_URL=redis_server.url)
+        again = app_over(changing_catalog(server), OAM_PREVIEW_CACHE_URL=redis_server.url).test_client()
         assert again.get(url).data == after.data
         assert again.get("/healthz").get_json()["cache"]["shared"]["hits"] >= 1
 

@@ -13,9 +13,8 @@ import pytest
 from PIL import Image as PILImage
 from playwright.sync_api import expect
 
-from .conftest import serve_app
-from .test_offline_page import offline_page
-from .test_page import wait_js
+from ..support.apps import serve_app
+from ..support.page import offline_page, wait_js
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from ..support.apps import LiveApp, serve_app
 from ..support.loopback import LoopbackServer
-from .conftest import LiveApp, open_page, serve_app
-from .test_page import ROW, by_id, goto, map_view_fragment, wait_js
+from ..support.page import ROW, by_id, goto, map_view_fragment, open_page, wait_js
 
 pytestmark = pytest.mark.browser
 

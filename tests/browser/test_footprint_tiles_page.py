@@ -20,8 +20,9 @@ from PIL import Image as PILImage
 from oam_preview import create_app
 from oam_preview.web.views import PAGE_CSP
 
-from ..support.footprint_catalog import served, small_catalog
-from .conftest import open_page
+from ..support.apps import served
+from ..support.footprint_catalog import small_catalog
+from ..support.page import open_page
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .test_page import ROW, by_id, goto, map_view_fragment, wait_js
+from ..support.page import ROW, by_id, goto, map_view_fragment, wait_js
 
 pytestmark = pytest.mark.browser
 

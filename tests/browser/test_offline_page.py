@@ -16,8 +16,8 @@ import pytest
 from PIL import Image as PILImage
 from playwright.sync_api import expect
 
-from .conftest import LiveApp, open_page, serve_app
-from .test_page import ROW, wait_js
+from ..support.apps import serve_app
+from ..support.page import ROW, offline_page, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -38,23 +38,6 @@ VISIBLE_IDS = """ids => {
     return se.x - nw.x >= 10 && nw.x >= 0 && nw.y >= 0 && se.x <= box.width && se.y <= box.height;
   });
 }"""
-
-
-def offline_page(browser, live: LiveApp, width: int = 1280, height: int = 800, **context_options):
-    """A page whose every request outside the app is aborted; the aborted URLs are kept."""
-    context, page, probe = open_page(browser, width=width, height=height, **context_options)
-    page.probe = probe
-    page.blocked = []
-
-    def route(route):
-        if route.request.url.startswith(live.host):
-            route.continue_()
-        else:
-            page.blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    return context, page
 
 
 def map_pixels(page) -> np.ndarray:

@@ -3,68 +3,27 @@
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
+from ..support.apps import serve_app
+from ..support.catalog_documents import XSS_TITLE
+from ..support.page import (
+    ROW,
+    assert_no_console_errors,
+    by_id,
+    expect_rows,
+    goto,
+    map_view_fragment,
+    open_page,
+    wait_js,
+    wait_tiles,
+)
 from ..support.processes import free_port
-from .conftest import XSS_TITLE, LiveApp, open_page, serve_app
 
 pytestmark = pytest.mark.browser
-
-ROW = ".row[data-id]:not([data-id=''])"
-
-
-def by_id(live: LiveApp, image_id: str):
-    return next(i for i in live.images if i.id == image_id)
-
-
-def goto(page: Page, live: LiveApp, fragment: str = "") -> None:
-    page.goto(live.page_url + fragment)
-    expect(page.locator("#count")).to_contain_text("match")
-
-
-def row_ids(page: Page) -> set[str]:
-    return set(page.eval_on_selector_all(ROW, "rows => rows.map(r => r.dataset.id)"))
-
-
-def expect_rows(page: Page, ids: set[str]) -> None:
-    """Wait until the list shows exactly ``ids``."""
-    deadline = time.monotonic() + 20
-    while row_ids(page) != ids or page.locator(".row.placeholder").count():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"list shows {row_ids(page)}, expected {ids}")
-        page.wait_for_timeout(100)
-
-
-def wait_tiles(page: Page, host: str, minimum: int, timeout: float = 30) -> list[int]:
-    """Wait for at least ``minimum`` 200 tile responses from the app; return all tile statuses."""
-    deadline = time.monotonic() + timeout
-    while True:
-        statuses = page.probe.statuses(host, "/tiles/")
-        if statuses.count(200) >= minimum or time.monotonic() > deadline:
-            return statuses
-        page.wait_for_timeout(200)
-
-
-def wait_js(page: Page, predicate: str, timeout: float = 20) -> None:
-    """Poll ``predicate`` (a JS function) until truthy; plain evaluate, so no CSP or rAF quirks."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(predicate):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}")
-        page.wait_for_timeout(100)
-
-
-def assert_no_console_errors(page: Page) -> None:
-    assert page.probe.console_errors == []
-
-
-def map_view_fragment(lat: float, lng: float, zoom: int, extra: str = "") -> str:
-    return f"#map={zoom}/{lat:.6f}/{lng:.6f}{extra}"
-
 
 # ---------------------------------------------------------------- listing
 

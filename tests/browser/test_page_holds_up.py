@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.page import hover_map_middle, http_errors, map_patch, settle, wait_until
+from tests.support.page import hover_map_middle, http_errors, map_patch, offline_page, settle, wait_until
 
-from .conftest import Image, serve_app, write_catalog
-from .test_offline_page import offline_page
+from ..support.apps import serve_app
+from ..support.catalog_documents import Image, write_catalog
 
 pytestmark = pytest.mark.browser
 

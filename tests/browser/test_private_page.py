@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import serve_app, write_catalog
-from .test_page import ROW, assert_no_console_errors, expect_rows, goto, wait_js
+from ..support.apps import serve_app
+from ..support.catalog_documents import write_catalog
+from ..support.page import ROW, assert_no_console_errors, expect_rows, goto, wait_js
 
 pytestmark = pytest.mark.browser
 

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image as PILImage
 from playwright.sync_api import expect
 
-from .conftest import open_page, serve_app
-from .test_page import assert_no_console_errors, wait_js
+from ..support.apps import serve_app
+from ..support.page import assert_no_console_errors, open_page, wait_js
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from .conftest import open_page, serve_app, synthetic_images, write_catalog
-from .scale import measure
+from ..support.apps import serve_app
+from ..support.catalog_documents import synthetic_images, write_catalog
+from ..support.page import open_page
+from ..support.page_scale import measure
 
 pytestmark = pytest.mark.browser
 

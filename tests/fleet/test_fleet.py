@@ -22,10 +22,10 @@ import pytest
 from oam_preview.geo.tiles import TMS
 from oam_preview.web.responses import IMMUTABLE
 
-from ..conftest import write_cog
-from ..stress.harness import SERVER_ERRORS, Results, background
+from ..support.fleet import Fleet, fleet, kill_instance, log_size, metric_sum, nginx_binary, origin_requests
+from ..support.geotiffs import write_cog
+from ..support.load_harness import SERVER_ERRORS, Results, background
 from ..support.system import missing, need_module
-from .parts import Fleet, fleet, kill_instance, log_size, metric_sum, nginx_binary, origin_requests
 
 pytestmark = pytest.mark.slow
 

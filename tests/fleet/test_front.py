@@ -19,9 +19,9 @@ from collections import Counter
 
 import pytest
 
+from ..support.fleet import CLIENT_LIMITS, front, nginx_binary
 from ..support.raw_http import raw_get as send_raw_get
 from ..support.system import missing
-from .parts import CLIENT_LIMITS, front, nginx_binary
 
 pytestmark = pytest.mark.slow
 

@@ -19,10 +19,20 @@ import pytest
 
 from oam_preview.geo.tiles import TMS
 
-from ..conftest import catalog_doc, write_stripped
+from ..support.catalog_documents import catalog_doc
+from ..support.fault_server import FaultServer
+from ..support.geotiffs import write_stripped
+from ..support.load_harness import (
+    SERVER_ERRORS,
+    Results,
+    Server,
+    background,
+    get,
+    percentile,
+    run_clients,
+    summary,
+)
 from ..support.processes import free_port
-from .faultserver import FaultServer
-from .harness import SERVER_ERRORS, Results, Server, background, get, percentile, run_clients, summary
 
 pytestmark = pytest.mark.slow
 

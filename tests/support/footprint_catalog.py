@@ -1,14 +1,9 @@
-"""A small catalog of footprints around Kathmandu, and a live server for one app: the footprint
-tile tests' (tests/test_footprint_tiles.py, test_footprint_qgis.py, browser/test_footprint_tiles_page.py)."""
+"""A small catalog of footprints around Kathmandu, EPSG:4326 degrees: the footprint tile tests'
+(tests/test_footprint_tiles.py, test_footprint_qgis.py, browser/test_footprint_tiles_page.py)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-from werkzeug.serving import make_server
 
 from oam_preview.catalog import Catalog, load_document
 
@@ -67,16 +62,3 @@ FEATURES = [
 
 def small_catalog() -> Catalog:
     return load_document({"type": "FeatureCollection", "features": FEATURES})
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``app`` on a free loopback port, threaded, from a daemon thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)

@@ -6,11 +6,13 @@ lat/lon raster, a polar grid around the South Pole, a drone orthomosaic with
 alpha and nodata), so a fresh clone runs every test with nothing beside it.
 Pixels are deterministic (a fixed seed): a smooth pattern plus noise, so
 overviews, JPEG and resampling have something to work on. ``write_all`` writes
-them all into a directory, in about a second.
+them all into a directory, in about a second. ``write_cog`` and ``write_stripped`` write one
+synthetic RGB file of any size (a COG, a raw upload); ``GEOTIFFS`` holds the committed ones.
 """
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,11 @@ from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine, from_origin
+from rasterio.warp import transform_bounds
+
+#: The tests' committed data: catalogs, schemas and the small, freely licensed GeoTIFFs.
+DATA = Path(__file__).resolve().parents[1] / "data"
+GEOTIFFS = DATA / "geotiff"
 
 #: The files ``write_all`` writes, by name, with what each is for.
 GENERATED = {
@@ -211,3 +218,79 @@ def write_all(root: Path) -> list[Path]:
     paths.append(write_alpha_nodata(root))
     assert sorted(p.name for p in paths) == sorted(GENERATED)
     return paths
+
+
+def write_cog(path: Path, width: int, height: int, *, seed: int = 0, overviews: bool = True) -> Path:
+    """A synthetic RGB JPEG COG in EPSG:3857 over Kathmandu, 0.6 m pixels, tiled 512, with overviews."""
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    rng = np.random.default_rng(seed)
+    raw = path.with_suffix(".raw.tif")
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:3857",
+        "transform": from_origin(9497000.0, 3211000.0, 0.6, 0.6),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+    }
+    with rasterio.open(raw, "w", **profile) as dst:
+        rows, cols = np.mgrid[0:height, 0:width]
+        base = ((np.sin(cols / 37.0) + np.cos(rows / 23.0)) * 60 + 120).astype(np.float32)
+        for b in range(3):
+            dst.write(np.clip(base + rng.normal(0, 10, base.shape) + b * 20, 0, 255).astype(np.uint8), b + 1)
+    cog = cog_profiles.get("jpeg")
+    cog.update(photometric="YCbCr")
+    cog_translate(str(raw), str(path), cog, quiet=True, overview_level=None if overviews else 0)
+    raw.unlink()
+    return path
+
+
+def write_stripped(path: Path, width: int, height: int, crs: str = "EPSG:32618") -> Path:
+    """An uncompressed, stripped RGB GeoTIFF without overviews (a raw upload), 0.5 CRS units a
+    pixel; written 512 rows at a time, so a huge one needs little memory."""
+    origin = (9497000.0, 3211000.0) if crs == "EPSG:3857" else (780000.0, 2052000.0)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=3,
+        dtype="uint8",
+        crs=crs,
+        transform=from_origin(*origin, 0.5, 0.5),
+        photometric="RGB",
+    ) as dst:
+        cols = np.arange(width, dtype=np.uint16)
+        rows = np.stack([((cols + b * 50) % 256).astype(np.uint8) for b in range(3)])[:, np.newaxis, :]
+        for top in range(0, height, 512):
+            bottom = min(top + 512, height)
+            dst.write(np.broadcast_to(rows, (3, bottom - top, width)), window=((top, bottom), (0, width)))
+    return path
+
+
+def geographic_bounds(path: Path) -> tuple[float, float, float, float]:
+    """The file's bounds in EPSG:4326 degrees (west, south, east, north)."""
+    with rasterio.open(path) as ds:
+        return tuple(transform_bounds(ds.crs, "EPSG:4326", *ds.bounds))  # type: ignore[return-value]
+
+
+def centre(path: Path) -> tuple[float, float]:
+    """The middle of the file's bounds, EPSG:4326 degrees (lon, lat)."""
+    w, s, e, n = geographic_bounds(path)
+    return (w + e) / 2, (s + n) / 2
+
+
+def geotiff_dir(root: Path) -> Path:
+    """``root`` filled with the committed GeoTIFFs and the generated ones (``write_all``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for src in sorted(GEOTIFFS.glob("*.tif")):
+        shutil.copy(src, root / src.name)
+    write_all(root)
+    return root

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..support.processes import serve_command, stop_process, wait_for_healthz
+from .processes import serve_command, stop_process, wait_for_healthz
 
 REPO = Path(__file__).resolve().parents[2]
 

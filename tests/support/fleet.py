@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..conftest import GEOTIFFS, catalog_doc, write_cog
-from ..redis_server import RedisServer
-from ..stress.harness import Server, children
-from ..support.processes import free_port, stop_process
+from .catalog_documents import catalog_doc
+from .geotiffs import GEOTIFFS, write_cog
+from .load_harness import Server, children
+from .processes import free_port, stop_process
+from .redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "oam-preview.conf.template"

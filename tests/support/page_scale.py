@@ -1,4 +1,5 @@
-"""Measure the map page with a large catalog: shared by the slow test and benchmarks/page_load.py.
+"""Measure the map page with a large catalog: shared by the slow test (browser/test_scale.py)
+and benchmarks/page_load.py.
 
 Figures come from the page's own ``performance`` marks (see ``markListRendered``
 in static/app.js), so they are what a user would wait for, not the polling
@@ -11,7 +12,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-ROW = ".row[data-id]:not([data-id=''])"
+from .page import ROW
 
 
 @dataclass

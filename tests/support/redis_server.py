@@ -7,8 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from .support.processes import stop_process
-from .support.system import missing
+from .processes import stop_process
+from .system import missing
 
 
 def redis_binary() -> str:

@@ -28,7 +28,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from .support.loopback import LoopbackServer
+from .loopback import LoopbackServer
 
 
 def oam_item(n: int, geotiff_url: str = "https://example.org") -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A Range-capable file server whose faults are switched at run time, in a child process.
 
-``python -m tests.stress.faultserver ROOT [--port N]`` serves ``ROOT`` like
+``python -m tests.support.fault_server ROOT [--port N]`` serves ``ROOT`` like
 :mod:`oam_preview.fileserver` (GDAL must never read from a server thread of
 its own process) and prints its base URL. ``POST /__mode__/<mode>`` switches
 every later answer to one of:
@@ -144,11 +144,11 @@ class FaultServer(FileServer):
     def __init__(self, root: str | Path, port: int = 0, mode: str = "ok") -> None:
         super().__init__(root, port=port)
         self.initial_mode = mode
-        self.cwd = Path(__file__).resolve().parents[2]  # `-m tests.stress…` imports from the repository
+        self.cwd = Path(__file__).resolve().parents[2]  # `-m tests.support…` imports from the repository
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "tests.stress.faultserver", str(self.root),
+            sys.executable, "-m", "tests.support.fault_server", str(self.root),
             "--port", str(self.port), "--mode", self.initial_mode,
         ]  # fmt: skip
 
@@ -157,7 +157,7 @@ class FaultServer(FileServer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.stress.faultserver")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fault_server")
     parser.add_argument("root")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", default="ok")
