@@ -22,7 +22,7 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from oam_preview import create_app
 from oam_preview.cli import main
 from oam_preview.offline.coverage import plan
-from oam_preview.offline.package import EMPTY_TABLE, flip
+from oam_preview.offline.package import EMPTY_TABLE
 from oam_preview.offline.request import ExportRequest
 
 from .support.apps import wait_for_footprints
