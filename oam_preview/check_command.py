@@ -22,7 +22,8 @@ from typing import Any, TextIO
 import click
 
 from .config import Settings
-from .tiler.checkup import Report, check
+from .tiler.checkup import check
+from .tiler.health_report import Report
 
 #: Columns of a finding's code in the text report.
 CODE_WIDTH = 24

@@ -35,7 +35,8 @@ from oam_preview.remote.gdal_settings import vsi_path
 from oam_preview.remote.opener import Opener
 from oam_preview.remote.reader_threads import THREAD_NAME
 from oam_preview.remote.traffic import Tally, gdal_tally, network_statistics
-from oam_preview.tiler.checkup import MEASURED_READS, OWN_REQUESTS, Report, check
+from oam_preview.tiler.checkup import MEASURED_READS, OWN_REQUESTS, check
+from oam_preview.tiler.health_report import Report
 from oam_preview.tiler.imagery import Imagery
 from oam_preview.tiler.render import Pixels
 

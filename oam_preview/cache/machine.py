@@ -34,7 +34,6 @@ dropped.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -49,67 +48,16 @@ from typing import Any
 
 from .. import deadline as request_deadline
 from .entry import CachedResponse, Produce, Tally
+from .machine_file import SCHEMA, SCHEMA_VERSION, TOUCH_EVERY, CacheFileCorrupt, checksum, corrupt, key_hash
 
 log = logging.getLogger(__name__)
 
 CURRENT = "current"  # the symbolic link naming the file in use
 FILE_PREFIX = "responses-v1-"  # then a random name: see MachineCache._new_file
-SCHEMA_VERSION = 1  # PRAGMA user_version of the file; another: discarded
 LOCK_STRIPES = 256  # lock files: two keys sharing one only wait for each other, then look again
-TOUCH_EVERY = 10.0  # seconds: a hit refreshes an entry's `used` at most this often
 EVICT_BATCH = 32  # entries deleted by one write at most
 BUSY_TIMEOUT_MS = 2000  # a write waits this long for another process's write transaction
 POLL_FIRST, POLL_MAX = 0.01, 0.2  # seconds between polls for another worker's render
-SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # result codes that mean the file is not a sound cache
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS responses (
-    key BLOB NOT NULL UNIQUE,   -- BLAKE2b-16 of the cache key
-    meta TEXT NOT NULL,         -- JSON [media type, ETag, [[header, value], ...]]
-    body BLOB NOT NULL,
-    size INTEGER NOT NULL,      -- bytes of body
-    checksum BLOB NOT NULL,     -- BLAKE2b-16 of key, meta and body
-    stored REAL NOT NULL,       -- seconds since the epoch
-    used REAL NOT NULL          -- seconds since the epoch, refreshed at most every {TOUCH_EVERY} s
-);
-CREATE INDEX IF NOT EXISTS responses_used ON responses (used);
-CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY CHECK (id = 0), entries INTEGER NOT NULL, bytes INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO usage VALUES (0, 0, 0);
-CREATE TRIGGER IF NOT EXISTS responses_added AFTER INSERT ON responses
-    BEGIN UPDATE usage SET entries = entries + 1, bytes = bytes + new.size; END;
-CREATE TRIGGER IF NOT EXISTS responses_removed AFTER DELETE ON responses
-    BEGIN UPDATE usage SET entries = entries - 1, bytes = bytes - old.size; END;
-CREATE TRIGGER IF NOT EXISTS responses_replaced AFTER UPDATE OF size ON responses
-    BEGIN UPDATE usage SET bytes = bytes - old.size + new.size; END;
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
-
-
-class CacheFileCorrupt(Exception):
-    """The cache file is not a sound SQLite database of this schema: discard it."""
-
-
-def key_hash(key: str) -> bytes:
-    return hashlib.blake2b(key.encode(), digest_size=16).digest()
-
-
-def checksum(hashed: bytes, meta: str, body: bytes) -> bytes:
-    """BLAKE2b-16 of an entry's key hash, metadata and body (one home for what is checked)."""
-    digest = hashlib.blake2b(hashed, digest_size=16)
-    digest.update(meta.encode())
-    digest.update(b"\0")
-    digest.update(body)
-    return digest.digest()
-
-
-def corrupt(exc: sqlite3.Error) -> bool:
-    """Whether ``exc`` says the file itself is broken (not busy, not a full disk)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
 
 
 class _Connection:
