@@ -29,9 +29,9 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import redis  # noqa: E402
 
-from oam_preview.fileserver import FileServer  # noqa: E402
 from tests.conftest import catalog_doc, write_cog  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
+from tests.support.fileserver import FileServer  # noqa: E402
 from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from servers import Server, start_oam_preview, start_titiler  # noqa: E402
 
-from oam_preview.fileserver import FileServer  # noqa: E402
 from oam_preview.geo.tiles import TMS  # noqa: E402
+from tests.support.fileserver import FileServer  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work" / "mosaic"

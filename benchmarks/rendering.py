@@ -42,12 +42,12 @@ from werkzeug.datastructures import MultiDict  # noqa: E402
 
 from oam_preview import create_app  # noqa: E402
 from oam_preview.catalog import load_document  # noqa: E402
-from oam_preview.fileserver import FileServer  # noqa: E402
 from oam_preview.geo.tiles import TMS  # noqa: E402
 from oam_preview.remote.gdal_settings import set_block_cache  # noqa: E402
 from oam_preview.tiler.description import describe  # noqa: E402
 from oam_preview.tiler.render import encode, to_pixels  # noqa: E402
 from oam_preview.tiler.rendering import Rendering  # noqa: E402
+from tests.support.fileserver import FileServer  # noqa: E402
 from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 
 # The file server is on loopback, which the upstream policy refuses unless allowed.

@@ -73,13 +73,13 @@ from tests.support.loopback import LOOPBACK_ALLOW  # noqa: E402
 # The instances read the origin and the catalog on loopback: allowed explicitly; children inherit it.
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
-from oam_preview.fileserver import FileServer  # noqa: E402
 from oam_preview.geo.tiles import TMS  # noqa: E402
 from tests.conftest import GEOTIFFS, write_cog  # noqa: E402
 from tests.fleet.parts import Nginx, front, nginx_binary  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.stress.faultserver import FaultServer  # noqa: E402
 from tests.stress.harness import Server, children  # noqa: E402
+from tests.support.fileserver import FileServer  # noqa: E402
 from tests.support.processes import free_port, stop_process  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -626,7 +626,7 @@ def role_of(pid: int, fleet: Fleet, parent_roles: dict[int, str]) -> str:
         ("nginx", "nginx"),
         ("redis-server", "redis"),
         ("faultserver", "origin"),
-        ("oam_preview.fileserver", "catalog_server"),
+        ("tests.support.fileserver", "catalog_server"),
     ):
         if needle in command:
             return role

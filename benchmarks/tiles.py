@@ -4,7 +4,7 @@
     make bench
 
 Builds the test images once into ``benchmarks/work/`` (see ``images.py``),
-serves them from the Range-capable :class:`~oam_preview.fileserver.FileServer`
+serves them from the Range-capable :class:`~tests.support.fileserver.FileServer`
 (a child process; ``--latency`` adds milliseconds before each answer, like a
 distant object store), starts ``oam-preview serve`` (gunicorn gthread) and
 TiTiler (uvicorn, its recommended GDAL settings) with the same number of
@@ -42,7 +42,7 @@ import images  # noqa: E402
 import load  # noqa: E402
 from servers import Server, cpu_seconds, start_oam_preview, start_titiler  # noqa: E402
 
-from oam_preview.fileserver import FileServer  # noqa: E402
+from tests.support.fileserver import FileServer  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
 WORK = HERE / "work"

@@ -1,6 +1,6 @@
 """Shared fixtures: a real Range-capable HTTP server of GeoTIFFs, catalogs and apps over it.
 
-The GeoTIFF server runs in a child process (``oam_preview.fileserver``), so
+The GeoTIFF server runs in a child process (``tests.support.fileserver``), so
 the app under test reads every image over HTTP range requests, as in
 production, and the tests can read the server's request counters.
 """
@@ -24,9 +24,9 @@ from rasterio.transform import from_origin
 
 from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
-from oam_preview.fileserver import FileServer
 
 from .support import geotiffs
+from .support.fileserver import FileServer
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 from PIL import Image as PILImage
 
-from oam_preview import create_app, demo
+from oam_preview import create_app
+from oam_preview.demo import images as demo
+from oam_preview.demo.switch import serving_config
 from oam_preview.geo.tiles import TMS
 
 
@@ -16,7 +21,8 @@ def demo_client(tmp_path_factory):
     directory = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OAM_PREVIEW_DEMO_DIR", str(directory))
-        app = create_app({"OAM_PREVIEW_CATALOG": "demo", "OAM_PREVIEW_BASEMAP_URL": ""})
+        config = {"OAM_PREVIEW_CATALOG": "demo", "OAM_PREVIEW_BASEMAP_URL": ""}
+        app = create_app({**config, **serving_config({**os.environ, **config})})
         yield app.test_client()
 
 
@@ -83,3 +89,21 @@ def test_demo_oam_style_items_are_drawn_as_their_catalog_says(demo_client):
     t = TMS.tile(30.06, -1.95, 17)
     ndvi = demo_client.get(f"/api/images/kigali-multispectral/tiles/{t.z}/{t.x}/{t.y}.png?render=ndvi")
     assert ndvi.status_code == 200
+
+
+def test_the_web_factory_starts_no_file_server():
+    """The demo is served before the app (by `oam-preview serve`, or `serving_config` in Python):
+    the web factory asked for the demo says how, and loads none of the demo's modules."""
+    script = (
+        "import sys\n"
+        "from oam_preview.web.app import create_app\n"
+        "try:\n"
+        "    create_app({'OAM_PREVIEW_CATALOG': 'demo'})\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('oam_preview.demo')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    message, loaded = run.stdout.strip().splitlines()
+    assert "oam-preview serve" in message and "serving_config" in message, run.stdout + run.stderr
+    assert loaded == "[]"

@@ -10,10 +10,10 @@ import pytest
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 
 from .conftest import GEOTIFFS, catalog_doc, write_cog
+from .support.fileserver import FileServer
 
 
 @pytest.fixture()

@@ -25,10 +25,10 @@ from rasterio.transform import from_origin
 
 from oam_preview import create_app
 from oam_preview.catalog import load, load_document
-from oam_preview.fileserver import FileServer
 
 from .conftest import POST_ROUTES, ROUTES, catalog_doc
 from .stress.faultserver import FaultServer
+from .support.fileserver import FileServer
 
 SECRET_VALUE = 77
 

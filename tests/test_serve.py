@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from oam_preview import lifeline
-from oam_preview.fileserver import FileServer
 from oam_preview.serve import config_from_environment, gunicorn_settings
 
 from .conftest import catalog_doc
+from .support.fileserver import FileServer
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
 ROOT = Path(__file__).resolve().parents[1]

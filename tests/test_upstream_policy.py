@@ -19,10 +19,10 @@ from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Allowance, Settings
 from oam_preview.errors import UpstreamError, UpstreamForbidden
-from oam_preview.fileserver import FileServer
 from oam_preview.remote import egress
 from oam_preview.remote.policy import UpstreamPolicy, is_public
 
+from .support.fileserver import FileServer
 from .support.loopback import LoopbackServer
 
 REFUSED_ADDRESSES = [

@@ -23,7 +23,6 @@ from PIL import Image as PILImage
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Settings
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.remote.freshness import Freshness, Version, changed, version_token
 from oam_preview.remote.gdal_safety import forget
@@ -33,6 +32,7 @@ from oam_preview.web.responses import IMMUTABLE, with_stale
 
 from .conftest import ROUTES, catalog_doc, write_cog
 from .stress.faultserver import FaultServer
+from .support.fileserver import FileServer
 from .support.loopback import LOOPBACK_ALLOW
 from .support.system import need_module
 from .test_imagery import centre
