@@ -8,11 +8,13 @@ import subprocess
 import sys
 
 import pytest
+import rasterio
 from PIL import Image as PILImage
 
 from oam_preview import create_app
 from oam_preview.demo import images as demo
 from oam_preview.demo.switch import serving_config
+from oam_preview.demo.synthetic import DemoImage, has_zstd, write_image
 from oam_preview.geo.tiles import TMS
 
 
@@ -107,3 +109,23 @@ def test_the_web_factory_starts_no_file_server():
     message, loaded = run.stdout.strip().splitlines()
     assert "oam-preview serve" in message and "serving_config" in message, run.stdout + run.stderr
     assert loaded == "[]"
+
+
+@pytest.mark.parametrize(
+    ("kind", "compression", "predictor"),
+    [("rgb_cog", "ZSTD", "2"), ("rgba_cog", "ZSTD", "2"), ("rgb_jpeg_collar_cog", "YCbCr JPEG", None)],
+)
+def test_the_visual_images_are_written_as_openaerialmap_writes_them(tmp_path, kind, compression, predictor):
+    """OAM's pipeline: lossless ZSTD, horizontal predictor for integers, 512 px blocks, overviews;
+    the JPEG upload whose collar JPEG made near-black stays JPEG (its point)."""
+    if compression == "ZSTD" and not has_zstd():
+        pytest.skip("this GDAL writes no ZSTD")
+    spec = DemoImage("tiny", "tiny", 85.3, 27.7, 32645, 1.0, 2048, 2048, kind, "tests", "2024-01-01", 1)
+    path = tmp_path / spec.filename
+    write_image(spec, path, lambda: None)
+    with rasterio.open(path) as dataset:
+        structure = dataset.tags(ns="IMAGE_STRUCTURE")
+        assert structure["COMPRESSION"] == compression, structure
+        assert structure.get("PREDICTOR") == predictor, structure
+        assert set(dataset.block_shapes) == {(512, 512)}
+        assert dataset.overviews(1) == [2, 4]

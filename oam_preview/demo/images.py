@@ -15,7 +15,7 @@ from ..progress_lines import ProgressLines
 from .synthetic import BLOCK, DemoImage, windows, write_image
 
 #: Bump when the generated images change, so old caches are not reused.
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"  # 2: the visual images lossless ZSTD, as OpenAerialMap now writes them
 
 DEMO_IMAGES = (
     DemoImage(
