@@ -9,10 +9,15 @@ MINUTES ?= 60
 
 .PHONY: install services serve test test-fast lint format bench soak clean
 
-# The virtualenv is rebuilt when the package metadata changes.
-$(VENV)/.installed: setup.cfg pyproject.toml
+# The virtualenv is rebuilt when the package metadata changes. Serving needs the package
+# alone (its own marker); the tests and lint add the test extras (browser, linters, TiTiler).
+$(VENV)/.installed-serve: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-serve
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -26,7 +31,7 @@ $(SERVICES)/node_modules/.installed: $(SERVICES)/package.json $(SERVICES)/packag
 
 services: $(SERVICES)/node_modules/.installed
 
-serve: install
+serve: $(VENV)/.installed-serve
 	$(BIN)/oam-preview serve --host $(HOST) --port $(PORT)
 
 test: install services

@@ -36,7 +36,7 @@ from typing import Any
 from benchmarks import analytic, images, oam_cogs
 from benchmarks.servers import Server, start_oam_preview, start_titiler
 from benchmarks.tiles import measure, spread_tiles, write_catalog
-from oam_preview.fileserver import FileServer
+from tests.support.fileserver import FileServer
 from tests.support.processes import free_port
 
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.collar [--rounds N] [--utm]
 
 Writes the scan of ``tests/support/collared.py`` (2560 x 2048 px, JPEG, overviews),
-serves it from the Range-capable :class:`~oam_preview.fileserver.FileServer` and
+serves it from the Range-capable :class:`~tests.support.fileserver.FileServer` and
 renders its 80 native-zoom tiles (z16) and the 20 of z15 through
 :meth:`Imagery.tile` (no response cache), each round alternating which rendering
 goes first, after one warm-up round (datasets open, blocks in GDAL's cache, the
@@ -25,11 +25,11 @@ from pathlib import Path
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS, xy_bounds
 from oam_preview.tiler.collar import CollarGrid, tile_zones
 from oam_preview.tiler.rendering import Rendering
 from tests.support import collared
+from tests.support.fileserver import FileServer
 
 
 class _Args(dict[str, list[str]]):

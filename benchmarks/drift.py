@@ -29,7 +29,7 @@ from typing import Any
 from benchmarks import analytic, images, load, oam_cogs
 from benchmarks.servers import start_oam_preview
 from benchmarks.tiles import write_catalog
-from oam_preview.fileserver import FileServer
+from tests.support.fileserver import FileServer
 from tests.support.processes import free_port
 
 HERE = Path(__file__).resolve().parent

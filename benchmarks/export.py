@@ -26,8 +26,8 @@ from pathlib import Path
 
 import redis
 
-from oam_preview.fileserver import FileServer
 from tests.support.catalog_documents import catalog_doc
+from tests.support.fileserver import FileServer
 from tests.support.geotiffs import write_cog
 from tests.support.loopback import LOOPBACK_ALLOW
 from tests.support.processes import free_port

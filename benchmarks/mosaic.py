@@ -30,8 +30,8 @@ from rasterio.warp import transform_bounds
 from shapely.geometry import box, mapping
 
 from benchmarks.servers import Server, start_oam_preview, start_titiler
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
+from tests.support.fileserver import FileServer
 from tests.support.processes import free_port
 
 HERE = Path(__file__).resolve().parent

@@ -6,7 +6,7 @@ Builds two images once into ``benchmarks/work/`` with OAM's upload recipe (lossl
 12, 512 px blocks, predictor by data type, ``average`` overviews; GDAL's COG driver): a 4096²
 uint8 RGB aerial (horizontal predictor) and a 4096² float32 DSM (floating-point predictor,
 nodata -9999), both in EPSG:3857 off the tile grid. Serves them from the Range-capable
-:class:`~oam_preview.fileserver.FileServer`, starts ``oam-preview serve`` and TiTiler with the
+:class:`~tests.support.fileserver.FileServer`, starts ``oam-preview serve`` and TiTiler with the
 same worker count (``servers.py``, as ``tiles.py`` does) and asks both, one client, for the same
 seeded tiles (zooms native-2 to native, wholly inside), no two of which need the same block, so
 every tile is a miss for every cache and its bytes compare with its own minimum:
@@ -48,7 +48,7 @@ from benchmarks import analytic, floor, images
 from benchmarks.rendering import inner_tiles
 from benchmarks.servers import Server, start_oam_preview, start_titiler
 from benchmarks.tiles import measure, write_catalog
-from oam_preview.fileserver import FileServer
+from tests.support.fileserver import FileServer
 from tests.support.processes import free_port
 
 HERE = Path(__file__).resolve().parent

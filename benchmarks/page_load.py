@@ -41,7 +41,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from oam_preview.fileserver import FileServer
+    from tests.support.fileserver import FileServer
 
     images = synthetic_images(args.records)
     with tempfile.TemporaryDirectory() as tmp, FileServer(geotiff_dir(Path(tmp) / "geotiffs")) as files:

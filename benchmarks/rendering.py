@@ -38,12 +38,12 @@ from werkzeug.datastructures import MultiDict
 from benchmarks import images
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.remote.gdal_settings import set_block_cache
 from oam_preview.tiler.description import describe
 from oam_preview.tiler.render import encode, to_pixels
 from oam_preview.tiler.rendering import Rendering
+from tests.support.fileserver import FileServer
 from tests.support.loopback import LOOPBACK_ALLOW
 
 HERE = Path(__file__).resolve().parent

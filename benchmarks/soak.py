@@ -70,9 +70,9 @@ from tests.support.loopback import LOOPBACK_ALLOW
 # The instances read the origin and the catalog on loopback: allowed explicitly; children inherit it.
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from tests.support.fault_server import FaultServer
+from tests.support.fileserver import FileServer
 from tests.support.fleet import Nginx, front, nginx_binary
 from tests.support.geotiffs import GEOTIFFS, write_cog
 from tests.support.load_harness import Server, children
@@ -625,7 +625,7 @@ def role_of(pid: int, fleet: Fleet, parent_roles: dict[int, str]) -> str:
         ("nginx", "nginx"),
         ("redis-server", "redis"),
         ("faultserver", "origin"),
-        ("oam_preview.fileserver", "catalog_server"),
+        ("tests.support.fileserver", "catalog_server"),
     ):
         if needle in command:
             return role

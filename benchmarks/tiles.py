@@ -4,7 +4,7 @@
     make bench
 
 Builds the test images once into ``benchmarks/work/`` (see ``images.py``),
-serves them from the Range-capable :class:`~oam_preview.fileserver.FileServer`
+serves them from the Range-capable :class:`~tests.support.fileserver.FileServer`
 (a child process; ``--latency`` adds milliseconds before each answer, like a
 distant object store), starts ``oam-preview serve`` (gunicorn gthread) and
 TiTiler (uvicorn, its recommended GDAL settings) with the same number of
@@ -39,7 +39,7 @@ from typing import Any
 
 from benchmarks import analytic, chart, floor, images, load
 from benchmarks.servers import Server, TreeRss, cpu_seconds, start_oam_preview, start_titiler
-from oam_preview.fileserver import FileServer
+from tests.support.fileserver import FileServer
 from tests.support.processes import free_port
 
 HERE = Path(__file__).resolve().parent

@@ -15,6 +15,8 @@ from typing import Any
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+#: The catalog that names the embedded demo (see :mod:`oam_preview.demo.switch`).
+DEMO_CATALOG = "demo"
 DEFAULT_BASEMAP_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_BASEMAP_ATTRIBUTION = "© OpenStreetMap contributors"
 
@@ -29,7 +31,7 @@ SERVER_DRIVERS = "GTiff COG MEM VRT"
 class Settings:
     """Every setting of oam-preview, typed. Field ``x`` is config key ``OAM_PREVIEW_X``."""
 
-    catalog: str = "demo"
+    catalog: str = DEMO_CATALOG
     prefix: str = ""
     upstream_timeout: float = 10.0  # seconds
     # Where image URLs may point beyond public addresses: host, host:port, CIDR; "any": anywhere.

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import http
 import json
-import logging
-import multiprocessing
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -311,70 +307,6 @@ def config_from_environment(environ: Mapping[str, str] | None = None) -> dict[st
         max_requests=int(env.get("OAM_PREVIEW_MAX_REQUESTS", 0)),
         remove_at_exit=remove_at_exit,
     )
-
-
-@dataclass(frozen=True)
-class CatalogCheck:
-    """What a catalog source yields, read once before the workers start: the usable images, each
-    skipped record as ``(name, reason)``, or why the source as a whole cannot be read."""
-
-    images: int = 0
-    skipped: tuple[tuple[str, str], ...] = ()
-    error: str | None = None
-
-
-def check_catalog(source: str, max_records: int) -> CatalogCheck:
-    """Read the catalog at ``source`` as a worker will, in a forked child process.
-
-    A child, not the master: reading a directory of GeoTIFFs opens them with
-    GDAL and starts reader threads, and every worker forked from the master
-    would inherit that state, threads gone and locks perhaps held.
-    """
-    context = multiprocessing.get_context("fork")
-    receiving, sending = context.Pipe(duplex=False)
-    child = context.Process(target=_send_check, args=(source, max_records, sending), daemon=True)
-    child.start()
-    sending.close()
-    try:
-        check: CatalogCheck = receiving.recv()
-    except EOFError:  # the child died without an answer (killed, out of memory)
-        child.join()
-        check = CatalogCheck(error=f"catalog {source}: the process reading it ended ({child.exitcode})")
-    child.join()
-    return check
-
-
-def _send_check(source: str, max_records: int, sending: Any) -> None:
-    """In the child of :func:`check_catalog`: the check, sent to the master."""
-    from .catalog import CatalogError, load
-
-    logging.disable(logging.WARNING)  # each skipped record is the master's to print, once
-    try:
-        catalog = load(source, max_records=max_records)
-        check = CatalogCheck(len(catalog), tuple((str(n), str(r)) for n, r in catalog.skipped))
-    except CatalogError as exc:
-        message = str(exc)
-        check = CatalogCheck(error=message if source in message else f"catalog {source}: {message}")
-    except Exception as exc:  # noqa: BLE001 - whatever it is, the operator reads one line
-        check = CatalogCheck(error=f"catalog {source}: {type(exc).__name__}: {exc}")
-    sending.send(check)
-    sending.close()
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` and listening, for gunicorn to take over
-    (``bind="fd://N"``): a port already taken is an ``OSError`` here, before any worker starts,
-    rather than gunicorn's five retries after its banner."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
-        sock.bind(address)
-        sock.listen(2048)  # gunicorn's backlog
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def run(settings: dict[str, Any], load: Callable[[], Any] | None = None) -> None:

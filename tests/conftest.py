@@ -1,6 +1,6 @@
 """Shared fixtures: a real Range-capable HTTP server of GeoTIFFs, catalogs and apps over it.
 
-The GeoTIFF server runs in a child process (``oam_preview.fileserver``), so
+The GeoTIFF server runs in a child process (``tests.support.fileserver``), so
 the app under test reads every image over HTTP range requests, as in
 production, and the tests can read the server's request counters. Fixtures only: what
 they are built from (GeoTIFF writers, catalog documents, app builders) is in ``tests/support``.
@@ -22,10 +22,10 @@ import pytest
 import rasterio
 
 from oam_preview.catalog import Catalog, load_document
-from oam_preview.fileserver import FileServer
 
 from .support.apps import app_over
 from .support.catalog_documents import COGEO_BOUNDS, box_polygon, catalog_doc
+from .support.fileserver import FileServer
 from .support.geotiffs import geotiff_dir, write_cog, write_stripped
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz

@@ -28,12 +28,12 @@ from werkzeug.datastructures import MultiDict
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.errors import BadRequest
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS, xy_bounds
 from oam_preview.tiler.algorithms import Algorithm
 from oam_preview.tiler.json_colormap import MAX_ENTRIES, MAX_LENGTH, JsonColormap
 from oam_preview.tiler.rendering import Rendering
 
+from .support.fileserver import FileServer
 from .support.terrain import write_dem, write_multispectral
 
 #: The zoom of the seam test: 1.19 m pixels over the DEM's 1 m ones (read at full resolution).

@@ -17,10 +17,10 @@ from rasterio.warp import transform_bounds
 
 from oam_preview import create_app, create_blueprint
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 
 from .support.catalog_documents import catalog_doc
+from .support.fileserver import FileServer
 from .support.geotiffs import GENERATED, GEOTIFFS
 from .support.loopback import LOOPBACK_ALLOW
 

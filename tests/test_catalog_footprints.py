@@ -17,9 +17,9 @@ from oam_preview import create_app
 from oam_preview.catalog.query import ImageQuery
 from oam_preview.catalog.store import CatalogStore
 from oam_preview.config import Settings
-from oam_preview.fileserver import FileServer
 from oam_preview.remote.opener import Opener
 
+from .support.fileserver import FileServer
 from .support.loopback import LOOPBACK_ALLOW
 
 

@@ -19,8 +19,8 @@ from affine import Affine
 from oam_preview.catalog import CatalogError, load
 from oam_preview.catalog.fetch import RETRY_BACKOFF
 from oam_preview.catalog.oam import page_url
-from oam_preview.fileserver import FileServer
 
+from .support.fileserver import FileServer
 from .support.geotiffs import GENERATED, write_all
 from .support.loopback import LoopbackServer
 

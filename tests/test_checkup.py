@@ -27,7 +27,6 @@ from oam_preview import create_app
 from oam_preview.catalog import Catalog
 from oam_preview.catalog.model import Image
 from oam_preview.config import Settings
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.remote import traffic
 from oam_preview.remote.gdal_safety import forget
@@ -40,6 +39,7 @@ from oam_preview.tiler.health_report import Report
 from oam_preview.tiler.imagery import Imagery
 from oam_preview.tiler.render import Pixels
 
+from .support.fileserver import FileServer
 from .support.loopback import LOOPBACK_ALLOW
 from .support.report_corpus import CORPUS, TWIN, write_corpus
 from .support.system import missing

@@ -8,9 +8,10 @@ import re
 
 from click.testing import CliRunner
 
-from oam_preview import create_app, demo
+from oam_preview import create_app
 from oam_preview.cli import main
-from oam_preview.synthetic import DemoImage
+from oam_preview.demo import images
+from oam_preview.demo.synthetic import DemoImage
 
 from .support.catalog_documents import catalog_doc
 
@@ -68,8 +69,8 @@ def test_export_off_a_terminal_prints_progress_lines_with_units(tiff_server, tmp
 
 def test_the_demo_build_off_a_terminal_prints_progress_lines_with_units(tmp_path, monkeypatch, capsys):
     small = DemoImage("tiny", "tiny", 85.3, 27.7, 32645, 1.0, 3072, 2048, "rgb_cog", "tests", "2024-01-01", 1)
-    monkeypatch.setattr(demo, "DEMO_IMAGES", (small,))  # six blocks: the lines, not the images, tested
-    demo.build(tmp_path)
+    monkeypatch.setattr(images, "DEMO_IMAGES", (small,))  # six blocks: the lines, not the images, tested
+    images.build(tmp_path)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"building demo images in {tmp_path}: 0/6 blocks of 1024 px (0 %)", lines
     assert lines[-1] == f"building demo images in {tmp_path}: 6/6 blocks of 1024 px (100 %)", lines

@@ -27,10 +27,10 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.tiler.collar import Collar, edge_connected
 from oam_preview.tiler.rendering import Rendering
+from tests.support.fileserver import FileServer
 
 from .support import collared
 

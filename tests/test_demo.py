@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
+import rasterio
 from PIL import Image as PILImage
 
-from oam_preview import create_app, demo
+from oam_preview import create_app
+from oam_preview.demo import images as demo
+from oam_preview.demo.switch import serving_config
+from oam_preview.demo.synthetic import DemoImage, has_zstd, write_image
 from oam_preview.geo.tiles import TMS
 
 
@@ -16,7 +23,8 @@ def demo_client(tmp_path_factory):
     directory = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OAM_PREVIEW_DEMO_DIR", str(directory))
-        app = create_app({"OAM_PREVIEW_CATALOG": "demo", "OAM_PREVIEW_BASEMAP_URL": ""})
+        config = {"OAM_PREVIEW_CATALOG": "demo", "OAM_PREVIEW_BASEMAP_URL": ""}
+        app = create_app({**config, **serving_config({**os.environ, **config})})
         yield app.test_client()
 
 
@@ -83,3 +91,41 @@ def test_demo_oam_style_items_are_drawn_as_their_catalog_says(demo_client):
     t = TMS.tile(30.06, -1.95, 17)
     ndvi = demo_client.get(f"/api/images/kigali-multispectral/tiles/{t.z}/{t.x}/{t.y}.png?render=ndvi")
     assert ndvi.status_code == 200
+
+
+def test_the_web_factory_starts_no_file_server():
+    """The demo is served before the app (by `oam-preview serve`, or `serving_config` in Python):
+    the web factory asked for the demo says how, and loads none of the demo's modules."""
+    script = (
+        "import sys\n"
+        "from oam_preview.web.app import create_app\n"
+        "try:\n"
+        "    create_app({'OAM_PREVIEW_CATALOG': 'demo'})\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('oam_preview.demo')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    message, loaded = run.stdout.strip().splitlines()
+    assert "oam-preview serve" in message and "serving_config" in message, run.stdout + run.stderr
+    assert loaded == "[]"
+
+
+@pytest.mark.parametrize(
+    ("kind", "compression", "predictor"),
+    [("rgb_cog", "ZSTD", "2"), ("rgba_cog", "ZSTD", "2"), ("rgb_jpeg_collar_cog", "YCbCr JPEG", None)],
+)
+def test_the_visual_images_are_written_as_openaerialmap_writes_them(tmp_path, kind, compression, predictor):
+    """OAM's pipeline: lossless ZSTD, horizontal predictor for integers, 512 px blocks, overviews;
+    the JPEG upload whose collar JPEG made near-black stays JPEG (its point)."""
+    if compression == "ZSTD" and not has_zstd():
+        pytest.skip("this GDAL writes no ZSTD")
+    spec = DemoImage("tiny", "tiny", 85.3, 27.7, 32645, 1.0, 2048, 2048, kind, "tests", "2024-01-01", 1)
+    path = tmp_path / spec.filename
+    write_image(spec, path, lambda: None)
+    with rasterio.open(path) as dataset:
+        structure = dataset.tags(ns="IMAGE_STRUCTURE")
+        assert structure["COMPRESSION"] == compression, structure
+        assert structure.get("PREDICTOR") == predictor, structure
+        assert set(dataset.block_shapes) == {(512, 512)}
+        assert dataset.overviews(1) == [2, 4]

@@ -10,10 +10,10 @@ import pytest
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 
 from .support.catalog_documents import catalog_doc
+from .support.fileserver import FileServer
 from .support.geotiffs import GEOTIFFS, write_cog
 
 

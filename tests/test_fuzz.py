@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 from oam_preview import create_app
 from oam_preview.catalog import Catalog, load_document
 from oam_preview.catalog.records import CatalogError
-from oam_preview.fileserver import FileServer
 from oam_preview.tiler.band_math import MAX_CONSTANT, MAX_LENGTH
 
 from .support.catalog_documents import COGEO_BOUNDS
+from .support.fileserver import FileServer
 from .support.strategies import numberish, text
 
 SETTINGS = settings(

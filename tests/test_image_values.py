@@ -16,10 +16,10 @@ import pytest
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.tiler.rendering import nodata_fits
 
 from .support.catalog_documents import COGEO_BOUNDS
+from .support.fileserver import FileServer
 
 COGEO_TILE = "/api/images/cogeo/tiles/18/224757/101422.png"
 COGEO_POINT = "/api/images/cogeo/point/128.658,37.6685"

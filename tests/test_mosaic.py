@@ -23,8 +23,9 @@ from shapely.geometry import box, mapping
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
+
+from .support.fileserver import FileServer
 
 #: Kathmandu, in EPSG:3857 metres: every image's top-left corner is placed from here.
 X0, Y0 = 9_497_000.0, 3_211_000.0

@@ -27,9 +27,9 @@ from shapely.geometry import box, mapping
 
 from oam_preview import create_app
 from oam_preview.catalog import load_document
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 
+from .support.fileserver import FileServer
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
 #: Kathmandu, in EPSG:3857 metres: both images' top-left corner.

@@ -20,13 +20,13 @@ from rio_tiler.io import Reader
 from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.remote.gdal_settings import BLOCK_CACHE_BYTES, gdal_options
 from oam_preview.remote.opener import Opener
 from oam_preview.tiler.decimated import CALL_BYTES
 from oam_preview.tiler.imagery import Imagery
 
+from .support.fileserver import FileServer
 from .support.geotiffs import centre
 from .support.loopback import LOOPBACK_ALLOW
 

@@ -27,9 +27,9 @@ import rasterio
 from PIL import Image as PILImage
 from rio_tiler.io import Reader
 
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS, xy_bounds
 
+from .support.fileserver import FileServer
 from .support.gdal_client import web_mercator_reference
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 from .support.qgis import qgis_render

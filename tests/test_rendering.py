@@ -17,10 +17,10 @@ from werkzeug.datastructures import MultiDict
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.errors import BadRequest
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.tiler.rendering import Rendering
 
+from .support.fileserver import FileServer
 from .support.geotiffs import GEOTIFFS
 
 

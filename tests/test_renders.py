@@ -28,14 +28,14 @@ from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.catalog.render_hints import band_names, item_renders
 from oam_preview.catalog.store import CatalogStore
-from oam_preview.fileserver import FileServer
+from oam_preview.demo.synthetic import PALETTE, Landscape, elevation, has_zstd
 from oam_preview.geo.tiles import TMS
-from oam_preview.synthetic import PALETTE, Landscape, elevation, has_zstd
 from oam_preview.tiler.description import describe
 from oam_preview.tiler.rendering import Rendering
 from oam_preview.tiler.renders import _Params, detect_product_type
 
 from .support.export_jobs import finished, mbtiles_tiles
+from .support.fileserver import FileServer
 
 #: Where the test images lie: EPSG:3857 metres of a 512 px square at 0.5 m (about Goma).
 ORIGIN = (3253900.0, -184600.0)

@@ -25,10 +25,10 @@ from rasterio.transform import from_origin
 
 from oam_preview import create_app
 from oam_preview.catalog import load, load_document
-from oam_preview.fileserver import FileServer
 
 from .support.catalog_documents import catalog_doc
 from .support.fault_server import FaultServer
+from .support.fileserver import FileServer
 from .support.routes import POST_ROUTES, ROUTES
 
 SECRET_VALUE = 77

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from oam_preview.fileserver import FileServer
 from oam_preview.offline import lifeline
 from oam_preview.serve import config_from_environment, gunicorn_settings
 
 from .support.catalog_documents import catalog_doc
+from .support.fileserver import FileServer
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from oam_preview import demo
+from oam_preview.demo import images as demo
 
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from oam_preview import create_app
 from oam_preview.cli import main
-from oam_preview.fileserver import RangeRequestHandler, ThreadedFileServer
+
+from .support.fileserver import RangeRequestHandler, ThreadedFileServer
 
 #: A name that never resolves (RFC 6761).
 NOWHERE = "http://no-such-host.invalid/a.tif"

@@ -17,12 +17,12 @@ import pytest
 
 from oam_preview.config import Allowance, Settings
 from oam_preview.errors import UpstreamError, UpstreamForbidden
-from oam_preview.fileserver import FileServer
 from oam_preview.remote import egress
 from oam_preview.remote.policy import UpstreamPolicy, is_public
 
 from .support.apps import app_over
 from .support.catalog_documents import records_doc
+from .support.fileserver import FileServer
 from .support.loopback import LoopbackServer
 
 REFUSED_ADDRESSES = [

@@ -23,7 +23,6 @@ from PIL import Image as PILImage
 from oam_preview import create_app
 from oam_preview.catalog import load_document
 from oam_preview.config import Settings
-from oam_preview.fileserver import FileServer
 from oam_preview.geo.tiles import TMS
 from oam_preview.remote.freshness import Freshness, Version, changed, version_token
 from oam_preview.remote.gdal_safety import forget
@@ -34,6 +33,7 @@ from oam_preview.web.responses import IMMUTABLE, with_stale
 from .support.apps import app_over
 from .support.catalog_documents import catalog_doc
 from .support.fault_server import FaultServer
+from .support.fileserver import FileServer
 from .support.geotiffs import centre, write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.routes import ROUTES

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TypeVar
 
 from .. import deadline
@@ -35,16 +34,10 @@ log = logging.getLogger(__name__)
 
 
 def _catalog(settings: Settings, images: Sequence[Image] | None) -> tuple[Catalog | None, Settings]:
-    """The catalog to serve when it is built here: ``images`` (a job's snapshot), or the demo's
-    when the settings' catalog is ``demo`` (the settings then allow its own file server)."""
+    """The catalog to serve when it is built here: ``images`` (a job's snapshot); ``None``: the
+    settings' (the demo is switched in before, by :func:`oam_preview.demo.switch.serving_config`)."""
     if images is not None:
         return Catalog.from_images(images), settings
-    if settings.catalog == "demo":
-        from ..demo import allowing_demo, build, running_demo_catalog, start_server
-
-        catalog = running_demo_catalog()
-        allow = allowing_demo(settings.upstream_allow, start_server(build()))
-        return catalog, replace(settings, upstream_allow=allow)
     return None, settings
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -11,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..catalog import Catalog
 from ..catalog.store import CatalogStore
-from ..config import Settings
+from ..config import DEMO_CATALOG, Settings
 from .blueprint import create_blueprint
 from .responses import add_common_headers, error_response
 
@@ -23,22 +22,21 @@ def create_app(
     """Build the oam-preview app.
 
     Settings come from ``OAM_PREVIEW_*`` environment variables, overridden by
-    ``config``. ``catalog`` overrides ``OAM_PREVIEW_CATALOG``; the catalog
-    ``demo`` starts the embedded demo (see :mod:`oam_preview.demo`).
+    ``config``. ``catalog`` overrides ``OAM_PREVIEW_CATALOG``. The app serves a
+    catalog and starts no server of its own: the catalog ``demo`` (the default)
+    is made servable first by :func:`oam_preview.demo.switch.serving_config`, as
+    ``oam-preview serve`` does (``ValueError`` otherwise).
     """
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(Settings.from_env().as_config())
     if config:
         app.config.from_mapping(config)
     settings = Settings.from_mapping(app.config)
-    if catalog is None and settings.catalog == "demo":
-        from ..demo import allowing_demo, build, running_demo_catalog, start_server
-
-        catalog = running_demo_catalog()
-        # The demo reads its images from its own server on loopback: allowed, explicitly.
-        allow = allowing_demo(settings.upstream_allow, start_server(build()))
-        settings = replace(settings, upstream_allow=allow)
-        app.config["OAM_PREVIEW_UPSTREAM_ALLOW"] = allow
+    if catalog is None and settings.catalog == DEMO_CATALOG:
+        raise ValueError(
+            f"OAM_PREVIEW_CATALOG={DEMO_CATALOG}: the embedded demo is served by `oam-preview serve`; "
+            "in Python, add oam_preview.demo.switch.serving_config(config) to the config first"
+        )
     app.register_blueprint(create_blueprint(catalog, settings), url_prefix=settings.prefix or None)
     if settings.trusted_proxies:
         n = settings.trusted_proxies

@@ -2,7 +2,7 @@
 
 The app runs in a thread on an ephemeral port with a GeoJSON catalog written
 for the test, whose GeoTIFFs are served over HTTP range requests by
-:class:`oam_preview.fileserver.FileServer`, as in production. Fixture names
+:class:`oam_preview.demo.fileserver.FileServer`, as in production. Fixture names
 start with ``browser_`` so they never clash with the server tests' fixtures.
 The helpers they use are in ``tests/support`` (``page``, ``apps``, ``catalog_documents``).
 
@@ -33,7 +33,7 @@ def browser_geotiff_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def browser_geotiffs(browser_geotiff_dir: Path) -> Iterator[str]:
     """Base URL of a range-request file server over the page tests' GeoTIFFs."""
-    from oam_preview.fileserver import FileServer
+    from tests.support.fileserver import FileServer
 
     with FileServer(browser_geotiff_dir) as fs:
         yield fs.url.rstrip("/")
@@ -54,12 +54,14 @@ def browser_catalog(tmp_path_factory, browser_geotiffs, browser_images) -> Path:
 def browser_demo(tmp_path_factory) -> Iterator[tuple[Path, list[str]]]:
     """The embedded demo's catalog (a file) and its ids, its GeoTIFFs on a Range server: built
     once into ``$OAM_PREVIEW_DEMO_DIR`` or the user's cache (under a minute the first time)."""
-    from oam_preview import demo
-    from oam_preview.fileserver import FileServer
+    from oam_preview.demo.catalog import catalog_document
+    from oam_preview.demo.images import build
 
-    directory = demo.build(progress=False)
+    from ..support.fileserver import FileServer
+
+    directory = build(progress=False)
     with FileServer(directory) as fs:
-        doc = demo.catalog_document(directory, fs.url.rstrip("/"))
+        doc = catalog_document(directory, fs.url.rstrip("/"))
         path = tmp_path_factory.mktemp("demo-catalog") / "catalog.json"
         path.write_text(json.dumps(doc))
         yield path, [f["id"] for f in doc["features"]]

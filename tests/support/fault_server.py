@@ -1,7 +1,7 @@
 """A Range-capable file server whose faults are switched at run time, in a child process.
 
 ``python -m tests.support.fault_server ROOT [--port N]`` serves ``ROOT`` like
-:mod:`oam_preview.fileserver` (GDAL must never read from a server thread of
+:mod:`oam_preview.demo.fileserver` (GDAL must never read from a server thread of
 its own process) and prints its base URL. ``POST /__mode__/<mode>`` switches
 every later answer to one of:
 
@@ -15,7 +15,7 @@ every later answer to one of:
 - ``redirect-<target>``: 302 to ``target`` (URL-quoted, e.g. ``file%3A%2F%2F%2Fetc%2Fpasswd``).
 
 ``GET /__traffic__`` and ``POST /__traffic__/reset`` are the counters of
-:mod:`oam_preview.fileserver`.
+:mod:`tests.support.fileserver`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from oam_preview.fileserver import (
+from ..support.fileserver import (
     TRAFFIC_PATH,
     FileServer,
     FileServerHTTP,

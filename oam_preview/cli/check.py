@@ -1,5 +1,5 @@
-"""``oam-preview check SOURCE`` and ``oam-preview catalog SOURCE --report``: health reports on the
-command line (:mod:`oam_preview.tiler.checkup`), as text or JSON.
+"""``oam-preview check SOURCE`` (and ``oam-preview catalog SOURCE --report``): health reports on
+the command line (:mod:`oam_preview.tiler.checkup`), as text or JSON.
 
 A local file is served by the project's Range file server on loopback while it is
 checked, so its report is the one it will have once published: every request and byte
@@ -11,22 +11,31 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from .config import Settings
-from .tiler.checkup import check
-from .tiler.health_report import Report
+from ..config import Settings
+
+if TYPE_CHECKING:  # loaded by the command that runs, not by the others
+    from ..tiler.health_report import Report
 
 #: Columns of a finding's code in the text report.
 CODE_WIDTH = 24
+
+
+@click.command("check")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def check_command(source: str, as_json: bool) -> None:
+    """Is SOURCE (a GeoTIFF URL or local path) ready to serve? Its health report: findings,
+    measured cost and the command that fixes it. Exit status 0 ready, 1 warnings, 2 not servable."""
+    sys.exit(check_source(source, as_json))
 
 
 @contextmanager
@@ -38,7 +47,7 @@ def served(source: str) -> Iterator[str]:
     path = Path(source)
     if not path.is_file():
         raise click.ClickException(f"{source}: no such file")
-    from .fileserver import FileServer
+    from ..demo.fileserver import FileServer
 
     with FileServer(path.resolve().parent) as server:
         yield f"{server.url}/{path.name}"
@@ -46,7 +55,8 @@ def served(source: str) -> Iterator[str]:
 
 def check_source(source: str, as_json: bool, out: TextIO | None = None) -> int:
     """Print ``source``'s report; its exit status (0 ready, 1 warnings, 2 not servable)."""
-    warnings.simplefilter("ignore")
+    from ..tiler.checkup import check
+
     # The operator's own file on the command line, not a catalog record: no address is refused.
     settings = replace(Settings.from_env(), upstream_allow="any")
     with served(source) as url:
@@ -85,10 +95,10 @@ def text(report: Report) -> str:
 def report_catalog(source: str, as_json: bool, concurrency: int, out: TextIO | None = None) -> int:
     """Grade every image of the catalog ``source``, ``concurrency`` files at once, with a progress
     bar; print a table (or JSON) and the count of each finding. The exit status of the worst."""
-    from .catalog import load
+    from ..catalog import load
+    from ..tiler.checkup import check
 
     out = out or sys.stdout
-    warnings.simplefilter("ignore")
     settings = Settings.from_env()
     catalog = load(source)
     reports: list[Report] = []

@@ -2,15 +2,14 @@
 
 It serves one directory the way S3 or nginx would serve GeoTIFFs to GDAL:
 ``HEAD``, ``GET`` and single ``Range: bytes=a-b`` requests (206), with
-``ETag``/``Last-Modified``. The demo command runs one beside the app so the
-demo images are read over HTTP range requests, like production; the tests
-and benchmarks run one too, and read its request counters.
+``ETag``/``Last-Modified``. The demo runs one beside the app so its images
+are read over HTTP range requests, like production; ``oam-preview check``
+serves a local file with one; the tests and benchmarks run one too (with
+request counters: ``tests/support/fileserver.py``).
 
 :class:`FileServer` runs the server in a child process (``python -m
-oam_preview.fileserver``): GDAL holds the GIL during parts of a dataset open,
-so a server thread in the same process as the reader can stall it.
-``GET /__traffic__`` answers the counters as JSON; ``POST /__traffic__/reset``
-zeroes them.
+oam_preview.demo.fileserver``): GDAL holds the GIL during parts of a dataset
+open, so a server thread in the same process as the reader can stall it.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import argparse
 import contextlib
 import email.utils
 import http.server
-import json
 import os
 import re
 import subprocess
@@ -27,64 +25,10 @@ import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-TRAFFIC_PATH = "/__traffic__"
-
-
-@dataclass
-class Traffic:
-    """Counts of what a :class:`FileServer` has answered, per path.
-
-    ``bytes_sent`` adds up the body bytes of the answers (their Content-Length);
-    ``peak_in_flight`` is the most file requests being answered at once (how parallel a
-    client's reads were); ``rounds`` the longest chain of requests each begun after the one
-    before it was answered: the round trips a client's reads cost one after the other.
-    """
-
-    requests: int = 0
-    bytes_sent: int = 0
-    by_path: dict[str, int] = field(default_factory=dict)
-    in_flight: int = 0
-    peak_in_flight: int = 0
-    rounds: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def begin(self) -> int:
-        """A request begins: its place in the longest chain of requests answered before it."""
-        with self.lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            # Every request answered so far ended before this one began.
-            return self.rounds + 1
-
-    def end(self, chain: int) -> None:
-        with self.lock:
-            self.in_flight -= 1
-            self.rounds = max(self.rounds, chain)
-
-    def record(self, path: str, nbytes: int) -> None:
-        with self.lock:
-            self.requests += 1
-            self.bytes_sent += nbytes
-            self.by_path[path] = self.by_path.get(path, 0) + 1
-
-    def reset(self) -> None:
-        with self.lock:
-            self.requests = 0
-            self.bytes_sent = 0
-            self.by_path.clear()
-            self.peak_in_flight = self.in_flight
-            self.rounds = 0
-
-    def snapshot(self) -> tuple[int, int]:
-        """Return ``(requests, bytes_sent)`` so far."""
-        with self.lock:
-            return self.requests, self.bytes_sent
 
 
 class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
@@ -103,34 +47,11 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         self._serve(body=False)
 
     def do_GET(self) -> None:
-        if self.path == TRAFFIC_PATH:
-            t = self.server.traffic
-            with t.lock:
-                doc = {
-                    "requests": t.requests,
-                    "bytes_sent": t.bytes_sent,
-                    "by_path": dict(t.by_path),
-                    "peak_in_flight": t.peak_in_flight,
-                    "rounds": t.rounds,
-                }
-            self._send_json(doc)
-            return
         self._serve(body=True)
 
-    def do_POST(self) -> None:
-        if self.path == TRAFFIC_PATH + "/reset":
-            self.server.traffic.reset()
-            self._send_json({"reset": True})
-            return
-        self._send_plain(405, b"method not allowed\n", True)
-
-    def _send_json(self, doc: object) -> None:
-        data = json.dumps(doc).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def answered(self, path: str, nbytes: int) -> None:
+        """Called as each answer is about to go out: the path asked for and the body bytes sent
+        (0 for a HEAD). Nothing here; the tests' counted server counts them."""
 
     def _resolve(self) -> Path | None:
         rel = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")
@@ -141,11 +62,7 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         return candidate
 
     def _serve(self, body: bool) -> None:
-        chain = self.server.traffic.begin()
-        try:
-            self._serve_file(body)
-        finally:
-            self.server.traffic.end(chain)
+        self._serve_file(body)
 
     def _serve_file(self, body: bool) -> None:
         if self.server.delay:
@@ -175,7 +92,7 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
         length = end - start + 1
         stat = path.stat()
         # Counted before answering, so a client that has its answer always finds it counted.
-        self.server.traffic.record("/" + str(path.relative_to(self.server.root)), length if body else 0)
+        self.answered("/" + str(path.relative_to(self.server.root)), length if body else 0)
         self.send_response(status)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Accept-Ranges", "bytes")
@@ -202,7 +119,7 @@ class RangeRequestHandler(http.server.BaseHTTPRequestHandler):
     def _send_plain(
         self, status: int, text: bytes, body: bool, headers: dict[str, str] | None = None
     ) -> None:
-        self.server.traffic.record(self.path, len(text) if body else 0)
+        self.answered(self.path, len(text) if body else 0)
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(text)))
@@ -217,7 +134,6 @@ class FileServerHTTP(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default 5 refuses connections under a map's burst of tiles
     root: Path
-    traffic: Traffic
     delay: float = 0.0  # seconds added before each answer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -240,7 +156,6 @@ class ThreadedFileServer:
     ) -> None:
         self._httpd = FileServerHTTP((host, port), handler)
         self._httpd.root = Path(root).resolve()
-        self._httpd.traffic = Traffic()
         self._httpd.delay = delay
         self._thread: threading.Thread | None = None
 
@@ -249,10 +164,6 @@ class ThreadedFileServer:
         """Base URL, without a trailing slash."""
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
-
-    @property
-    def traffic(self) -> Traffic:
-        return self._httpd.traffic
 
     def serve_forever(self) -> None:
         self._httpd.serve_forever()
@@ -271,51 +182,15 @@ class ThreadedFileServer:
             self._thread.join(timeout=5)
 
 
-class RemoteTraffic:
-    """The counters of a :class:`FileServer` child process, read over HTTP."""
-
-    def __init__(self, base_url: str) -> None:
-        self._url = base_url + TRAFFIC_PATH
-
-    def snapshot(self) -> tuple[int, int]:
-        """Return ``(requests, bytes_sent)`` so far."""
-        doc = self.read()
-        return doc["requests"], doc["bytes_sent"]
-
-    def read(self) -> dict:
-        with urllib.request.urlopen(self._url, timeout=10) as response:
-            return json.load(response)
-
-    @property
-    def requests(self) -> int:
-        return self.snapshot()[0]
-
-    @property
-    def bytes_sent(self) -> int:
-        return self.snapshot()[1]
-
-    @property
-    def by_path(self) -> dict[str, int]:
-        return self.read()["by_path"]
-
-    @property
-    def peak_in_flight(self) -> int:
-        """The most file requests answered at once since the last reset."""
-        return self.read()["peak_in_flight"]
-
-    def reset(self) -> None:
-        request = urllib.request.Request(self._url + "/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-
-
 class FileServer:
     """Serve ``root`` over HTTP from a child process; ``port`` 0 picks a free one.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`; after
-    the first start, a restart keeps the port. ``traffic`` reads the server's
-    request counters.
+    the first start, a restart keeps the port.
     """
+
+    #: The module the child process runs (``python -m``): it prints its base URL first.
+    module = "oam_preview.demo.fileserver"
 
     def __init__(
         self, root: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 0, delay: float = 0.0
@@ -328,14 +203,10 @@ class FileServer:
         self.url = ""
         self.cwd: Path | None = None  # the child's working directory (default: ours)
 
-    @property
-    def traffic(self) -> RemoteTraffic:
-        return RemoteTraffic(self.url)
-
     def command(self) -> list[str]:
         """The child process's argv; it prints its base URL on its first line."""
         return [
-            sys.executable, "-m", "oam_preview.fileserver", str(self.root),
+            sys.executable, "-m", self.module, str(self.root),
             "--host", self.host, "--port", str(self.port), "--delay", str(self.delay),
         ]  # fmt: skip
 
@@ -376,7 +247,7 @@ class FileServer:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve a directory with byte ranges; print the base URL on the first line of stdout."""
-    parser = argparse.ArgumentParser(prog="python -m oam_preview.fileserver")
+    parser = argparse.ArgumentParser(prog="python -m oam_preview.demo.fileserver")
     parser.add_argument("root")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
