@@ -37,6 +37,7 @@ import ctypes
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import rasterio
 from rasterio._err import CPLE_BaseError
@@ -246,3 +247,15 @@ def _forget_prefix(lib: ctypes.CDLL, path: str) -> None:
     lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
     lib.VSICurlPartialClearCache.restype = None
     lib.VSICurlPartialClearCache(path.encode())
+
+
+def open_geotiff(path: str, sidecars: bool = False) -> Any:
+    """A dataset of ``path`` (a GDAL path: ``/vsicurl/…``, ``/vsis3/…``, a file), opened by the
+    GeoTIFF driver alone: a crafted "GeoTIFF" that is really a VRT must not make the server
+    read local files. ``sidecars``: its ``.ovr``/``.msk`` are used once checked to be GeoTIFFs,
+    and PAM is off (an ``.aux.xml`` may point ``OVERVIEW_FILE`` anywhere)."""
+    options: dict[str, str] = {}
+    if sidecars and sidecars_are_geotiffs(path):
+        options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE", "GDAL_PAM_ENABLED": "NO"}
+    with rasterio.Env(**options):
+        return rasterio.open(path, driver="GTiff")

@@ -30,7 +30,7 @@ from .cloud_routes import CloudRoutes
 from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .egress import RelayAccess, relay_access
 from .freshness import Freshness, Version, changed, cloud_head, head, version_token
-from .gdal_safety import forget, restrict_drivers, sidecars_are_geotiffs
+from .gdal_safety import forget, open_geotiff, restrict_drivers
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
 from .policy import UpstreamPolicy, upstream_kind
 from .pool import DatasetPool
@@ -301,7 +301,7 @@ class Opener:
                         dataset = self._pool.take(key)  # one may have come back while we waited
                         if dataset is None:
                             try:
-                                dataset = self._open(url, sidecars)
+                                dataset = open_geotiff(vsi_path(url), sidecars)
                             except GDAL_ERRORS as exc:
                                 # Else GDAL answers the next open from its failure cache.
                                 forget(vsi_path(url))
@@ -391,14 +391,3 @@ class Opener:
             return future.result(timeout=left)
         except concurrent.futures.TimeoutError:
             raise UpstreamTimeout("the server holding the GeoTIFF did not send the data in time") from None
-
-    def _open(self, url: str, sidecars: bool) -> Any:
-        options: dict[str, str] = {}
-        # GDAL opens sidecars (.ovr/.msk) with any driver, VRT included: check them first.
-        if sidecars and sidecars_are_geotiffs(vsi_path(url)):
-            # PAM off: an .aux.xml may point OVERVIEW_FILE anywhere (see oam_preview.remote.gdal_safety).
-            options = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE", "GDAL_PAM_ENABLED": "NO"}
-        with rasterio.Env(**options):
-            # Only the GeoTIFF driver: a crafted "GeoTIFF" that is really a VRT
-            # must not make the server read local files.
-            return rasterio.open(vsi_path(url), driver="GTiff")

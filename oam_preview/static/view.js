@@ -51,7 +51,7 @@ const BOUNDS_INSET_DEG = 1e-6; // ~10 cm
 export function tileBoundsOf(bounds) {
   if (!Array.isArray(bounds) || bounds.length !== 4 || !bounds.every(Number.isFinite)) return null;
   const [w, s, e, n] = bounds;
-  if (w > e || s > n) return null;
+  if (crossesAntimeridian(bounds) || s > n) return null;
   const inset = Math.min(BOUNDS_INSET_DEG, (e - w) / 4, (n - s) / 4);
   return [
     [s + inset, w + inset],
@@ -59,9 +59,15 @@ export function tileBoundsOf(bounds) {
   ];
 }
 
+/** Whether a box [w, s, e, n] (degrees) crosses the antimeridian: the page's one home of the
+ * rule (the server's is oam_preview/geo/geometry.py). */
+export function crossesAntimeridian([w, , e]) {
+  return w > e;
+}
+
 /** A box [w, s, e, n] as one or two boxes with west <= east (split at the antimeridian). */
 export function splitBox([w, s, e, n]) {
-  return w > e
+  return crossesAntimeridian([w, s, e, n])
     ? [
         [w, s, 180, n],
         [-180, s, e, n],
