@@ -15,6 +15,7 @@ from rio_tiler.reader import read as rio_read
 from oam_preview.catalog import Image
 from oam_preview.config import Settings
 from oam_preview.errors import NotGeoreferenced, OutsideBounds, TooLarge, ZoomOutOfRange
+from oam_preview.geo import tiles as tile_grid
 from oam_preview.geo.georeference import geographic_footprint
 from oam_preview.geo.tiles import TMS, resolution, xy_bounds, zoom_for_resolution
 from oam_preview.remote.opener import Opener
@@ -60,6 +61,16 @@ def test_zooms_past_24_need_no_extrapolation():
 @pytest.mark.parametrize("res", [0.05, 0.15, 0.3, 0.597, 1.19, 2.5, 10, 30, 100, 300, 900, 25000, 156543])
 def test_zoom_for_resolution_matches_morecantile_upper(res):
     assert zoom_for_resolution(res) == WMQ.zoom_for_res(res, zoom_level_strategy="upper")
+
+
+@pytest.mark.parametrize("z", [0, 1, 7, 13, 17, 19, 23, 30])
+def test_geographic_bounds_are_morecantiles_to_the_bit(z):
+    """The tile check's bounds, with the transformer looked up once, are ``TMS.bounds``'s numbers."""
+    last = 2**z - 1
+    corners_and_middle = {(0, 0), (last, last), (0, last), (last, 0), (last // 2, (last + 1) // 3)}
+    for x, y in corners_and_middle:
+        b = TMS.bounds(x, y, z)
+        assert tile_grid.geographic_bounds(z, x, y) == (b.left, b.bottom, b.right, b.top), (z, x, y)
 
 
 @pytest.mark.parametrize("zoom", [0, 5, 12, 19])

@@ -377,6 +377,25 @@ def test_the_relay_process_ends_with_the_process_that_started_it():
     raise AssertionError(f"relay {pid} outlived its parent")
 
 
+def test_the_relay_process_imports_only_what_it_relays_with():
+    """A relay runs beside every worker: the module it runs loads no HTTP client, numpy or
+    rasterio, nor OpenSSL (a relay was ~22 MB resident with ``urllib.request``, ``http.client`` and
+    ``hmac``'s libcrypto; ~15 without)."""
+    access = egress.relay_access("127.0.0.0/8", 6.0)
+    relay_pid = next(relay.pid for relay, known in egress._relays.values() if known == access)
+    command = Path(f"/proc/{relay_pid}/cmdline").read_bytes().split(b"\0")
+    module = command[command.index(b"-m") + 1].decode()
+    code = f"import sys, {module}; print(' '.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert module in loaded
+    heavy = {"urllib.request", "http.client", "ssl", "_hashlib", "subprocess", "numpy", "rasterio", "flask"}
+    assert heavy & loaded == set()
+
+
 @pytest.mark.parametrize(
     "spelling",
     ["http:{host}/cogeo.tif", "http:/{host}/cogeo.tif", "HTTP:{host}/cogeo.tif", "http:///{host}/cogeo.tif"],

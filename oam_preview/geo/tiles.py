@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import morecantile
 from pyproj import CRS as ProjCRS
@@ -62,9 +63,18 @@ def xy_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
 
 
 def geographic_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """EPSG:4326 bounds of tile ``z/x/y``."""
-    b = TMS.bounds(x, y, z)
-    return (b.left, b.bottom, b.right, b.top)
+    """EPSG:4326 bounds of tile ``z/x/y``: ``TMS.bounds``, the same numbers, with the transformer
+    looked up once (morecantile looks it up by its CRSs' hash, their WKT: 0.3 ms a tile)."""
+    left, bottom, right, top = xy_bounds(z, x, y)
+    west, north = _to_geographic().transform(left, top)
+    east, south = _to_geographic().transform(right, bottom)
+    return (west, south, east, north)
+
+
+@functools.cache
+def _to_geographic() -> Any:
+    """:data:`TMS`'s own EPSG:3857 -> EPSG:4326 transformer (the object ``TMS.bounds`` uses)."""
+    return TMS._to_geographic
 
 
 def tile_range(

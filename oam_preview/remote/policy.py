@@ -19,21 +19,22 @@ A name that does not resolve is not refused but missing: ``502 upstream_error`` 
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import logging
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from ..config import Allowance, IPAddress
 from ..errors import OamPreviewError, UpstreamError, UpstreamForbidden
 from . import cloud
+
+if TYPE_CHECKING:
+    import urllib.request
 
 log = logging.getLogger(__name__)
 
@@ -297,69 +298,12 @@ class UpstreamPolicy:
     def urlopen(self, request: urllib.request.Request, timeout: float) -> Any:
         """``urllib.request.urlopen`` whose every redirect hop passes :meth:`check` first, and
         whose connections go to addresses :meth:`connectable` just checked (no environment proxy)."""
-        self.check(request.full_url)
-        handlers: list[Any] = [urllib.request.ProxyHandler({}), _CheckedRedirects(self, request.full_url)]
-        if not self.allowance.anything:
-            handlers += [_PinnedHTTPHandler(self), _PinnedHTTPSHandler(self)]
-        return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
+        # Imported here, not at the top: the egress relay process imports this module for its
+        # rules and never opens a URL, and urllib.request with http.client is ~7 MB resident.
+        from .checked_open import open_checked
 
-
-def _pinned(policy: UpstreamPolicy, connection_class: Any) -> Any:
-    """``connection_class`` (``http.client``'s) connecting only to addresses the policy checked at
-    connection time: a name cannot resolve one way for :meth:`UpstreamPolicy.check` and another here."""
-
-    def create_connection(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> Any:
-        host, port = address
-        failure: OSError | None = None
-        for checked in policy.connectable(host, port):
-            try:
-                return socket.create_connection((str(checked), port), timeout, source_address)
-            except OSError as exc:
-                failure = exc
-        raise failure or OSError(f"no address for {host}")
-
-    def build(host: str, **kwargs: Any) -> Any:
-        connection = connection_class(host, **kwargs)
-        connection._create_connection = create_connection  # used by connect(), TLS too
-        return connection
-
-    return build
-
-
-class _PinnedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, policy: UpstreamPolicy) -> None:
-        super().__init__()
-        self.policy = policy
-
-    def http_open(self, req: Any) -> Any:
-        return self.do_open(_pinned(self.policy, http.client.HTTPConnection), req)
-
-
-class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, policy: UpstreamPolicy) -> None:
-        super().__init__()
-        self.policy = policy
-
-    def https_open(self, req: Any) -> Any:
-        context = self._context  # type: ignore[attr-defined]  # urllib's, set in __init__
-        return self.do_open(_pinned(self.policy, http.client.HTTPSConnection), req, context=context)
+        return open_checked(self, request, timeout, pinned=not self.allowance.anything)
 
 
 def _system_resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to a URL the policy allows (a public URL may point inside)."""
-
-    def __init__(self, policy: UpstreamPolicy, origin: str) -> None:
-        self.policy = policy
-        self.origin = origin
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        try:
-            self.policy.check(newurl)
-        except UpstreamForbidden:
-            self.policy.refuse_redirect(self.origin)
-            raise
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
