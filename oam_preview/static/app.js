@@ -1,13 +1,11 @@
 /* oam-preview map page: the page's state, its URL fragment and the wiring of its features.
  *
- * Native ES modules (no build step), one factory per feature: the list (list.js), the
- * footprints (footprints.js) and the markers of small images (markers.js), the layers — the
- * mosaic (mosaic_layer.js), compare (compare.js), the shown images and their cards
- * (selected.js, with the Rendering panel of render_panel.js) — and the timeline (dates_in_view.js).
- * Each is given the state and callbacks; only this module knows them all. Every URL comes from
- * the server-rendered #oam-config block, so the page works under any prefix. Catalog strings
- * are only ever put into the DOM as text (textContent, attributes), never through innerHTML.
- */
+ * Native ES modules (no build step), one factory per feature: the list (list.js), footprints
+ * (footprints.js), markers of small images (markers.js), the layers — mosaic (mosaic_layer.js),
+ * compare (compare.js), the shown images and their cards (selected.js, render_panel.js) — the
+ * timeline (dates_in_view.js) and the token login (login.js). Each is given the state and
+ * callbacks; only this module knows them all. Every URL comes from the server-rendered
+ * #oam-config block (any prefix works); catalog strings reach the DOM only as text. */
 import { createBasemap } from "./basemap.js";
 import { createCompare } from "./compare.js";
 import { createDatesInView } from "./dates_in_view.js";
@@ -370,8 +368,7 @@ function wireFilters() {
 }
 
 wireFilters();
-// A login or logout: the same filters, another answer (the listing is asked again).
-createLogin({ onChange: () => ((list.model.key = ""), refreshAll()) });
+createLogin({ list, refreshAll });
 map.on("click", async (event) => {
   if (!(await footprints.pick(event.latlng))) showPointValue(event.latlng);
 });

@@ -2,8 +2,9 @@
    logging in or out asks the listing again, which then holds the private images the token sees. */
 import { apiToken, setApiToken } from "./http.js";
 
-/** Wire the login form of the page; ``onChange()`` runs after each login and logout. */
-export function createLogin({ onChange }) {
+/** Wire the login form of the page: after each login and logout the ``list`` (list.js) is asked
+ * again with the same filters (another answer), then ``refreshAll()``. */
+export function createLogin({ list, refreshAll }) {
   const $ = (id) => document.getElementById(id);
   const input = $("login-token");
   const loginButton = $("login-button");
@@ -16,7 +17,8 @@ export function createLogin({ onChange }) {
   };
   const changed = () => {
     show();
-    onChange();
+    list.model.key = ""; // the same filters, another answer: the listing is asked again
+    refreshAll();
   };
   $("login").addEventListener("submit", (event) => {
     event.preventDefault();
