@@ -5,15 +5,26 @@ An image is *private* while its record says ``"private": true``, or while its ``
 of every selection (the listing, footprints, feeds, the mosaic, exports) and only a request the
 operator's access rules allow reaches it (:mod:`oam_preview.web.access`). The embargo's end makes
 it public with no restart: the question is asked at :func:`now`, the one clock of the rule.
+
+The operator's credential profile covering an image's href may mark it too (``OAM_PREVIEW_SOURCES``,
+:meth:`oam_preview.remote.profiles.Sources.marks_for`): :func:`marked` folds such marks into the
+image's properties when its catalog is made current, the stricter of the two winning, so the rule
+here reads one place whichever said it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from .model import Image
+
+#: ``marks(href)``: the privacy marks (``private``, ``embargo_until``) given from outside the record
+#: to the image whose pixels are at ``href`` (an operator's profile's); ``{}``: none.
+Marks = Callable[[str], Mapping[str, Any]]
 
 
 def now() -> float:
@@ -54,6 +65,24 @@ def private_at(image: Image, moment: float) -> bool:
         return True
     end = embargo_end(image.properties.get("embargo_until"))
     return end is not None and moment < end
+
+
+def marked(image: Image, marks: Mapping[str, Any]) -> Image:
+    """``image`` as if its record also said ``marks``: private when either says so, embargoed until
+    the later of the two embargoes (a value that is no date counts as the latest: it keeps the image
+    private). ``image`` itself when ``marks`` changes nothing (so marking twice is marking once)."""
+    properties = dict(image.properties)
+    if marks.get("private") is True:
+        properties["private"] = True
+    given = marks.get("embargo_until")
+    given_end = embargo_end(given)
+    if given_end is not None:
+        own_end = embargo_end(properties.get("embargo_until"))
+        if own_end is None or given_end > own_end:
+            properties["embargo_until"] = given
+    if properties == image.properties:
+        return image
+    return dataclasses.replace(image, properties=properties)
 
 
 def group_of(image: Image) -> str | None:

@@ -94,6 +94,18 @@ class Catalog:
         images = tuple(replaced.get(image.id, image) for image in self.images)
         return Catalog(images, self.skipped, self.revision)
 
+    def with_marks(self, marks: privacy.Marks) -> Catalog:
+        """This catalog with each image marked as ``marks(source_url)`` says (an operator's profile:
+        :func:`~oam_preview.catalog.privacy.marked`); itself when no image changes."""
+        replaced = {}
+        for image in self.images:
+            given = marks(image.source_url)
+            if given:
+                changed = privacy.marked(image, given)
+                if changed is not image:
+                    replaced[image.id] = changed
+        return self.with_images(replaced) if replaced else self
+
     def __len__(self) -> int:
         return len(self.images)
 

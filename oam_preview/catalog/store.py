@@ -18,6 +18,7 @@ from typing import Any
 
 from .footprints import FootprintFiller
 from .headers import DatasetOpener, LazyOpener
+from .privacy import Marks
 from .search import Catalog
 from .sources import DEFAULT_MAX_RECORDS, load
 
@@ -123,6 +124,7 @@ class CatalogStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._subscribers: list[Callable[[Catalog], None]] = []
+        self._marks: Marks | None = None
 
     @classmethod
     def fixed(cls, catalog: Catalog, source: str = "memory") -> CatalogStore:
@@ -191,6 +193,8 @@ class CatalogStore:
                 self._consecutive_failures += 1
                 return False
             if catalog is not self._catalog:
+                if self._marks is not None:
+                    catalog = catalog.with_marks(self._marks)
                 if self._filler is not None:
                     catalog = self._filler.schedule(catalog)
                 with self._swap:
@@ -200,6 +204,21 @@ class CatalogStore:
             self._last_duration = self._last_success - started
             self._consecutive_failures = 0
             return True
+
+    def mark_with(self, marks: Marks) -> None:
+        """Mark the images of every catalog made current from now on, and of the current one now,
+        as ``marks(source_url)`` says (the operator's profiles: :mod:`.privacy`). The footprints
+        filled in later keep the marks: they replace images of a marked catalog."""
+        with self._lock:
+            self._marks = marks
+            with self._swap:  # a footprint batch of the unmarked catalog is then not published
+                catalog = self._catalog.with_marks(marks)
+                if catalog is self._catalog:
+                    return
+                if self._filler is not None:  # fill the marked one instead (headers read are kept)
+                    catalog = self._filler.schedule(catalog)
+                self._catalog = catalog
+            self._notify(catalog)
 
     def _publish(self, old: Catalog, new: Catalog) -> bool:
         """Make ``new`` current if ``old`` still is (background footprints); whether it did."""

@@ -46,6 +46,7 @@ def _loaded(settings: Settings, opener: Opener) -> CatalogStore:
     store = CatalogStore.for_source(
         settings.catalog, 0.0, opener=opener, max_records=settings.catalog_max_records
     )
+    store.mark_with(opener.cloud.marks)  # the profiles' private/embargo_until, as the server's
     if not store.reload():
         raise ExportError(f"cannot load catalog {settings.catalog}: {store.status().last_error}")
     return store

@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import time
+from typing import Any
 
 from ..errors import OamPreviewError, UpstreamError
 from . import cloud
@@ -58,6 +59,11 @@ class CloudRoutes:
         if self.sources.profile_for(path) is None:
             return path.public_url() or url  # az:// without a profile: refused by the policy
         return path.href
+
+    def marks(self, url: str) -> dict[str, Any]:
+        """The privacy marks (``private``, ``embargo_until``) of the profile in force covering the
+        cloud object ``url``; ``{}`` for any other URL (see :meth:`Sources.marks_for`)."""
+        return self.sources.marks_for(url)
 
     def locate(self, url: str) -> str | None:
         """The http(s) URL the cloud object ``url`` is fetched from (its profile's endpoint), for

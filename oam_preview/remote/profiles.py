@@ -9,6 +9,10 @@ whose reads are billed to the reader: a typo fails a read (403) instead of billi
 A cloud href no profile covers is read as before: an ``s3://``/``gs://`` object from its
 public https URL, unsigned (``az://`` needs a profile: the container's account is in it).
 
+A profile may also mark every image whose href it covers ``private = true`` and/or
+``embargo_until`` (a date or datetime, as a record's property of that name): :meth:`Sources.marks_for`
+gives those values, and :mod:`oam_preview.catalog.privacy` alone decides what they mean.
+
 Secrets (keys, tokens, SAS) stay in :class:`Profile`'s fields hidden from ``repr``: errors and
 logs name the profile, never its secret (:meth:`Sources.redact` for text from elsewhere).
 """
@@ -18,11 +22,12 @@ from __future__ import annotations
 import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from .cloud import GDAL_PREFIX, CloudPath, parse_prefix
+from .cloud import GDAL_PREFIX, CloudPath, parse, parse_prefix
 
-#: Keys a profile may have, per scheme, beside ``prefixes``, ``endpoint``, ``region`` and ``anonymous``.
+#: Keys a profile may have, per scheme, beside :data:`COMMON_KEYS`.
 SCHEME_KEYS = {
     "s3": {
         "access_key_id",
@@ -40,7 +45,9 @@ SCHEME_KEYS = {
     "az": {"account", "sas", "access_key"},
     "gs": {"service_account_file"},
 }
-COMMON_KEYS = {"prefixes", "endpoint", "region", "anonymous"}
+#: The privacy marks a profile gives the images it covers (a record's properties of the same names).
+MARK_KEYS = ("private", "embargo_until")
+COMMON_KEYS = {"prefixes", "endpoint", "region", "anonymous", *MARK_KEYS}
 #: The values never shown: not in repr, errors, logs, /healthz or /metrics.
 SECRET_KEYS = ("secret_access_key", "session_token", "sas", "access_key")
 #: Every AWS credential option GDAL reads: a profile sets each (empty when unused), so the
@@ -91,6 +98,12 @@ class Profile:
     @property
     def _virtual_hosting(self) -> bool:
         return bool(self.settings.get("virtual_hosting", not self.settings.get("endpoint")))
+
+    @property
+    def marks(self) -> dict[str, Any]:
+        """The privacy marks of this profile (``private``, ``embargo_until`` as an ISO string;
+        ``{}``: none), checked when the file was read."""
+        return {k: self.settings[k] for k in MARK_KEYS if self.settings.get(k) not in (None, False, "")}
 
     def secrets(self) -> list[str]:
         """The values :meth:`Sources.redact` hides (the access key id too: a store's error may quote it)."""
@@ -217,6 +230,12 @@ class Sources:
                     best = (len(prefix.key), profile)
         return best[1] if best else None
 
+    def marks_for(self, href: str) -> dict[str, Any]:
+        """The privacy marks of the profile covering the cloud ``href`` (``{}``: none, or no profile)."""
+        path = parse(href)
+        profile = self.profile_for(path) if path else None
+        return profile.marks if profile else {}
+
     def path_options(self) -> list[tuple[str, dict[str, str]]]:
         """``(GDAL path prefix, options)`` of every profile prefix, for GDAL's path-specific options;
         and of each bucket as GDAL names it bare (``/vsis3/bucket``, no slash: what GDAL 3.10 looks
@@ -271,4 +290,25 @@ def _profile(name: str, body: Any) -> Profile:
         raise ValueError(f"{where}: endpoint is an http(s) URL (https://minio.example.org:9000)")
     if scheme == "az" and not body.get("account"):
         raise ValueError(f"{where}: account (the storage account) is required")
-    return Profile(name, scheme, tuple(prefixes), dict(body))
+    settings = dict(body)
+    if not isinstance(body.get("private", False), bool):
+        raise ValueError(f"{where}: private is true or false")
+    if "embargo_until" in body:
+        settings["embargo_until"] = _embargo_text(body["embargo_until"], where)
+    return Profile(name, scheme, tuple(prefixes), settings)
+
+
+def _embargo_text(value: Any, where: str) -> str:
+    """A profile's ``embargo_until`` (a TOML date or datetime, or an ISO 8601 string) as the ISO
+    string a record would give; ``ValueError`` when it is no date (an operator's typo fails the
+    start, where a record's keeps its image private: see :func:`oam_preview.catalog.privacy.embargo_end`)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValueError(f"{where}: embargo_until is a date or datetime (2027-01-01, 2027-01-01T12:00:00Z)")

@@ -51,8 +51,10 @@ class Services:
         added: AddedLog | None = None,
     ) -> Services:
         """The services for ``settings``; any one given is used as it is. The "added" log
-        observes every catalog ``store`` makes current from now on."""
+        observes every catalog ``store`` makes current from now on; the privacy marks of the
+        operator's credential profiles (``OAM_PREVIEW_SOURCES``) mark each of them."""
         opener = opener or Opener(settings)
+        store.mark_with(opener.cloud.marks)  # private/embargo_until of the operator's profiles
         imagery = imagery or Imagery(opener, settings)
         added = added or added_log(store.source, settings.state_dir, settings.cache_url)
         store.subscribe(added.observe)

@@ -1,0 +1,212 @@
+"""An operator's credential profile (``OAM_PREVIEW_SOURCES``) marking every image under its bucket
+or prefix private or embargoed, as a record's ``private``/``embargo_until`` does, against moto's
+S3 server on loopback; the embargo's end on a clock the test controls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oam_preview import create_app
+from oam_preview.catalog import privacy
+from oam_preview.catalog.model import Image
+from oam_preview.catalog.sources import load_document
+from oam_preview.catalog.store import CatalogStore
+from oam_preview.config import Settings
+from oam_preview.remote.opener import Opener
+from oam_preview.remote.profiles import Sources
+
+from .support.cloud_stores import MotoS3
+from .support.geotiffs import write_cog
+from .support.loopback import LOOPBACK_ALLOW
+from .support.system import need_module
+
+#: 2027-01-01T00:00:00Z (the profile's embargo), 2028-01-01T00:00:00Z (a record's later one).
+EMBARGO_END = 1798761600
+RECORD_EMBARGO_END = 1830297600
+BEFORE = EMBARGO_END - 30 * 86400
+TOKEN = "profile-token-0123456789"
+#: image id -> (object in bucket alpha, the record's own properties).
+RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "plain": ("open/plain.tif", {}),
+    "hidden": ("private/hidden.tif", {}),
+    "embargoed": ("embargoed/e.tif", {"embargo_until": "2026-06-01"}),  # earlier: the profile's wins
+    "late": ("embargoed/late.tif", {"embargo_until": "2028-01-01"}),  # later: the record's wins
+}
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    need_module("moto")
+    directory = tmp_path_factory.mktemp("moto")
+    cog = write_cog(directory / "a.tif", 512, 512).read_bytes()
+    server = MotoS3(directory)
+    for key, _ in RECORDS.values():
+        server.put("alice", "alpha", key, cog)
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The privacy rule's clock, set by the test (Unix seconds)."""
+    now = {"t": float(BEFORE)}
+    monkeypatch.setattr(privacy, "now", lambda: now["t"])
+    return now
+
+
+def profile_file(path: Path, moto: MotoS3, marks: bool = True) -> str:
+    """alice's keys on three prefixes of bucket alpha; with ``marks``, private/ is private and
+    embargoed/ embargoed until 2027-01-01 (a TOML date), open/ has no mark either way."""
+    alice_id, alice_secret = moto.keys["alice"]
+    keys = f'endpoint = "{moto.url}"\naccess_key_id = "{alice_id}"\nsecret_access_key = "{alice_secret}"\n'
+    text = ""
+    for name, prefix, mark in (
+        ("open", "open/", ""),
+        ("hidden", "private/", "private = true\n"),
+        ("embargoed", "embargoed/", "embargo_until = 2027-01-01\n"),
+    ):
+        text += f'[profiles.{name}]\nprefixes = ["s3://alpha/{prefix}"]\n{keys}{mark if marks else ""}\n'
+    path.write_text(text)
+    return str(path)
+
+
+def access_file(path: Path) -> str:
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    path.write_text(f'[tokens.partner]\nsha256 = "{digest}"\nimages = ["hidden", "embargoed", "late"]\n')
+    return str(path)
+
+
+def app_for(sources: str, access: str) -> Any:
+    features = [
+        {"type": "Feature", "id": i, "geometry": None, "properties": {"source_url": f"s3://alpha/{k}", **p}}
+        for i, (k, p) in RECORDS.items()
+    ]
+    settings = {
+        "OAM_PREVIEW_UPSTREAM_ALLOW": LOOPBACK_ALLOW,
+        "OAM_PREVIEW_SOURCES": sources,
+        "OAM_PREVIEW_ACCESS": access,
+        "OAM_PREVIEW_BASEMAP_URL": "",
+    }
+    return create_app(settings, catalog=load_document({"type": "FeatureCollection", "features": features}))
+
+
+def listed(client: Any, **headers: str) -> set[str]:
+    return {f["id"] for f in client.get("/api/images", headers=headers).json["features"]}
+
+
+def test_a_profiles_marks_fold_into_the_record_the_stricter_winning():
+    image = Image("x", "s3://b/k.tif", properties={"embargo_until": "2027-01-01"})
+    assert privacy.marked(image, {}) is image
+    assert privacy.marked(image, {"embargo_until": "2026-01-01"}) is image  # the record's is later
+    later = privacy.marked(image, {"embargo_until": "2027-06-01T12:00:00Z"})
+    assert later.properties["embargo_until"] == "2027-06-01T12:00:00Z"
+    hidden = privacy.marked(image, {"private": True})
+    assert hidden.properties["private"] is True and hidden.properties["embargo_until"] == "2027-01-01"
+    assert privacy.marked(hidden, {"private": True}) is hidden  # marking twice is marking once
+    # A record's own private stays private whatever the profile says (it never says "public").
+    own = Image("y", "s3://b/k.tif", properties={"private": True})
+    assert privacy.marked(own, {"embargo_until": "2020-01-01"}).properties["private"] is True
+    assert privacy.private_at(privacy.marked(own, {"embargo_until": "2020-01-01"}), EMBARGO_END)
+
+
+def test_profile_marks_are_checked_when_the_file_is_read(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        "[profiles.p]\nprefixes = ['s3://paid/x/']\nprivate = true\n"
+        "[profiles.q]\nprefixes = ['s3://paid/y/']\nembargo_until = 2027-01-01T06:00:00Z\n"
+        "[profiles.r]\nprefixes = ['s3://paid/']\nprivate = false\n"
+    )
+    sources = Sources.load(str(tmp_path / "s.toml"))
+    assert sources.marks_for("s3://paid/x/a.tif") == {"private": True}
+    assert sources.marks_for("s3://paid/y/a.tif") == {"embargo_until": "2027-01-01T06:00:00+00:00"}
+    assert sources.marks_for("s3://paid/z/a.tif") == {}  # private = false: no mark
+    assert sources.marks_for("https://example.org/paid/x/a.tif") == {}
+    for bad, says in (
+        ("private = 'yes'", "private is true or false"),
+        ("embargo_until = 'next spring'", "embargo_until is a date"),
+        ("embargo_until = 12:00:00", "embargo_until is a date"),
+    ):
+        (tmp_path / "bad.toml").write_text(f"[profiles.x]\nprefixes = ['s3://aaa']\n{bad}\n")
+        with pytest.raises(ValueError, match="OAM_PREVIEW_SOURCES profile 'x'") as raised:
+            Sources.load(str(tmp_path / "bad.toml"))
+        assert says in str(raised.value)
+
+
+def test_a_private_profile_hides_its_images_from_anonymous_clients(moto, tmp_path, clock):
+    client = app_for(profile_file(tmp_path / "s.toml", moto), access_file(tmp_path / "a.toml")).test_client()
+    assert listed(client) == {"plain"}
+    for image_id in ("hidden", "embargoed", "late"):
+        for path in ("", "/thumbnail.png", "/tilejson.json"):
+            response = client.get(f"/api/images/{image_id}{path}")
+            assert response.status_code == 404, (image_id, path)
+            assert response.json["error"]["code"] == "not_found"
+    # The token in scope sees them, privately, and the page's marks are in their properties.
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    assert listed(client, **bearer) == set(RECORDS)
+    thumbnail = client.get("/api/images/hidden/thumbnail.png?max_size=64", headers=bearer)
+    assert thumbnail.status_code == 200, thumbnail.data
+    assert thumbnail.headers["Cache-Control"].startswith("private")
+    feature = client.get("/api/images/embargoed", headers=bearer).json
+    assert feature["properties"]["embargo_until"] == "2027-01-01"
+    assert client.get("/api/images/hidden", headers=bearer).json["properties"]["private"] is True
+    # An export is rendered anonymously: 404 whoever asks.
+    assert client.post("/api/exports", json={"ids": ["hidden"]}, headers=bearer).status_code == 404
+
+
+def test_a_profiles_embargo_ends_at_its_date_and_a_records_later_one_holds(moto, tmp_path, clock):
+    client = app_for(profile_file(tmp_path / "s.toml", moto), access_file(tmp_path / "a.toml")).test_client()
+    assert client.get("/api/images/embargoed/thumbnail.png?max_size=64").status_code == 404
+    clock["t"] = EMBARGO_END + 1  # no restart, no reload
+    assert listed(client) == {"plain", "embargoed"}
+    response = client.get("/api/images/embargoed/thumbnail.png?max_size=64")
+    assert response.status_code == 200, response.data
+    assert not response.headers.get("Cache-Control", "").startswith("private")
+    assert client.get("/api/images/late").status_code == 404  # the record's own 2028 embargo
+    assert client.get("/api/images/hidden").status_code == 404  # private has no date
+    clock["t"] = RECORD_EMBARGO_END + 1
+    assert listed(client) == {"plain", "embargoed", "late"}
+
+
+def test_a_profile_without_marks_changes_nothing(moto, tmp_path, clock):
+    app = app_for(profile_file(tmp_path / "s.toml", moto, marks=False), access_file(tmp_path / "a.toml"))
+    client = app.test_client()
+    # Only the records' own embargoes (2026-06-01 passed at BEFORE; 2028-01-01 not) count.
+    assert listed(client) == {"plain", "hidden", "embargoed"}
+    feature = client.get("/api/images/hidden").json
+    assert "private" not in feature["properties"] and "embargo_until" not in feature["properties"]
+    assert client.get("/api/images/hidden/thumbnail.png?max_size=64").status_code == 200
+    assert client.get("/api/images/late").status_code == 404
+
+
+def test_a_loading_store_keeps_the_marks_through_reloads_and_background_footprints(tmp_path, tiff_server):
+    """The server's own path: a store of a catalog file whose footprints are read in the
+    background, marked after its first load (as Services.build does), then reloaded."""
+    features = [
+        {
+            "type": "Feature",
+            "id": name,
+            "geometry": None,
+            "properties": {"source_url": f"{tiff_server.url}/{name}.tif"},
+        }
+        for name in ("cogeo", "synthetic_cog")
+    ]
+    (tmp_path / "catalog.json").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    opener = Opener(Settings(upstream_allow=LOOPBACK_ALLOW, upstream_timeout=3))
+    store = CatalogStore.for_source(str(tmp_path / "catalog.json"), ttl=0, opener=opener)
+    assert store.reload()
+    store.mark_with(lambda href: {"private": True} if href.endswith("/cogeo.tif") else {})
+    for _ in range(2):
+        deadline = time.monotonic() + 30
+        while store.status().footprints_pending:
+            assert time.monotonic() < deadline, store.status()
+            time.sleep(0.05)
+        catalog = store.catalog
+        assert all(image.footprint is not None for image in catalog.images)
+        assert [i.id for i in catalog.images if privacy.private_at(i, BEFORE)] == ["cogeo"]
+        assert [i.id for i in catalog.select()] == ["synthetic_cog"]
+        assert store.reload()  # a new catalog of the file: marked as it is made current
