@@ -245,15 +245,20 @@ class FileServer:
         self.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve a directory with byte ranges; print the base URL on the first line of stdout."""
-    parser = argparse.ArgumentParser(prog="python -m oam_preview.demo.fileserver")
+def main(
+    argv: list[str] | None = None,
+    server_class: type[ThreadedFileServer] = ThreadedFileServer,
+    prog: str = "python -m oam_preview.demo.fileserver",
+) -> None:
+    """Serve a directory with byte ranges; print the base URL on the first line of stdout.
+    ``server_class``: the server to run (the tests' counts its traffic)."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("root")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args(argv)
-    server = ThreadedFileServer(args.root, args.host, args.port, delay=args.delay)
+    server = server_class(args.root, args.host, args.port, delay=args.delay)
     print(server.url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

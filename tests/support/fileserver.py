@@ -9,8 +9,6 @@ thread of its own process), whose ``GET /__traffic__`` answers the counters as J
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import os
 import threading
@@ -210,16 +208,7 @@ class FileServer(plain.FileServer):
 
 def main(argv: list[str] | None = None) -> None:
     """Serve a directory with byte ranges, counted; print the base URL on the first line."""
-    parser = argparse.ArgumentParser(prog="python -m tests.support.fileserver")
-    parser.add_argument("root")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
-    args = parser.parse_args(argv)
-    server = ThreadedFileServer(args.root, args.host, args.port, delay=args.delay)
-    print(server.url, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    plain.main(argv, ThreadedFileServer, prog="python -m tests.support.fileserver")
 
 
 if __name__ == "__main__":
