@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -230,3 +231,13 @@ def _split_host_port(entry: str) -> tuple[str, int | None]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"OAM_PREVIEW_UPSTREAM_ALLOW: {entry!r} has no valid port")
     return host.lower(), int(port)
+
+
+def read_settings_file(setting: str, file: str) -> dict[str, Any]:
+    """The TOML document of the operator's file ``file`` named by the setting ``setting`` (e.g.
+    ``OAM_PREVIEW_SOURCES``); ``ValueError`` naming the setting, the file and what is wrong."""
+    try:
+        with open(file, "rb") as stream:
+            return tomllib.load(stream)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{setting} {file}: {exc}") from None

@@ -19,12 +19,12 @@ logs name the profile, never its secret (:meth:`Sources.redact` for text from el
 
 from __future__ import annotations
 
-import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ..config import read_settings_file
 from .cloud import GDAL_PREFIX, CloudPath, parse, parse_prefix
 
 #: Keys a profile may have, per scheme, beside :data:`COMMON_KEYS`.
@@ -196,11 +196,7 @@ class Sources:
         """The profiles of the TOML ``file`` (``""``: none). ``ValueError`` naming what is wrong."""
         if not file:
             return cls()
-        try:
-            with open(file, "rb") as stream:
-                document = tomllib.load(stream)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"OAM_PREVIEW_SOURCES {file}: {exc}") from None
+        document = read_settings_file("OAM_PREVIEW_SOURCES", file)
         return cls.parse(document, file)
 
     @classmethod

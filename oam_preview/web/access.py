@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from flask import Response, g, request
 
 from ..catalog import privacy
 from ..catalog.model import Image
+from ..config import read_settings_file
 from ..errors import AccessDenied, NotFound
 
 #: Query parameters that are not the rendering: the version token, a thumbnail's size (the page
@@ -68,11 +68,7 @@ class AccessRules:
         """The rules of the TOML ``file`` (``""``: none); ``ValueError`` naming what is wrong."""
         if not file:
             return cls()
-        try:
-            with open(file, "rb") as stream:
-                document = tomllib.load(stream)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"OAM_PREVIEW_ACCESS {file}: {exc}") from None
+        document = read_settings_file("OAM_PREVIEW_ACCESS", file)
         key = str(document.get("signing_key", ""))
         if key and len(key) < 32:
             raise ValueError("OAM_PREVIEW_ACCESS: signing_key must be at least 32 characters")
