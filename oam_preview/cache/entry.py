@@ -31,6 +31,12 @@ def etag_of(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=12).hexdigest()
 
 
+def too_big_to_keep(size: int, max_bytes: int) -> bool:
+    """Whether a body of ``size`` bytes stays out of a cache of ``max_bytes``: over a quarter of
+    it, so one huge body never flushes the cache (every bytes-bounded tier's rule)."""
+    return size > max_bytes // 4
+
+
 class Uncacheable(Exception):
     """Raised by a render whose response must not be cached (a part of it failed)."""
 

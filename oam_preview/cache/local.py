@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from .entry import CachedResponse, Produce, SingleFlight, Tally
+from .entry import CachedResponse, Produce, SingleFlight, Tally, too_big_to_keep
 
 
 class ResponseCache:
@@ -34,7 +34,7 @@ class ResponseCache:
 
     def put(self, key: str, entry: CachedResponse) -> None:
         size = len(entry.body)
-        if size > self.max_bytes // 4:  # one huge body must not flush the cache
+        if too_big_to_keep(size, self.max_bytes):
             return
         with self._lock:
             old = self._entries.pop(key, None)

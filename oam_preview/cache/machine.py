@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import deadline as request_deadline
-from .entry import CachedResponse, Produce, Tally
+from .entry import CachedResponse, Produce, Tally, too_big_to_keep
 from .machine_file import SCHEMA, SCHEMA_VERSION, TOUCH_EVERY, CacheFileCorrupt, checksum, corrupt, key_hash
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ class MachineCache:
     def put(self, key: str, entry: CachedResponse) -> None:
         """Keep ``entry``, evicting the least recently used; dropped if it cannot fit (see the module doc)."""
         size = len(entry.body)
-        if size > self.max_bytes // 4:  # one huge body must not flush the cache
+        if too_big_to_keep(size, self.max_bytes):
             return
         hashed = key_hash(key)
         meta = json.dumps([entry.media_type, entry.etag, entry.headers])
