@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image as PILImage
-from rasterio.transform import from_bounds
-from rasterio.warp import Resampling, reproject
 from rio_tiler.colormap import apply_cmap
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
@@ -34,7 +32,7 @@ from oam_preview.tiler.json_colormap import MAX_ENTRIES, MAX_LENGTH, JsonColorma
 from oam_preview.tiler.rendering import Rendering
 
 from .support.fileserver import FileServer
-from .support.terrain import write_dem, write_multispectral
+from .support.terrain import whole_image_hillshade, write_dem, write_multispectral
 
 #: The zoom of the seam test: 1.19 m pixels over the DEM's 1 m ones (read at full resolution).
 ZOOM = 17
@@ -269,22 +267,10 @@ def test_hillshade_tiles_have_no_seams(client, files):
             pixels = get_tile(client, "dem", tile, "algorithm=hillshade")
             block[row * 256 : (row + 1) * 256, col * 256 : (col + 1) * 256] = pixels[..., 0]
             valid[row * 256 : (row + 1) * 256, col * 256 : (col + 1) * 256] = pixels[..., 3] == 255
-    # The whole image in this zoom's grid, with a margin: the reference's own edges are cropped.
-    margin = 8
+    # The whole image in this zoom's grid (its own edges cropped), with no tiles at all.
     w, _, _, n = xy_bounds(ZOOM, centre.x - 1, centre.y - 1)
     _, s, e, _ = xy_bounds(ZOOM, centre.x + 1, centre.y + 1)
-    res = (e - w) / 768
-    side = 768 + 2 * margin
-    grid = from_bounds(w - margin * res, s - margin * res, e + margin * res, n + margin * res, side, side)
-    whole = np.full((side, side), np.nan, dtype=np.float32)
-    with rasterio.open(path) as src:
-        reproject(
-            rasterio.band(src, 1), whole, dst_transform=grid, dst_crs="EPSG:3857",
-            dst_nodata=np.nan, resampling=Resampling.nearest,
-        )  # fmt: skip
-    assert np.isfinite(whole).all()  # the block is inside the image
-    reference = HillShade(buffer=0)(ImageData(whole[np.newaxis], bounds=(0, 0, side, side))).array.data[0]
-    reference = reference[margin:-margin, margin:-margin]
+    reference = whole_image_hillshade(path, (w, s, e, n), 768)
     assert valid.all()
     assert psnr(block, reference) >= 30
     # The seams: the rows and columns on each side of a tile edge.
