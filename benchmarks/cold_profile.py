@@ -84,7 +84,7 @@ ORDER = [name for name, _ in STAGES] + ["other (interpreter, GC, libc)"]
 WAITING = re.compile(
     r"^(PyThread_acquire_lock_timed|pthread_cond_(timed)?wait|_queue_SimpleQueue_get_impl|"
     r"lock_PyThread_acquire_lock|epoll_wait|select|poll|accept4?|recv|__libc_recv|read|nanosleep|"
-    r"clock_nanosleep|time_sleep|sem_wait|sem_timedwait) "
+    r"clock_nanosleep|time_sleep|sem_wait|sem_timedwait|splice) "
 )
 
 

@@ -56,12 +56,15 @@ def check_read(cost: int, max_read_bytes: float) -> None:
 def tile_read_cost(info: ImageInfo, z: int, x: int, y: int, size: int) -> int:
     """Upper bound of bytes read for a tile (see :func:`read_cost`); 0 when it can't be told."""
     assert info.crs is not None and info.transform is not None
-    try:
-        left, bottom, right, top = transform_bounds(
-            "EPSG:3857", info.crs, *xy_bounds(z, x, y), densify_pts=21
-        )
-    except Exception:  # the tile can't be expressed in the image's CRS
-        return 0
+    if info.web_mercator:  # the tile grid's CRS: no transformation (its cost, at every tile)
+        left, bottom, right, top = xy_bounds(z, x, y)
+    else:
+        try:
+            left, bottom, right, top = transform_bounds(
+                "EPSG:3857", info.crs, *xy_bounds(z, x, y), densify_pts=21
+            )
+        except Exception:  # the tile can't be expressed in the image's CRS
+            return 0
     if not all(math.isfinite(v) for v in (left, bottom, right, top)):
         return 0
     inverse = ~info.transform

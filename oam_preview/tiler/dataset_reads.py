@@ -20,6 +20,7 @@ from rio_tiler.reader import read as rio_read
 
 from ..errors import OutsideBounds
 from ..geo.tiles import TMS, xy_bounds
+from .aligned_reads import read_aligned_tile
 from .budget import check_read, read_cost, thumbnail_size
 from .collar import CollarGrid, decollared, tile_zones
 from .decimated import read_whole
@@ -52,8 +53,13 @@ def read_tile(
     # buffer: the same grid, larger), so a pixel at its edge has them: no seams. So does a
     # collar's edge (collar.REACH).
     buffer = {"buffer": shown.buffer + around} if shown.buffer + around else {}
+    bands = shown.bands(info.bands, info.count)
+    aligned = None
+    if shift is None and zone is None:
+        aligned = read_aligned_tile(dataset, info, bands, z, x, y, size, shown.buffer, shown.nodata)
+    if aligned is not None:
+        return to_pixels(aligned, info, shown, shown.buffer)
     with Reader(None, dataset=dataset, tms=TMS) as reader:
-        bands = shown.bands(info.bands, info.count)
         try:
             if shift is None:
                 img = reader.tile(x, y, z, tilesize=size, indexes=bands, **buffer, **shown.read_options())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from rasterio.crs import CRS
@@ -78,6 +79,12 @@ class ImageInfo:
     descriptions: tuple[str, ...] = ()
     #: The bands ``rescale`` gives a range for (every band but alpha, up to a few): ``bands`` when empty.
     rescale_bands: tuple[int, ...] = ()
+
+    @cached_property
+    def web_mercator(self) -> bool:
+        """Whether the pixel grid is in Web Mercator (EPSG:3857), the tile grid's CRS: a tile is
+        then a window of the file, no warp (as OpenAerialMap's files are)."""
+        return self.crs is not None and self.transform is not None and self.crs.to_epsg() == 3857
 
     def mercator_bounds(self) -> BBox | None:
         """Geographic bounds with latitudes clamped to Web Mercator's range."""
