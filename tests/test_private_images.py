@@ -163,12 +163,6 @@ def test_the_embargo_ends_at_its_date_without_a_restart(tiff_server, access_file
     assert client.get("/api/images/secret").status_code == 404  # private has no date
 
 
-def test_exports_leave_private_images_out(tiff_server, access_file, clock):
-    client = app_for(tiff_server, access_file).test_client()
-    made = client.post("/api/exports", json={"ids": ["secret"]}, headers=bearer(PARTNER_TOKEN))
-    assert made.status_code == 404
-
-
 def test_no_cache_tier_serves_a_private_tile_to_a_request_not_allowed_it(
     tiff_server, access_file, clock, tmp_path
 ):

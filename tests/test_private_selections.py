@@ -35,7 +35,12 @@ from .support.system import need_module
 
 MOSAIC_TILE = "/api/mosaic/tiles/18/224757/101422.png"  # over cogeo.tif
 FOOTPRINT_TILE = "/api/footprints/16/56189/25355.mvt"  # its footprint a polygon
-FEEDS = ("/api/images.atom", "/api/images/feed.geojson", "/api/imagery/index.geojson", "/api/imagery/josm.xml")
+FEEDS = (
+    "/api/images.atom",
+    "/api/images/feed.geojson",
+    "/api/imagery/index.geojson",
+    "/api/imagery/josm.xml",
+)
 
 
 @pytest.fixture()

@@ -98,11 +98,12 @@ class Catalog:
 
     def with_marks(self, marks: privacy.Marks) -> Catalog:
         """This catalog with each image marked as ``marks(source_url)`` says (an operator's profile:
-        :func:`~oam_preview.catalog.privacy.marked`); itself when no image changes."""
+        :func:`~oam_preview.catalog.privacy.marked`), and only so: an earlier mark ``marks`` no
+        longer gives is taken off; itself when no image changes."""
         replaced = {}
         for image in self.images:
             given = marks(image.source_url)
-            if given:
+            if given or image.record_privacy is not None:  # a mark given, or one to take off
                 changed = privacy.marked(image, given)
                 if changed is not image:
                     replaced[image.id] = changed
@@ -135,6 +136,14 @@ class Catalog:
             meant = self.suggestions(image_id)
             hint = f"; did you mean {', '.join(meant)}?" if meant else ""
             raise NotFound(f"no image with id {image_id[:128]!r} in the catalog{hint}")
+        return image
+
+    def require_public(self, image_id: str) -> Image:
+        """:meth:`require`, and 404 as for an unknown id when the image is private now: what an
+        anonymous client may name (the command line's seeds and exports)."""
+        image = self.require(image_id)
+        if privacy.private_at(image, privacy.now()):
+            raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
         return image
 
     def suggestions(self, image_id: str) -> tuple[str, ...]:

@@ -208,12 +208,6 @@ def signed_selection(
     return sign_url(rules, urllib.parse.urlunsplit(parts._replace(query=query)), subject, exp)
 
 
-def public_or_404(image: Image) -> None:
-    """404 for an image private now, whoever asks: what is rendered anonymously (exports)."""
-    if privacy.private_at(image, privacy.now()):
-        raise NotFound(f"no image with id {image.id!r} in the catalog")
-
-
 def _verified(rules: AccessRules, subject: str, exp: str | None, sig: str | None) -> int:
     """The expiry of a valid signature for ``subject`` (an image id, :data:`MOSAIC`,
     :data:`FOOTPRINTS`) on this request; :class:`AccessDenied` otherwise."""
