@@ -15,6 +15,12 @@ a private image are ``Cache-Control: private``. The check runs before the respon
 asked, so no cache tier (the worker's, the machine's, the shared Redis) answers a request not
 allowed the image. For an allowed request, the URLs the Feature and TileJSON emit carry a
 signature (the one the request came with, else one of ``signed_url_ttl`` seconds).
+
+Selections (the listing, feeds, editors' lists, footprints, the mosaic, exports) include the
+private images of the request's token (:class:`Scope`); the mosaic's and the footprints' URLs
+are then signed the same way for a subject that is no image id (:data:`MOSAIC`,
+:data:`FOOTPRINTS`), with ``scope`` (the token's name) in the signed query, so that they work
+without the header and answer what that token sees.
 """
 
 from __future__ import annotations
