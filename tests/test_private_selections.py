@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import urllib.request
 from typing import Any
 
 import mapbox_vector_tile
@@ -93,7 +94,7 @@ def test_footprints_include_the_private_images_a_token_allows(tiff_server, acces
     client = app_for(tiff_server, access_file).test_client()
     anonymous = client.get(FOOTPRINT_TILE)
     assert anonymous.status_code == 200 and footprint_ids(anonymous.data) == {"open"}
-    assert not private(anonymous) and "Authorization" in anonymous.headers["Vary"]
+    assert not private(anonymous) and "Vary" not in anonymous.headers  # as before: the URL alone
     partner = client.get(FOOTPRINT_TILE, headers=bearer(PARTNER_TOKEN))
     assert footprint_ids(partner.data) == {"open", "secret"} and private(partner)
     assert partner.headers["ETag"] != anonymous.headers["ETag"]
@@ -212,3 +213,63 @@ def test_the_shared_redis_tier_keeps_a_tokens_mosaic_and_footprints_apart(
             assert shared.status_code == 200 and shared.data == first_answer.data and private(shared)
         assert second.get("/healthz").get_json()["cache"]["shared"]["hits"] == hits + 2
         assert json.dumps(second.get("/healthz").get_json()).count(PARTNER_TOKEN) == 0
+
+
+def test_the_front_cache_of_deploy_never_gives_a_token_holder_the_anonymous_answer(
+    tiff_server, access_file, tmp_path
+):
+    """``oam-preview serve`` behind the nginx of deploy/'s template: an anonymous mosaic tile and
+    footprint tile are cached by their URL; a token holder's request of the same URL passes the cache by
+    (its answer holds a private image), and is never kept for the anonymous ones."""
+    from .support.fleet import front, nginx_binary
+    from .support.load_harness import Server
+    from .support.system import missing
+
+    if nginx_binary() is None:
+        missing("nginx")
+    w, s, e, n = COGEO_BOUNDS
+    polygon = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+    features = [  # no embargo: the server's clock is the real one
+        {
+            "type": "Feature",
+            "id": image_id,
+            "geometry": polygon,
+            "properties": {"source_url": f"{tiff_server.url}/cogeo.tif", "acquisition_start": day, **extra},
+        }
+        for image_id, day, extra in (
+            ("open", "2020-01-01", {}),
+            ("secret", "2021-01-01", {"private": True, "group": "ngo"}),
+        )
+    ]
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    server = Server(
+        catalog, free_port(), workers=1, threads=4, env={"OAM_PREVIEW_ACCESS": access_file}
+    ).start()
+    nginx = None
+    try:
+        nginx = front(tmp_path / "front", free_port(), [server.url.removeprefix("http://")]).start()
+
+        def get(path: str, **headers: str) -> Any:
+            request = urllib.request.Request(nginx.url + path, headers=headers)
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, dict(answer.headers), answer.read()
+
+        for path in (MOSAIC_TILE, FOOTPRINT_TILE):
+            statuses = [get(path)[1]["X-Cache-Status"] for _ in range(2)]
+            assert statuses == ["MISS", "HIT"], (path, statuses)
+            status, headers, body = get(path, **bearer(PARTNER_TOKEN))
+            assert status == 200 and headers["X-Cache-Status"] == "BYPASS", (path, headers)
+            assert headers["Cache-Control"].startswith("private")
+            _, anonymous, anonymous_body = get(path)
+            assert anonymous["X-Cache-Status"] == "HIT" and not anonymous["Cache-Control"].startswith(
+                "private"
+            )
+            if path == MOSAIC_TILE:
+                assert headers["X-Mosaic-Images"] == "secret" and anonymous["X-Mosaic-Images"] == "open"
+            else:
+                assert footprint_ids(body) == {"open", "secret"} and footprint_ids(anonymous_body) == {"open"}
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        server.stop()

@@ -158,7 +158,6 @@ def bearer_scope(rules: AccessRules) -> Scope:
     """The scope of this request's bearer token (anonymous without one); a token that is not the
     operator's is 403, as on an image's own routes. A token holder's answers carry URLs signed
     for it (:func:`signed`, :func:`signed_selection`)."""
-    g.oam_preview_selection = True  # the answer depends on the token: Vary: Authorization
     header = request.headers.get("Authorization", "")
     if header[:7].lower() != "bearer ":
         return Scope()
@@ -263,11 +262,10 @@ def sign_url(rules: AccessRules, url: str, image_id: str, exp: int) -> str:
 
 
 def private_cache_control(response: Response) -> Response:
-    """``Cache-Control: private`` on every response about a private image (an ``after_request``);
-    ``Vary: Authorization`` on those and on every selection's (an anonymous answer, kept by a
-    shared cache, must not answer a token holder, whose answer holds more)."""
+    """``Cache-Control: private`` on every response about a private image (an ``after_request``).
+    Anonymous answers vary on nothing (a shared cache keys on the URL alone): a front cache
+    passes requests with an ``Authorization`` header by (deploy/nginx's ``proxy_cache_bypass``)."""
     if g.get("oam_preview_private"):
         response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
-    if g.get("oam_preview_private") or g.get("oam_preview_selection"):
-        response.vary.add("Authorization")
+        response.headers["Vary"] = "Authorization"
     return response
