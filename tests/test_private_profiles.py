@@ -117,6 +117,12 @@ def test_a_profiles_marks_fold_into_the_record_the_stricter_winning():
     hidden = privacy.marked(image, {"private": True})
     assert hidden.properties["private"] is True and hidden.properties["embargo_until"] == "2027-01-01"
     assert privacy.marked(hidden, {"private": True}) is hidden  # marking twice is marking once
+    # Marked again without the mark (taken off the profile): the record's own values, as they were.
+    assert privacy.marked(hidden, {}) == image and privacy.marked(later, {}) == image
+    assert privacy.marked(later, {"private": True}).properties == {
+        "embargo_until": "2027-01-01",
+        "private": True,
+    }
     # A record's own private stays private whatever the profile says (it never says "public").
     own = Image("y", "s3://b/k.tif", properties={"private": True})
     assert privacy.marked(own, {"embargo_until": "2020-01-01"}).properties["private"] is True
