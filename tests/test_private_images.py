@@ -4,7 +4,6 @@ tile to a request not allowed it."""
 
 from __future__ import annotations
 
-import hashlib
 import urllib.parse
 from typing import Any
 
@@ -15,21 +14,20 @@ from oam_preview.catalog import privacy
 from oam_preview.catalog.sources import load_document
 
 from .support.catalog_documents import COGEO_BOUNDS
+from .support.private_access import (
+    BEFORE,
+    EMBARGO_END,
+    ONE_IMAGE_TOKEN,
+    PARTNER_TOKEN,
+    SIGNING_KEY,
+    bearer,
+    write_access_file,
+)
 from .support.processes import free_port
 from .support.redis_server import RedisServer
 from .support.system import need_module
 
-#: 2027-01-01T00:00:00Z, the embargo's end, and a moment before it.
-EMBARGO_END = 1798761600
-BEFORE = EMBARGO_END - 30 * 86400
-PARTNER_TOKEN = "partner-token-0123456789"
-ONE_IMAGE_TOKEN = "one-image-token-0123456789"
-SIGNING_KEY = "k" * 40
 TILE = "tiles/18/224757/101422.png"  # a tile of cogeo.tif
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.fixture()
@@ -42,23 +40,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture()
 def access_file(tmp_path: Any) -> str:
-    path = tmp_path / "access.toml"
-    path.write_text(
-        f"""
-signing_key = "{SIGNING_KEY}"
-signed_url_ttl = 3600
-expiry_bucket = 900
-
-[tokens.partner]
-sha256 = "{sha256(PARTNER_TOKEN)}"
-groups = ["ngo"]
-
-[tokens.one-image]
-sha256 = "{sha256(ONE_IMAGE_TOKEN)}"
-images = ["embargoed"]
-"""
-    )
-    return str(path)
+    return write_access_file(tmp_path / "access.toml")
 
 
 def private_catalog(server_url: str) -> Any:
@@ -82,10 +64,6 @@ def app_for(tiff_server: Any, access_file: str, **config: Any) -> Any:
     return create_app(settings, catalog=private_catalog(tiff_server.url))
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def listed(client: Any) -> set[str]:
     return {f["id"] for f in client.get("/api/images").json["features"]}
 
@@ -106,14 +84,14 @@ def test_anonymous_clients_never_see_private_images(tiff_server, access_file, cl
             response = client.get(f"/api/images/{image_id}{path}")
             assert response.status_code == 404, path
             assert response.json["error"]["code"] == "not_found"
-    # Feeds, editors' imagery lists and the footprints' TileJSON select public images only.
+    # Feeds and editors' imagery lists select public images only (a token's: test_private_selections).
     for path in (
         "/api/images.atom",
         "/api/images/feed.geojson",
         "/api/imagery/index.geojson",
         "/api/imagery/josm.xml",
     ):
-        body = client.get(path, headers=bearer(PARTNER_TOKEN)).get_data(as_text=True)
+        body = client.get(path).get_data(as_text=True)
         assert "/api/images/open/" in body and "secret" not in body and "embargoed" not in body, path
     # A misspelt id is not answered with a private image's id.
     assert "secret" not in client.get("/api/images/secre").json["error"]["message"]
@@ -183,12 +161,6 @@ def test_the_embargo_ends_at_its_date_without_a_restart(tiff_server, access_file
     response = client.get(f"/api/images/embargoed/{TILE}")
     assert response.status_code == 200 and not response.headers["Cache-Control"].startswith("private")
     assert client.get("/api/images/secret").status_code == 404  # private has no date
-
-
-def test_exports_leave_private_images_out(tiff_server, access_file, clock):
-    client = app_for(tiff_server, access_file).test_client()
-    made = client.post("/api/exports", json={"ids": ["secret"]}, headers=bearer(PARTNER_TOKEN))
-    assert made.status_code == 404
 
 
 def test_no_cache_tier_serves_a_private_tile_to_a_request_not_allowed_it(

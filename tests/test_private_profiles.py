@@ -4,13 +4,17 @@ S3 server on loopback; the embargo's end on a clock the test controls."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
+import rasterio
+from rasterio.warp import transform_bounds
 
 from oam_preview import create_app
 from oam_preview.catalog import privacy
@@ -18,12 +22,16 @@ from oam_preview.catalog.model import Image
 from oam_preview.catalog.sources import load_document
 from oam_preview.catalog.store import CatalogStore
 from oam_preview.config import Settings
+from oam_preview.remote import cloud_routes
 from oam_preview.remote.opener import Opener
 from oam_preview.remote.profiles import Sources
 
 from .support.cloud_stores import MotoS3
+from .support.export_jobs import mbtiles_tiles
 from .support.geotiffs import write_cog
 from .support.loopback import LOOPBACK_ALLOW
+from .support.processes import free_port
+from .support.redis_server import RedisServer
 from .support.system import need_module
 
 #: 2027-01-01T00:00:00Z (the profile's embargo), 2028-01-01T00:00:00Z (a record's later one).
@@ -109,6 +117,12 @@ def test_a_profiles_marks_fold_into_the_record_the_stricter_winning():
     hidden = privacy.marked(image, {"private": True})
     assert hidden.properties["private"] is True and hidden.properties["embargo_until"] == "2027-01-01"
     assert privacy.marked(hidden, {"private": True}) is hidden  # marking twice is marking once
+    # Marked again without the mark (taken off the profile): the record's own values, as they were.
+    assert privacy.marked(hidden, {}) == image and privacy.marked(later, {}) == image
+    assert privacy.marked(later, {"private": True}).properties == {
+        "embargo_until": "2027-01-01",
+        "private": True,
+    }
     # A record's own private stays private whatever the profile says (it never says "public").
     own = Image("y", "s3://b/k.tif", properties={"private": True})
     assert privacy.marked(own, {"embargo_until": "2020-01-01"}).properties["private"] is True
@@ -154,8 +168,8 @@ def test_a_private_profile_hides_its_images_from_anonymous_clients(moto, tmp_pat
     feature = client.get("/api/images/embargoed", headers=bearer).json
     assert feature["properties"]["embargo_until"] == "2027-01-01"
     assert client.get("/api/images/hidden", headers=bearer).json["properties"]["private"] is True
-    # An export is rendered anonymously: 404 whoever asks.
-    assert client.post("/api/exports", json={"ids": ["hidden"]}, headers=bearer).status_code == 404
+    # An anonymous export leaves it out; the token's own export has it (test_private_exports).
+    assert client.post("/api/exports", json={"ids": ["hidden"]}).status_code == 404
 
 
 def test_a_profiles_embargo_ends_at_its_date_and_a_records_later_one_holds(moto, tmp_path, clock):
@@ -210,3 +224,116 @@ def test_a_loading_store_keeps_the_marks_through_reloads_and_background_footprin
         assert [i.id for i in catalog.images if privacy.private_at(i, BEFORE)] == ["cogeo"]
         assert [i.id for i in catalog.select()] == ["synthetic_cog"]
         assert store.reload()  # a new catalog of the file: marked as it is made current
+
+
+def test_a_mark_added_to_or_taken_off_the_profiles_file_applies_with_no_restart(
+    moto, tmp_path, clock, monkeypatch
+):
+    """The real app; the profiles file edited while it runs (each request looks at it: the
+    interval between two looks set to none here, 5 s in a server)."""
+    monkeypatch.setattr(cloud_routes, "WATCH_INTERVAL", 0.0)
+    sources = profile_file(tmp_path / "s.toml", moto)
+    client = app_for(sources, access_file(tmp_path / "a.toml")).test_client()
+    assert listed(client) == {"plain"}
+    assert client.get("/api/images/hidden/thumbnail.png?max_size=64").status_code == 404
+    profile_file(tmp_path / "s.toml", moto, marks=False)  # both marks taken off
+    assert listed(client) == {"plain", "hidden", "embargoed"}  # "late": its record's own 2028
+    thumbnail = client.get("/api/images/hidden/thumbnail.png?max_size=64")
+    assert thumbnail.status_code == 200, thumbnail.data
+    assert not thumbnail.headers.get("Cache-Control", "").startswith("private")
+    hidden = client.get("/api/images/hidden").json["properties"]
+    assert "private" not in hidden and "embargo_until" not in hidden
+    # The record's own embargo (2026-06-01, passed) is back, not the profile's 2027 one.
+    assert client.get("/api/images/embargoed").json["properties"]["embargo_until"] == "2026-06-01"
+    assert client.get("/api/images/late").status_code == 404
+    profile_file(tmp_path / "s.toml", moto)  # and put back
+    assert listed(client) == {"plain"}
+    assert client.get("/api/images/hidden/thumbnail.png?max_size=64").status_code == 404
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    feature = client.get("/api/images/embargoed", headers=bearer).json["properties"]
+    assert feature["embargo_until"] == "2027-01-01"
+
+
+def cli_catalog(moto: MotoS3, directory: Path) -> Path:
+    """``plain`` (2020, under open/) and ``hidden`` (2021, under private/, other pixels: the
+    mosaic's top image when it is in it), with their footprints; as a catalog file."""
+    cog = write_cog(directory / "other.tif", 512, 512, seed=7)
+    moto.put("alice", "alpha", "private/other.tif", cog.read_bytes())
+    with rasterio.open(cog) as ds:
+        w, s, e, n = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    polygon = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+    features = [
+        {
+            "type": "Feature",
+            "id": image_id,
+            "geometry": polygon,
+            "properties": {"source_url": f"s3://alpha/{key}", "acquisition_start": day},
+        }
+        for image_id, key, day in (
+            ("plain", "open/plain.tif", "2020-01-01"),
+            ("hidden", "private/other.tif", "2021-01-01"),
+        )
+    ]
+    path = directory / "catalog.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def test_seed_and_export_on_the_command_line_respect_a_profiles_private_mark(moto, tmp_path, clock):
+    need_module("redis")
+    from click.testing import CliRunner
+    from pmtiles.reader import MmapSource, Reader, all_tiles
+
+    from oam_preview.cli import main
+
+    catalog = str(cli_catalog(moto, tmp_path))
+    env = {
+        "OAM_PREVIEW_SOURCES": profile_file(tmp_path / "s.toml", moto),
+        "OAM_PREVIEW_UPSTREAM_ALLOW": LOOPBACK_ALLOW,
+        "OAM_PREVIEW_BASEMAP_URL": "",
+    }
+    cli = CliRunner(env=env)
+    # A private image named: not found, as for an anonymous client.
+    for args in (
+        ["export", "hidden", "-o", str(tmp_path / "hidden.mbtiles"), "--zoom", "17", "--catalog", catalog],
+        ["seed", "hidden", "--zoom", "17", "--catalog", catalog, "--cache-url", "redis://127.0.0.1:1/0"],
+    ):
+        refused = cli.invoke(main, args)
+        assert refused.exit_code != 0 and "no image with id 'hidden'" in refused.output, refused.output
+    # The mosaic's package: the public image's pixels only, as the server's anonymous tiles.
+    out = tmp_path / "mosaic.mbtiles"
+    made = cli.invoke(main, ["export", "--mosaic", "", "-o", str(out), "--zoom", "17", "--catalog", catalog])
+    assert made.exit_code == 0, made.output
+    app = create_app({**env, "OAM_PREVIEW_CATALOG": catalog}).test_client()
+    package = mbtiles_tiles(out)
+    assert package
+    for (z, x, y), data in package.items():
+        served = app.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png")
+        assert served.headers["X-Mosaic-Images"] == "plain" and served.data == data
+    # Footprints: the public one's only.
+    footprints = tmp_path / "fp.pmtiles"
+    args = ["export", "--footprints", "-o", str(footprints), "--zoom", "10", "--catalog", catalog]
+    assert cli.invoke(main, args).exit_code == 0
+    with footprints.open("rb") as f:
+        tiles = dict(all_tiles(Reader(MmapSource(f)).get_bytes))
+    found = set()
+    for data in tiles.values():
+        layers = mapbox_vector_tile.decode(gzip.decompress(data))
+        found |= {feature["properties"].get("id") for feature in layers["footprints"]["features"]}
+    assert found == {"plain"}
+    # Seeding the mosaic puts the tiles an anonymous request asks in the shared cache, no other.
+    with RedisServer(free_port(), tmp_path) as redis:
+        seeded = cli.invoke(
+            main, ["seed", "--mosaic", "", "--zoom", "17", "--catalog", catalog, "--cache-url", redis.url]
+        )
+        assert seeded.exit_code == 0, seeded.output
+        cached = int(seeded.output.split("tiles: ")[1].split(" cached")[0])
+        assert cached == len(package)
+        server = create_app(
+            {**env, "OAM_PREVIEW_CATALOG": catalog, "OAM_PREVIEW_CACHE_URL": redis.url}
+        ).test_client()
+        assert server.get("/api/images/plain/tilejson.json").status_code == 200  # its version known
+        for z, x, y in package:
+            served = server.get(f"/api/mosaic/tiles/{z}/{x}/{y}.png")
+            assert served.headers["X-Mosaic-Images"] == "plain"
+        assert server.get("/healthz").get_json()["cache"]["renders"] == 0  # every one from the seed

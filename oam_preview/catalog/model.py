@@ -49,6 +49,9 @@ class Image:
     renders: tuple[RenderHint, ...] = ()
     #: Each band's common name (``red``, ``nir``…; ``""`` unknown) from the catalog's band metadata.
     band_names: tuple[str, ...] = ()
+    #: The record's own ``private``/``embargo_until`` (those it has) when an operator's marks
+    #: changed ``properties``; ``None`` when they are the record's own (:mod:`.privacy`).
+    record_privacy: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not ID_PATTERN.match(self.id):

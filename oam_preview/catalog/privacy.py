@@ -9,7 +9,8 @@ it public with no restart: the question is asked at :func:`now`, the one clock o
 The operator's credential profile covering an image's href may mark it too (``OAM_PREVIEW_SOURCES``,
 :meth:`oam_preview.remote.profiles.Sources.marks_for`): :func:`marked` folds such marks into the
 image's properties when its catalog is made current, the stricter of the two winning, so the rule
-here reads one place whichever said it.
+here reads one place whichever said it; the record's own values are kept beside them
+(``Image.record_privacy``), so marking again with a profile whose mark was removed takes it off.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ..remote.profiles import MARK_KEYS  # the properties a record or a profile marks with
 from .model import Image
 
 #: ``marks(href)``: the privacy marks (``private``, ``embargo_until``) given from outside the record
@@ -67,11 +69,22 @@ def private_at(image: Image, moment: float) -> bool:
     return end is not None and moment < end
 
 
+def unmarked(image: Image) -> Image:
+    """``image`` as its record said it, without the marks an operator's profile gave it."""
+    if image.record_privacy is None:
+        return image
+    properties = {k: v for k, v in image.properties.items() if k not in MARK_KEYS}
+    properties.update(image.record_privacy)
+    return dataclasses.replace(image, properties=properties, record_privacy=None)
+
+
 def marked(image: Image, marks: Mapping[str, Any]) -> Image:
-    """``image`` as if its record also said ``marks``: private when either says so, embargoed until
-    the later of the two embargoes (a value that is no date counts as the latest: it keeps the image
-    private). ``image`` itself when ``marks`` changes nothing (so marking twice is marking once)."""
-    properties = dict(image.properties)
+    """``image`` as if its record also said ``marks`` (and no earlier marks: a mark taken off the
+    operator's profile is gone): private when either says so, embargoed until the later of the
+    two embargoes (a value that is no date counts as the latest: it keeps the image private).
+    ``image`` itself when that changes nothing (so marking twice is marking once)."""
+    record = unmarked(image)
+    properties = dict(record.properties)
     if marks.get("private") is True:
         properties["private"] = True
     given = marks.get("embargo_until")
@@ -80,9 +93,14 @@ def marked(image: Image, marks: Mapping[str, Any]) -> Image:
         own_end = embargo_end(properties.get("embargo_until"))
         if own_end is None or given_end > own_end:
             properties["embargo_until"] = given
-    if properties == image.properties:
+    if properties == record.properties:
+        result = record
+    else:
+        own = {k: record.properties[k] for k in MARK_KEYS if k in record.properties}
+        result = dataclasses.replace(record, properties=properties, record_privacy=own)
+    if result.properties == image.properties and result.record_privacy == image.record_privacy:
         return image
-    return dataclasses.replace(image, properties=properties)
+    return result
 
 
 def group_of(image: Image) -> str | None:

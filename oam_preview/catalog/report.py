@@ -13,7 +13,7 @@ from ..errors import OamPreviewError, UpstreamError
 from ..remote.policy import UpstreamPolicy, upstream_kind
 from ..remote.probe import probe
 from .model import Image
-from .sources import load
+from .served import served_catalog
 
 #: Hosts asked at once by :func:`host_warnings`.
 PROBES_AT_ONCE = 8
@@ -26,7 +26,7 @@ def print_report(src: str, out: TextIO, first: int = 5) -> int:
     whole cannot be read.
     """
     started = time.perf_counter()
-    catalog = load(src)
+    catalog = served_catalog(src)
     seconds = time.perf_counter() - started
     print(
         f"{src}: {len(catalog)} images, {len(catalog.skipped)} skipped ({seconds:.2f} s)",

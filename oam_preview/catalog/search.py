@@ -53,6 +53,7 @@ class Catalog:
     _selections: OrderedDict[ImageQuery, tuple[Image, ...]] = field(init=False, repr=False, compare=False)
     _selections_lock: threading.Lock = field(init=False, repr=False, compare=False)
     _may_be_private: bool = field(init=False, repr=False, compare=False)
+    _marked: tuple[Image, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Paging through a listing asks the same query again and again: the last few
@@ -68,7 +69,8 @@ class Catalog:
                 index.append(i)
         self._tree = STRtree(geoms)
         self._tree_index = index
-        self._may_be_private = any(privacy.may_be_private(image) for image in self.images)
+        self._marked = tuple(image for image in self.images if privacy.may_be_private(image))
+        self._may_be_private = bool(self._marked)
 
     @classmethod
     def from_images(
@@ -96,11 +98,12 @@ class Catalog:
 
     def with_marks(self, marks: privacy.Marks) -> Catalog:
         """This catalog with each image marked as ``marks(source_url)`` says (an operator's profile:
-        :func:`~oam_preview.catalog.privacy.marked`); itself when no image changes."""
+        :func:`~oam_preview.catalog.privacy.marked`), and only so: an earlier mark ``marks`` no
+        longer gives is taken off; itself when no image changes."""
         replaced = {}
         for image in self.images:
             given = marks(image.source_url)
-            if given:
+            if given or image.record_privacy is not None:  # a mark given, or one to take off
                 changed = privacy.marked(image, given)
                 if changed is not image:
                     replaced[image.id] = changed
@@ -108,6 +111,20 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def seen_marked(self, allowed: Callable[[Image], bool] | None = None) -> frozenset[str]:
+        """The ids of the images marked private or embargoed (at any time) that a selection with
+        ``allowed`` includes now: those public now (an embargo passed) and those ``allowed`` admits.
+        With the query, it names what a selection holds (the key of what is built from one: the
+        mosaic's, the footprints'), so an embargo's end or a token's scope is a new one."""
+        if not self._may_be_private:
+            return frozenset()
+        moment = privacy.now()
+        return frozenset(
+            image.id
+            for image in self._marked
+            if not privacy.private_at(image, moment) or (allowed is not None and allowed(image))
+        )
 
     def get(self, image_id: str) -> Image | None:
         return self._by_id.get(image_id)
@@ -119,6 +136,14 @@ class Catalog:
             meant = self.suggestions(image_id)
             hint = f"; did you mean {', '.join(meant)}?" if meant else ""
             raise NotFound(f"no image with id {image_id[:128]!r} in the catalog{hint}")
+        return image
+
+    def require_public(self, image_id: str) -> Image:
+        """:meth:`require`, and 404 as for an unknown id when the image is private now: what an
+        anonymous client may name (the command line's seeds and exports)."""
+        image = self.require(image_id)
+        if privacy.private_at(image, privacy.now()):
+            raise NotFound(f"no image with id {image_id[:128]!r} in the catalog")
         return image
 
     def suggestions(self, image_id: str) -> tuple[str, ...]:

@@ -19,8 +19,8 @@ def export_footprints(output: Path, query: str, zooms: tuple[int, int], catalog:
     """``export --footprints``: the footprint vector tiles of a catalog query as one PMTiles file."""
     import urllib.parse
 
-    from ..catalog import load
     from ..catalog.query import ImageQuery
+    from ..catalog.served import served_catalog
     from ..errors import BadRequest
     from ..offline.footprint_archive import write_pmtiles
 
@@ -31,7 +31,8 @@ def export_footprints(output: Path, query: str, zooms: tuple[int, int], catalog:
     except BadRequest as exc:
         raise click.UsageError(f"--mosaic: {exc.message}") from None
     minzoom, maxzoom = zooms
-    found = load(command_settings(catalog=catalog).catalog)
+    settings = command_settings(catalog=catalog)
+    found = served_catalog(settings.catalog, settings)  # the profiles' private marks: left out
     try:
         count = write_pmtiles(output, found, selected, minzoom, maxzoom)
     except ValueError as exc:

@@ -20,8 +20,9 @@ from .options import command_settings, writable_output
 @click.option("--max-size", default=256, show_default=True, type=click.IntRange(16, 1024))
 def thumbnail_command(source: str, output: Path, catalog: str | None, max_size: int) -> None:
     """Write a thumbnail of SOURCE (a GeoTIFF path or URL, or a catalog image id)."""
-    from ..catalog import Image, load
+    from ..catalog import Image
     from ..catalog.model import slugify
+    from ..catalog.served import served_catalog
     from ..errors import OamPreviewError
     from ..remote.opener import Opener
     from ..tiler.imagery import Imagery
@@ -37,7 +38,7 @@ def thumbnail_command(source: str, output: Path, catalog: str | None, max_size: 
     else:
         settings = command_settings(catalog=catalog)
         try:
-            image = load(settings.catalog).require(source)
+            image = served_catalog(settings.catalog, settings).require(source)  # the operator's: private too
         except OamPreviewError as exc:
             raise click.ClickException(exc.message) from None
     try:

@@ -163,12 +163,16 @@ class Covered:
 
 
 def covered(
-    services: CoverageServices, request: ExportRequest, find: Callable[[str], Image] | None = None
+    services: CoverageServices,
+    request: ExportRequest,
+    find: Callable[[str], Image] | None = None,
+    allowed: Callable[[Image], bool] | None = None,
 ) -> Covered:
     """What ``request`` covers, as the tile routes' TileJSON says it; the API's errors (404 an
     unknown id or an empty selection, 400 a look an image cannot show). ``find``: how an id
     becomes a catalog record (the web's :func:`~oam_preview.web.image_request.catalog_image`;
-    by default the catalog's :meth:`~oam_preview.catalog.search.Catalog.require`)."""
+    by default the catalog's :meth:`~oam_preview.catalog.search.Catalog.require`); ``allowed``:
+    the private images a mosaic may hold (an API token's; none by default)."""
     catalog = services.store.catalog
     find = find or catalog.require
     if request.single:
@@ -184,8 +188,8 @@ def covered(
         images = tuple(find(i) for i in request.ids)
         name = "group"
     else:
-        images = catalog.select(request.mosaic)
+        images = catalog.select(request.mosaic, allowed)
         name = "mosaic"
-    selection = services.mosaic.selection(catalog, request.selection)
+    selection = services.mosaic.selection(catalog, request.selection, allowed)
     doc = tilejson(selection.layer(LAYER_TITLE), "")
     return Covered(doc, [i.bbox for i in selection.images if i.bbox is not None], images, name)

@@ -105,6 +105,7 @@ class JobStatus:
     request: dict[str, Any]
     error: str | None = None
     resumed: int = 0  # tiles done by an earlier run of a job asked again
+    private: tuple[str, ...] = ()  # its images private when it was asked: its requester's scope's
 
     def to_dict(self, url: str) -> dict[str, Any]:
         """The job's JSON (API.md "Exports")."""
@@ -217,6 +218,7 @@ class ExportJobs:
             request=json.loads(job["request"]),
             error=state.get("error"),
             resumed=int(state.get("resumed", 0)),
+            private=tuple(job.get("private", ())),
         )
 
     def jobs(self) -> list[JobStatus]:
@@ -236,14 +238,22 @@ class ExportJobs:
         return self.directory(status.id) / f"export.{status.request['format']}"
 
     def submit(
-        self, request: ExportRequest, images: Sequence[Image], client: str, tiles: int, name: str
+        self,
+        request: ExportRequest,
+        images: Sequence[Image],
+        client: str,
+        tiles: int,
+        name: str,
+        private: Sequence[str] = (),
     ) -> tuple[JobStatus, bool]:
         """The job of ``request``: the existing one (not failed), else a new one, queued; whether
         it is new. ``tiles``: how many the request covers (within ``max_tiles``: the caller
         counted them, :func:`oam_preview.offline.coverage.tiles`). :class:`ExportsBusy` and
-        :class:`ExportStorageFull` when the limits say no."""
+        :class:`ExportStorageFull` when the limits say no. ``private``: the ids of ``images``
+        private now (an API token's scope): the job is another than an anonymous request's, and
+        says them (:attr:`JobStatus.private`) so that only a request allowed them fetches it."""
         limits = self.limits
-        job_id = request.digest()
+        job_id = request.digest(tuple(private))
         with self._locked():
             jobs = self.jobs()
             existing = next((j for j in jobs if j.id == job_id), None)
@@ -276,6 +286,8 @@ class ExportJobs:
             now = time.time()
             filename = f"oam-preview-{name}-{job_id[:8]}.{request.container}"
             job = {"request": request.canonical(), "client": client, "created": now, "filename": filename}
+            if private:
+                job["private"] = list(private)
             write_json(directory / "job.json", job)
             with (directory / "input.pickle").open("wb") as f:
                 pickle.dump((self.settings, request, tuple(images)), f)

@@ -16,8 +16,9 @@ from typing import TypeVar
 
 from .. import deadline
 from ..cache.tiered import ResponseCache, TieredCache, settings_cache
-from ..catalog import Catalog, Image
+from ..catalog import Catalog, CatalogError, Image
 from ..catalog.query import ImageQuery
+from ..catalog.served import served_store
 from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..errors import OamPreviewError
@@ -42,14 +43,12 @@ def _catalog(settings: Settings, images: Sequence[Image] | None) -> tuple[Catalo
 
 
 def _loaded(settings: Settings, opener: Opener) -> CatalogStore:
-    """The settings' catalog, loaded once (its missing footprints read in the background)."""
-    store = CatalogStore.for_source(
-        settings.catalog, 0.0, opener=opener, max_records=settings.catalog_max_records
-    )
-    store.mark_with(opener.cloud.marks)  # the profiles' private/embargo_until, as the server's
-    if not store.reload():
-        raise ExportError(f"cannot load catalog {settings.catalog}: {store.status().last_error}")
-    return store
+    """The settings' catalog, loaded once (its missing footprints read in the background), marked
+    with the operator's profiles' private/embargo_until as the server's is."""
+    try:
+        return served_store(settings, opener)
+    except CatalogError as exc:
+        raise ExportError(str(exc)) from None
 
 
 class TileRenderer:
@@ -58,6 +57,9 @@ class TileRenderer:
 
     def __init__(self, settings: Settings, images: Sequence[Image] | None = None) -> None:
         catalog, self.settings = _catalog(settings, images)
+        # The settings' catalog serves an anonymous client (seed, the command line's export): its
+        # private images are not found. A job's snapshot was allowed when its request was made.
+        self.allowed: Callable[[Image], bool] | None = None if images is None else (lambda image: True)
         opener = Opener(self.settings)  # one for the tiles and the catalog's header reads
         self.store = CatalogStore.fixed(catalog) if catalog is not None else _loaded(self.settings, opener)
         self.imagery = Imagery(opener, self.settings)
@@ -78,10 +80,17 @@ class TileRenderer:
             time.sleep(0.2)
         self._placed = True
 
+    def find(self, image_id: str) -> Image:
+        """The image ``image_id`` names; 404 for an unknown one, and for one private now unless
+        the images are a job's snapshot (see ``__init__``)."""
+        if self.allowed is not None:
+            return self.catalog.require(image_id)
+        return self.catalog.require_public(image_id)
+
     def image_tile(self, image_id: str, asked: Asked, tile: Tile, size: int, fmt: str) -> TileBody:
         """As ``/api/images/{image_id}/tiles/{z}/{x}/{y}``: the file's current version (no
         ``?v=``), the look ``asked`` resolved for the image."""
-        image = self.catalog.require(image_id)
+        image = self.find(image_id)
         version = self.imagery.current_version(image, None, reading=True)
         rendering = self.imagery.rendering(image, asked, version=version)
         return image_tile(self, image, version, rendering, tile, size, fmt)
@@ -89,7 +98,7 @@ class TileRenderer:
     def mosaic_tile(self, query: ImageQuery, asked: Asked, tile: Tile, size: int, fmt: str) -> TileBody:
         """As ``/api/mosaic/tiles/{z}/{x}/{y}`` of ``query``, each image drawn as ``asked``."""
         self.wait_for_footprints()
-        selection = self.mosaic.selection(self.catalog, query)
+        selection = self.mosaic.selection(self.catalog, query, self.allowed)
         return mosaic_tile(self, selection, tile, size, fmt, asked)
 
     def within_deadline(self, work: Callable[[], T]) -> T:

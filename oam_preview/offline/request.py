@@ -203,9 +203,12 @@ class ExportRequest:
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
-    def digest(self) -> str:
-        """The job id of this request (the same for every spelling of it)."""
-        return hashlib.blake2b(self.canonical().encode(), digest_size=16).hexdigest()
+    def digest(self, private: Sequence[str] = ()) -> str:
+        """The job id of this request (the same for every spelling of it); ``private``: the ids
+        of the private images it holds for an API token's scope (then another id than the
+        anonymous request's, which holds none)."""
+        text = self.canonical() + ("".join(f"\0{i}" for i in sorted(private)) if private else "")
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _is_number(value: Any) -> bool:

@@ -81,13 +81,15 @@ class Seeder:
             query, asked = job.look()
             if query is None:
                 request = ExportRequest(ids=(job.image_id,))
-                source_url = self.renderer.catalog.require(job.image_id).source_url
+                source_url = self.renderer.find(job.image_id).source_url
             else:
                 self.renderer.wait_for_footprints()
                 request = ExportRequest(mosaic=query, render=asked.render)
                 look = urllib.parse.urlencode([*query.to_args().items(), ("render", asked.render or "")])
                 source_url = f"mosaic?{look}&{asked.key()}"
-            found = self.renderer.within_deadline(functools.partial(covered, self.renderer, request))
+            found = self.renderer.within_deadline(
+                functools.partial(covered, self.renderer, request, self.renderer.find, self.renderer.allowed)
+            )
         except OamPreviewError as exc:
             raise LookupError(f"{job.mosaic or job.image_id}: {exc.status} {exc.message}") from None
         return {**found.doc, "source_url": source_url}

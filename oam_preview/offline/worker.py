@@ -62,7 +62,9 @@ class ExportTiles:
         if not request.single:
             self.renderer.wait_for_footprints()  # a mosaic's TileJSON and boxes: its images placed
         try:
-            found = self.renderer.within_deadline(functools.partial(covered, self.renderer, request))
+            found = self.renderer.within_deadline(
+                functools.partial(covered, self.renderer, request, self.renderer.find, self.renderer.allowed)
+            )
         except OamPreviewError as exc:
             raise ExportError(exc.message) from None  # the route asked is no business of a user
         return plan(request, found.doc, found.areas)

@@ -3,15 +3,20 @@ as, the endpoint the upstream policy and the per-host guard see, and refused cre
 
 The profiles are applied as GDAL path-specific options, process-wide; they are read again from
 ``OAM_PREVIEW_SOURCES`` when a store refuses a profile's credentials (expired, rotated), and a
-refusal that outlives that one reload answers 502 naming the profile, never its secret.
+refusal that outlives that one reload answers 502 naming the profile, never its secret; and when
+the file's bytes change (:meth:`CloudRoutes.watch`, before requests), so that an operator's edit,
+a privacy mark added or taken off included, applies with no restart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..errors import OamPreviewError, UpstreamError
@@ -25,6 +30,18 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two reloads of the profiles on a refusal (see :meth:`CloudRoutes.reload`).
 RELOAD_INTERVAL = 10.0
+#: Seconds between two looks at the profiles file for an edit (see :meth:`CloudRoutes.watch`).
+WATCH_INTERVAL = 5.0
+
+
+def file_digest(file: str) -> str | None:
+    """The SHA-256 of ``file``'s bytes; ``None`` when it cannot be read (or ``file`` is ``""``)."""
+    if not file:
+        return None
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class CredentialsRefused(UpstreamError):
@@ -38,9 +55,57 @@ class CloudRoutes:
         self.file = file
         self._lock = threading.Lock()
         self._reloaded = -math.inf  # time.monotonic() of the last reload
+        self._watched = time.monotonic()  # of the last look at the file for an edit
+        self._digest = file_digest(file)  # of the file the profiles in force were read from
+        self._subscribers: list[Callable[[], None]] = []
         self.sources = Sources.load(file)
         if self.sources.profiles:
             self._apply(self.sources)
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` each time the profiles are read anew (their marks may have changed:
+        a catalog marked with :meth:`marks` is marked again). Its failures are logged."""
+        self._subscribers.append(callback)
+
+    def _notify(self) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a subscriber never fails a reload
+                log.exception("a subscriber to OAM_PREVIEW_SOURCES reloads failed")
+
+    def watch(self) -> bool:
+        """Read the file again when its bytes changed since the profiles in force were read (an
+        operator's edit: a key rotated, a ``private``/``embargo_until`` mark added or taken off),
+        looking at most once in :data:`WATCH_INTERVAL` seconds; whether it was read again. Asked
+        before each request, so an edit applies with no restart."""
+        if not self.file:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._watched < WATCH_INTERVAL:
+                return False
+            self._watched = now
+        digest = file_digest(self.file)
+        if digest is None or digest == self._digest:
+            return False
+        self._read_again(digest)
+        return True
+
+    def _read_again(self, digest: str | None) -> None:
+        """The profiles of the file (whose bytes had ``digest``, read before them: an edit after
+        is seen by the next look) in force, GDAL's options set to them, and the subscribers told;
+        a file that does not parse (half-written) keeps the profiles in force."""
+        self._digest = digest
+        try:
+            sources = Sources.load(self.file)
+        except ValueError as exc:
+            log.warning("OAM_PREVIEW_SOURCES not reloaded: %s", exc)
+            return
+        with self._lock:
+            self.sources = sources
+            self._apply(sources)
+        self._notify()
 
     @staticmethod
     def _apply(sources: Sources) -> None:
@@ -86,15 +151,8 @@ class CloudRoutes:
             if now - self._reloaded < RELOAD_INTERVAL:
                 return False
             self._reloaded = now
-        try:
-            sources = Sources.load(self.file)
-        except ValueError as exc:  # a half-written file: keep the profiles in force
-            log.warning("OAM_PREVIEW_SOURCES not reloaded: %s", exc)
-            return True
-        with self._lock:
-            self.sources = sources
-            self._apply(sources)
-        for prefix, _ in sources.path_options():
+        self._read_again(file_digest(self.file))
+        for prefix, _ in self.sources.path_options():
             forget(prefix)  # the same options too: GDAL's handles keep the credentials they had
         return True
 

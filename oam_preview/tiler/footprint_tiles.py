@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,8 +111,10 @@ class FootprintSet:
     digest: str
 
     @classmethod
-    def build(cls, catalog: Catalog, query: ImageQuery) -> FootprintSet:
-        selection = Selection.build(catalog, query)
+    def build(
+        cls, catalog: Catalog, query: ImageQuery, allowed: Callable[[Image], bool] | None = None
+    ) -> FootprintSet:
+        selection = Selection.build(catalog, query, allowed)
         owners: list[int] = []
         parts: list[BaseGeometry] = []
         for i, (image, footprint) in enumerate(zip(selection.images, selection.footprints, strict=True)):
@@ -152,11 +155,17 @@ class FootprintTiles:
     takes a few hundred ms), and their tiles."""
 
     def __init__(self, kept: int = SETS_KEPT) -> None:
-        self._sets: Memo[tuple[int, ImageQuery], FootprintSet] = Memo(kept)
+        self._sets: Memo[tuple[int, ImageQuery, frozenset[str]], FootprintSet] = Memo(kept)
 
-    def footprints(self, catalog: Catalog, query: ImageQuery) -> FootprintSet:
-        # By the catalog's id: a kept set holds its catalog, so that id is not reused meanwhile.
-        return self._sets.get((id(catalog), query), lambda: FootprintSet.build(catalog, query))
+    def footprints(
+        self, catalog: Catalog, query: ImageQuery, allowed: Callable[[Image], bool] | None = None
+    ) -> FootprintSet:
+        """The footprints of ``query`` in ``catalog``, private images as ``allowed`` admits them
+        (an API token's scope; none without it)."""
+        # By the catalog's id: a kept set holds its catalog, so that id is not reused meanwhile;
+        # and by the marked images it holds now (an embargo's end, a token's scope: another set).
+        key = (id(catalog), query, catalog.seen_marked(allowed))
+        return self._sets.get(key, lambda: FootprintSet.build(catalog, query, allowed))
 
     def key(self, footprints: FootprintSet, z: int, x: int, y: int) -> str:
         """The response cache key of a tile."""

@@ -89,7 +89,7 @@ class Mosaic:
         self.imagery = imagery
         self.max_images = max_images
         self.min_pixels = min_pixels
-        self._selections: Memo[tuple[int, ImageQuery], Selection] = Memo(SELECTIONS_KEPT)
+        self._selections: Memo[tuple[int, ImageQuery, frozenset[str]], Selection] = Memo(SELECTIONS_KEPT)
         # By tile, not by cache key: a key holds the versions of the files a tile reads, which
         # the first render learns, so concurrent first requests may ask under two keys.
         self._rendering = SingleFlight()
@@ -101,10 +101,14 @@ class Mosaic:
         self.failures = 0  # image reads that failed inside a mosaic tile, for /healthz
         self.rendered = 0  # tiles composited, for /healthz
 
-    def selection(self, catalog: Catalog, query: ImageQuery) -> Selection:
-        """The selection of ``query`` in ``catalog`` (built once per worker, catalog and query)."""
+    def selection(
+        self, catalog: Catalog, query: ImageQuery, allowed: Callable[[Image], bool] | None = None
+    ) -> Selection:
+        """The selection of ``query`` in ``catalog``, private images as ``allowed`` admits them
+        (built once per worker, catalog, query and the marked images it holds now)."""
         # By the catalog's id: a kept Selection holds its catalog, so that id is not reused.
-        return self._selections.get((id(catalog), query), lambda: Selection.build(catalog, query))
+        key = (id(catalog), query, catalog.seen_marked(allowed))
+        return self._selections.get(key, lambda: Selection.build(catalog, query, allowed))
 
     def plan(self, selection: Selection, z: int, x: int, y: int) -> TilePlan:
         """The images tile ``z/x/y`` may show, in order, and which of them are too small to read;

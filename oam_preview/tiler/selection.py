@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ from shapely import STRtree
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from ..catalog import Catalog, Image
+from ..catalog import Catalog, Image, privacy
 from ..catalog.query import ImageQuery
 from ..errors import NotFound
 from ..geo.geometry import crosses_antimeridian
@@ -63,6 +63,10 @@ class Selection:
     maxy) as an (n, 4) array, ``native`` the native zoom of each (NaN where
     the catalog gives no GSD). Images without a footprint are left out: a
     mosaic cannot place them (the catalog fills footprints in from headers).
+    Private images are in it only as ``allowed`` (an API token's scope) admitted them;
+    ``marked`` are its images that may be private (:mod:`~oam_preview.catalog.privacy`), and
+    ``digest`` names the images by id, so a selection with a private image never shares a
+    cache key with one an anonymous request makes.
     """
 
     catalog: Catalog
@@ -73,10 +77,13 @@ class Selection:
     native: np.ndarray
     tree: STRtree
     digest: str  # names the selection's content in cache keys
+    marked: tuple[Image, ...] = ()  # its images marked private or embargoed (at any time)
 
     @classmethod
-    def build(cls, catalog: Catalog, query: ImageQuery) -> Selection:
-        images = tuple(i for i in catalog.select(query) if i.footprint is not None)
+    def build(
+        cls, catalog: Catalog, query: ImageQuery, allowed: Callable[[Image], bool] | None = None
+    ) -> Selection:
+        images = tuple(i for i in catalog.select(query, allowed) if i.footprint is not None)
         footprints = tuple(mercator([i.footprint for i in images if i.footprint is not None]))
         extents = shapely.bounds(np.array(footprints, dtype=object)).reshape(-1, 4)
         native = np.array(
@@ -88,8 +95,17 @@ class Selection:
             digest.update(
                 f"{image.id}\0{image.source_url}\0{image.nodata_hint()}\0{image.renders!r}\0".encode()
             )
+        marked = tuple(i for i in images if privacy.may_be_private(i))
         return cls(
-            catalog, query, images, footprints, extents, native, STRtree(footprints), digest.hexdigest()
+            catalog,
+            query,
+            images,
+            footprints,
+            extents,
+            native,
+            STRtree(footprints),
+            digest.hexdigest(),
+            marked,
         )
 
     def candidates(self, z: int, x: int, y: int) -> np.ndarray:

@@ -15,6 +15,12 @@ a private image are ``Cache-Control: private``. The check runs before the respon
 asked, so no cache tier (the worker's, the machine's, the shared Redis) answers a request not
 allowed the image. For an allowed request, the URLs the Feature and TileJSON emit carry a
 signature (the one the request came with, else one of ``signed_url_ttl`` seconds).
+
+Selections (the listing, feeds, editors' lists, footprints, the mosaic, exports) include the
+private images of the request's token (:class:`Scope`); the mosaic's and the footprints' URLs
+are then signed the same way for a subject that is no image id (:data:`MOSAIC`,
+:data:`FOOTPRINTS`), with ``scope`` (the token's name) in the signed query, so that they work
+without the header and answer what that token sees.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 import hmac
 import math
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +100,10 @@ class AccessRules:
                 return token
         return None
 
+    def named(self, name: str) -> Token | None:
+        """The token the file names ``name`` (a signed selection URL's ``scope``)."""
+        return next((token for token in self.tokens if token.name == name), None)
+
     def expiry(self, moment: float) -> int:
         """The expiry of a URL signed at ``moment``: ``signed_url_ttl`` later, rounded up to the bucket."""
         return int(math.ceil((moment + self.signed_url_ttl) / self.expiry_bucket) * self.expiry_bucket)
@@ -115,7 +126,7 @@ def check(rules: AccessRules, image: Image) -> None:
     g.oam_preview_private = True
     exp, sig = request.args.get("exp"), request.args.get("sig")
     if sig is not None or exp is not None:
-        g.oam_preview_signed_exp = _verified(rules, image, exp, sig)
+        g.oam_preview_signed_exp = _verified(rules, image.id, exp, sig)
         return
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
@@ -127,38 +138,87 @@ def check(rules: AccessRules, image: Image) -> None:
     raise NotFound(f"no image with id {image.id!r} in the catalog")
 
 
-def listing_scope(rules: AccessRules) -> Any:
-    """What private images this request's listing may include: ``allowed(image)`` of its bearer
-    token's scope (the listing is then ``Cache-Control: private``), ``None`` for anonymous requests.
-    A token that is not the operator's is 403, as on an image's own routes."""
+#: The subjects a selection's signed URLs are signed for (never an image id: a ``/`` is in neither).
+MOSAIC, FOOTPRINTS = "/api/mosaic", "/api/footprints"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The private images a selection of this request may include (the listing, feeds, editors'
+    lists, footprints, the mosaic): those of its API token (``token``), none when anonymous."""
+
+    token: Token | None = None
+
+    def allowed(self, image: Image) -> bool:
+        """Whether a selection of this request may include ``image`` when it is private now."""
+        return self.token is not None and self.token.covers(image)
+
+
+def bearer_scope(rules: AccessRules) -> Scope:
+    """The scope of this request's bearer token (anonymous without one); a token that is not the
+    operator's is 403, as on an image's own routes. A token holder's answers carry URLs signed
+    for it (:func:`signed`, :func:`signed_selection`)."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() != "bearer ":
-        return None
+        return Scope()
     token = rules.token(header[7:].strip())
     if token is None:
         raise AccessDenied("this API token is not known")
     g.oam_preview_signed_exp = rules.expiry(privacy.now()) if rules.signing_key else None
-
-    def allowed(image: Image) -> bool:
-        if token.covers(image):
-            g.oam_preview_private = True  # the listing shows a private image: no shared cache keeps it
-            return True
-        return False
-
-    return allowed
+    return Scope(token)
 
 
-def public_or_404(image: Image) -> None:
-    """404 for an image private now, whoever asks: what is rendered anonymously (exports)."""
-    if privacy.private_at(image, privacy.now()):
-        raise NotFound(f"no image with id {image.id!r} in the catalog")
+def selection_scope(rules: AccessRules, subject: str) -> Scope:
+    """The scope of a mosaic's or the footprints' request (``subject``: :data:`MOSAIC` or
+    :data:`FOOTPRINTS`): a URL signed for ``subject`` names its token in ``scope`` (``exp`` and
+    ``sig`` as an image's, the token's name signed with the rest of the query), else the bearer
+    token's. A wrong, expired or tampered signature, or a token the file no longer lists, is 403."""
+    exp, sig, name = request.args.get("exp"), request.args.get("sig"), request.args.get("scope")
+    if exp is None and sig is None and name is None:
+        return bearer_scope(rules)
+    g.oam_preview_signed_exp = _verified(rules, subject, exp, sig)
+    token = rules.named(name or "")
+    if token is None:
+        raise AccessDenied("this signed URL's scope is no API token of the operator's")
+    return Scope(token)
 
 
-def _verified(rules: AccessRules, image: Image, exp: str | None, sig: str | None) -> int:
-    """The expiry of a valid signature on this request; :class:`AccessDenied` otherwise."""
+def shown(images: Iterable[Image]) -> None:
+    """Note that this answer shows ``images``: when one is private now, it is ``Cache-Control:
+    private`` (:func:`private_cache_control`)."""
+    moment = privacy.now()
+    if any(privacy.private_at(image, moment) for image in images):
+        g.oam_preview_private = True
+
+
+def signed_selection(
+    rules: AccessRules, url: str, subject: str, scope: Scope, images: Iterable[Image]
+) -> str:
+    """A mosaic's or the footprints' ``url`` (``subject``) signed for ``scope``'s token, with
+    ``scope=<its name>``, when the selection's ``images`` hold one private now (then the URL must
+    work without the header: ``<img>``, QGIS, JOSM); else ``url`` as it is, the anonymous one."""
+    exp = g.get("oam_preview_signed_exp")
+    moment = privacy.now()
+    if scope.token is None or exp is None or not rules.signing_key:
+        return url
+    if not any(privacy.private_at(image, moment) for image in images):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    pairs = [
+        (k, v)
+        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("exp", "sig", "scope")
+    ]
+    query = urllib.parse.urlencode([*pairs, ("scope", scope.token.name)], safe="{},")
+    return sign_url(rules, urllib.parse.urlunsplit(parts._replace(query=query)), subject, exp)
+
+
+def _verified(rules: AccessRules, subject: str, exp: str | None, sig: str | None) -> int:
+    """The expiry of a valid signature for ``subject`` (an image id, :data:`MOSAIC`,
+    :data:`FOOTPRINTS`) on this request; :class:`AccessDenied` otherwise."""
     if not rules.signing_key or not exp or not sig or not exp.isdigit() or len(exp) > 12:
         raise AccessDenied("this signed URL is not valid")
-    expected = rules.signature(image.id, rendering_of(request.args.items(multi=True)), int(exp))
+    expected = rules.signature(subject, rendering_of(request.args.items(multi=True)), int(exp))
     if not hmac.compare_digest(expected, sig.lower()):
         raise AccessDenied("this signed URL is not valid (its signature does not match)")
     if int(exp) <= privacy.now():
@@ -188,7 +248,8 @@ def signed(rules: AccessRules, doc: Any, image: Image) -> Any:
 
 
 def sign_url(rules: AccessRules, url: str, image_id: str, exp: int) -> str:
-    """``url`` with ``exp`` and ``sig`` for ``image_id`` added (a ``{z}/{x}/{y}`` template too)."""
+    """``url`` with ``exp`` and ``sig`` for ``image_id`` (or a selection's subject) added (a
+    ``{z}/{x}/{y}`` template too)."""
     parts = urllib.parse.urlsplit(url)
     pairs = [
         (k, v)
@@ -201,7 +262,9 @@ def sign_url(rules: AccessRules, url: str, image_id: str, exp: int) -> str:
 
 
 def private_cache_control(response: Response) -> Response:
-    """``Cache-Control: private`` on every response about a private image (an ``after_request``)."""
+    """``Cache-Control: private`` on every response about a private image (an ``after_request``).
+    Anonymous answers vary on nothing (a shared cache keys on the URL alone): a front cache
+    passes requests with an ``Authorization`` header by (deploy/nginx's ``proxy_cache_bypass``)."""
     if g.get("oam_preview_private"):
         response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
         response.headers["Vary"] = "Authorization"

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, current_app, g
 from flask.blueprints import BlueprintSetupState
 
 from .. import deadline
-from ..catalog import Catalog
+from ..catalog import Catalog, CatalogError
 from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..remote.opener import Opener
@@ -63,6 +63,8 @@ def create_blueprint(
     def _bind() -> None:
         g.oam_preview = current_app.extensions["oam_preview"][name]
         deadline.start(g.oam_preview.settings.upstream_timeout)
+        # An edit of the profiles file (a key, a privacy mark added or taken off): no restart.
+        g.oam_preview.opener.cloud.watch()
 
     @bp.teardown_request
     def _unbind(exc: BaseException | None) -> None:
@@ -84,17 +86,15 @@ def _build_services(
     resolved = settings or Settings.from_mapping(config)
     opener = Opener(resolved)
     if isinstance(catalog, CatalogStore):
-        store = catalog
-    elif isinstance(catalog, Catalog):
-        store = CatalogStore.fixed(catalog)
-    else:
-        store = CatalogStore.for_source(
-            resolved.catalog, resolved.catalog_ttl, opener=opener, max_records=resolved.catalog_max_records
-        )
-        if not store.reload():
-            raise RuntimeError(f"cannot load catalog {resolved.catalog}: {store.status().last_error}")
-        store.start()
-    return Services.build(resolved, store, opener=opener)
+        return Services.build(resolved, catalog, opener=opener)
+    if isinstance(catalog, Catalog):
+        return Services.build(resolved, CatalogStore.fixed(catalog), opener=opener)
+    try:
+        built = Services.build(resolved, None, opener=opener)  # OAM_PREVIEW_CATALOG, loaded now
+    except CatalogError as exc:
+        raise RuntimeError(str(exc)) from None
+    built.store.start()
+    return built
 
 
 def init_app(app: Flask, catalog: Catalog | CatalogStore | None = None, url_prefix: str = "") -> Blueprint:

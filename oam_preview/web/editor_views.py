@@ -28,8 +28,9 @@ from ..tiler.editor_index import (
     josm_imagery,
 )
 from ..tiler.renders import Asked
+from . import access
 from .links import api_root, image_urls, page_link_to
-from .mosaic_views import LAYER_TITLE, mosaic_urls
+from .mosaic_views import LAYER_TITLE, mosaic_urls, scoped_selection
 from .responses import document
 from .services import current
 
@@ -49,14 +50,17 @@ def index_entries() -> tuple[list[IndexEntry], int, int, int]:
     limit, offset = page_from_args(request.args)
     rendering = Asked.from_args(request.args)
     query = ImageQuery.from_args(request.args)
-    result = services.store.catalog.search(query, limit, offset)
+    scope = access.bearer_scope(services.access)  # a token's private images too, their URLs signed
+    result = services.store.catalog.search(query, limit, offset, scope.allowed)
+    access.shown(result.images)
     root, imagery, settings = api_root(), services.imagery, services.settings
     best = settings.best_ids()
-    entries = [mosaic_entry(query, rendering)] if wants_mosaic() else []
+    entries = [mosaic_entry(query, rendering, scope)] if wants_mosaic() else []
     for image in result.images:
         render, shown = imagery.pick(image, rendering, read=False)
         named = render if rendering.render is not None else None
         tiles = image_urls(image, root, imagery.known_version(image).token, shown, named)["tiles"]
+        tiles = access.signed(services.access, tiles, image)  # JOSM, iD: no header
         entry = image_entry(
             image,
             tiles,
@@ -70,12 +74,13 @@ def index_entries() -> tuple[list[IndexEntry], int, int, int]:
     return entries, result.matched, limit, offset
 
 
-def mosaic_entry(query: ImageQuery, rendering: Asked) -> IndexEntry:
+def mosaic_entry(query: ImageQuery, rendering: Asked, scope: access.Scope) -> IndexEntry:
     """The mosaic of ``query`` (the mosaic's default order, ``newest``, unless asked) as one
-    entry: the bbox of its images, their dates, zooms 0 to the finest of them."""
+    entry: the bbox of its images, their dates, zooms 0 to the finest of them; with the private
+    images ``scope`` allows, its URL then signed."""
     services = current()
     args = {**request.args.to_dict(), "order": request.args.get("order") or "newest"}
-    chosen = services.mosaic.selection(services.store.catalog, ImageQuery.from_args(args))
+    chosen = scoped_selection(args, scope)
     try:
         layer = chosen.layer(LAYER_TITLE)
     except NotFound:
@@ -87,7 +92,7 @@ def mosaic_entry(query: ImageQuery, rendering: Asked) -> IndexEntry:
     return IndexEntry(
         id=f"{ID_PREFIX}mosaic-{digest}",
         name=LAYER_TITLE,
-        url=mosaic_urls(chosen, rendering)["tiles"].replace("{z}", "{zoom}"),
+        url=mosaic_urls(chosen, rendering, scope)["tiles"].replace("{z}", "{zoom}"),
         footprint=footprint,
         min_zoom=layer.minzoom,
         max_zoom=layer.maxzoom,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from typing import IO
 
 from flask import Response, request, send_file
 
-from ..catalog import Image
+from ..catalog import Image, privacy
 from ..errors import BadRequest, BodyTooLarge, ExportFailed, ExportTooLarge, NotFound
 from ..offline.coverage import TooManyTiles, covered, plan, tiles
 from ..offline.jobs import ACTIVE, JobStatus
@@ -33,12 +34,21 @@ READ_SIZE = 64 * 1024
 MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
 
 
-def public_image(services: Services, image_id: str) -> Image:
-    """The catalog image an export names: exports are rendered anonymously, so a private image is
-    404 here whoever asks (:func:`oam_preview.web.access.public_or_404`)."""
-    image = catalog_image(services, image_id)
-    access.public_or_404(image)
-    return image
+def private_ids(images: Sequence[Image]) -> tuple[str, ...]:
+    """The ids of ``images`` private now: a job holding one is its requester's scope's alone."""
+    moment = privacy.now()
+    return tuple(sorted(image.id for image in images if privacy.private_at(image, moment)))
+
+
+def may_fetch(services: Services, status: JobStatus, scope: access.Scope) -> bool:
+    """Whether this request may see the job ``status``: every image it holds that is private now
+    is one ``scope`` allows (an anonymous job holds none)."""
+    catalog, moment = services.store.catalog, privacy.now()
+    for image_id in status.private:
+        image = catalog.get(image_id)
+        if image is None or (privacy.private_at(image, moment) and not scope.allowed(image)):
+            return False
+    return True
 
 
 def job_url(status: JobStatus) -> str:
@@ -91,7 +101,9 @@ def create_export() -> Response:
         raise BadRequest('the body must be a JSON object, e.g. {"ids": ["…"], "format": "mbtiles"}')
     asked = ExportRequest.from_json(body)
     services = current()
-    found = covered(services, asked, functools.partial(public_image, services))
+    scope = access.bearer_scope(services.access)  # a token's private images too
+    # An id: as an image route finds it (a private one: its token, else 404/403).
+    found = covered(services, asked, functools.partial(catalog_image, services), scope.allowed)
     try:
         count = len(tiles(plan(asked, found.doc, found.areas), services.exports.limits.max_tiles))
     except TooManyTiles as exc:
@@ -99,14 +111,22 @@ def create_export() -> Response:
     except ExportError as exc:
         raise BadRequest(str(exc)) from None
     client = request.remote_addr or "unknown"
-    status, _ = services.exports.submit(asked, found.images, client, count, found.name)
+    status, _ = services.exports.submit(
+        asked, found.images, client, count, found.name, private_ids(found.images)
+    )
     return status_response(status, 202 if status.state in ACTIVE else 200)
 
 
 def export_job(job_id: str) -> Response:
     """A job: 202 and its state while it runs, 200 and the package (Range-capable) when done."""
-    exports = current().exports
+    services = current()
+    exports = services.exports
     status = exports.status(job_id)
+    if status is not None and status.private:  # its private images' scope only; else as none
+        catalog = services.store.catalog
+        access.shown(image for i in status.private if (image := catalog.get(i)) is not None)
+        if not may_fetch(services, status, access.bearer_scope(services.access)):
+            status = None
     if status is None:
         raise NotFound("no such export (never made, or expired): POST the request again")
     if status.state == "failed":

@@ -25,6 +25,7 @@ from ..catalog.added import iso
 from ..catalog.query import ImageQuery, page_from_args
 from ..tiler.editor_index import degrees_text, xml_text
 from ..tiler.ogc import attribution
+from . import access
 from .links import api_root, feature, image_urls
 from .responses import document
 from .services import current
@@ -47,8 +48,10 @@ def newly_added() -> tuple[ImageQuery, list[tuple[Image, datetime]]]:
     catalog = services.store.catalog
     services.added.observe(catalog)  # a no-op for the catalog already observed
     added = services.added.added()
-    chosen = [(i, added.get(i.id, EPOCH)) for i in catalog.select(query)]
+    scope = access.bearer_scope(services.access)  # a token's private images too, their URLs signed
+    chosen = [(i, added.get(i.id, EPOCH)) for i in catalog.select(query, scope.allowed)]
     chosen.sort(key=lambda pair: pair[1], reverse=True)  # stable: ties keep the query's order
+    access.shown(image for image, _ in chosen[:limit])
     return query, chosen[:limit]
 
 
@@ -100,7 +103,7 @@ def atom_feed(query: ImageQuery, entries: Sequence[tuple[Image, datetime]], upda
     ElementTree.register_namespace("", ATOM)
     ElementTree.register_namespace("georss", GEORSS)
     ElementTree.register_namespace("media", MEDIA)
-    root, imagery = api_root(), current().imagery
+    root, imagery, rules = api_root(), current().imagery, current().access
     urls = feed_urls(query)
 
     def add(
@@ -121,7 +124,7 @@ def atom_feed(query: ImageQuery, entries: Sequence[tuple[Image, datetime]], upda
     add(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=urls["page"])
     add(feed, f"{{{ATOM}}}link", rel="alternate", type="application/geo+json", href=urls["geojson"])
     for image, added in entries:
-        links = image_urls(image, root, imagery.known_version(image).token)
+        links = access.signed(rules, image_urls(image, root, imagery.known_version(image).token), image)
         entry = add(feed, f"{{{ATOM}}}entry")
         add(entry, f"{{{ATOM}}}id", f"{root}api/images/{image.id}")
         add(entry, f"{{{ATOM}}}title", image.title or image.id)
@@ -169,7 +172,9 @@ def geojson_feed() -> Response:
     root, imagery = api_root(), current().imagery
     features: list[dict[str, Any]] = []
     for image, added in entries:
-        doc = feature(image, root, imagery.known_version(image).token, imagery=imagery)
+        doc = access.signed(
+            current().access, feature(image, root, imagery.known_version(image).token, imagery=imagery), image
+        )
         doc["properties"]["added"] = iso(added)
         features.append(doc)
     urls = feed_urls(query)

@@ -26,6 +26,7 @@ from ..tiler.footprint_tiles import (
     encode_tile,
 )
 from ..tiler.ogc import TiledLayer, tilejson
+from . import access
 from .links import api_root
 from .responses import cached_response, document, etag_of
 from .services import current
@@ -34,11 +35,15 @@ from .tile_path import on_grid, tile_name
 LAYER_TITLE = "oam-preview: image footprints"
 
 
-def footprint_set() -> FootprintSet:
-    """The footprints of this request's query in the current catalog."""
+def footprint_set() -> tuple[FootprintSet, access.Scope]:
+    """The footprints of this request's query in the current catalog, with the private images
+    its API token (or signed URL) allows, and that scope."""
     services = current()
     query = ImageQuery.from_args(request.args)
-    return services.footprints.footprints(services.store.catalog, query)
+    scope = access.selection_scope(services.access, access.FOOTPRINTS)
+    footprints = services.footprints.footprints(services.store.catalog, query, scope.allowed)
+    access.shown(footprints.selection.marked)
+    return footprints, scope
 
 
 def tile_zxy(z: str, x: str, name: str) -> tuple[int, int, int]:
@@ -56,7 +61,7 @@ def tile_zxy(z: str, x: str, name: str) -> tuple[int, int, int]:
 
 def footprint_tile(z: str, x: str, name: str) -> Response:
     zi, xi, yi = tile_zxy(z, x, name)
-    footprints = footprint_set()
+    footprints, _ = footprint_set()
 
     def render() -> CachedResponse:
         body = encode_tile(footprints, zi, xi, yi)
@@ -68,11 +73,13 @@ def footprint_tile(z: str, x: str, name: str) -> Response:
 def footprints_tilejson() -> Response:
     """TileJSON 3.0.0 with ``vector_layers``; bounds are the selected images' (the world when
     none is selected: an empty layer is still a layer)."""
-    footprints = footprint_set()
+    footprints, scope = footprint_set()
     selection = footprints.selection
     bounds = selection.layer(LAYER_TITLE).bounds if selection.images else WORLD
     layer = TiledLayer(LAYER, LAYER_TITLE, None, bounds, MINZOOM, MAXZOOM)
     query = urllib.parse.urlencode(selection.query.to_args())
-    doc = tilejson(layer, f"{api_root()}api/footprints/{{z}}/{{x}}/{{y}}.mvt?{query}")
+    url = f"{api_root()}api/footprints/{{z}}/{{x}}/{{y}}.mvt?{query}"
+    url = access.signed_selection(current().access, url, access.FOOTPRINTS, scope, selection.marked)
+    doc = tilejson(layer, url)
     doc["vector_layers"] = list(VECTOR_LAYERS)
     return document(json.dumps(doc), "application/json")

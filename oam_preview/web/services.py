@@ -9,6 +9,7 @@ from flask import g
 from ..cache.local import ResponseCache
 from ..cache.tiered import TieredCache, settings_cache
 from ..catalog.added import AddedLog, MemoryAddedLog, added_log
+from ..catalog.served import served_store
 from ..catalog.store import CatalogStore
 from ..config import Settings
 from ..offline.jobs import ExportJobs
@@ -43,18 +44,20 @@ class Services:
     def build(
         cls,
         settings: Settings,
-        store: CatalogStore,
+        store: CatalogStore | None,
         opener: Opener | None = None,
         imagery: Imagery | None = None,
         cache: ResponseCache | TieredCache | None = None,
         exports: ExportJobs | None = None,
         added: AddedLog | None = None,
     ) -> Services:
-        """The services for ``settings``; any one given is used as it is. The "added" log
-        observes every catalog ``store`` makes current from now on; the privacy marks of the
-        operator's credential profiles (``OAM_PREVIEW_SOURCES``) mark each of them."""
+        """The services for ``settings``; any one given is used as it is (``store`` ``None``: the
+        settings' catalog, loaded now, not started). The "added" log observes every catalog
+        ``store`` makes current from now on; the privacy marks of the operator's credential
+        profiles (``OAM_PREVIEW_SOURCES``) mark each of them, again whenever the file is edited
+        (:func:`~oam_preview.catalog.served.served_store`)."""
         opener = opener or Opener(settings)
-        store.mark_with(opener.cloud.marks)  # private/embargo_until of the operator's profiles
+        store = served_store(settings, opener, store)  # private/embargo_until of the operator's profiles
         imagery = imagery or Imagery(opener, settings)
         added = added or added_log(store.source, settings.state_dir, settings.cache_url)
         store.subscribe(added.observe)

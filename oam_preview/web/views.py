@@ -135,8 +135,9 @@ def images() -> Response:
     limit, offset = page_from_args(request.args)
     imagery = current().imagery
     rules = current().access
-    allowed = access.listing_scope(rules)  # a token's private images too, their URLs signed
-    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset, allowed)
+    scope = access.bearer_scope(rules)  # a token's private images too, their URLs signed
+    result = current().store.catalog.search(ImageQuery.from_args(request.args), limit, offset, scope.allowed)
+    access.shown(result.images)
     root = api_root()
     links = [{"rel": "self", "href": request.url, "type": "application/geo+json"}]
     args = request.args.to_dict()
