@@ -95,6 +95,7 @@ def _same(expected: object, got: object) -> None:
         ("uint16", (4, 1, 2), None),
         ("jpeg", (1, 2, 3), None),
         ("jpeg", (1, 2, 3), 0.0),  # a client's nodata over a file without one
+        ("internal_mask", (1, 2, 3), None),  # the file's mask (GDAL's per-dataset mask band)
         ("internal_mask", (1, 2, 3), 0.0),  # nodata wins over the mask band, as in rio-tiler
     ],
 )
@@ -102,7 +103,7 @@ def _same(expected: object, got: object) -> None:
 def test_the_tiles_inside_are_rio_tilers(
     files: dict[str, Path], name: str, bands: tuple[int, ...], nodata: float | None, buffer: int
 ) -> None:
-    read = 0
+    read = partly_masked = 0
     with rasterio.open(files[name]) as dataset, Reader(None, dataset=dataset, tms=TMS) as reader:
         info = describe(dataset, float("inf"))
         for zoom in (15, 16, 17, 18, 19):  # overviews, full resolution and past it
@@ -115,7 +116,11 @@ def test_the_tiles_inside_are_rio_tilers(
                 expected = reader.tile(x, y, z, tilesize=256, indexes=bands, buffer=buffer, **options)
                 _same(expected, got)
                 read += 1
+                masked = np.ma.getmaskarray(got.array)
+                partly_masked += bool(masked.any() and not masked.all())
     assert read >= 20  # tiles from every zoom but the coarsest
+    if name in ("dsm", "nan_dsm") or (name == "internal_mask" and nodata is None):
+        assert partly_masked  # the DSM's hole, the file's mask: inside some tiles
 
 
 def test_a_tile_crossing_the_edge_is_left_to_rio_tiler(files: dict[str, Path]) -> None:
@@ -126,9 +131,8 @@ def test_a_tile_crossing_the_edge_is_left_to_rio_tiler(files: dict[str, Path]) -
         assert read_aligned_tile(dataset, info, (1,), 18, corner.x, corner.y, 256) is None
 
 
-@pytest.mark.parametrize("name", ["alpha", "internal_mask"])
-def test_alpha_and_a_mask_without_nodata_are_left_to_rio_tiler(files: dict[str, Path], name: str) -> None:
-    with rasterio.open(files[name]) as dataset:
+def test_an_alpha_band_is_left_to_rio_tiler(files: dict[str, Path]) -> None:
+    with rasterio.open(files["alpha"]) as dataset:
         info = describe(dataset, float("inf"))
         z, x, y = _inner_tiles(dataset, 18)[0]
         assert read_aligned_tile(dataset, info, (1, 2, 3), z, x, y, 256) is None

@@ -10,7 +10,7 @@ server does around the read; :func:`read_aligned_tile` gives the same pixels,
 mask and bounds (``tests/tiler/test_aligned_reads.py`` compares them with
 rio-tiler's on every kind of file) for the files where the answer is simple, and
 ``None`` for the others, which rio-tiler reads: a window that leaves the file
-(rasterio's boundless read), an alpha band, an internal mask without ``nodata``.
+(rasterio's boundless read), an alpha band, a mask per band.
 """
 
 from __future__ import annotations
@@ -65,14 +65,16 @@ def read_aligned_tile(
     ):
         return None
     nodata = dataset.nodata if nodata is None else nodata
-    if nodata is None and any(MaskFlags.all_valid not in dataset.mask_flag_enums[b - 1] for b in bands):
-        return None
-    data = dataset.read(
-        bands, window=window, out_shape=(len(bands), size, size), resampling=Resampling.nearest
-    )
-    if nodata is None:
-        mask: np.ndarray | bool = False
-    else:
+    flags = [dataset.mask_flag_enums[b - 1] for b in bands]
+    internal = nodata is None and not all(MaskFlags.all_valid in f for f in flags)
+    if internal and not all(MaskFlags.per_dataset in f for f in flags):
+        return None  # a mask per band, or one GDAL makes up: rasterio's reading of it
+    shape = (len(bands), size, size)
+    data = dataset.read(bands, window=window, out_shape=shape, resampling=Resampling.nearest)
+    mask: np.ndarray | bool = False
+    if internal:  # the file's mask, read as rasterio's masked read does: 0 is masked
+        mask = dataset.read_masks(bands, window=window, out_shape=shape, resampling=Resampling.nearest) == 0
+    elif nodata is not None:
         with np.errstate(invalid="ignore"):
             mask = np.isnan(data) if math.isnan(nodata) else data == nodata
     return ImageData(
