@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import OamPreviewError, UpstreamError
 from . import cloud
 from .diagnosis import chained_message
-from .gdal_safety import forget, set_path_options
+from .gdal_safety import forget, forget_process_credentials, set_path_options
 from .policy import upstream_kind
 from .profiles import Sources
 
@@ -78,7 +78,8 @@ class CloudRoutes:
 
     def reload(self) -> bool:
         """Read the file again and apply its profiles (credentials rotated in it), dropping GDAL's
-        cached handles of every profiled path (its cached credentials go with them); at most once
+        cached handles of every profiled path (its cached credentials go with them, and the session
+        credentials GDAL keeps for the process when a profile uses them); at most once
         in :data:`RELOAD_INTERVAL` seconds (else ``False``: a refused object asked again and again
         must not flush every profiled object's cached bytes each time)."""
         with self._lock:
@@ -96,6 +97,10 @@ class CloudRoutes:
             self._apply(sources)
         for prefix, _ in sources.path_options():
             forget(prefix)  # the same options too: GDAL's handles keep the credentials they had
+        if any(profile.process_credentials for profile in sources.profiles):
+            # A role's session credentials are GDAL's, process-wide, kept until their expiry
+            # whatever the store says: dropped, GDAL asks STS (or the metadata service) anew.
+            forget_process_credentials()
         return True
 
     def refused(self, url: str, exc: BaseException) -> CredentialsRefused | None:

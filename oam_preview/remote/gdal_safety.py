@@ -178,6 +178,21 @@ def forget(path: str) -> None:
     _forget_prefix(lib, path)
 
 
+def forget_process_credentials() -> None:
+    """Drop the credentials GDAL keeps for the whole process: the session credentials of a
+    web-identity role (STS ``AssumeRoleWithWebIdentity``), an assumed role or the machine's own
+    (instance metadata), which GDAL 3.10 reuses until their ``Expiration`` is a minute away, however
+    often the store refuses them. ``VSICurlClearCache`` is GDAL's only call that drops them, and it
+    drops the whole network cache with them (bytes, headers, listings of every path): GDAL then
+    asks for fresh credentials before its next request, open handles included."""
+    lib = _loaded_gdal()
+    if lib is None:
+        return
+    lib.VSICurlClearCache.argtypes = []
+    lib.VSICurlClearCache.restype = None
+    lib.VSICurlClearCache()
+
+
 #: GDAL's network file systems whose cache :func:`forget` drops.
 NETWORK_PATHS = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/")
 
