@@ -18,17 +18,20 @@ from typing import Any
 import morecantile
 import numpy as np
 import pytest
+import rasterio
+import rasterio.errors
 from PIL import Image
 
 from oam_preview import create_app
 from oam_preview.catalog.sources import load_document
 from oam_preview.remote import cloud_routes
-from oam_preview.remote.gdal_safety import forget_process_credentials
+from oam_preview.remote.gdal_safety import forget_process_credentials, set_path_options
 from oam_preview.remote.profiles import Sources
 
 from .support.cloud_stores import MotoS3
 from .support.geotiffs import centre, write_cog
 from .support.loopback import LOOPBACK_ALLOW
+from .support.processes import free_port
 from .support.system import need_module
 from .support.web_identity import StsFront
 
@@ -38,6 +41,8 @@ DOC_TOKEN_FILE = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
 #: A web identity token (an OIDC JWT in real life: a secret, as a key is).
 WEB_IDENTITY_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJvYW0tcHJldmlldyJ9.web-identity-signature"
 BUCKET = "partner-archive"
+#: A second role, reading a second bucket only.
+OTHER_ROLE, OTHER_BUCKET = "arn:aws:iam::123456789012:role/other-reader", "other-archive"
 IMAGES = ("w1", "w2", "w3", "w4")
 ZOOM = 19  # a tile well inside the 300 m COG: every pixel its own
 
@@ -71,24 +76,29 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.example"},
         "Action": "sts:AssumeRoleWithWebIdentity",
     }
-    role_name = profile["role_arn"].rsplit("/", 1)[-1]
-    made = iam.create_role(
-        RoleName=role_name,
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
-    )
-    assert made["Role"]["Arn"] == profile["role_arn"]  # moto's account is the docs' 123456789012
-    iam.put_role_policy(RoleName=role_name, PolicyName="read", PolicyDocument=bucket_policy(BUCKET))
+    iam.put_user_policy(UserName="admin", PolicyName="other", PolicyDocument=bucket_policy(OTHER_BUCKET))
+    for arn, bucket in ((profile["role_arn"], BUCKET), (OTHER_ROLE, OTHER_BUCKET)):
+        role_name = arn.rsplit("/", 1)[-1]
+        made = iam.create_role(
+            RoleName=role_name,
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+        )
+        assert made["Role"]["Arn"] == arn  # moto's account is the docs' 123456789012
+        iam.put_role_policy(RoleName=role_name, PolicyName="read", PolicyDocument=bucket_policy(bucket))
     cog = write_cog(directory / "a.tif", 512, 512)
     for image_id in IMAGES:
         moto.put("admin", BUCKET, f"img/{image_id}.tif", cog.read_bytes())
+    moto.put("admin", OTHER_BUCKET, "img/o.tif", cog.read_bytes())
     front = StsFront(moto.port)
     token = directory / "token"
     token.write_text(WEB_IDENTITY_TOKEN + "\n")
     sources = directory / "sources.toml"
     text = deploy_doc_sources().replace(DOC_TOKEN_FILE, str(token))
     loopback = f'endpoint = "{front.url}"\nsts_endpoint = "{front.url}"\n'
-    sources.write_text(text.replace("[profiles.aws-role]\n", f"[profiles.aws-role]\n{loopback}"))
-    yield moto, front, str(sources), cog
+    for name in ("aws-role", "ngo-embargoed"):  # the docs' two profiles of the role
+        text = text.replace(f"[profiles.{name}]\n", f"[profiles.{name}]\n{loopback}")
+    sources.write_text(text)
+    yield moto, front, str(sources), cog, token
     forget_process_credentials()  # GDAL's process-wide session credentials: not for later tests
     front.close()
     moto.close()
@@ -116,7 +126,7 @@ def get(client: Any, path: str) -> Any:
 
 
 def test_the_docs_role_profile_is_the_one_tested_and_gdal_sees_its_options(stores):
-    _, front, sources, _ = stores
+    _, front, sources, _, _ = stores
     doc = tomllib.loads(deploy_doc_sources())["profiles"]["aws-role"]
     tested = Sources.load(sources).profiles
     role = next(p for p in tested if p.name == "aws-role")
@@ -135,7 +145,7 @@ def test_the_docs_role_profile_is_the_one_tested_and_gdal_sees_its_options(store
 
 
 def test_a_tile_is_read_with_session_credentials_from_sts(stores):
-    moto, front, sources, cog = stores
+    moto, front, sources, cog, _ = stores
     forget_process_credentials()  # whatever GDAL holds from earlier tests of the session
     before = len(front.assumed)
     client = role_app(sources).test_client()
@@ -159,7 +169,7 @@ def test_a_tile_is_read_with_session_credentials_from_sts(stores):
 def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profile(
     stores, monkeypatch, caplog
 ):
-    moto, front, sources, _ = stores
+    moto, front, sources, _, _ = stores
     caplog.set_level(logging.DEBUG)
     monkeypatch.setattr(cloud_routes, "RELOAD_INTERVAL", 0.0)  # each refusal may reload: counted below
     client = role_app(sources).test_client()
@@ -190,3 +200,60 @@ def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profil
     everything = "\n".join(SEEN)
     for secret in [WEB_IDENTITY_TOKEN, *front.secrets(), *moto.secrets()]:
         assert secret not in everything
+
+
+def role_profile(name: str, bucket: str, role_arn: str, front: StsFront, token: Path, sts: str = "") -> str:
+    return f"""
+[profiles.{name}]
+prefixes = ["s3://{bucket}"]
+role_arn = "{role_arn}"
+web_identity_token_file = "{token}"
+endpoint = "{front.url}"
+sts_endpoint = "{sts or front.url}"
+"""
+
+
+def test_gdal_keeps_one_roles_credentials_per_process_so_a_file_names_one_role(stores):
+    _, front, sources, _, token = stores
+    ours = tomllib.loads(deploy_doc_sources())["profiles"]["aws-role"]["role_arn"]
+    one = Sources.parse(tomllib.loads(role_profile("ours", BUCKET, ours, front, token)))
+    other = Sources.parse(tomllib.loads(role_profile("other", OTHER_BUCKET, OTHER_ROLE, front, token)))
+    with pytest.raises(ValueError, match="one role per server") as raised:
+        Sources.parse(tomllib.loads(role_profile("ours", BUCKET, ours, front, token) + role_profile(
+            "other", OTHER_BUCKET, OTHER_ROLE, front, token
+        )))
+    assert "['other', 'ours']" in str(raised.value)
+    # Why, with GDAL itself: both roles set on their buckets, the first role's credentials read
+    # the second role's bucket, and STS is never asked for the second role.
+    forget_process_credentials()
+    set_path_options(Sources(one.profiles + other.profiles).path_options())
+    try:
+        with rasterio.open(f"/vsis3/{BUCKET}/img/w1.tif") as dataset:
+            assert dataset.width == 512
+        asked = len(front.assumed)
+        with pytest.raises(rasterio.errors.RasterioIOError, match="Access Denied"):
+            rasterio.open(f"/vsis3/{OTHER_BUCKET}/img/o.tif")
+        assert len(front.assumed) == asked and front.assumed[-1]["RoleArn"] == ours
+    finally:
+        set_path_options([])
+        forget_process_credentials()
+
+
+def test_an_sts_that_does_not_answer_is_a_502_naming_the_profile(stores, tmp_path, caplog):
+    _, front, _, _, token = stores
+    caplog.set_level(logging.DEBUG)
+    forget_process_credentials()
+    ours = tomllib.loads(deploy_doc_sources())["profiles"]["aws-role"]["role_arn"]
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: no credentials from it
+    (tmp_path / "sources.toml").write_text(role_profile("aws-role", BUCKET, ours, front, token, sts=closed))
+    client = role_app(str(tmp_path / "sources.toml")).test_client()
+    carried = sum(front.carried.values())
+    response = get(client, "/api/images/w1/thumbnail.png?max_size=64")
+    assert response.status_code == 502
+    assert "refused source profile 'aws-role'" in response.json["error"]["message"]
+    assert sum(front.carried.values()) == carried  # nothing signed with any session reached S3
+    SEEN.extend(
+        r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
+    )
+    assert WEB_IDENTITY_TOKEN not in "\n".join(SEEN)
+

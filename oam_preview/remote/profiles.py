@@ -111,6 +111,16 @@ class Profile:
         s = self.settings
         return self.scheme == "s3" and not s.get("anonymous") and not s.get("access_key_id")
 
+    @property
+    def process_role(self) -> tuple[str, str, str] | None:
+        """The role GDAL reads this profile as and keeps one set of session credentials of for the
+        whole process (``(role_arn, web_identity_token_file, sts_endpoint)``; all empty: the machine's
+        own), ``None`` when the profile's identity is its own (keys, anonymous, a named AWS profile)."""
+        s = self.settings
+        if not self.process_credentials or s.get("aws_profile"):
+            return None
+        return (str(s.get("role_arn", "")), str(s.get("web_identity_token_file", "")), str(s.get("sts_endpoint", "")))
+
     def secrets(self) -> list[str]:
         """The values :meth:`Sources.redact` hides (the access key id too: a store's error may quote it)."""
         return [str(self.settings[k]) for k in (*SECRET_KEYS, "access_key_id") if self.settings.get(k)]
@@ -221,6 +231,7 @@ class Sources:
         for bucket in paying:
             if bucket not in s3_buckets:
                 raise ValueError(f"OAM_PREVIEW_SOURCES: requester_pays bucket {bucket!r} has no s3 profile")
+        _one_process_role(profiles)
         return cls(profiles, frozenset(paying), file)
 
     def profile_for(self, path: CloudPath) -> Profile | None:
@@ -265,6 +276,26 @@ class Sources:
             for secret in profile.secrets():
                 text = text.replace(secret, "[secret]")
         return text
+
+
+def _one_process_role(profiles: tuple[Profile, ...]) -> None:
+    """``ValueError`` when two profiles take different roles (web identity, or the machine's own):
+    GDAL 3.10 keeps one set of session credentials per process and hands it to every keyless
+    profile until it expires (port/cpl_aws.cpp, ``GetConfigurationFromAssumeRoleWithWebIdentity``
+    answers from it before it looks at the path's role), so the second role's buckets would be read
+    as the first role."""
+    roles: dict[tuple[str, str, str], str] = {}
+    for profile in profiles:
+        role = profile.process_role
+        if role is not None:
+            roles.setdefault(role, profile.name)
+    if len(roles) > 1:
+        names = sorted(roles.values())
+        raise ValueError(
+            f"OAM_PREVIEW_SOURCES: profiles {names} take different roles (role_arn, "
+            "web_identity_token_file, sts_endpoint, or none: the machine's own); GDAL keeps one "
+            "role's session credentials per process, so one role per server"
+        )
 
 
 def _profile(name: str, body: Any) -> Profile:
