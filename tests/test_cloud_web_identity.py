@@ -63,20 +63,21 @@ def bucket_policy(bucket: str) -> str:
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """moto with docs/deploy.md's role (read access to its bucket only), four COGs in the bucket,
-    the STS front, and the docs' profile file pointed at them."""
+    """moto with docs/deploy.md's role (read access to its bucket only) and a second role (to a
+    second bucket only), COGs in both buckets, the STS front, and docs/deploy.md's file pointed at
+    them: ``(moto, front, the file, the COG, the token file)``."""
     need_module("moto")
     directory = tmp_path_factory.mktemp("sts")
     profile = tomllib.loads(deploy_doc_sources())["profiles"]["aws-role"]
     moto = MotoS3(directory)
     iam = moto.client("iam", moto.keys["admin"])
     iam.put_user_policy(UserName="admin", PolicyName="upload", PolicyDocument=bucket_policy(BUCKET))
+    iam.put_user_policy(UserName="admin", PolicyName="other", PolicyDocument=bucket_policy(OTHER_BUCKET))
     trust = {
         "Effect": "Allow",
         "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.example"},
         "Action": "sts:AssumeRoleWithWebIdentity",
     }
-    iam.put_user_policy(UserName="admin", PolicyName="other", PolicyDocument=bucket_policy(OTHER_BUCKET))
     for arn, bucket in ((profile["role_arn"], BUCKET), (OTHER_ROLE, OTHER_BUCKET)):
         role_name = arn.rsplit("/", 1)[-1]
         made = iam.create_role(
@@ -106,7 +107,12 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def role_app(sources: str) -> Any:
     features = [
-        {"type": "Feature", "id": i, "geometry": None, "properties": {"source_url": f"s3://{BUCKET}/img/{i}.tif"}}
+        {
+            "type": "Feature",
+            "id": i,
+            "geometry": None,
+            "properties": {"source_url": f"s3://{BUCKET}/img/{i}.tif"},
+        }
         for i in IMAGES
     ]
     catalog = load_document({"type": "FeatureCollection", "features": features})
@@ -163,7 +169,9 @@ def test_a_tile_is_read_with_session_credentials_from_sts(stores):
     assert asked["RoleSessionName"] == "gdal"  # GDAL 3.10 names every web-identity session so
     # ...and signed every S3 request with the session token moto issued, which moto's S3 checked.
     session = front.issued[-1]["SessionToken"]
-    assert front.carried.get(session, 0) > 0 and set(front.carried) == {c["SessionToken"] for c in front.issued}
+    assert front.carried.get(session, 0) > 0 and set(front.carried) == {
+        c["SessionToken"] for c in front.issued
+    }
 
 
 def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profile(
@@ -219,9 +227,12 @@ def test_gdal_keeps_one_roles_credentials_per_process_so_a_file_names_one_role(s
     one = Sources.parse(tomllib.loads(role_profile("ours", BUCKET, ours, front, token)))
     other = Sources.parse(tomllib.loads(role_profile("other", OTHER_BUCKET, OTHER_ROLE, front, token)))
     with pytest.raises(ValueError, match="one role per server") as raised:
-        Sources.parse(tomllib.loads(role_profile("ours", BUCKET, ours, front, token) + role_profile(
-            "other", OTHER_BUCKET, OTHER_ROLE, front, token
-        )))
+        Sources.parse(
+            tomllib.loads(
+                role_profile("ours", BUCKET, ours, front, token)
+                + role_profile("other", OTHER_BUCKET, OTHER_ROLE, front, token)
+            )
+        )
     assert "['other', 'ours']" in str(raised.value)
     # Why, with GDAL itself: both roles set on their buckets, the first role's credentials read
     # the second role's bucket, and STS is never asked for the second role.
@@ -256,4 +267,3 @@ def test_an_sts_that_does_not_answer_is_a_502_naming_the_profile(stores, tmp_pat
         r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
     )
     assert WEB_IDENTITY_TOKEN not in "\n".join(SEEN)
-

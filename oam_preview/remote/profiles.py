@@ -119,7 +119,11 @@ class Profile:
         s = self.settings
         if not self.process_credentials or s.get("aws_profile"):
             return None
-        return (str(s.get("role_arn", "")), str(s.get("web_identity_token_file", "")), str(s.get("sts_endpoint", "")))
+        return (
+            str(s.get("role_arn", "")),
+            str(s.get("web_identity_token_file", "")),
+            str(s.get("sts_endpoint", "")),
+        )
 
     def secrets(self) -> list[str]:
         """The values :meth:`Sources.redact` hides (the access key id too: a store's error may quote it)."""
