@@ -210,6 +210,26 @@ def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profil
         assert secret not in everything
 
 
+def test_gdal_renews_session_credentials_about_to_expire_by_itself(stores):
+    """Credentials moto issues for 60 s are within GDAL's minute of margin from the start: GDAL
+    asks STS again before each request it signs, open handles included (no reload is needed for
+    an expiry GDAL can see; the refusals above are for the ones it cannot)."""
+    _, front, sources, _, _ = stores
+    forget_process_credentials()
+    front.duration_seconds = 60
+    try:
+        issued, carried = len(front.issued), dict(front.carried)
+        client = role_app(sources).test_client()
+        assert get(client, "/api/images/w1/thumbnail.png?max_size=64").status_code == 200
+        fresh = {c["SessionToken"] for c in front.issued[issued:]}
+        signed = {token for token, n in front.carried.items() if n > carried.get(token, 0)}
+        # The S3 requests of one read were signed with two or more sessions, each just issued.
+        assert signed <= fresh and len(signed) >= 2
+    finally:
+        front.duration_seconds = 0
+        forget_process_credentials()
+
+
 def role_profile(name: str, bucket: str, role_arn: str, front: StsFront, token: Path, sts: str = "") -> str:
     return f"""
 [profiles.{name}]

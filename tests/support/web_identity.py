@@ -11,7 +11,8 @@ boto3 would send, with moto told to take that one request unsigned (``/moto-api/
 under a lock no other request passes while it holds). moto's own STS then issues the session
 credentials, and moto's own S3 checks them (signature, session token, the role's policy).
 
-moto's S3 never checks a session token's expiry: the front refuses, with S3's 400
+``duration_seconds`` makes moto issue credentials that expire that many seconds on (GDAL asks for
+none: an hour). moto's S3 never checks a session token's expiry: the front refuses, with S3's 400
 ``ExpiredToken``, the tokens the test has expired (:meth:`StsFront.expire_issued`, or every
 token, later ones too: ``expire_every_token``), as S3 refuses a token past its ``Expiration``.
 """
@@ -63,6 +64,7 @@ class StsFront:
         self.refused = 0
         self.expired: set[str] = set()
         self.expire_every_token = False
+        self.duration_seconds = 0  # > 0: moto issues credentials that expire that much later
         self._lock = threading.Lock()  # one request at moto at a time (see the module's doc)
         front = self
 
@@ -110,6 +112,8 @@ class StsFront:
         with self._lock:
             self.assumed.append(params)
             self._moto("POST", "/moto-api/reset-auth", b"1", {})  # this one request, unsigned
+            if self.duration_seconds:
+                query += f"&DurationSeconds={self.duration_seconds}"
             form = {"Content-Type": "application/x-www-form-urlencoded"}
             status, headers, payload = self._moto("POST", "/", query.encode(), form)
         credentials = _credentials(payload)
