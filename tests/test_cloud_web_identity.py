@@ -21,6 +21,7 @@ import pytest
 import rasterio
 import rasterio.errors
 from PIL import Image
+from rasterio.env import get_gdal_config, set_gdal_config
 
 from oam_preview import create_app
 from oam_preview.catalog.sources import load_document
@@ -228,6 +229,21 @@ def test_gdal_renews_session_credentials_about_to_expire_by_itself(stores):
     finally:
         front.duration_seconds = 0
         forget_process_credentials()
+
+
+def test_gdal_debug_messages_are_turned_off_as_they_would_print_the_token(stores, capfd, caplog):
+    """GDAL's ``HTTP: Fetch(…&WebIdentityToken=…)`` debug line goes to stderr past every handler
+    of the server's (GDAL quiets its STS request's errors, not its debug messages)."""
+    _, _, sources, _, _ = stores
+    forget_process_credentials()  # GDAL asks STS during this test
+    set_gdal_config("CPL_DEBUG", "ON")
+    capfd.readouterr()
+    client = role_app(sources).test_client()
+    assert get(client, "/api/images/w2/thumbnail.png?max_size=64").status_code == 200
+    printed = capfd.readouterr()
+    assert WEB_IDENTITY_TOKEN not in printed.out + printed.err
+    assert get_gdal_config("CPL_DEBUG") is False  # OFF
+    assert any("CPL_DEBUG turned off" in r.getMessage() for r in caplog.records)
 
 
 def role_profile(name: str, bucket: str, role_arn: str, front: StsFront, token: Path, sts: str = "") -> str:

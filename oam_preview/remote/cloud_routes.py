@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import OamPreviewError, UpstreamError
 from . import cloud
 from .diagnosis import chained_message
-from .gdal_safety import forget, forget_process_credentials, set_path_options
+from .gdal_safety import forget, forget_process_credentials, set_path_options, silence_gdal_debug
 from .policy import upstream_kind
 from .profiles import Sources
 
@@ -45,10 +45,14 @@ class CloudRoutes:
     @staticmethod
     def _apply(sources: Sources) -> None:
         """GDAL's path-specific options set to ``sources``' profiles; when they changed, what GDAL
-        cached under the old ones (bytes, handles, credentials) is dropped: read anew, or refused."""
+        cached under the old ones (bytes, handles, credentials) is dropped: read anew, or refused.
+        With a web-identity role, GDAL's debug messages are turned off: they would print its token."""
         if set_path_options(sources.path_options()):
             for prefix, _ in sources.path_options():
                 forget(prefix)
+        web_identity = any(profile.settings.get("role_arn") for profile in sources.profiles)
+        if web_identity and silence_gdal_debug():
+            log.warning("CPL_DEBUG turned off: GDAL's debug messages print a web identity's token")
 
     def route(self, url: str) -> str:
         """The URL a catalog's ``url`` is read as: an unprofiled ``s3://``/``gs://`` object as its
