@@ -26,11 +26,12 @@ from rasterio.env import get_gdal_config, set_gdal_config
 from oam_preview import create_app
 from oam_preview.catalog.sources import load_document
 from oam_preview.remote import cloud_routes
+from oam_preview.remote.cloud_routes import CloudRoutes
 from oam_preview.remote.gdal_safety import forget_process_credentials, set_path_options
 from oam_preview.remote.profiles import Sources
 
 from .support.cloud_stores import MotoS3
-from .support.geotiffs import centre, write_cog
+from .support.geotiffs import centre, geographic_bounds, write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port
 from .support.system import need_module
@@ -106,19 +107,23 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Any:
     moto.close()
 
 
-def role_app(sources: str) -> Any:
+def role_app(sources: str, cog: Path, **config: Any) -> Any:
+    """An app of the four images of the bucket, each with its footprint (no header is read in the
+    background: every read of a test is its own, so the requests to STS and S3 can be counted)."""
+    w, south, e, n = geographic_bounds(cog)
+    ring = [[w, south], [e, south], [e, n], [w, n], [w, south]]
     features = [
         {
             "type": "Feature",
             "id": i,
-            "geometry": None,
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
             "properties": {"source_url": f"s3://{BUCKET}/img/{i}.tif"},
         }
         for i in IMAGES
     ]
     catalog = load_document({"type": "FeatureCollection", "features": features})
     settings = {"OAM_PREVIEW_UPSTREAM_ALLOW": LOOPBACK_ALLOW, "OAM_PREVIEW_SOURCES": sources}
-    return create_app({**settings, "OAM_PREVIEW_BASEMAP_URL": ""}, catalog=catalog)
+    return create_app({**settings, "OAM_PREVIEW_BASEMAP_URL": "", **config}, catalog=catalog)
 
 
 #: Every response body and header of this module's tests, for the no-secret grep at the end.
@@ -154,8 +159,8 @@ def test_the_docs_role_profile_is_the_one_tested_and_gdal_sees_its_options(store
 def test_a_tile_is_read_with_session_credentials_from_sts(stores):
     moto, front, sources, cog, _ = stores
     forget_process_credentials()  # whatever GDAL holds from earlier tests of the session
-    before = len(front.assumed)
-    client = role_app(sources).test_client()
+    before, carried = len(front.assumed), dict(front.carried)
+    client = role_app(sources, cog).test_client()
     x, y, z = morecantile.tms.get("WebMercatorQuad").tile(*centre(cog), ZOOM)
     response = get(client, f"/api/images/w1/tiles/{z}/{x}/{y}.png")
     assert response.status_code == 200, response.data
@@ -169,19 +174,17 @@ def test_a_tile_is_read_with_session_credentials_from_sts(stores):
     assert asked["WebIdentityToken"] == WEB_IDENTITY_TOKEN
     assert asked["RoleSessionName"] == "gdal"  # GDAL 3.10 names every web-identity session so
     # ...and signed every S3 request with the session token moto issued, which moto's S3 checked.
-    session = front.issued[-1]["SessionToken"]
-    assert front.carried.get(session, 0) > 0 and set(front.carried) == {
-        c["SessionToken"] for c in front.issued
-    }
+    signed = {token for token, n in front.carried.items() if n > carried.get(token, 0)}
+    assert signed == {front.issued[-1]["SessionToken"]}
 
 
 def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profile(
     stores, monkeypatch, caplog
 ):
-    moto, front, sources, _, _ = stores
+    moto, front, sources, cog, _ = stores
     caplog.set_level(logging.DEBUG)
     monkeypatch.setattr(cloud_routes, "RELOAD_INTERVAL", 0.0)  # each refusal may reload: counted below
-    client = role_app(sources).test_client()
+    client = role_app(sources, cog).test_client()
     assert get(client, "/api/images/w2/thumbnail.png?max_size=64").status_code == 200
     # The store now calls every session token issued so far expired (GDAL would keep sending its
     # own for an hour, its Expiration): the refusal makes the server drop it; GDAL asks STS once
@@ -193,12 +196,14 @@ def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profil
     assert front.refused > refused and len(front.assumed) == assumed + 1
     # Every token expired, fresh ones too: one renewal, then the 502 naming the profile.
     front.expire_every_token = True
-    assumed = len(front.assumed)
-    response = get(client, "/api/images/w4/thumbnail.png?max_size=64")
-    assert response.status_code == 502
-    assert "refused source profile 'aws-role'" in response.json["error"]["message"]
-    assert len(front.assumed) == assumed + 1
-    front.expire_every_token = False
+    try:
+        assumed = len(front.assumed)
+        response = get(client, "/api/images/w4/thumbnail.png?max_size=64")
+        assert response.status_code == 502
+        assert "refused source profile 'aws-role'" in response.json["error"]["message"]
+        assert len(front.assumed) == assumed + 1
+    finally:
+        front.expire_every_token = False
     # No secret in any response, header, log line, /healthz or /metrics of this module: not the
     # web identity token, nor a session's secret key or token, nor moto's users' keys.
     SEEN.extend(
@@ -215,12 +220,12 @@ def test_gdal_renews_session_credentials_about_to_expire_by_itself(stores):
     """Credentials moto issues for 60 s are within GDAL's minute of margin from the start: GDAL
     asks STS again before each request it signs, open handles included (no reload is needed for
     an expiry GDAL can see; the refusals above are for the ones it cannot)."""
-    _, front, sources, _, _ = stores
+    _, front, sources, cog, _ = stores
     forget_process_credentials()
     front.duration_seconds = 60
     try:
         issued, carried = len(front.issued), dict(front.carried)
-        client = role_app(sources).test_client()
+        client = role_app(sources, cog).test_client()
         assert get(client, "/api/images/w1/thumbnail.png?max_size=64").status_code == 200
         fresh = {c["SessionToken"] for c in front.issued[issued:]}
         signed = {token for token, n in front.carried.items() if n > carried.get(token, 0)}
@@ -234,11 +239,11 @@ def test_gdal_renews_session_credentials_about_to_expire_by_itself(stores):
 def test_gdal_debug_messages_are_turned_off_as_they_would_print_the_token(stores, capfd, caplog):
     """GDAL's ``HTTP: Fetch(…&WebIdentityToken=…)`` debug line goes to stderr past every handler
     of the server's (GDAL quiets its STS request's errors, not its debug messages)."""
-    _, _, sources, _, _ = stores
+    _, _, sources, cog, _ = stores
     forget_process_credentials()  # GDAL asks STS during this test
     set_gdal_config("CPL_DEBUG", "ON")
     capfd.readouterr()
-    client = role_app(sources).test_client()
+    client = role_app(sources, cog).test_client()
     assert get(client, "/api/images/w2/thumbnail.png?max_size=64").status_code == 200
     printed = capfd.readouterr()
     assert WEB_IDENTITY_TOKEN not in printed.out + printed.err
@@ -287,13 +292,13 @@ def test_gdal_keeps_one_roles_credentials_per_process_so_a_file_names_one_role(s
 
 
 def test_an_sts_that_does_not_answer_is_a_502_naming_the_profile(stores, tmp_path, caplog):
-    _, front, _, _, token = stores
+    _, front, _, cog, token = stores
     caplog.set_level(logging.DEBUG)
     forget_process_credentials()
     ours = tomllib.loads(deploy_doc_sources())["profiles"]["aws-role"]["role_arn"]
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: no credentials from it
     (tmp_path / "sources.toml").write_text(role_profile("aws-role", BUCKET, ours, front, token, sts=closed))
-    client = role_app(str(tmp_path / "sources.toml")).test_client()
+    client = role_app(str(tmp_path / "sources.toml"), cog).test_client()
     carried = sum(front.carried.values())
     response = get(client, "/api/images/w1/thumbnail.png?max_size=64")
     assert response.status_code == 502
@@ -303,3 +308,14 @@ def test_an_sts_that_does_not_answer_is_a_502_naming_the_profile(stores, tmp_pat
         r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
     )
     assert WEB_IDENTITY_TOKEN not in "\n".join(SEEN)
+
+
+def test_an_s3_stores_bare_400_is_a_refusal_of_the_profile(stores):
+    """S3 answers a HEAD signed with an expired session token 400 without a body, and GDAL then
+    says only this (seen when a background header read met the expiry first): a refusal too."""
+    _, _, sources, _, _ = stores
+    routes = CloudRoutes(sources)
+    url = f"s3://{BUCKET}/img/w1.tif"
+    refused = routes.refused(url, rasterio.errors.RasterioIOError("HTTP response code: 400"))
+    assert refused is not None and "refused source profile 'aws-role'" in refused.message
+    assert routes.refused(url, rasterio.errors.RasterioIOError("HTTP response code: 404")) is None

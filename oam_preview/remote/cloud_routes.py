@@ -109,15 +109,21 @@ class CloudRoutes:
 
     def refused(self, url: str, exc: BaseException) -> CredentialsRefused | None:
         """The 502 naming ``url``'s profile when ``exc`` (GDAL's failure, or the API error made of
-        it) says the store refused the profile: a 403, or GDAL's words for refused credentials
-        (GDAL 3.10 answers a 403 by looking for credentials again, outside the path's options, and
-        says it found none); ``None`` for any other failure."""
+        it) says the store refused the profile: a 403, an S3 store's bare 400, or GDAL's words for
+        refused credentials (GDAL 3.10 answers a 403 by looking for credentials again, outside the
+        path's options, and says it found none); ``None`` for any other failure."""
         if isinstance(exc, CredentialsRefused):
             return exc
         path = cloud.parse(url)
         profile = self.sources.profile_for(path) if path else None
-        said_403 = isinstance(exc, UpstreamError) and exc.upstream_status == 403
-        if profile is None or not (said_403 or cloud.is_credential_failure(chained_message(exc))):
+        if profile is None:
+            return None
+        message = chained_message(exc)
+        status = exc.upstream_status if isinstance(exc, UpstreamError) else None
+        # S3 refuses an expired or unknown session token with a 400 (ExpiredToken, InvalidToken),
+        # and a HEAD's 400 has no words: GDAL says only "HTTP response code: 400".
+        said_400 = profile.scheme == "s3" and (status == 400 or "response code: 400" in message.lower())
+        if not (status == 403 or said_400 or cloud.is_credential_failure(message)):
             return None
         log.warning("the store refused the credentials of source profile %r", profile.name)
         return CredentialsRefused.credentials_refused(profile.name)  # type: ignore[return-value]
