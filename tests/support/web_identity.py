@@ -5,8 +5,8 @@ GDAL 3.10 asks STS for a web identity's session credentials with an unsigned ``G
 {CPL_AWS_STS_ROOT_URL}/?Action=AssumeRoleWithWebIdentity&RoleSessionName=gdal&…&RoleArn=…&WebIdentityToken=…``
 (port/cpl_aws.cpp, ``GetConfigurationFromAssumeRoleWithWebIdentity``). moto's server routes an
 unsigned request by its form body (``Action=`` of a POST, what boto3 sends; a GET is taken for
-S3), and once its IAM enforcement is on it refuses every unsigned request, though AWS's STS takes
-this one unsigned (the token is the proof). The front passes the request to moto as the POST
+S3), and once its IAM enforcement is on it fails every unsigned request (a 500: it looks for
+``Authorization``), though AWS's STS takes this one unsigned (the token is the proof). The front passes the request to moto as the POST
 boto3 would send, with moto told to take that one request unsigned (``/moto-api/reset-auth``,
 under a lock no other request passes while it holds). moto's own STS then issues the session
 credentials, and moto's own S3 checks them (signature, session token, the role's policy).
