@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import OamPreviewError, UpstreamError
 from . import cloud
 from .diagnosis import chained_message
-from .gdal_safety import forget, set_path_options
+from .gdal_safety import forget, forget_process_credentials, set_path_options, silence_gdal_debug
 from .policy import upstream_kind
 from .profiles import Sources
 
@@ -110,10 +110,14 @@ class CloudRoutes:
     @staticmethod
     def _apply(sources: Sources) -> None:
         """GDAL's path-specific options set to ``sources``' profiles; when they changed, what GDAL
-        cached under the old ones (bytes, handles, credentials) is dropped: read anew, or refused."""
+        cached under the old ones (bytes, handles, credentials) is dropped: read anew, or refused.
+        With a web-identity role, GDAL's debug messages are turned off: they would print its token."""
         if set_path_options(sources.path_options()):
             for prefix, _ in sources.path_options():
                 forget(prefix)
+        web_identity = any(profile.settings.get("role_arn") for profile in sources.profiles)
+        if web_identity and silence_gdal_debug():
+            log.warning("CPL_DEBUG turned off: GDAL's debug messages print a web identity's token")
 
     def route(self, url: str) -> str:
         """The URL a catalog's ``url`` is read as: an unprofiled ``s3://``/``gs://`` object as its
@@ -143,7 +147,8 @@ class CloudRoutes:
 
     def reload(self) -> bool:
         """Read the file again and apply its profiles (credentials rotated in it), dropping GDAL's
-        cached handles of every profiled path (its cached credentials go with them); at most once
+        cached handles of every profiled path (its cached credentials go with them, and the session
+        credentials GDAL keeps for the process when a profile uses them); at most once
         in :data:`RELOAD_INTERVAL` seconds (else ``False``: a refused object asked again and again
         must not flush every profiled object's cached bytes each time)."""
         with self._lock:
@@ -154,19 +159,29 @@ class CloudRoutes:
         self._read_again(file_digest(self.file))
         for prefix, _ in self.sources.path_options():
             forget(prefix)  # the same options too: GDAL's handles keep the credentials they had
+        if any(profile.process_credentials for profile in sources.profiles):
+            # A role's session credentials are GDAL's, process-wide, kept until their expiry
+            # whatever the store says: dropped, GDAL asks STS (or the metadata service) anew.
+            forget_process_credentials()
         return True
 
     def refused(self, url: str, exc: BaseException) -> CredentialsRefused | None:
         """The 502 naming ``url``'s profile when ``exc`` (GDAL's failure, or the API error made of
-        it) says the store refused the profile: a 403, or GDAL's words for refused credentials
-        (GDAL 3.10 answers a 403 by looking for credentials again, outside the path's options, and
-        says it found none); ``None`` for any other failure."""
+        it) says the store refused the profile: a 403, an S3 store's bare 400, or GDAL's words for
+        refused credentials (GDAL 3.10 answers a 403 by looking for credentials again, outside the
+        path's options, and says it found none); ``None`` for any other failure."""
         if isinstance(exc, CredentialsRefused):
             return exc
         path = cloud.parse(url)
         profile = self.sources.profile_for(path) if path else None
-        said_403 = isinstance(exc, UpstreamError) and exc.upstream_status == 403
-        if profile is None or not (said_403 or cloud.is_credential_failure(chained_message(exc))):
+        if profile is None:
+            return None
+        message = chained_message(exc)
+        status = exc.upstream_status if isinstance(exc, UpstreamError) else None
+        # S3 refuses an expired or unknown session token with a 400 (ExpiredToken, InvalidToken),
+        # and a HEAD's 400 has no words: GDAL says only "HTTP response code: 400".
+        said_400 = profile.scheme == "s3" and (status == 400 or "response code: 400" in message.lower())
+        if not (status == 403 or said_400 or cloud.is_credential_failure(message)):
             return None
         log.warning("the store refused the credentials of source profile %r", profile.name)
         return CredentialsRefused.credentials_refused(profile.name)  # type: ignore[return-value]

@@ -178,6 +178,39 @@ def forget(path: str) -> None:
     _forget_prefix(lib, path)
 
 
+def forget_process_credentials() -> None:
+    """Drop the credentials GDAL keeps for the whole process: the session credentials of a
+    web-identity role (STS ``AssumeRoleWithWebIdentity``), an assumed role or the machine's own
+    (instance metadata), which GDAL 3.10 reuses until their ``Expiration`` is a minute away, however
+    often the store refuses them. ``VSICurlClearCache`` is GDAL's only call that drops them, and it
+    drops the whole network cache with them (bytes, headers, listings of every path): GDAL then
+    asks for fresh credentials before its next request, open handles included."""
+    lib = _loaded_gdal()
+    if lib is None:
+        return
+    lib.VSICurlClearCache.argtypes = []
+    lib.VSICurlClearCache.restype = None
+    lib.VSICurlClearCache()
+
+
+def silence_gdal_debug() -> bool:
+    """Turn GDAL's debug messages (``CPL_DEBUG``) off, process-wide; whether they were on. GDAL
+    prints some of them to stderr past every handler of ours: among them the URL of a web identity's
+    STS request (``HTTP: Fetch(…&WebIdentityToken=…)``), the token in it."""
+    lib = _loaded_gdal()
+    if lib is None:
+        return False
+    lib.CPLGetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.CPLGetConfigOption.restype = ctypes.c_char_p
+    lib.CPLSetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.CPLSetConfigOption.restype = None
+    value = lib.CPLGetConfigOption(b"CPL_DEBUG", None)
+    if value is None or value.decode().upper() in ("OFF", "NO", "FALSE", "0"):
+        return False  # unset: off ("" is on: every category)
+    lib.CPLSetConfigOption(b"CPL_DEBUG", b"OFF")
+    return True
+
+
 #: GDAL's network file systems whose cache :func:`forget` drops.
 NETWORK_PATHS = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/")
 

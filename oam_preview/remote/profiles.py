@@ -38,7 +38,6 @@ SCHEME_KEYS = {
         "config_file",
         "role_arn",
         "web_identity_token_file",
-        "role_session_name",
         "sts_endpoint",
         "virtual_hosting",
     },
@@ -60,7 +59,6 @@ AWS_CREDENTIAL_OPTIONS = (
     "AWS_DEFAULT_PROFILE",
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_SESSION_NAME",
 )
 
 
@@ -105,6 +103,28 @@ class Profile:
         ``{}``: none), checked when the file was read."""
         return {k: self.settings[k] for k in MARK_KEYS if self.settings.get(k) not in (None, False, "")}
 
+    @property
+    def process_credentials(self) -> bool:
+        """Whether GDAL reads this profile with credentials it keeps for the whole process, not per
+        path: an S3 profile with no keys of its own (a web-identity role, an AWS profile's assumed
+        role, the machine's role), whose session credentials GDAL reuses until they expire."""
+        s = self.settings
+        return self.scheme == "s3" and not s.get("anonymous") and not s.get("access_key_id")
+
+    @property
+    def process_role(self) -> tuple[str, str, str] | None:
+        """The role GDAL reads this profile as and keeps one set of session credentials of for the
+        whole process (``(role_arn, web_identity_token_file, sts_endpoint)``; all empty: the machine's
+        own), ``None`` when the profile's identity is its own (keys, anonymous, a named AWS profile)."""
+        s = self.settings
+        if not self.process_credentials or s.get("aws_profile"):
+            return None
+        return (
+            str(s.get("role_arn", "")),
+            str(s.get("web_identity_token_file", "")),
+            str(s.get("sts_endpoint", "")),
+        )
+
     def secrets(self) -> list[str]:
         """The values :meth:`Sources.redact` hides (the access key id too: a store's error may quote it)."""
         return [str(self.settings[k]) for k in (*SECRET_KEYS, "access_key_id") if self.settings.get(k)]
@@ -124,13 +144,16 @@ class Profile:
         options["AWS_REQUEST_PAYER"] = "requester" if requester_pays else ""
         options["AWS_REGION"] = str(s.get("region") or "us-east-1")
         options["AWS_DEFAULT_REGION"] = options["AWS_REGION"]
+        if not s.get("aws_profile"):
+            # GDAL reads ~/.aws/credentials' [default] before a web identity or the machine's role:
+            # the server user's files are not the profile's identity (empty: no file is read).
+            options["CPL_AWS_CREDENTIALS_FILE"] = options["AWS_CONFIG_FILE"] = ""
         for key, option in (
             ("access_key_id", "AWS_ACCESS_KEY_ID"),
             ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
             ("session_token", "AWS_SESSION_TOKEN"),
             ("role_arn", "AWS_ROLE_ARN"),
             ("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE"),
-            ("role_session_name", "AWS_ROLE_SESSION_NAME"),
             ("sts_endpoint", "CPL_AWS_STS_ROOT_URL"),  # the STS a web identity is exchanged at
             ("credentials_file", "CPL_AWS_CREDENTIALS_FILE"),
             ("config_file", "AWS_CONFIG_FILE"),
@@ -212,6 +235,7 @@ class Sources:
         for bucket in paying:
             if bucket not in s3_buckets:
                 raise ValueError(f"OAM_PREVIEW_SOURCES: requester_pays bucket {bucket!r} has no s3 profile")
+        _one_process_role(profiles)
         return cls(profiles, frozenset(paying), file)
 
     def profile_for(self, path: CloudPath) -> Profile | None:
@@ -256,6 +280,26 @@ class Sources:
             for secret in profile.secrets():
                 text = text.replace(secret, "[secret]")
         return text
+
+
+def _one_process_role(profiles: tuple[Profile, ...]) -> None:
+    """``ValueError`` when two profiles take different roles (web identity, or the machine's own):
+    GDAL 3.10 keeps one set of session credentials per process and hands it to every keyless
+    profile until it expires (port/cpl_aws.cpp, ``GetConfigurationFromAssumeRoleWithWebIdentity``
+    answers from it before it looks at the path's role), so the second role's buckets would be read
+    as the first role."""
+    roles: dict[tuple[str, str, str], str] = {}
+    for profile in profiles:
+        role = profile.process_role
+        if role is not None:
+            roles.setdefault(role, profile.name)
+    if len(roles) > 1:
+        names = sorted(roles.values())
+        raise ValueError(
+            f"OAM_PREVIEW_SOURCES: profiles {names} take different roles (role_arn, "
+            "web_identity_token_file, sts_endpoint, or none: the machine's own); GDAL keeps one "
+            "role's session credentials per process, so one role per server"
+        )
 
 
 def _profile(name: str, body: Any) -> Profile:
