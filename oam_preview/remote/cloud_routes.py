@@ -159,7 +159,7 @@ class CloudRoutes:
         self._read_again(file_digest(self.file))
         for prefix, _ in self.sources.path_options():
             forget(prefix)  # the same options too: GDAL's handles keep the credentials they had
-        if any(profile.process_credentials for profile in sources.profiles):
+        if any(profile.process_credentials for profile in self.sources.profiles):
             # A role's session credentials are GDAL's, process-wide, kept until their expiry
             # whatever the store says: dropped, GDAL asks STS (or the metadata service) anew.
             forget_process_credentials()
