@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oam_preview.catalog.query import ImageQuery
 from oam_preview.errors import BadRequest
-from oam_preview.geo.geometry import bbox_geometry, crosses_antimeridian, split_antimeridian
+from oam_preview.geo.geometry import bbox_geometry, bbox_intersects, crosses_antimeridian, split_antimeridian
 from oam_preview.offline.coverage import TooManyTiles, covering, plan, tiles, tiles_within
 from oam_preview.offline.request import ExportRequest, rendering_from_json
 from oam_preview.offline.runner import Outcome, batch_size, batches
@@ -32,6 +34,25 @@ def test_a_box_across_the_antimeridian_is_two():
     assert split_antimeridian(FIJI) == ((177.0, -19.0, 180.0, -16.0), (-180.0, -19.0, -179.0, -16.0))
     assert split_antimeridian((1.0, 2.0, 3.0, 4.0)) == ((1.0, 2.0, 3.0, 4.0),)
     assert bbox_geometry(FIJI).area == pytest.approx(4.0 * 3.0)
+
+
+#: Longitudes and latitudes that make boxes touch, cross the date line and sit on its edges.
+LONGITUDES = st.sampled_from([-180.0, -179.5, -10.0, 0.0, 10.0, 179.5, 180.0])
+LATITUDES = st.sampled_from([-85.0, -10.0, 0.0, 10.0, 85.0])
+
+
+@st.composite
+def boxes(draw: st.DrawFn) -> tuple[float, float, float, float]:
+    west, east = draw(LONGITUDES), draw(LONGITUDES)
+    south, north = sorted((draw(LATITUDES), draw(LATITUDES)))
+    return (west, south, east if east != west else west + 0.25, north if north != south else south + 1.0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(boxes(), boxes())
+def test_two_boxes_intersect_as_their_areas_do(a, b):
+    """The tile check's arithmetic says what shapely says of the two areas, edges touching included."""
+    assert bbox_intersects(a, b) == bbox_geometry(a).intersects(bbox_geometry(b))
 
 
 def test_the_tiles_of_a_box_across_the_antimeridian_are_on_both_edges():

@@ -128,8 +128,13 @@ def footprint_from_geojson(obj: object) -> BaseGeometry | None:
 
 
 def bbox_intersects(a: BBox, b: BBox) -> bool:
-    """Whether two bboxes (either may cross the antimeridian) intersect."""
-    return bbox_geometry(a).intersects(bbox_geometry(b))
+    """Whether two bboxes (either may cross the antimeridian) share a point, their edges included
+    (as their areas' ``intersects``): by their sides' numbers, no geometry made (a tile's check)."""
+    return any(
+        aw <= be and bw <= ae and a_s <= bn and bs <= an
+        for aw, a_s, ae, an in split_antimeridian(a)
+        for bw, bs, be, bn in split_antimeridian(b)
+    )
 
 
 # WGS84 ellipsoid, for converting degrees to metres on the ground.
