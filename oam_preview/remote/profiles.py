@@ -160,8 +160,8 @@ class Profile:
         ):
             if s.get(key):
                 options[option] = str(s[key])
-        # Static keys never fall back to the machine's own role (EC2's metadata service).
-        options["CPL_AWS_AUTODETECT_EC2"] = "NO" if s.get("access_key_id") or s.get("anonymous") else "YES"
+        # No CPL_AWS_AUTODETECT_EC2 here: GDAL reads it process-wide only, and static keys or an
+        # anonymous profile never reach the metadata service anyway (GDAL's chain stops at them).
         if s.get("aws_profile"):
             options["AWS_PROFILE"] = options["AWS_DEFAULT_PROFILE"] = str(s["aws_profile"])
         if s.get("endpoint"):
