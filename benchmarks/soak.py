@@ -70,6 +70,7 @@ from tests.support.loopback import LOOPBACK_ALLOW
 # The instances read the origin and the catalog on loopback: allowed explicitly; children inherit it.
 os.environ.setdefault("OAM_PREVIEW_UPSTREAM_ALLOW", LOOPBACK_ALLOW)
 
+from oam_preview.config import Settings
 from oam_preview.geo.tiles import TMS
 from tests.support.fault_server import FaultServer
 from tests.support.fileserver import FileServer
@@ -730,6 +731,11 @@ def restart_redis(fleet: Fleet, log: Log, down: float, settle: float) -> Event:
     return event
 
 
+#: Seconds of a stall's window after the origin answers again: a read the stall hung fails up to
+#: the upstream timeout later, each failure keeps the breaker open its cool-down, then a probe.
+STALL_TAIL = Settings().upstream_timeout + Settings().breaker_cooldown + 2.0
+
+
 def stall_upstream(fleet: Fleet, log: Log, seconds: float, settle: float) -> Event:
     """The origin reads every request and answers nothing for ``seconds``."""
     event = Event("upstream_stall", log.now(), settle=settle)
@@ -1061,8 +1067,11 @@ def soak(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         chaos: dict[str, Callable[[], Event]] = {
             "kill_worker": lambda: kill_worker(fleet, log, rng, chaos_settle),
             "redis_restart": lambda: restart_redis(fleet, log, min(5.0, chaos_settle / 3), chaos_settle),
-            # The breaker's cool-down (3 s) and a probe after the origin is back: part of the stall.
-            "upstream_stall": lambda: stall_upstream(fleet, log, stall, 5.0),
+            # Part of the stall after the origin is back: the reads it hung, which fail when their
+            # time is up (up to the upstream timeout after it), the breaker those failures keep
+            # open (its cool-down) and a probe (the 1 h run's 17 failures in "steady" came 5-8 s
+            # after a stall window that ended 5 s after the origin did: all the breaker's).
+            "upstream_stall": lambda: stall_upstream(fleet, log, stall, STALL_TAIL),
             "replace_file": lambda: replace_file(fleet, log, base, chaos_settle),
         }
         plan = sorted(schedule(seconds).items(), key=lambda kv: kv[1])

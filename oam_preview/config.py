@@ -70,6 +70,9 @@ class Settings:
     # directory), the RQ queue that runs them (redis://…; "": a local process per job), limits.
     export_dir: str = ""
     export_queue: str = ""
+    # seconds a submission keeps trying an unreachable export queue (a Redis restart, a failover)
+    # before its 502; at most half the time the request has left
+    export_queue_wait: float = 6.0
     export_ttl: float = 86400.0  # seconds a finished export's file is kept
     export_max_tiles: int = 50_000  # tiles of one export
     export_max_jobs: int = 4  # exports queued or running at once, in all
@@ -150,6 +153,8 @@ class Settings:
             raise ValueError(
                 "OAM_PREVIEW_CACHE_STALE_WHILE_REVALIDATE and OAM_PREVIEW_CACHE_STALE_IF_ERROR must be >= 0"
             )
+        if self.export_queue_wait < 0:
+            raise ValueError("OAM_PREVIEW_EXPORT_QUEUE_WAIT must be >= 0")
         if self.upstream_queue_timeout < 0 or self.breaker_cooldown < 0:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -463,7 +464,8 @@ def test_an_export_asked_while_its_queue_is_down_fails_clearly_and_blocks_nothin
     from .support.redis_server import RedisServer
 
     port = free_port()  # nothing listens there yet
-    client = exports_app(catalog_file, tmp_path / "exports", queue=f"redis://127.0.0.1:{port}/1")
+    queue = f"redis://127.0.0.1:{port}/1"
+    client = exports_app(catalog_file, tmp_path / "exports", queue=queue, queue_wait="0")
     body = {"ids": ["synthetic_cog"], "minzoom": 15, "maxzoom": 15}
     down = client.post("/api/exports", json=body)
     assert down.status_code == 502 and down.get_json()["error"]["code"] == "export_failed", down.data
@@ -475,6 +477,44 @@ def test_an_export_asked_while_its_queue_is_down_fails_clearly_and_blocks_nothin
     with RedisServer(port, tmp_path / "redis"):
         again = client.post("/api/exports", json=body)
         assert again.status_code == 202 and again.get_json()["state"] == "queued", again.data
+
+
+def test_an_export_asked_while_its_queue_restarts_waits_for_it(catalog_file, tmp_path):
+    """Found by the 1 h soak: a submission during a Redis restart (5 s down) was a 502. It now
+    keeps trying for OAM_PREVIEW_EXPORT_QUEUE_WAIT seconds and is queued once Redis is back."""
+    pytest.importorskip("rq")
+    from redis import Redis
+    from rq import Queue
+
+    from oam_preview.offline.jobs import QUEUE
+
+    from .support.processes import free_port
+    from .support.redis_server import RedisServer
+
+    port = free_port()  # nothing listens there when the request comes
+    queue = f"redis://127.0.0.1:{port}/1"
+    # A long wait: Redis starting on a busy machine must not fail the test; the request ends
+    # as soon as the queue answers.
+    client = exports_app(catalog_file, tmp_path / "exports", queue=queue, queue_wait="120")
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(port, tmp_path / "redis")
+
+    def start_once_the_job_is_written() -> None:
+        # The job's files come just before its first try of the queue: Redis is down for that one.
+        while not list((tmp_path / "exports").glob("*/state.json")):
+            time.sleep(0.01)
+        time.sleep(0.3)
+        redis.start()
+
+    starter = threading.Thread(target=start_once_the_job_is_written, daemon=True)
+    starter.start()
+    try:
+        made = client.post("/api/exports", json={"ids": ["synthetic_cog"], "minzoom": 15, "maxzoom": 15})
+        assert made.status_code == 202 and made.get_json()["state"] == "queued", made.data
+        assert Queue(QUEUE, connection=Redis.from_url(queue)).count == 1  # on the queue, once
+    finally:
+        starter.join()
+        redis.stop()
 
 
 #: The digests (SHA-256) of packages made by ``main`` before the exports moved into
