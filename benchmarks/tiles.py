@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import analytic, chart, floor, images, load
-from benchmarks.servers import Server, TreeRss, cpu_seconds, start_oam_preview, start_titiler
+from benchmarks.servers import Server, TreeRss, cpu_seconds, memory_kb, start_oam_preview, start_titiler
 from tests.support.fileserver import FileServer
 from tests.support.processes import free_port
 
@@ -285,8 +285,6 @@ def thumbnail_phase(role: str, minimum: int | None) -> Callable[[Server, FileSer
 
 
 def analytic_peak(pid: int) -> float:
-    from servers import memory_kb
-
     return memory_kb(pid, "VmHWM") / 1024
 
 

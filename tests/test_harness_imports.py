@@ -93,3 +93,28 @@ def test_no_benchmark_edits_sys_path():
         and node.value.id == "sys"
     ]
     assert edits == [], "benchmarks run as `python -m benchmarks.x`; no sys.path edits:\n" + "\n".join(edits)
+
+
+def test_every_benchmark_import_resolves():
+    """Imports inside functions too (a bare ``from servers import …`` left from before the
+    benchmarks were a package failed only when ``tiles.py`` reached its memory phase)."""
+    import importlib.util
+
+    unresolved = [
+        f"{path.relative_to(REPO)}:{line}: {module}"
+        for path in sorted((REPO / "benchmarks").glob("*.py"))
+        for line, module in imported_modules(path.read_text(), module_name(path))
+        if module.split(".")[0] not in {"__future__"}
+        and _first_missing(module, importlib.util.find_spec) is not None
+    ]
+    assert unresolved == [], "imports that do not resolve:\n" + "\n".join(unresolved)
+
+
+def _first_missing(module: str, find_spec) -> str | None:  # noqa: ANN001
+    """The top-level package of ``module`` when it cannot be found (``None``: it can). Only the
+    top level: ``from package import name`` lists ``package.name``, which may be an attribute."""
+    top = module.split(".")[0]
+    try:
+        return None if find_spec(top) is not None else top
+    except (ImportError, ValueError):
+        return top

@@ -14,8 +14,14 @@ import pytest
 from oam_preview.catalog import privacy
 
 from .support.export_jobs import mbtiles_tiles
-from .support.private_access import BEFORE, ONE_IMAGE_TOKEN, PARTNER_TOKEN, bearer, write_access_file
-from .test_private_selections import app_for
+from .support.private_access import (
+    BEFORE,
+    ONE_IMAGE_TOKEN,
+    PARTNER_TOKEN,
+    app_with_private_records,
+    bearer,
+    write_access_file,
+)
 
 Z, X, Y = 18, 224757, 101422  # a tile over cogeo.tif
 
@@ -48,7 +54,9 @@ def package_tile(answer: Any, tmp_path: Path, name: str) -> bytes:
 
 def test_an_anonymous_export_leaves_private_images_out_and_a_tokens_holds_them(tiff_server, tmp_path, clock):
     access = write_access_file(tmp_path / "access.toml")
-    client = app_for(tiff_server, access, OAM_PREVIEW_EXPORT_DIR=str(tmp_path / "exports")).test_client()
+    client = app_with_private_records(
+        tiff_server, access, OAM_PREVIEW_EXPORT_DIR=str(tmp_path / "exports")
+    ).test_client()
     one_tile = {"minzoom": Z, "maxzoom": Z, "bbox": [128.6575, 37.6685, 128.6580, 37.6688]}
     # Anonymous: a private id is 404 as an unknown one; a token out of scope, 403.
     for image_id in ("secret", "embargoed"):

@@ -17,9 +17,7 @@ from typing import Any
 import mapbox_vector_tile
 import pytest
 
-from oam_preview import create_app
 from oam_preview.catalog import privacy
-from oam_preview.catalog.sources import load_document
 
 from .support.catalog_documents import COGEO_BOUNDS
 from .support.private_access import (
@@ -27,6 +25,7 @@ from .support.private_access import (
     EMBARGO_END,
     ONE_IMAGE_TOKEN,
     PARTNER_TOKEN,
+    app_with_private_records,
     bearer,
     write_access_file,
 )
@@ -57,24 +56,6 @@ def access_file(tmp_path: Any) -> str:
     return write_access_file(tmp_path / "access.toml")
 
 
-def app_for(tiff_server: Any, access_file: str, **config: Any) -> Any:
-    w, s, e, n = COGEO_BOUNDS
-    polygon = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-
-    def record(image_id: str, year: int, **properties: Any) -> dict[str, Any]:
-        props = {"source_url": f"{tiff_server.url}/cogeo.tif", "acquisition_start": f"{year}-01-01"}
-        return {"type": "Feature", "id": image_id, "geometry": polygon, "properties": {**props, **properties}}
-
-    features = [
-        record("open", 2020),
-        record("secret", 2021, private=True, group="ngo"),
-        record("embargoed", 2022, embargo_until="2027-01-01"),
-    ]
-    catalog = load_document({"type": "FeatureCollection", "features": features})
-    settings = {"OAM_PREVIEW_ACCESS": access_file, "OAM_PREVIEW_BASEMAP_URL": "", **config}
-    return create_app(settings, catalog=catalog)
-
-
 def footprint_ids(body: bytes) -> set[str]:
     layers = mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
     return {f["properties"]["id"] for f in layers["footprints"]["features"]}
@@ -91,7 +72,7 @@ def private(response: Any) -> bool:
 
 
 def test_footprints_include_the_private_images_a_token_allows(tiff_server, access_file, clock):
-    client = app_for(tiff_server, access_file).test_client()
+    client = app_with_private_records(tiff_server, access_file).test_client()
     anonymous = client.get(FOOTPRINT_TILE)
     assert anonymous.status_code == 200 and footprint_ids(anonymous.data) == {"open"}
     assert not private(anonymous) and "Vary" not in anonymous.headers  # as before: the URL alone
@@ -123,7 +104,7 @@ def test_footprints_include_the_private_images_a_token_allows(tiff_server, acces
 
 
 def test_feeds_and_editor_lists_include_the_private_images_a_token_allows(tiff_server, access_file, clock):
-    client = app_for(tiff_server, access_file).test_client()
+    client = app_with_private_records(tiff_server, access_file).test_client()
     before = {path: client.get(path) for path in FEEDS}
     for path in FEEDS:
         anonymous = before[path].get_data(as_text=True)
@@ -149,7 +130,7 @@ def test_feeds_and_editor_lists_include_the_private_images_a_token_allows(tiff_s
 
 
 def test_the_mosaic_includes_the_private_images_a_token_allows(tiff_server, access_file, clock):
-    client = app_for(tiff_server, access_file).test_client()
+    client = app_with_private_records(tiff_server, access_file).test_client()
     anonymous = client.get(MOSAIC_TILE)
     assert anonymous.headers["X-Mosaic-Images"] == "open" and not private(anonymous)
     partner = client.get(MOSAIC_TILE, headers=bearer(PARTNER_TOKEN))
@@ -191,8 +172,12 @@ def test_the_shared_redis_tier_keeps_a_tokens_mosaic_and_footprints_apart(
 ):
     need_module("redis")
     with RedisServer(free_port(), tmp_path) as redis:
-        first = app_for(tiff_server, access_file, OAM_PREVIEW_CACHE_URL=redis.url).test_client()
-        second = app_for(tiff_server, access_file, OAM_PREVIEW_CACHE_URL=redis.url).test_client()
+        first = app_with_private_records(
+            tiff_server, access_file, OAM_PREVIEW_CACHE_URL=redis.url
+        ).test_client()
+        second = app_with_private_records(
+            tiff_server, access_file, OAM_PREVIEW_CACHE_URL=redis.url
+        ).test_client()
         mosaic_doc = first.get("/api/mosaic/tilejson.json", headers=bearer(PARTNER_TOKEN)).json
         footprint_doc = first.get("/api/footprints/tilejson.json", headers=bearer(PARTNER_TOKEN)).json
         mosaic_url = path_of(mosaic_doc["tiles"][0].replace("{z}/{x}/{y}", "18/224757/101422"))
