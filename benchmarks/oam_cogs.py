@@ -1,6 +1,6 @@
 """Cold tiles of COGs as OpenAerialMap now writes them (issue 32): oam-preview against TiTiler, one run.
 
-    .venv/bin/python -m benchmarks.oam_cogs [--tiles N] [--workers N] [--threads N]
+    .venv/bin/python -m benchmarks.oam_cogs [--tiles N] [--workers N] [--threads N] [--rounds N]
 
 Builds two images once into ``benchmarks/work/`` with OAM's upload recipe (lossless ZSTD level
 12, 512 px blocks, predictor by data type, ``average`` overviews; GDAL's COG driver): a 4096²
@@ -15,7 +15,10 @@ every tile is a miss for every cache and its bytes compare with its own minimum:
 - ``dsm``: the DSM with ``bidx=1&rescale=800,1500&colormap_name=terrain`` (the same stretch
   for both servers; TiTiler has no default for a float DSM);
 - ``hillshade``: the DSM's same tiles with ``algorithm=hillshade`` (TiTiler told to read the 1 px
-  buffer oam-preview reads), from a second file server so no cache holds the ``dsm`` phase's blocks.
+  buffer oam-preview reads), from a second file server so no cache holds the ``dsm`` phase's blocks;
+- with ``--rounds N``, ``dsm_round1``..``N``: the ``dsm`` phase again, each under a URL of its own
+  (nothing cached), by servers warm from the phases before (the ``dsm`` phase also measures a
+  fresh worker's first float tiles: GDAL's block cache growing to its bound).
 
 Each image is opened by a tile outside the plan first (headers, not counted). Per phase, from
 ``tiles.measure``: CPU ms per tile (the server's process tree, ``/proc``), upstream requests and
@@ -36,6 +39,7 @@ import datetime as dt
 import json
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -171,7 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": {"tiles": args.tiles, "workers": args.workers, "threads": args.threads,
+        "config": {"tiles": args.tiles, "workers": args.workers, "threads": args.threads, "rounds": args.rounds,
                    "images": {r: {"file": p.name, "mb": round(p.stat().st_size / 1e6, 1)}
                               for r, p in paths.items()}},
         "servers": {},
@@ -183,6 +187,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shade_files = stack.enter_context(FileServer(WORK))
         sources = {role: (f"{files.url}/{p.name}", p) for role, p in paths.items()}
         sources["dsm_shade"] = (f"{shade_files.url}/{paths['dsm'].name}", paths["dsm"])
+        # --rounds: the DSM phase again, each round under a URL of its own (no cache holds its
+        # blocks or tiles), the server's process warm from the phases before.
+        for i in range(1, args.rounds + 1):
+            sources[f"dsm_round{i}"] = (f"{files.url}/{paths['dsm'].name}?round={i}", paths["dsm"])
         # (phase, image role, origin, oam-preview's query, TiTiler's query, minimum bytes of a tile)
         phases = [
             ("rgb", "rgb", files, "", "", blocks["rgb"].tile_bytes),
@@ -192,6 +200,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 lambda z, x, y: blocks["dsm"].tile_bytes(z, x, y, buffer=HILLSHADE_BUFFER),
             ),
         ]  # fmt: skip
+        phases += [
+            (f"dsm_round{i}", f"dsm_round{i}", files, DSM_QUERY, DSM_QUERY, blocks["dsm"].tile_bytes)
+            for i in range(1, args.rounds + 1)
+        ]
         catalog = write_catalog(WORK / "oam_cogs.geojson", sources)
         servers: list[Server] = []
         try:
@@ -205,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 titiler_ids = {role: url for role, (url, _) in sources.items()}
                 servers.append(start_titiler(free_port(), args.workers, titiler_ids, WORK / "titiler.log"))
             for index, (name, role, origin, ours, theirs, minimum) in enumerate(phases):
-                tiles = plan["dsm" if role == "dsm_shade" else role]
+                tiles = plan["rgb" if role == "rgb" else "dsm"]
                 order = servers if index % 2 == 0 else list(reversed(servers))
                 for server in order:
                     query = ours if server.name == "oam-preview" else theirs
@@ -266,7 +278,11 @@ def table(results: dict[str, Any]) -> str:
     names = list(results["servers"])
     header = ["measure", *names] + (["ratio"] if len(names) == 2 else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, phase, key, fmt in ROWS:
+    rounds = sorted({k for n in names for k in results["servers"][n] if k.startswith("dsm_round")})
+    for label, phase, key, fmt in [
+        *ROWS,
+        *((f"DSM tile CPU ms, {r}", r, "cpu_ms", "{:.1f}") for r in rounds),
+    ]:
         values = [results["servers"][n].get(phase, {}).get(key) for n in names]
         cells = ["—" if v is None else fmt.format(v) for v in values]
         if len(values) == 2:
@@ -316,6 +332,18 @@ def goals(results: dict[str, Any]) -> str:
             f"upstream kB per {what} tile (/ analytic minimum {f.get('analytic_kb', 0):.1f} kB)",
             f.get("upstream_kb"), theirs.get(phase, {}).get("upstream_kb"), f.get("bytes_vs_analytic"), 1.1,
         )  # fmt: skip
+    rounds = sorted(k for k in ours if k.startswith("dsm_round"))
+    if rounds:  # the same tiles, each round a fresh URL, after the phases above: a warm process
+        mine = statistics.median(ours[k]["cpu_ms"] for k in rounds)
+        peer = (
+            statistics.median(theirs[k]["cpu_ms"] for k in rounds)
+            if all(k in theirs for k in rounds)
+            else None
+        )
+        row(
+            f"CPU per cold float32 DSM tile, median of {len(rounds)} more rounds, ms (/ TiTiler's)",
+            mine, peer, mine / peer if peer else None, 0.5,
+        )  # fmt: skip
     shade, plain = ours.get("hillshade", {}), ours.get("dsm", {})
     row(
         "upstream kB per hillshade tile, buffer included (/ the plain DSM tile's)",
@@ -332,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         "--tiles", type=int, default=30, help="tiles per phase (default 30; at most about 40 are disjoint)"
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes of each server")
+    parser.add_argument(
+        "--rounds", type=int, default=0,
+        help="the DSM phase this many more times, each under a fresh URL (a warm server's cold tiles)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=4, help="threads per oam-preview worker")
     args = parser.parse_args(argv)
     try:
