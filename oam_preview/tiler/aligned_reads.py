@@ -7,7 +7,7 @@ band, a second pass over the decoded blocks), then replaces the mask with
 ``data == nodata``, through numpy's slow ``MaskedArray.mask`` setter. On a cold
 lossless float tile that wrapping costs about as much CPU as everything else the
 server does around the read; :func:`read_aligned_tile` gives the same pixels,
-mask and bounds (``tests/tiler/test_aligned_reads.py`` compares them with
+mask and bounds (``tests/test_aligned_reads.py`` compares them with
 rio-tiler's on every kind of file) for the files where the answer is simple, and
 ``None`` for the others, which rio-tiler reads: a window that leaves the file
 (rasterio's boundless read), an alpha band, a mask per band.
