@@ -28,6 +28,7 @@ from .support.catalog_documents import COGEO_BOUNDS, box_polygon, catalog_doc
 from .support.fileserver import FileServer
 from .support.geotiffs import geotiff_dir, write_cog, write_stripped
 from .support.loopback import LOOPBACK_ALLOW
+from .support.private_access import BEFORE, privacy_clock, write_access_file
 from .support.processes import free_port, serve_command, stop_process, wait_for_healthz
 from .support.qgis import SYSTEM_PYTHON, qgis_missing
 from .support.system import missing
@@ -131,3 +132,16 @@ def qgis_python() -> str:
     if why:
         missing(why)
     return SYSTEM_PYTHON
+
+
+@pytest.fixture()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The privacy rule's clock, set by the test (Unix seconds), a while before the private
+    tests' embargo ends (``tests.support.private_access``)."""
+    return privacy_clock(monkeypatch, BEFORE + 100)
+
+
+@pytest.fixture()
+def access_file(tmp_path: Path) -> str:
+    """The private tests' API tokens file (``OAM_PREVIEW_ACCESS``)."""
+    return write_access_file(tmp_path / "access.toml")

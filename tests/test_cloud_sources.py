@@ -18,7 +18,7 @@ from oam_preview.remote.cloud import parse
 from oam_preview.remote.cloud_routes import CloudRoutes
 from oam_preview.remote.profiles import Sources
 
-from .support.cloud_stores import MotoS3, RequesterPaysFront
+from .support.cloud_stores import MotoS3, RequesterPaysFront, Transcript
 from .support.geotiffs import write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.system import need_module
@@ -78,15 +78,9 @@ def cloud_app(sources: str, allow: str = LOOPBACK_ALLOW, **config: Any) -> Any:
     return create_app({**settings, **config}, catalog=catalog)
 
 
-#: Every response body of this module's tests, for the no-secret grep at the end.
-SEEN: list[str] = []
-
-
-def get(client: Any, path: str) -> Any:
-    response = client.get(path)
-    SEEN.append(response.get_data(as_text=True) if response.mimetype != "image/png" else "")
-    SEEN.append(str(response.headers))
-    return response
+#: Every response body and header of this module's tests, for the no-secret grep at the end.
+SEEN = Transcript()
+get = SEEN.get
 
 
 def test_profiles_are_checked_and_keep_their_secrets(tmp_path):
@@ -221,13 +215,13 @@ def test_rotated_keys_reopen_once_then_502_naming_the_profile(stores, tmp_path, 
     message = response.json["error"]["message"]
     assert "refused source profile 'alice-profile'" in message
     # The server's log lines (GDAL's through rasterio's); the test's own boto3 client logs its keys.
-    SEEN.extend(
+    SEEN.texts.extend(
         r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
     )
     for path in ("/healthz", "/metrics"):
-        SEEN.append(get(client, path).get_data(as_text=True))
+        SEEN.texts.append(get(client, path).get_data(as_text=True))
     # No secret in any response, header, log line, /healthz or /metrics of this module's tests.
-    everything = "\n".join(SEEN)
+    everything = "\n".join(SEEN.texts)
     for secret in moto.secrets() + [moto.keys["alice"][1]]:
         assert secret not in everything
     assert "very-secret" not in everything

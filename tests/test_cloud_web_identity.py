@@ -30,7 +30,7 @@ from oam_preview.remote.cloud_routes import CloudRoutes
 from oam_preview.remote.gdal_safety import forget_process_credentials, set_path_options
 from oam_preview.remote.profiles import Sources
 
-from .support.cloud_stores import MotoS3
+from .support.cloud_stores import MotoS3, Transcript
 from .support.geotiffs import centre, geographic_bounds, write_cog
 from .support.loopback import LOOPBACK_ALLOW
 from .support.processes import free_port
@@ -127,14 +127,8 @@ def role_app(sources: str, cog: Path, **config: Any) -> Any:
 
 
 #: Every response body and header of this module's tests, for the no-secret grep at the end.
-SEEN: list[str] = []
-
-
-def get(client: Any, path: str) -> Any:
-    response = client.get(path)
-    SEEN.append(response.get_data(as_text=True) if response.mimetype != "image/png" else "")
-    SEEN.append(str(response.headers))
-    return response
+SEEN = Transcript()
+get = SEEN.get
 
 
 def test_the_docs_role_profile_is_the_one_tested_and_gdal_sees_its_options(stores):
@@ -206,12 +200,12 @@ def test_expired_session_credentials_are_renewed_once_then_502_naming_the_profil
         front.expire_every_token = False
     # No secret in any response, header, log line, /healthz or /metrics of this module: not the
     # web identity token, nor a session's secret key or token, nor moto's users' keys.
-    SEEN.extend(
+    SEEN.texts.extend(
         r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
     )
     for path in ("/healthz", "/metrics"):
-        SEEN.append(get(client, path).get_data(as_text=True))
-    everything = "\n".join(SEEN)
+        SEEN.texts.append(get(client, path).get_data(as_text=True))
+    everything = "\n".join(SEEN.texts)
     for secret in [WEB_IDENTITY_TOKEN, *front.secrets(), *moto.secrets()]:
         assert secret not in everything
 
@@ -304,10 +298,10 @@ def test_an_sts_that_does_not_answer_is_a_502_naming_the_profile(stores, tmp_pat
     assert response.status_code == 502
     assert "refused source profile 'aws-role'" in response.json["error"]["message"]
     assert sum(front.carried.values()) == carried  # nothing signed with any session reached S3
-    SEEN.extend(
+    SEEN.texts.extend(
         r.getMessage() for r in caplog.records if not r.name.startswith(("botocore", "boto3", "urllib3"))
     )
-    assert WEB_IDENTITY_TOKEN not in "\n".join(SEEN)
+    assert WEB_IDENTITY_TOKEN not in "\n".join(SEEN.texts)
 
 
 def test_an_s3_stores_bare_400_is_a_refusal_of_the_profile(stores):

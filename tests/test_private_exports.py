@@ -9,13 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from oam_preview.catalog import privacy
-
 from .support.export_jobs import mbtiles_tiles
 from .support.private_access import (
-    BEFORE,
     ONE_IMAGE_TOKEN,
     PARTNER_TOKEN,
     app_with_private_records,
@@ -24,14 +19,6 @@ from .support.private_access import (
 )
 
 Z, X, Y = 18, 224757, 101422  # a tile over cogeo.tif
-
-
-@pytest.fixture()
-def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The privacy rule's clock, set by the test (Unix seconds)."""
-    now = {"t": float(BEFORE + 100)}
-    monkeypatch.setattr(privacy, "now", lambda: now["t"])
-    return now
 
 
 def finished(client: Any, url: str, headers: dict[str, str], timeout: float = 120.0) -> Any:

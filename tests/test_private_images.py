@@ -7,40 +7,22 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-import pytest
-
 from oam_preview import create_app
-from oam_preview.catalog import privacy
 from oam_preview.catalog.sources import load_document
 
 from .support.catalog_documents import COGEO_BOUNDS
 from .support.private_access import (
-    BEFORE,
     EMBARGO_END,
     ONE_IMAGE_TOKEN,
     PARTNER_TOKEN,
     SIGNING_KEY,
     bearer,
-    write_access_file,
 )
 from .support.processes import free_port
 from .support.redis_server import RedisServer
 from .support.system import need_module
 
 TILE = "tiles/18/224757/101422.png"  # a tile of cogeo.tif
-
-
-@pytest.fixture()
-def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The privacy rule's clock, set by the test (Unix seconds)."""
-    now = {"t": float(BEFORE + 100)}
-    monkeypatch.setattr(privacy, "now", lambda: now["t"])
-    return now
-
-
-@pytest.fixture()
-def access_file(tmp_path: Any) -> str:
-    return write_access_file(tmp_path / "access.toml")
 
 
 def private_catalog(server_url: str) -> Any:

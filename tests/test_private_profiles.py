@@ -30,14 +30,13 @@ from .support.cloud_stores import MotoS3
 from .support.export_jobs import mbtiles_tiles
 from .support.geotiffs import write_cog
 from .support.loopback import LOOPBACK_ALLOW
+from .support.private_access import BEFORE, EMBARGO_END, privacy_clock
 from .support.processes import free_port
 from .support.redis_server import RedisServer
 from .support.system import need_module
 
-#: 2027-01-01T00:00:00Z (the profile's embargo), 2028-01-01T00:00:00Z (a record's later one).
-EMBARGO_END = 1798761600
+#: 2028-01-01T00:00:00Z, a record's embargo later than the profile's (EMBARGO_END, 2027-01-01).
 RECORD_EMBARGO_END = 1830297600
-BEFORE = EMBARGO_END - 30 * 86400
 TOKEN = "profile-token-0123456789"
 #: image id -> (object in bucket alpha, the record's own properties).
 RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -62,10 +61,8 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture()
 def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The privacy rule's clock, set by the test (Unix seconds)."""
-    now = {"t": float(BEFORE)}
-    monkeypatch.setattr(privacy, "now", lambda: now["t"])
-    return now
+    """The privacy rule's clock, set by the test (Unix seconds): this module's starts at BEFORE."""
+    return privacy_clock(monkeypatch, BEFORE)
 
 
 def profile_file(path: Path, moto: MotoS3, marks: bool = True) -> str:

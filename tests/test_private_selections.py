@@ -15,19 +15,14 @@ import urllib.request
 from typing import Any
 
 import mapbox_vector_tile
-import pytest
-
-from oam_preview.catalog import privacy
 
 from .support.catalog_documents import COGEO_BOUNDS
 from .support.private_access import (
-    BEFORE,
     EMBARGO_END,
     ONE_IMAGE_TOKEN,
     PARTNER_TOKEN,
     app_with_private_records,
     bearer,
-    write_access_file,
 )
 from .support.processes import free_port
 from .support.redis_server import RedisServer
@@ -41,19 +36,6 @@ FEEDS = (
     "/api/imagery/index.geojson",
     "/api/imagery/josm.xml",
 )
-
-
-@pytest.fixture()
-def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The privacy rule's clock, set by the test (Unix seconds)."""
-    now = {"t": float(BEFORE + 100)}
-    monkeypatch.setattr(privacy, "now", lambda: now["t"])
-    return now
-
-
-@pytest.fixture()
-def access_file(tmp_path: Any) -> str:
-    return write_access_file(tmp_path / "access.toml")
 
 
 def footprint_ids(body: bytes) -> set[str]:

@@ -8,7 +8,6 @@ are two identities, and a deleted access key is refused as a rotated key is by S
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import json
 import os
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .loopback import LoopbackServer
+from .loopback import LoopbackServer, forwarded, request_body, send_answer
 from .processes import free_port, stop_process
 
 REGION = "us-east-1"
@@ -115,6 +114,21 @@ class MotoS3:
         stop_process(self.process)
 
 
+class Transcript:
+    """Every response body (but PNG tiles') and header a module's tests got through :meth:`get`,
+    in ``texts``: what the no-secret-anywhere grep at the end of a cloud test module reads."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def get(self, client: Any, path: str) -> Any:
+        """``client.get(path)``, its body and headers kept."""
+        response = client.get(path)
+        self.texts.append(response.get_data(as_text=True) if response.mimetype != "image/png" else "")
+        self.texts.append(str(response.headers))
+        return response
+
+
 class RequesterPaysFront:
     """A reverse proxy before ``upstream`` (path-style S3) that refuses, as S3 does, a request for
     a bucket in ``paying`` without ``x-amz-request-payer: requester``; ``seen[bucket]`` counts the
@@ -138,27 +152,12 @@ class RequesterPaysFront:
                 front.seen[bucket] = front.seen.get(bucket, 0) + int(pays)
                 if bucket in paying and not pays:
                     body = b"<Error><Code>AccessDenied</Code><Message>Requester pays</Message></Error>"
-                    self.send_response(403)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body if self.command != "HEAD" else b"")
+                    send_answer(self, 403, [("Content-Type", "application/xml")], body)
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length) if length else None
-                connection = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-                connection.request(self.command, self.path, body=data, headers=dict(self.headers))
-                answer = connection.getresponse()
-                payload = answer.read()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-                connection.close()
+                data = request_body(self)
+                send_answer(
+                    self, *forwarded(upstream_port, self.command, self.path, data, dict(self.headers))
+                )
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
 

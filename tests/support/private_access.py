@@ -20,6 +20,16 @@ ONE_IMAGE_TOKEN = "one-image-token-0123456789"  # token "one-image": image "emba
 SIGNING_KEY = "k" * 40
 
 
+def privacy_clock(monkeypatch: Any, start: float) -> dict[str, float]:
+    """The privacy rule's clock (``oam_preview.catalog.privacy.now``) set by the test: Unix
+    seconds in ``["t"]`` of the mapping returned, ``start`` at first."""
+    from oam_preview.catalog import privacy
+
+    now = {"t": float(start)}
+    monkeypatch.setattr(privacy, "now", lambda: now["t"])
+    return now
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 

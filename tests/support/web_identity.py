@@ -19,14 +19,13 @@ token, later ones too: ``expire_every_token``), as S3 refuses a token past its `
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import threading
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
-from .loopback import LoopbackServer
+from .loopback import LoopbackServer, forwarded, request_body, send_answer
 
 #: S3's answer to a request signed with an expired session token (400).
 EXPIRED_TOKEN = (
@@ -75,22 +74,14 @@ class StsFront:
                 pass
 
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = request_body(self)
                 path, _, query = self.path.partition("?")
                 params = dict(urllib.parse.parse_qsl(query))
                 if path == "/" and params.get("Action") == "AssumeRoleWithWebIdentity":
                     status, headers, payload = front._assume(params, query)
                 else:
                     status, headers, payload = front._s3(self.command, self.path, body, dict(self.headers))
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                send_answer(self, status, headers, payload)
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _handle
 
@@ -100,13 +91,7 @@ class StsFront:
     def _moto(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            answer = connection.getresponse()
-            return answer.status, answer.getheaders(), answer.read()
-        finally:
-            connection.close()
+        return forwarded(self.upstream_port, method, path, body, headers)
 
     def _assume(self, params: dict[str, str], query: str) -> tuple[int, list[tuple[str, str]], bytes]:
         with self._lock:
