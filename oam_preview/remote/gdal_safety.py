@@ -185,12 +185,7 @@ def forget_process_credentials() -> None:
     often the store refuses them. ``VSICurlClearCache`` is GDAL's only call that drops them, and it
     drops the whole network cache with them (bytes, headers, listings of every path): GDAL then
     asks for fresh credentials before its next request, open handles included."""
-    lib = _loaded_gdal()
-    if lib is None:
-        return
-    lib.VSICurlClearCache.argtypes = []
-    lib.VSICurlClearCache.restype = None
-    lib.VSICurlClearCache()
+    _call_void("VSICurlClearCache")
 
 
 def silence_gdal_debug() -> bool:
@@ -217,12 +212,17 @@ NETWORK_PATHS = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/")
 
 def reset_gdal_errors() -> None:
     """Clear GDAL's last error of the calling thread (``CPLErrorReset``), as before a new call."""
+    _call_void("CPLErrorReset")
+
+
+def _call_void(name: str) -> None:
+    """GDAL's ``void name(void)`` called, when GDAL is loaded."""
     lib = _loaded_gdal()
     if lib is None:
         return
-    lib.CPLErrorReset.argtypes = []
-    lib.CPLErrorReset.restype = None
-    lib.CPLErrorReset()
+    function = getattr(lib, name)
+    function.argtypes, function.restype = [], None
+    function()
 
 
 def set_path_options(options: list[tuple[str, dict[str, str]]]) -> bool:
@@ -256,8 +256,7 @@ def file_headers(path: str) -> tuple[dict[str, str] | None, str]:
     if lib is None:
         return None, "GDAL is not loaded"
     _forget_prefix(lib, path)
-    lib.CPLErrorReset.argtypes = []
-    lib.CPLErrorReset()
+    reset_gdal_errors()
     lib.VSIGetFileMetadata.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
     lib.VSIGetFileMetadata.restype = ctypes.POINTER(ctypes.c_char_p)
     lib.CPLGetLastErrorMsg.argtypes = []
