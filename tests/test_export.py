@@ -486,7 +486,7 @@ def test_an_export_asked_while_its_queue_restarts_waits_for_it(catalog_file, tmp
     from redis import Redis
     from rq import Queue
 
-    from oam_preview.offline.jobs import QUEUE
+    from oam_preview.offline.export_queue import QUEUE
 
     from .support.processes import free_port
     from .support.redis_server import RedisServer

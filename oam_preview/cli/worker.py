@@ -13,6 +13,6 @@ import click
 def worker_command(queue: str, burst: bool) -> None:
     """Run queued seeding and export jobs (any number of machines may run workers on one queue;
     an export's worker must see OAM_PREVIEW_EXPORT_DIR)."""
-    from ..offline import jobs, seed
+    from ..offline import export_queue, seed
 
-    seed.work(queue, burst, (seed.QUEUE, jobs.QUEUE))
+    seed.work(queue, burst, (seed.QUEUE, export_queue.QUEUE))

@@ -42,29 +42,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import deadline
 from ..catalog import Image
 from ..config import Settings
 from ..errors import ExportFailed, ExportsBusy, ExportStorageFull
+from .export_queue import QueueUnreachable, enqueue
 from .lifeline import inherited
 from .request import ExportRequest
 
-QUEUE = "oam-preview-export"
-#: What a queued job runs (:func:`oam_preview.offline.worker.run`), by name: not imported here.
-RUN = "oam_preview.offline.worker.run"
-#: Seconds between a submission's tries of an unreachable queue: doubling from the first to the most.
-QUEUE_RETRY_FIRST, QUEUE_RETRY_MAX = 0.1, 1.0
-#: Seconds a submission's connection to the queue may take.
-QUEUE_CONNECT_TIMEOUT = 2.0
 STATES = ("queued", "running", "done", "failed")
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Seconds a client is told to wait before asking again when the limits are reached.
 RETRY_AFTER = 30
-
-
-class QueueUnreachable(Exception):
-    """The RQ queue of ``OAM_PREVIEW_EXPORT_QUEUE`` did not take a job (its Redis is down)."""
 
 
 def default_directory() -> Path:
@@ -314,31 +303,8 @@ class ExportJobs:
     def _start(self, directory: Path) -> None:
         """Run the job: on the RQ queue when one is configured, else in a spawned local process."""
         if self.settings.export_queue:
-            from redis import Redis
-            from redis.exceptions import RedisError
-            from rq import Queue
-
-            # A host that does not answer at all must not hold the request past its wait either.
-            redis = Redis.from_url(self.settings.export_queue, socket_connect_timeout=QUEUE_CONNECT_TIMEOUT)
-            queue = Queue(QUEUE, connection=redis)
-            # A queue down for a moment (Redis restarting, failing over) is waited for, a while:
-            # the submission is not lost to a blip. Past that, the 502 that says to ask again.
-            wait = min(
-                self.settings.export_queue_wait, deadline.remaining(self.settings.export_queue_wait) / 2
-            )
-            give_up, pause = time.monotonic() + wait, QUEUE_RETRY_FIRST
-            while True:
-                try:
-                    queue.enqueue(RUN, str(directory), job_timeout=86400, result_ttl=3600)
-                    return
-                except RedisError as exc:
-                    left = give_up - time.monotonic()
-                    if left <= 0:
-                        raise QueueUnreachable(
-                            f"the export queue could not be reached ({type(exc).__name__})"
-                        ) from exc
-                    time.sleep(min(pause, left))
-                    pause = min(pause * 2, QUEUE_RETRY_MAX)
+            enqueue(self.settings.export_queue, directory, self.settings.export_queue_wait)
+            return
         log = (directory / "worker.log").open("ab")
         lifeline = inherited()  # under `oam-preview serve`: the job ends with the server
         child = subprocess.Popen(
