@@ -17,15 +17,16 @@ from typing import Any
 import rasterio
 from rio_tiler.io import Reader
 
+from oam_preview.config import Settings
 from oam_preview.geo.tiles import TMS
-from oam_preview.remote.gdal_settings import set_block_cache
+from oam_preview.remote.gdal_settings import set_block_cache, worker_cache_bytes
 from oam_preview.tiler.description import describe
 from oam_preview.tiler.render import encode, to_pixels
 
 
 def floor(path: Path, tiles: list[tuple[int, int, int]], fmt: str = "png") -> dict[str, Any]:
     """CPU ms per tile (and its parts) of ``tiles`` of the local file ``path``, in this process."""
-    set_block_cache()
+    set_block_cache(worker_cache_bytes(Settings()))  # a worker's, as the server's default
     read_s = pixels_s = encode_s = 0.0
     body = 0
     with rasterio.open(path) as dataset:

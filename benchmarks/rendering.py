@@ -38,8 +38,9 @@ from werkzeug.datastructures import MultiDict
 from benchmarks import images
 from oam_preview import create_app
 from oam_preview.catalog import load_document
+from oam_preview.config import Settings
 from oam_preview.geo.tiles import TMS
-from oam_preview.remote.gdal_settings import set_block_cache
+from oam_preview.remote.gdal_settings import set_block_cache, worker_cache_bytes
 from oam_preview.tiler.description import describe
 from oam_preview.tiler.render import encode, to_pixels
 from oam_preview.tiler.rendering import Rendering
@@ -130,7 +131,7 @@ def rendering_of(query: str) -> Rendering:
 
 def in_process(path: Path, tiles: list[tuple[int, int, int]], queries: list[str]) -> list[float]:
     """CPU ms per tile of each query: read, ``to_pixels`` and PNG, each on a freshly opened file."""
-    set_block_cache()
+    set_block_cache(worker_cache_bytes(Settings()))  # a worker's, as the server's default
     renderings = [rendering_of(q) for q in queries]
     spent = [0.0] * len(queries)
     with rasterio.open(path) as dataset:

@@ -52,6 +52,12 @@ class Settings:
     # megabytes of rendered bodies kept in it (0: none).
     machine_cache_dir: str = ""
     machine_cache_mb: float = 256.0
+    # GDAL's caches for all the workers of one machine, megabytes: decoded blocks and downloaded
+    # ranges, half each, split between `workers` processes (each holds its share, at least
+    # 16 + 16 MB). `oam-preview serve` and deploy/gunicorn.conf.py set `workers` for their workers;
+    # a host app running the blueprint in its own processes sets it to their number.
+    gdal_cache_mb: float = 256.0
+    workers: int = 2
     cache_url: str = ""  # redis://host:port/db of a cache shared by workers and machines; "": none
     cache_ttl: float = 86400.0  # seconds a response stays in the shared cache
     cache_control: str = "public, max-age=3600"  # images, TileJSON, WMTS (unversioned or an old `v`)
@@ -159,6 +165,10 @@ class Settings:
             raise ValueError(
                 "OAM_PREVIEW_UPSTREAM_QUEUE_TIMEOUT and OAM_PREVIEW_BREAKER_COOLDOWN must be >= 0"
             )
+        if self.workers < 1:
+            raise ValueError("OAM_PREVIEW_WORKERS must be >= 1")
+        if self.gdal_cache_mb <= 0:
+            raise ValueError("OAM_PREVIEW_GDAL_CACHE_MB must be > 0")
         if self.cache_max_mb < 0 or self.machine_cache_mb < 0:
             raise ValueError("OAM_PREVIEW_CACHE_MAX_MB and OAM_PREVIEW_MACHINE_CACHE_MB must be >= 0")
         if self.export_ttl <= 0 or self.export_max_disk_mb <= 0:

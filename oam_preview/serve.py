@@ -254,8 +254,11 @@ def gunicorn_settings(
 
     Call it in the master before the workers start: it points the workers'
     metrics at one directory (:func:`prepare_directory`) and, for the
-    standalone server, keeps GDAL to the drivers a remote GeoTIFF needs.
+    standalone server, keeps GDAL to the drivers a remote GeoTIFF needs. It tells
+    the workers how many of them share the machine (``OAM_PREVIEW_WORKERS``):
+    each takes its share of the machine's GDAL caches.
     """
+    os.environ["OAM_PREVIEW_WORKERS"] = str(workers)
 
     def on_exit(server: Any) -> None:
         for directory in remove_at_exit:

@@ -21,7 +21,7 @@ from oam_preview import create_app
 from oam_preview.catalog import Image, load_document
 from oam_preview.config import Settings
 from oam_preview.geo.tiles import TMS
-from oam_preview.remote.gdal_settings import BLOCK_CACHE_BYTES, gdal_options
+from oam_preview.remote.gdal_settings import MIN_WORKER_CACHE_BYTES, gdal_options, worker_cache_bytes
 from oam_preview.remote.opener import Opener
 from oam_preview.tiler.decimated import CALL_BYTES
 from oam_preview.tiler.imagery import Imagery
@@ -92,10 +92,26 @@ def test_block_cache_is_sized_in_bytes_and_survives_envs(opener):
     # rasterio applies GDAL_CACHEMAX in bytes; 128 once meant a 128-byte cache
     # and every tile decoded its JPEG blocks again and again.
     with opener.env():
-        assert get_gdal_config("GDAL_CACHEMAX") == BLOCK_CACHE_BYTES
+        assert get_gdal_config("GDAL_CACHEMAX") == opener.gdal_cache_bytes == 64 * 2**20
     with rasterio.Env():
         pass
-    assert get_gdal_config("GDAL_CACHEMAX") == BLOCK_CACHE_BYTES
+    assert get_gdal_config("GDAL_CACHEMAX") == opener.gdal_cache_bytes
+
+
+def test_the_machine_gdal_caches_are_split_between_its_workers():
+    # Each worker's blocks are mostly a copy of another's: the budget is the machine's.
+    def share(**given):
+        return worker_cache_bytes(Settings(**given)) / 2**20
+
+    assert share() == share(workers=2) == 64  # the blocks' half of 256 MB, between 2 workers
+    assert share(workers=4) == 32 and share(workers=1) == 128
+    assert share(workers=4, gdal_cache_mb=1024) == 128
+    assert share(workers=64) == MIN_WORKER_CACHE_BYTES / 2**20 == 16  # a floor, however many
+    options = gdal_options(Settings(workers=4))
+    assert options["CPL_VSIL_CURL_CACHE_SIZE"] == 32 * 2**20  # the downloaded ranges' half
+    for bad in ({"OAM_PREVIEW_WORKERS": "0"}, {"OAM_PREVIEW_GDAL_CACHE_MB": "0"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Settings.from_mapping(bad)
 
 
 def test_the_same_tile_again_reads_nothing_upstream(opener, tiff_server, tiff_dir):

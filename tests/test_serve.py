@@ -107,6 +107,7 @@ def test_gunicorn_as_the_systemd_unit_runs_it(catalog_file, tmp_path):
                 worker["threads"] == 3
                 and worker["worker_class"] == "oam_preview.serve.JsonErrorThreadWorker"
                 and worker["timeout"] == 60
+                and worker["gdal_cache_mb"] == 64  # half of the machine's 256 MB, between 2
             )
             assert worker["malloc_tuned"] is GLIBC
         with urllib.request.urlopen(
@@ -126,6 +127,7 @@ def test_oam_preview_serve_runs_the_same_hooks(catalog_file):
         (worker,) = worker_of(f"http://127.0.0.1:{port}", 1)
         assert worker["threads"] == 2 and worker["worker_class"] == "oam_preview.serve.JsonErrorThreadWorker"
         assert worker["malloc_tuned"] is GLIBC
+        assert worker["gdal_cache_mb"] == 128  # the one worker told it has the machine's caches alone
         # rio-tiler's xarray reader (and pandas behind it) is never imported by a worker.
         assert worker["unused_imports_skipped"] == ["xarray", "rioxarray"]
         if GLIBC:  # the worker gives its free heap pages back, again and again

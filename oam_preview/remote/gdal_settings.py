@@ -52,7 +52,7 @@ def gdal_options(settings: Settings) -> dict[str, Any]:
         "GDAL_HTTP_MAX_RETRY": 2,
         "GDAL_HTTP_RETRY_DELAY": 0.2,
         "GDAL_HTTP_USERAGENT": "oam-preview",
-        "CPL_VSIL_CURL_CACHE_SIZE": 64 * 1024 * 1024,
+        "CPL_VSIL_CURL_CACHE_SIZE": worker_cache_bytes(settings),
         "VSI_CACHE": "TRUE",
         # Per open dataset (up to OAM_PREVIEW_DATASET_POOL_SIZE of them a worker): the header and
         # small reads around it. The downloaded ranges are kept once per process above, so a
@@ -62,15 +62,28 @@ def gdal_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-#: GDAL's cache of decoded blocks, per process, bytes: neighbouring tiles share
-#: blocks, and a 512 px JPEG block decodes in ~3 ms. 64 MB holds 85 RGB blocks of
-#: 512 px, the blocks of a whole map view at native zoom several times over; the
-#: rendered tiles themselves are in the machine's response cache, once for all
-#: the workers, so a larger cache per worker bought memory, not hits (issue 37).
-BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+#: The least of each of GDAL's two caches (decoded blocks, downloaded ranges) in one worker,
+#: bytes, however many workers share the machine's budget: sixteen 512 px float32 blocks and the
+#: ranges of a few tiles, so neighbouring tiles still share what they read.
+MIN_WORKER_CACHE_BYTES = 16 * 1024 * 1024
 
 
-def set_block_cache(nbytes: int = BLOCK_CACHE_BYTES) -> None:
+def worker_cache_bytes(settings: Settings) -> int:
+    """Bytes of each of GDAL's caches in one worker process: the machine's
+    ``OAM_PREVIEW_GDAL_CACHE_MB`` split between its ``OAM_PREVIEW_WORKERS``, half for
+    decoded blocks and half for downloaded ranges (64 MB each at 2 workers, 32 at 4), and
+    :data:`MIN_WORKER_CACHE_BYTES` at least.
+
+    A machine budget, not a worker's: neighbouring tiles share blocks (a 512 px JPEG
+    block decodes in ~3 ms), but the rendered tiles are in the machine's response
+    cache, once for all the workers, so each worker's blocks are mostly a copy of
+    another's; a larger cache per worker bought memory, not hits (issue 37).
+    """
+    share = settings.gdal_cache_mb * 1024 * 1024 / settings.workers / 2
+    return max(MIN_WORKER_CACHE_BYTES, int(share))
+
+
+def set_block_cache(nbytes: int) -> None:
     """Size GDAL's process-wide block cache once (``nbytes`` bytes).
 
     Not in the per-thread :func:`gdal_options`: rasterio applies

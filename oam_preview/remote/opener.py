@@ -31,7 +31,7 @@ from .diagnosis import GDAL_ERRORS, classify, diagnose, upstream_errors
 from .egress import RelayAccess, relay_access
 from .freshness import Freshness, Version, changed, cloud_head, head, version_token
 from .gdal_safety import forget, open_geotiff, restrict_drivers
-from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path
+from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path, worker_cache_bytes
 from .policy import UpstreamPolicy, upstream_kind
 from .pool import DatasetPool
 from .reader_threads import ReaderThreads, on_reader_thread
@@ -61,7 +61,9 @@ class Opener:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.options = gdal_options(settings)
-        set_block_cache()
+        #: Bytes of each of GDAL's two caches in this process (its share of the machine's).
+        self.gdal_cache_bytes = worker_cache_bytes(settings)
+        set_block_cache(self.gdal_cache_bytes)
         self.guard = UpstreamGuard(settings)
         self.cloud = CloudRoutes(
             settings.sources

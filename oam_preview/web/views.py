@@ -121,7 +121,11 @@ def healthz() -> Response:
             "cache": services.cache.stats(),
             # Refused reads by host: catalog records pointing where OAM_PREVIEW_UPSTREAM_ALLOW forbids.
             "upstream": {**services.opener.guard.status(), "forbidden": services.opener.policy.refused()},
-            "worker": {"pid": os.getpid(), **metrics.WORKER},  # what the gunicorn hooks did in this worker
+            "worker": {  # what the gunicorn hooks did in this worker, and its share of GDAL's caches
+                "pid": os.getpid(),
+                **metrics.WORKER,
+                "gdal_cache_mb": services.opener.gdal_cache_bytes / 2**20,
+            },
             "mosaic": {
                 "tiles_rendered": services.mosaic.rendered,
                 "image_failures": services.mosaic.failures,
