@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from oam_preview.tiler.render import Pixels, encode, resolve_format
+from oam_preview.tiler.render import (
+    PNG_COMPRESS_LEVEL,
+    PNG_PALETTE_STRATEGY,
+    Pixels,
+    deflate,
+    encode,
+    png,
+    resolve_format,
+)
 
 
 def pixels(bands: int, transparent: bool) -> Pixels:
@@ -76,3 +85,25 @@ def test_png_decodes_to_the_exact_pixels_whatever_the_rows(bands, transparent, m
     np.testing.assert_array_equal(np.moveaxis(array[..., :bands], -1, 0), data)
     if transparent:
         np.testing.assert_array_equal(array[..., -1], mask)
+
+
+def test_a_palette_png_of_a_stretched_surface_is_lossless_and_run_length_coded():
+    """Palette indexes of a stretched height, "Up"-filtered, are runs of a few small values:
+    zlib's run-length strategy keeps them smaller than its general match search does."""
+    rows, cols = np.mgrid[0:256, 0:256]
+    heights = 900 + 120 * np.sin(cols / 40.0) * np.cos(rows / 55.0) + 0.02 * cols * rows
+    indexes = np.clip((heights - 780) / (1060 - 780) * 255, 0, 255).astype(np.uint8)
+    palette = np.stack([np.arange(256), 255 - np.arange(256), np.full(256, 90)], axis=1).astype(np.uint8)
+    body = png(indexes, palette)
+    img = decode(body)
+    img.load()
+    assert img.mode == "P" and img.getpalette()[:6] == [0, 255, 90, 1, 254, 90]
+    np.testing.assert_array_equal(np.asarray(img), indexes)
+    assert PNG_PALETTE_STRATEGY == zlib.Z_RLE
+    filtered = np.empty((256, 257), np.uint8)
+    filtered[:, 0], filtered[0, 1:] = 2, indexes[0]
+    np.subtract(indexes[1:], indexes[:-1], out=filtered[1:, 1:])
+    general = len(zlib.compress(filtered.tobytes(), PNG_COMPRESS_LEVEL))
+    run_length = deflate(filtered, zlib.Z_RLE)
+    assert len(run_length) < general
+    assert run_length in body  # the IDAT is that stream
