@@ -307,7 +307,7 @@ def deflate(data: np.ndarray, strategy: int) -> bytes:
     """``data``'s bytes (C-contiguous) as one zlib stream, at :data:`PNG_COMPRESS_LEVEL` with
     ``strategy``."""
     stream = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
-    return stream.compress(memoryview(data)) + stream.flush()
+    return stream.compress(data.data) + stream.flush()
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
