@@ -32,6 +32,7 @@ from .egress import RelayAccess, relay_access
 from .freshness import Freshness, Version, changed, cloud_head, head, version_token
 from .gdal_safety import forget, open_geotiff, restrict_drivers
 from .gdal_settings import gdal_options, quiet_reader_warnings, set_block_cache, vsi_path, worker_cache_bytes
+from .lends import Lends
 from .policy import UpstreamPolicy, upstream_kind
 from .pool import DatasetPool
 from .reader_threads import ReaderThreads, on_reader_thread
@@ -84,6 +85,8 @@ class Opener:
         # Concurrent first requests for a file open it one at a time: only the first
         # reads the header upstream, the others open from GDAL's /vsicurl/ cache.
         self._opening = KeyedLocks()
+        # Datasets out, by generation: a new version's reads wait for the old one's (see lends).
+        self._lends = Lends()
         # Upstream files change under the same URL: each is rechecked (one HEAD) at
         # most every `upstream_recheck` seconds, and a new version drops what this
         # worker kept of the old one.
@@ -194,10 +197,13 @@ class Opener:
                 # Else the token stays: a mirror answering an older Last-Modified is no new version.
                 known.token = version_token(url, etag, length, modified_at)
             known.etag, known.length, known.modified_at = etag, length, modified_at
+            if is_new:
+                # Under the lock: no thread sees the new token before the old datasets and bytes
+                # are gone (a pooled dataset of the old file would draw it under the new URL).
+                self._invalidate(url)
             version = Version(known.generation, known.token)
         if is_new:
-            log.info("upstream %s changed: dropping what this worker kept of it", url)
-            self._invalidate(url)
+            log.info("upstream %s changed: dropped what this worker kept of it", url)
         return version
 
     def _head(self, url: str) -> tuple[str | None, str | None, float | None] | None:
@@ -295,6 +301,25 @@ class Opener:
         """:meth:`open` once the file's first HEAD is sent: a dataset from the pool, else opened."""
         key = (url, sidecars)
         generation = self.generation(url)
+        try:
+            self._lends.begin(
+                url,
+                generation,
+                deadline.remaining(self.settings.upstream_timeout),
+                lambda: forget(vsi_path(url)),
+            )
+        except TimeoutError:
+            raise UpstreamTimeout("a read of this file's previous version did not end in time") from None
+        try:
+            with self._lent(url, key, generation) as dataset:
+                yield dataset
+        finally:
+            self._lends.end(url, generation, self.generation(url))
+
+    @contextlib.contextmanager
+    def _lent(self, url: str, key: tuple[str, bool], generation: int) -> Iterator[Any]:
+        """:meth:`_lend`'s dataset of ``url``'s ``generation``, once its lend is counted."""
+        sidecars = key[1]
         with self.guard.request(self.cloud.located(url)):
             dataset = self._pool.take(key)
             with self.env():
