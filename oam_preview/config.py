@@ -77,7 +77,7 @@ class Settings:
     export_dir: str = ""
     export_queue: str = ""
     # seconds a submission keeps trying an unreachable export queue (a Redis restart, a failover)
-    # before its 502; at most half the time the request has left
+    # before its 502; at most the time the request has left, less a second
     export_queue_wait: float = 6.0
     export_ttl: float = 86400.0  # seconds a finished export's file is kept
     export_max_tiles: int = 50_000  # tiles of one export
