@@ -298,7 +298,9 @@ class Opener:
 
     @contextlib.contextmanager
     def _lend(self, url: str, sidecars: bool) -> Iterator[Any]:
-        """:meth:`open` once the file's first HEAD is sent: a dataset from the pool, else opened."""
+        """:meth:`open` once the file's first HEAD is sent: a dataset from the pool, else opened;
+        of a file replaced since some reads began, once those reads are done
+        (:class:`~oam_preview.remote.lends.Lends`: their late bytes would reach GDAL's cache)."""
         key = (url, sidecars)
         generation = self.generation(url)
         try:
