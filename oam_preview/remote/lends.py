@@ -57,8 +57,3 @@ class Lends:
             if generation < current:
                 self._stale.add(url)
             self._changed.notify_all()
-
-    def out(self, url: str) -> dict[int, int]:
-        """The datasets of ``url`` out now, by generation."""
-        with self._changed:
-            return dict(self._out.get(url, {}))

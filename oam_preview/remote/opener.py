@@ -313,15 +313,16 @@ class Opener:
         except TimeoutError:
             raise UpstreamTimeout("a read of this file's previous version did not end in time") from None
         try:
-            with self._lent(url, key, generation) as dataset:
+            with self._lent(key, generation) as dataset:
                 yield dataset
         finally:
             self._lends.end(url, generation, self.generation(url))
 
     @contextlib.contextmanager
-    def _lent(self, url: str, key: tuple[str, bool], generation: int) -> Iterator[Any]:
-        """:meth:`_lend`'s dataset of ``url``'s ``generation``, once its lend is counted."""
-        sidecars = key[1]
+    def _lent(self, key: tuple[str, bool], generation: int) -> Iterator[Any]:
+        """:meth:`_lend`'s dataset for ``key`` (url, sidecars) of the url's ``generation``, once its
+        lend is counted."""
+        url, sidecars = key
         with self.guard.request(self.cloud.located(url)):
             dataset = self._pool.take(key)
             with self.env():
